@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/lienthong/lienthong/broker"
+	"github.com/lienthong/lienthong/devenv"
+	"github.com/lienthong/lienthong/hub"
+	"github.com/lienthong/lienthong/progress"
+	"github.com/lienthong/lienthong/sim/simctl"
+)
+
+func runDev(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("dev", flag.ExitOnError)
+	dataDir := fs.String("data", "data", "directory for the broker's log, the SQLite store, the simulators' state and the hub's log")
+	kafkaAddr := fs.String("kafka", "127.0.0.1:19092", "address of the embedded Kafka broker")
+	sonlaAddr := fs.String("sonla", "127.0.0.1:18081", "address of the Sơn La simulator")
+	tnAddr := fs.String("thainguyen", "127.0.0.1:18082", "address of the Thái Nguyên simulator")
+	htAddr := fs.String("hatinh", "127.0.0.1:18083", "address of the Hà Tĩnh simulator")
+	natAddr := fs.String("national", "127.0.0.1:18090", "address of the national portal simulator")
+	initial := fs.Int("initial", 300, "dossiers generated at each portal on a fresh start")
+	trickle := fs.Int("trickle", 20, "new dossiers at each portal every -every")
+	every := fs.Duration("every", 10*time.Second, "how often new dossiers arrive")
+	malformed := fs.Float64("malformed", 0.01, "share of records each portal serves broken (they go to quarantine)")
+	_ = fs.Parse(args)
+
+	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
+		return err
+	}
+	logPath := filepath.Join(*dataDir, "hub.log")
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	log := slog.New(slog.NewJSONHandler(logFile, nil))
+
+	// The broker must outlive the hub, which commits offsets as it stops:
+	// it is closed by the deferred Close, not by the signal.
+	b, err := broker.Start(context.Background(), broker.Config{Addr: *kafkaAddr, DataDir: filepath.Join(*dataDir, "kafka"), Partitions: 16})
+	if err != nil {
+		return fmt.Errorf("embedded Kafka broker: %w", err)
+	}
+	defer b.Close()
+	sims, err := devenv.Start(devenv.Options{
+		Addrs: map[string]string{
+			devenv.NameSonLa: *sonlaAddr, devenv.NameThaiNguyen: *tnAddr, devenv.NameHaTinh: *htAddr, devenv.NameNational: *natAddr,
+		},
+		StateDir:         filepath.Join(*dataDir, "sim"),
+		HaTinhCharset:    "windows-1258",
+		ThaiNguyenPrefix: "*",
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := sims.Close(); err != nil {
+			fmt.Fprintf(os.Stderr, "saving simulator state: %v\n", err)
+		}
+	}()
+	st, err := hub.OpenStore(ctx, hub.StoreConfig{SQLitePath: filepath.Join(*dataDir, "hub.db")})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	fresh := true
+	for _, src := range devenv.Sources {
+		if sims.Book(src).Stats().Dossiers > 0 {
+			fresh = false
+		}
+		if err := sims.PatchFaults(src, map[string]any{"malformed_rate": *malformed}); err != nil {
+			return err
+		}
+	}
+	if fresh {
+		generate(sims, *initial)
+	}
+
+	cfg := sims.HubConfig(b.Addrs(), hub.StoreConfig{SQLitePath: filepath.Join(*dataDir, "hub.db")})
+	counters := progress.New()
+	h := hub.New(cfg, st, counters, log)
+
+	state := "fresh start"
+	if !fresh {
+		state = "resuming from the cursors and simulator state in " + *dataDir
+	}
+	fmt.Printf(`lienthong hub dev (%s)
+  Kafka (embedded)    %s
+  store (SQLite)      %s
+  hub log (JSON)      %s
+  Sơn La portal       %s
+  Thái Nguyên portal  %s
+  Hà Tĩnh portal      %s   (windows-1258 feed)
+  national portal     %s   → see %s/_sim/stats and %s/_sim/dossiers
+Press Ctrl-C to stop; run again to resume.
+
+`, state, b.Addrs()[0], filepath.Join(*dataDir, "hub.db"), logPath,
+		sims.URLs[devenv.NameSonLa], sims.URLs[devenv.NameThaiNguyen], sims.URLs[devenv.NameHaTinh],
+		sims.URLs[devenv.NameNational], sims.URLs[devenv.NameNational], sims.URLs[devenv.NameNational])
+
+	done := make(chan error, 1)
+	go func() { done <- h.Run(ctx) }()
+	start := time.Now()
+	tick := time.NewTicker(3 * time.Second)
+	defer tick.Stop()
+	gen := time.NewTicker(*every)
+	defer gen.Stop()
+	for {
+		select {
+		case err := <-done:
+			fmt.Println("\nstopped; state saved under", *dataDir)
+			if errors.Is(err, context.Canceled) {
+				return nil
+			}
+			return err
+		case <-gen.C:
+			generate(sims, *trickle)
+		case <-tick.C:
+			sync, err := sims.Behind(ctx, st)
+			if err != nil {
+				continue
+			}
+			ns := sims.National.Stats()
+			fmt.Printf("[%6s] %s\n         national: holds %d dossiers (hub has %d/%d at their latest version), items accepted %v, item errors %v\n",
+				time.Since(start).Round(time.Second), counters.Line(devenv.Sources),
+				ns.Dossiers, sync.Synced, sync.Dossiers, ns.ItemsAccepted, ns.ItemErrors)
+		}
+	}
+}
+
+// generate makes n new dossiers at each portal; their lifecycles advance one
+// change a second, so the hub keeps meeting dossiers that move.
+func generate(sims *devenv.Sims, n int) {
+	if n <= 0 {
+		return
+	}
+	for _, src := range devenv.Sources {
+		_, _ = sims.Book(src).Generate(simctl.GenerateRequest{Count: n, Steps: 6, IntervalMS: 1000})
+	}
+}

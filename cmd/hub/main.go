@@ -1,0 +1,61 @@
+// Command hub is the lienthong interop hub: it pulls dossiers from provincial
+// portals and syncs them, normalised and in order, to the national portal.
+//
+//	hub dev                  everything in one process: embedded Kafka, SQLite, simulators
+//	hub serve --config FILE  against external Kafka and PostgreSQL
+//	hub migrate --config FILE
+//	hub bench                end-to-end dossiers per second on a generated load
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch os.Args[1] {
+	case "dev":
+		err = runDev(ctx, os.Args[2:])
+	case "serve":
+		err = runServe(ctx, os.Args[2:])
+	case "migrate":
+		err = runMigrate(ctx, os.Args[2:])
+	case "bench":
+		err = runBench(ctx, os.Args[2:])
+	case "-h", "--help", "help":
+		usage()
+		return
+	default:
+		usage()
+		os.Exit(2)
+	}
+	if err != nil {
+		slog.Error("hub failed", "error", err.Error())
+		os.Exit(1)
+	}
+}
+
+func usage() {
+	fmt.Fprint(os.Stderr, `usage: hub <command> [flags]
+
+commands:
+  dev       run everything in one process: embedded Kafka broker and SQLite store
+            under a data directory, the four simulated portals generating load, and the hub
+  serve     run against external Kafka brokers and PostgreSQL: hub serve --config FILE
+  migrate   apply the store's migrations: hub migrate --config FILE
+  bench     sync a generated load end to end and print dossiers per second
+
+Run "hub <command> -h" for a command's flags.
+`)
+}

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/lienthong/lienthong/hub"
+)
+
+func runServe(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ExitOnError)
+	path := fs.String("config", "", "configuration file (YAML; ${VAR} is read from the environment)")
+	_ = fs.Parse(args)
+	if *path == "" {
+		return errors.New("serve: --config FILE is required")
+	}
+	cfg, err := hub.LoadConfig(*path)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	st, err := hub.OpenStore(ctx, cfg.Store)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	log.Info("hub starting", "instance", cfg.Instance, "brokers", len(cfg.Kafka.Brokers))
+	return hub.New(cfg, st, nil, log).Run(ctx)
+}
+
+func runMigrate(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("migrate", flag.ExitOnError)
+	path := fs.String("config", "", "configuration file")
+	dsn := fs.String("postgres", "", "PostgreSQL DSN (instead of --config)")
+	_ = fs.Parse(args)
+	var sc hub.StoreConfig
+	switch {
+	case *dsn != "":
+		sc.PostgresDSN = *dsn
+	case *path != "":
+		cfg, err := hub.LoadConfig(*path)
+		if err != nil {
+			return err
+		}
+		sc = cfg.Store
+	default:
+		return errors.New("migrate: --config FILE or --postgres DSN is required")
+	}
+	// Opening a store applies its migrations.
+	st, err := hub.OpenStore(ctx, sc)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	fmt.Println("migrations applied")
+	return nil
+}

@@ -1,0 +1,42 @@
+package thainguyen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/lienthong/lienthong/connectors/httpx"
+)
+
+// Writeback calls CapNhatSuKienHoSo. The portal accepts a MaThamChieu once
+// and acknowledges repeats, so a retry after an unknown outcome is safe.
+// ev.Data has no place in this operation and is not sent.
+func (c *Client) Writeback(ctx context.Context, ev Event) error {
+	op := "thainguyen: writeback " + ev.DossierID
+	if ev.DossierID == "" || ev.Reference == "" || ev.Kind == "" {
+		return &httpx.Error{Op: "thainguyen: writeback", Err: fmt.Errorf("%w: dossier, kind and reference are required", httpx.ErrRejected)}
+	}
+	el := func(name, v string) string { return "<mc:" + name + ">" + httpx.EscapeText(v) + "</mc:" + name + ">" }
+	inner := "<mc:CapNhatSuKienHoSo>" +
+		el("MaHoSo", ev.DossierID) +
+		el("LoaiSuKien", ev.Kind) +
+		el("MaThamChieu", ev.Reference) +
+		el("ThoiDiem", ev.At.In(httpx.Vietnam).Format(timeLayout)) +
+		el("NoiDung", ev.Content) +
+		"</mc:CapNhatSuKienHoSo>"
+	body, err := c.call(ctx, op, "CapNhatSuKienHoSo", inner)
+	if err != nil {
+		return err
+	}
+	k := body.Find("KetQua", c.spaces...)
+	if k == nil {
+		return httpx.MalformedError(op, errors.New("no KetQua in the answer"))
+	}
+	switch v := strings.TrimSpace(k.Text()); strings.ToLower(v) {
+	case "1", "true", "ok":
+		return nil
+	default:
+		return &httpx.Error{Op: op, Code: "KetQua=" + httpx.Clip(v, 20), Err: httpx.ErrRejected}
+	}
+}

@@ -1,0 +1,237 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/lienthong/lienthong/mapping"
+	natmap "github.com/lienthong/lienthong/mapping/national"
+	"github.com/lienthong/lienthong/schemas"
+)
+
+// sourceDossier is one dossier as a provincial simulator lists it.
+type sourceDossier struct {
+	ID      string `json:"maHoSo"`
+	Version int64  `json:"version"`
+	Status  int    `json:"status"`
+	Deleted bool   `json:"deleted"`
+}
+
+type sourceVersion struct {
+	Version int64 `json:"version"`
+	Status  int   `json:"status"`
+	Seq     int64 `json:"seq"`
+}
+
+// history returns a dossier's versions at its portal.
+func history(t testing.TB, base, id string) []sourceVersion {
+	var hist []sourceVersion
+	getJSON(t, base+"/_sim/dossiers/"+url.PathEscape(id)+"/history", &hist)
+	return hist
+}
+
+// hubVersion translates a portal's dossier version into the version the hub
+// orders by: the same number, except for the Hà Tĩnh feed, whose order is
+// the feed SEQ of that version.
+func hubVersion(source string, hist []sourceVersion, version int64) int64 {
+	if source != schemas.SourceHaTinh {
+		return version
+	}
+	for _, h := range hist {
+		if h.Version == version {
+			return h.Seq
+		}
+	}
+	return -1
+}
+
+// malformed is one corruption a simulator served.
+type malformed struct {
+	ID      string `json:"maHoSo"`
+	Version int64  `json:"version"`
+	Field   string `json:"field"`
+	Kind    string `json:"kind"`
+}
+
+// nationalDossier is what the national simulator holds for one dossier.
+type nationalDossier struct {
+	HoSo    map[string]any   `json:"HOSO"`
+	History []nationalRecord `json:"history"`
+}
+
+type nationalRecord struct {
+	Service    string         `json:"service"`
+	IsUpdating string         `json:"isUpdating"`
+	Item       map[string]any `json:"item"`
+}
+
+func getJSON(t testing.TB, u string, out any) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s: %s", u, resp.Status, body)
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		t.Fatalf("GET %s: decode: %v: %.300s", u, err, body)
+	}
+}
+
+func getRaw(t testing.TB, u string) []byte {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s: %s", u, resp.Status, body)
+	}
+	return body
+}
+
+func postJSON(t testing.TB, u string, in any) {
+	t.Helper()
+	body, _ := json.Marshal(in)
+	resp, err := http.Post(u, "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("POST %s: %v", u, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("POST %s: %s: %s", u, resp.Status, b)
+	}
+}
+
+func listSource(t testing.TB, base string) []sourceDossier {
+	var out struct {
+		Total int             `json:"total"`
+		Items []sourceDossier `json:"items"`
+	}
+	getJSON(t, base+"/_sim/dossiers", &out)
+	return out.Items
+}
+
+// expectedHoSo maps the source's final record the way the hub must have:
+// source format → canonical → national HOSO, as JSON values.
+func expectedHoSo(t testing.TB, source, base string, d sourceDossier) (map[string]any, []map[string]any, error) {
+	raw := getRaw(t, base+"/_sim/dossiers/"+url.PathEscape(d.ID))
+	rec := schemas.RawRecord{Source: source, ID: d.ID, Version: d.Version, Op: schemas.OpUpsert, Format: schemas.FormatXML, Payload: raw}
+	if source == schemas.SourceSonLa {
+		rec.Format = schemas.FormatJSON
+	}
+	c, err := mapping.Normalize(rec)
+	if err != nil {
+		return nil, nil, err
+	}
+	hoso := asJSON(t, natmap.HoSo(c)).(map[string]any)
+	var steps []map[string]any
+	for _, s := range natmap.Steps(c) {
+		steps = append(steps, asJSON(t, s).(map[string]any))
+	}
+	return hoso, steps, nil
+}
+
+func asJSON(t testing.TB, v any) any {
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out any
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// diffFields lists the fields where got and want differ.
+func diffFields(want, got map[string]any) []string {
+	var diffs []string
+	keys := map[string]bool{}
+	for k := range want {
+		keys[k] = true
+	}
+	for k := range got {
+		keys[k] = true
+	}
+	sorted := make([]string, 0, len(keys))
+	for k := range keys {
+		sorted = append(sorted, k)
+	}
+	sort.Strings(sorted)
+	for _, k := range sorted {
+		if !reflect.DeepEqual(normNum(want[k]), normNum(got[k])) {
+			diffs = append(diffs, fmt.Sprintf("%s: want %v, got %v", k, want[k], got[k]))
+		}
+	}
+	return diffs
+}
+
+// normNum lets 4 and "4" compare equal, since a portal may echo either.
+func normNum(v any) any {
+	switch x := v.(type) {
+	case float64:
+		return fmt.Sprint(x)
+	case []any:
+		out := make([]any, len(x))
+		for i := range x {
+			out[i] = normNum(x[i])
+		}
+		return out
+	case map[string]any:
+		out := map[string]any{}
+		for k, e := range x {
+			out[k] = normNum(e)
+		}
+		return out
+	}
+	return v
+}
+
+// isSubsequence reports whether got appears in want in order (repeats of a
+// version re-sent after a retry allowed).
+func isSubsequence(got, want []int) bool {
+	i := 0
+	for _, g := range got {
+		for i < len(want) && want[i] != g {
+			i++
+		}
+		if i == len(want) {
+			return false
+		}
+	}
+	return true
+}
+
+func statusOf(v any) int {
+	switch x := v.(type) {
+	case float64:
+		return int(x)
+	case string:
+		var n int
+		fmt.Sscan(x, &n)
+		return n
+	}
+	return -1
+}
+
+func shorten(ss []string, n int) string {
+	if len(ss) > n {
+		return strings.Join(ss[:n], "; ") + fmt.Sprintf("; … (%d more)", len(ss)-n)
+	}
+	return strings.Join(ss, "; ")
+}

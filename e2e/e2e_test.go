@@ -1,0 +1,304 @@
+// Package e2e runs the hub end to end over real TCP: the kfake broker, a
+// PostgreSQL store and the four simulators over HTTP.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lienthong/lienthong/devenv"
+	"github.com/lienthong/lienthong/schemas"
+	"github.com/lienthong/lienthong/store"
+)
+
+// perProvince is the number of dossiers generated at each portal;
+// LIENTHONG_E2E_COUNT overrides it for quick local runs.
+func perProvince(t *testing.T) int {
+	if v := os.Getenv("LIENTHONG_E2E_COUNT"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			t.Fatalf("LIENTHONG_E2E_COUNT=%q: want a positive integer", v)
+		}
+		return n
+	}
+	return 1000
+}
+
+func TestEndToEnd(t *testing.T) {
+	runEndToEnd(t, 0)
+}
+
+func TestEndToEndMalformed(t *testing.T) {
+	runEndToEnd(t, 0.05)
+}
+
+func runEndToEnd(t *testing.T, malformedRate float64) {
+	if testing.Short() {
+		t.Skip("end-to-end test skipped in -short mode")
+	}
+	n := perProvince(t)
+	e := newEnv(t, devenv.Options{HaTinhCharset: "windows-1258", ThaiNguyenPrefix: "*"})
+	for _, src := range devenv.Sources {
+		if malformedRate > 0 {
+			postJSON(t, e.sims.URLs[src]+"/_sim/faults", map[string]any{"malformed_rate": malformedRate})
+		}
+		// Lifecycles advance in the background while the hub syncs, so the
+		// hub meets dossiers that change under it.
+		postJSON(t, e.sims.URLs[src]+"/_sim/generate", map[string]any{"count": n, "seed": 20261121, "steps": 6, "interval_ms": 150})
+	}
+	start := time.Now()
+	stop := e.runHub()
+	stopped := false
+	defer func() {
+		if !stopped {
+			stop()
+		}
+	}()
+
+	e.waitSynced(t, 15*time.Minute)
+	stop()
+	stopped = true
+	t.Logf("%d dossiers per province synced in %s", n, time.Since(start).Round(time.Millisecond))
+
+	var stats struct {
+		ItemErrors    map[string]int `json:"item_errors"`
+		ItemsAccepted map[string]int `json:"items_accepted"`
+		Requests      map[string]int `json:"requests"`
+	}
+	getJSON(t, e.sims.URLs[devenv.NameNational]+"/_sim/stats", &stats)
+	t.Logf("national: requests %v, items accepted %v, item errors %v", stats.Requests, stats.ItemsAccepted, stats.ItemErrors)
+	if stats.ItemErrors["22"] != 0 || stats.ItemErrors["23"] != 0 {
+		t.Errorf("national portal answered 22 ×%d and 23 ×%d; want none", stats.ItemErrors["22"], stats.ItemErrors["23"])
+	}
+
+	quarantined := e.quarantinedVersions(t)
+	for _, src := range devenv.Sources {
+		e.verifySource(t, src, quarantined, malformedRate > 0)
+	}
+	e.checkLogHasNoPersonalData(t)
+}
+
+// Patterns of personal data that must never reach the logs.
+var (
+	cccdRE  = regexp.MustCompile(`\b0\d{11}\b`)
+	phoneRE = regexp.MustCompile(`(\+84 ?|\b0)[35789][\d .]{8,11}\b`)
+	emailRE = regexp.MustCompile(`[\w.+-]+@[\w-]+\.[\w.]+`)
+)
+
+func (e *env) checkLogHasNoPersonalData(t *testing.T) {
+	b, err := os.ReadFile(e.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) == 0 {
+		t.Fatal("the hub logged nothing: the check below would prove nothing")
+	}
+	for _, re := range []*regexp.Regexp{cccdRE, phoneRE, emailRE} {
+		if m := re.Find(b); m != nil {
+			t.Errorf("hub log contains personal data matching %s: %q", re, m)
+		}
+	}
+}
+
+type versionKey struct {
+	source, id string
+	version    int64
+}
+
+func (e *env) quarantinedVersions(t *testing.T) map[versionKey]store.QuarantineEntry {
+	t.Helper()
+	entries, err := e.store.ListQuarantine(context.Background(), store.QuarantineFilter{Limit: 100000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[versionKey]store.QuarantineEntry{}
+	for _, q := range entries {
+		out[versionKey{q.Source, q.DossierID, q.Version}] = q
+	}
+	return out
+}
+
+// waitSynced waits until, for every live dossier at every portal, the
+// national portal has acknowledged its final version or that version is in
+// quarantine.
+func (e *env) waitSynced(t *testing.T, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	var behind []string
+	for time.Now().Before(deadline) {
+		time.Sleep(2 * time.Second)
+		behind = behind[:0]
+		pending := 0
+		for _, src := range devenv.Sources {
+			var st struct {
+				Pending int `json:"pending_changes"`
+			}
+			getJSON(t, e.sims.URLs[src]+"/_sim/stats", &st)
+			pending += st.Pending
+		}
+		if pending > 0 {
+			continue
+		}
+		quarantined := e.quarantinedVersions(t)
+		for _, src := range devenv.Sources {
+			list := listSource(t, e.sims.URLs[src])
+			ids := make([]string, 0, len(list))
+			for _, d := range list {
+				ids = append(ids, d.ID)
+			}
+			ledger, err := e.store.GetLedger(context.Background(), ids)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range list {
+				l := ledger[d.ID]
+				if d.Deleted {
+					if !l.Deleted {
+						behind = append(behind, src+"/"+d.ID+" (deletion)")
+					}
+					continue
+				}
+				v := d.Version
+				if src == schemas.SourceHaTinh {
+					v = hubVersion(src, history(t, e.sims.URLs[src], d.ID), d.Version)
+				}
+				if _, q := quarantined[versionKey{src, d.ID, v}]; q {
+					continue
+				}
+				if l.NationalState != "held" || l.NationalVersion < v {
+					behind = append(behind, fmt.Sprintf("%s/%s v%d (national has v%d, %q)", src, d.ID, v, l.NationalVersion, l.NationalState))
+				}
+			}
+		}
+		if len(behind) == 0 {
+			return
+		}
+		t.Logf("waiting: %d dossiers behind, e.g. %s; %s", len(behind), behind[0], e.counters.Line(devenv.Sources))
+	}
+	t.Fatalf("not synced after %s: %d dossiers behind: %s", limit, len(behind), shorten(behind, 10))
+}
+
+// verifySource checks every dossier of one portal against the national
+// simulator, field by field.
+func (e *env) verifySource(t *testing.T, src string, quarantined map[versionKey]store.QuarantineEntry, expectMalformed bool) {
+	t.Helper()
+	base := e.sims.URLs[src]
+	national := e.sims.URLs[devenv.NameNational]
+	list := listSource(t, base)
+
+	hists := map[string][]sourceVersion{}
+	for _, d := range list {
+		hists[d.ID] = history(t, base, d.ID)
+	}
+	var served []malformed
+	getJSON(t, base+"/_sim/malformed", &served)
+	corrupt := map[versionKey]malformed{}
+	for _, m := range served {
+		corrupt[versionKey{src, m.ID, hubVersion(src, hists[m.ID], m.Version)}] = m
+	}
+	if expectMalformed && len(served) == 0 {
+		t.Errorf("%s: malformed_rate set but the simulator served no malformed record", src)
+	}
+
+	// Every quarantined record must be one the simulator really broke, with
+	// a reason naming source, MaHoSo and field.
+	for k, q := range quarantined {
+		if k.source != src {
+			continue
+		}
+		if _, ok := corrupt[k]; !ok {
+			t.Errorf("%s: dossier %s v%d quarantined but was served intact: %s", src, k.id, k.version, q.Reason)
+		}
+		if q.Field == "" || !strings.Contains(q.Reason, src) || !strings.Contains(q.Reason, k.id) || !strings.Contains(q.Reason, q.Field) {
+			t.Errorf("%s: quarantine reason must name source, MaHoSo and field: field %q, reason %q", src, q.Field, q.Reason)
+		}
+		if len(q.Payload) == 0 {
+			t.Errorf("%s: dossier %s v%d quarantined without its payload", src, k.id, k.version)
+		}
+	}
+
+	var synced, checkedQuarantine, deleted int
+	for _, d := range list {
+		if d.Deleted {
+			deleted++
+			continue
+		}
+		key := versionKey{src, d.ID, hubVersion(src, hists[d.ID], d.Version)}
+		if m, bad := corrupt[key]; bad {
+			if _, ok := quarantined[key]; !ok {
+				t.Errorf("%s: dossier %s v%d was served malformed (%s) but is not quarantined", src, d.ID, d.Version, m.Field)
+			} else {
+				checkedQuarantine++
+			}
+			continue
+		}
+		var got nationalDossier
+		getJSON(t, national+"/_sim/dossiers/"+url.PathEscape(d.ID), &got)
+		want, wantSteps, err := expectedHoSo(t, src, base, d)
+		if err != nil {
+			t.Errorf("%s: dossier %s: the source's final record does not map: %v", src, d.ID, err)
+			continue
+		}
+		if diffs := diffFields(want, got.HoSo); len(diffs) > 0 {
+			t.Errorf("%s: dossier %s v%d: national holds a different state: %s", src, d.ID, d.Version, shorten(diffs, 5))
+			continue
+		}
+		// Steps: every one exactly once, in source order.
+		var gotSteps []map[string]any
+		var hosoStatuses []int
+		for _, h := range got.History {
+			switch h.Service {
+			case "CapNhatTienDoHoSoMC":
+				gotSteps = append(gotSteps, h.Item)
+			case "DongBoHoSoMC":
+				hosoStatuses = append(hosoStatuses, statusOf(h.Item["TrangThaiHoSo"]))
+			}
+		}
+		if len(gotSteps) != len(wantSteps) {
+			t.Errorf("%s: dossier %s: national received %d steps, source has %d", src, d.ID, len(gotSteps), len(wantSteps))
+		} else {
+			for i := range wantSteps {
+				if diffs := diffFields(wantSteps[i], gotSteps[i]); len(diffs) > 0 {
+					t.Errorf("%s: dossier %s: step %d differs: %s", src, d.ID, i+1, shorten(diffs, 3))
+					break
+				}
+			}
+		}
+		srcStatuses := make([]int, len(hists[d.ID]))
+		for i, h := range hists[d.ID] {
+			srcStatuses[i] = h.Status
+		}
+		if !isSubsequence(hosoStatuses, srcStatuses) {
+			t.Errorf("%s: dossier %s: statuses received %v are not in source order %v", src, d.ID, hosoStatuses, srcStatuses)
+		}
+		synced++
+	}
+	t.Logf("%s: %d dossiers equal at the national portal, %d final versions quarantined, %d deleted at the source, %d malformed records served",
+		src, synced, checkedQuarantine, deleted, len(served))
+	if synced == 0 {
+		t.Errorf("%s: no dossier synced", src)
+	}
+}
+
+// The log check is only as good as its patterns: they must catch the forms
+// the portals really send.
+func TestPersonalDataPatterns(t *testing.T) {
+	for _, s := range []string{`"id":"014095001234"`, `phone +84 912 345 678`, `0983.456.789`, `0904123456`, `lan@example.vn`} {
+		if cccdRE.MatchString(s) || phoneRE.MatchString(s) || emailRE.MatchString(s) {
+			continue
+		}
+		t.Errorf("no pattern catches %q", s)
+	}
+	for _, s := range []string{`"dossier":"000.00.14.H52-261121-0001"`, `"version":1234`, `"time":"2026-11-21T08:15:02Z"`} {
+		if cccdRE.MatchString(s) || phoneRE.MatchString(s) || emailRE.MatchString(s) {
+			t.Errorf("a pattern flags harmless %q", s)
+		}
+	}
+}

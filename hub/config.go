@@ -1,0 +1,148 @@
+package hub
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is everything `hub serve` needs. Every endpoint, credential and
+// limit comes from here; the file may reference environment variables as
+// ${NAME}, so secrets can stay out of it.
+type Config struct {
+	Instance string      `yaml:"instance"`
+	Kafka    KafkaConfig `yaml:"kafka"`
+	Store    StoreConfig `yaml:"store"`
+
+	National NationalConfig `yaml:"national"`
+	SonLa    *SonLaConfig   `yaml:"sonla"`
+	// ThaiNguyen and HaTinh are the other provincial portals; a nil section
+	// leaves that portal out.
+	ThaiNguyen *ThaiNguyenConfig `yaml:"thainguyen"`
+	HaTinh     *HaTinhConfig     `yaml:"hatinh"`
+}
+
+// KafkaConfig locates the brokers.
+type KafkaConfig struct {
+	Brokers           []string `yaml:"brokers"`
+	TopicPrefix       string   `yaml:"topic_prefix"`
+	Partitions        int      `yaml:"partitions"`
+	ReplicationFactor int      `yaml:"replication_factor"`
+	GroupPrefix       string   `yaml:"group_prefix"`
+	TLS               bool     `yaml:"tls"`
+	SASLMechanism     string   `yaml:"sasl_mechanism"` // PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
+	SASLUsername      string   `yaml:"sasl_username"`
+	SASLPassword      string   `yaml:"sasl_password"`
+}
+
+// StoreConfig chooses the durable store: PostgreSQL when a DSN is given,
+// otherwise the embedded SQLite file.
+type StoreConfig struct {
+	PostgresDSN string `yaml:"postgres_dsn"`
+	SQLitePath  string `yaml:"sqlite_path"`
+}
+
+// NationalConfig is the national portal and how the hub batches to it.
+type NationalConfig struct {
+	BaseURL  string        `yaml:"base_url"`
+	Username string        `yaml:"username"`
+	Password string        `yaml:"password"`
+	Timeout  time.Duration `yaml:"timeout"`
+	Linger   time.Duration `yaml:"linger"`
+}
+
+// PortalCommon is what every provincial section carries.
+type PortalCommon struct {
+	BaseURL      string        `yaml:"base_url"`
+	PageSize     int           `yaml:"page_size"`
+	PollInterval time.Duration `yaml:"poll_interval"`
+	Timeout      time.Duration `yaml:"timeout"`
+	// DstCode and MaDonVi identify the province to the national portal.
+	DstCode string `yaml:"national_dstcode"`
+	MaDonVi string `yaml:"national_madonvi"`
+}
+
+// SonLaConfig is the Sơn La JSON REST portal.
+type SonLaConfig struct {
+	PortalCommon `yaml:",inline"`
+	ClientID     string `yaml:"client_id"`
+	ClientSecret string `yaml:"client_secret"`
+}
+
+// ThaiNguyenConfig is the Thái Nguyên SOAP portal.
+type ThaiNguyenConfig struct {
+	PortalCommon `yaml:",inline"`
+	Username     string `yaml:"username"`
+	Password     string `yaml:"password"`
+}
+
+// HaTinhConfig is the Hà Tĩnh XML change feed.
+type HaTinhConfig struct {
+	PortalCommon `yaml:",inline"`
+	APIKey       string `yaml:"api_key"`
+}
+
+// LoadConfig reads a YAML file, expanding ${VAR} from the environment.
+func LoadConfig(path string) (Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("read config: %w", err)
+	}
+	var missing []string
+	expanded := os.Expand(string(raw), func(name string) string {
+		v, ok := os.LookupEnv(name)
+		if !ok {
+			missing = append(missing, name)
+		}
+		return v
+	})
+	if len(missing) > 0 {
+		return Config{}, fmt.Errorf("config %s: environment variables not set: %s", path, strings.Join(missing, ", "))
+	}
+	var cfg Config
+	dec := yaml.NewDecoder(strings.NewReader(expanded))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, cfg.Validate()
+}
+
+// Validate reports the first missing or impossible setting.
+func (c *Config) Validate() error {
+	var errs []error
+	if len(c.Kafka.Brokers) == 0 {
+		errs = append(errs, errors.New("kafka.brokers: at least one broker"))
+	}
+	if c.Store.PostgresDSN == "" && c.Store.SQLitePath == "" {
+		errs = append(errs, errors.New("store: postgres_dsn or sqlite_path"))
+	}
+	if c.National.BaseURL == "" {
+		errs = append(errs, errors.New("national.base_url: required"))
+	}
+	if c.SonLa == nil && c.ThaiNguyen == nil && c.HaTinh == nil {
+		errs = append(errs, errors.New("no provincial portal configured (sonla, thainguyen, hatinh)"))
+	}
+	check := func(name string, p PortalCommon) {
+		if p.BaseURL == "" {
+			errs = append(errs, fmt.Errorf("%s.base_url: required", name))
+		}
+		if p.DstCode == "" {
+			errs = append(errs, fmt.Errorf("%s.national_dstcode: required", name))
+		}
+	}
+	if c.SonLa != nil {
+		check("sonla", c.SonLa.PortalCommon)
+	}
+	if c.ThaiNguyen != nil {
+		check("thainguyen", c.ThaiNguyen.PortalCommon)
+	}
+	if c.HaTinh != nil {
+		check("hatinh", c.HaTinh.PortalCommon)
+	}
+	return errors.Join(errs...)
+}

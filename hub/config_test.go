@@ -1,0 +1,45 @@
+package hub
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestLoadExampleConfig(t *testing.T) {
+	for _, k := range []string{"KAFKA_PASSWORD", "LIENTHONG_PG_DSN", "NATIONAL_PASSWORD", "SONLA_SECRET", "THAINGUYEN_PASSWORD", "HATINH_API_KEY"} {
+		t.Setenv(k, "secret-"+strings.ToLower(k))
+	}
+	cfg, err := LoadConfig(filepath.Join("..", "deploy", "hub.example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Store.PostgresDSN != "secret-lienthong_pg_dsn" || cfg.SonLa.ClientSecret != "secret-sonla_secret" {
+		t.Fatalf("environment not expanded: %+v", cfg.Store)
+	}
+	if cfg.HaTinh.DstCode != "000.00.00.H25" || len(cfg.Kafka.Brokers) != 2 || cfg.Kafka.Partitions != 16 {
+		t.Fatalf("unexpected config: %+v", cfg)
+	}
+}
+
+func TestLoadConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	write := func(body string) string {
+		p := filepath.Join(dir, "c.yaml")
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if _, err := LoadConfig(write("store:\n  postgres_dsn: ${LIENTHONG_SURELY_UNSET}\n")); err == nil || !strings.Contains(err.Error(), "LIENTHONG_SURELY_UNSET") {
+		t.Fatalf("want error naming the unset variable, got %v", err)
+	}
+	if _, err := LoadConfig(write("kafka:\n  brokerz: [a]\n")); err == nil || !strings.Contains(err.Error(), "brokerz") {
+		t.Fatalf("want error naming the unknown key, got %v", err)
+	}
+	_, err := LoadConfig(write("kafka:\n  brokers: [a:9092]\nstore:\n  sqlite_path: x.db\nnational:\n  base_url: http://n\nsonla:\n  client_id: x\n"))
+	if err == nil || !strings.Contains(err.Error(), "sonla.base_url") || !strings.Contains(err.Error(), "sonla.national_dstcode") {
+		t.Fatalf("want missing sonla settings named, got %v", err)
+	}
+}

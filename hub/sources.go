@@ -1,0 +1,69 @@
+package hub
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/lienthong/lienthong/connectors/hatinh"
+	"github.com/lienthong/lienthong/connectors/national"
+	"github.com/lienthong/lienthong/connectors/sonla"
+	"github.com/lienthong/lienthong/connectors/thainguyen"
+	"github.com/lienthong/lienthong/ingest"
+	"github.com/lienthong/lienthong/schemas"
+)
+
+// source is one configured provincial portal, ready to poll.
+type source struct {
+	name     string
+	pull     ingest.PullFunc
+	unit     national.Unit
+	interval time.Duration
+}
+
+func unitOf(p PortalCommon) national.Unit {
+	u := national.Unit{DstCode: p.DstCode, MaDonVi: p.MaDonVi}
+	if u.MaDonVi == "" {
+		u.MaDonVi = u.DstCode
+	}
+	return u
+}
+
+func httpClient(p PortalCommon) *http.Client {
+	return &http.Client{Timeout: durationOr(p.Timeout, 30*time.Second)}
+}
+
+// sources builds a connector for every configured portal.
+func (h *Hub) sources() ([]source, error) {
+	var out []source
+	if c := h.cfg.SonLa; c != nil {
+		cl, err := sonla.New(sonla.Config{
+			BaseURL: c.BaseURL, ClientID: c.ClientID, ClientSecret: c.ClientSecret,
+			PageSize: c.PageSize, HTTPClient: httpClient(c.PortalCommon), Logger: h.log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, source{schemas.SourceSonLa, cl.Pull, unitOf(c.PortalCommon), c.PollInterval})
+	}
+	if c := h.cfg.ThaiNguyen; c != nil {
+		cl, err := thainguyen.New(thainguyen.Config{
+			BaseURL: c.BaseURL, Username: c.Username, Password: c.Password,
+			PageSize: c.PageSize, HTTPClient: httpClient(c.PortalCommon), Logger: h.log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, source{schemas.SourceThaiNguyen, cl.Pull, unitOf(c.PortalCommon), c.PollInterval})
+	}
+	if c := h.cfg.HaTinh; c != nil {
+		cl, err := hatinh.New(hatinh.Config{
+			BaseURL: c.BaseURL, APIKey: c.APIKey,
+			PageSize: c.PageSize, HTTPClient: httpClient(c.PortalCommon), Logger: h.log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, source{schemas.SourceHaTinh, cl.Pull, unitOf(c.PortalCommon), c.PollInterval})
+	}
+	return out, nil
+}

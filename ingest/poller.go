@@ -1,0 +1,151 @@
+// Package ingest runs the pull loop of each provincial connector: pull a page
+// of changes, hand it to Kafka, and only then store the cursor, so a crash
+// at any point re-pulls rather than loses.
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/lienthong/lienthong/connectors/httpx"
+	"github.com/lienthong/lienthong/progress"
+	"github.com/lienthong/lienthong/router/kafka"
+	"github.com/lienthong/lienthong/schemas"
+)
+
+// Page is what one pull returns: records not yet handed off and the cursor
+// to store once they are.
+type Page = httpx.Page
+
+// PullFunc pulls the changes after cursor (nil: from the beginning).
+type PullFunc func(ctx context.Context, cursor []byte) (Page, error)
+
+// Cursors stores each poller's position durably.
+type Cursors interface {
+	GetCursor(ctx context.Context, name string) ([]byte, error)
+	PutCursor(ctx context.Context, name string, value []byte) error
+}
+
+// Poller pulls one source into its raw topic.
+type Poller struct {
+	Source    string
+	Pull      PullFunc
+	Topic     string
+	Publisher message.Publisher
+	Cursors   Cursors
+	// Interval is the pause after a pull that found nothing more.
+	Interval time.Duration
+	// MaxBackoff caps the pause after failures.
+	MaxBackoff time.Duration
+	Counters   *progress.Counters
+	Logger     *slog.Logger
+}
+
+// CursorName is the store key of source's cursor.
+func CursorName(source string) string { return "source:" + source }
+
+// Run polls until ctx ends. Failures are logged and retried with backoff;
+// they never move the cursor.
+func (p *Poller) Run(ctx context.Context) error {
+	log := p.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	interval := p.Interval
+	if interval <= 0 {
+		interval = time.Second
+	}
+	maxBackoff := p.MaxBackoff
+	if maxBackoff <= 0 {
+		maxBackoff = 30 * time.Second
+	}
+	cursor, err := p.Cursors.GetCursor(ctx, CursorName(p.Source))
+	if err != nil {
+		return fmt.Errorf("%s: read cursor: %w", p.Source, err)
+	}
+	backoff := 200 * time.Millisecond
+	for {
+		next, more, err := p.once(ctx, cursor, log)
+		wait := interval
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			wait = backoff/2 + rand.N(backoff)
+			backoff = min(backoff*2, maxBackoff)
+			log.Warn("pull failed; retrying", "source", p.Source, "wait", wait.String(), "error", err.Error())
+		default:
+			backoff = 200 * time.Millisecond
+			cursor = next
+			if more {
+				wait = 0
+			}
+		}
+		if wait > 0 {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(wait):
+			}
+		}
+	}
+}
+
+// once pulls one page, publishes it and stores the new cursor.
+func (p *Poller) once(ctx context.Context, cursor []byte, log *slog.Logger) ([]byte, bool, error) {
+	page, err := p.Pull(ctx, cursor)
+	if err != nil {
+		return nil, false, fmt.Errorf("pull: %w", err)
+	}
+	if len(page.Records) > 0 {
+		msgs := make([]*message.Message, 0, len(page.Records))
+		for i := range page.Records {
+			m, err := RawMessage(&page.Records[i])
+			if err != nil {
+				return nil, false, err
+			}
+			msgs = append(msgs, m)
+		}
+		// Publish returns once the broker has every record: only then may
+		// the cursor move past them.
+		if err := p.Publisher.Publish(p.Topic, msgs...); err != nil {
+			return nil, false, fmt.Errorf("publish %d records: %w", len(msgs), err)
+		}
+		p.Counters.Add(p.Source, progress.Pulled, int64(len(msgs)))
+		log.Info("pulled", "source", p.Source, "records", len(msgs), "more", page.More)
+	}
+	if page.Cursor != nil && string(page.Cursor) != string(cursor) {
+		if err := p.Cursors.PutCursor(ctx, CursorName(p.Source), page.Cursor); err != nil {
+			return nil, false, fmt.Errorf("store cursor: %w", err)
+		}
+	} else if page.Cursor == nil {
+		page.Cursor = cursor
+	}
+	return page.Cursor, page.More, nil
+}
+
+// RawMessage wraps rec for its raw topic, keyed by dossier so every change of
+// one dossier lands in one partition, in pull order.
+func RawMessage(rec *schemas.RawRecord) (*message.Message, error) {
+	body, err := json.Marshal(rec)
+	if err != nil {
+		return nil, fmt.Errorf("encode raw record %s/%s: %w", rec.Source, rec.ID, err)
+	}
+	m := message.NewMessage(watermill.NewUUID(), body)
+	key := rec.ID
+	if key == "" {
+		// Unreadable id: any partition will do, the record goes to quarantine.
+		key = rec.Source + "#" + strconv.FormatInt(rec.Version, 10)
+	}
+	m.Metadata.Set(kafka.PartitionKeyMetadata, key)
+	m.Metadata.Set("source", rec.Source)
+	return m, nil
+}

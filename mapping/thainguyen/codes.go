@@ -1,0 +1,48 @@
+package thainguyen
+
+import "github.com/lienthong/lienthong/schemas"
+
+// Code tables of the Thái Nguyên SOAP service (spec §2).
+
+// statuses maps the legacy TrangThai codes to the national ones.
+var statuses = map[string]int{
+	"TN_OL":    schemas.StatusNew,
+	"DA_TN":    schemas.StatusReceived,
+	"KHONG_TN": schemas.StatusRefused,
+	"DANG_XL":  schemas.StatusProcessing,
+	"CBS":      schemas.StatusSupplement,
+	"CNVTC":    schemas.StatusFeeDue,
+	"RUT":      schemas.StatusWithdrawn,
+	"TAM_DUNG": schemas.StatusPaused,
+	"DA_XL":    schemas.StatusResolved,
+	"DA_TRAKQ": schemas.StatusReturned,
+}
+
+var applicantKinds = map[string]int{
+	"1": schemas.ApplicantCitizen,
+	"2": schemas.ApplicantOrganisation,
+}
+
+// channels: KenhNop already uses the national KENH values.
+var channels = map[string]int{
+	"1": schemas.ChannelInPerson,
+	"2": schemas.ChannelOnline,
+	"3": schemas.ChannelPostal,
+}
+
+var idTypes = map[string]string{
+	"CCCD": schemas.IDTypeCCCD,
+	"CMND": schemas.IDTypeCMND,
+	"MST":  schemas.IDTypeTax,
+}
+
+var feeKinds = map[string]int{
+	"1": schemas.FeeCharge,
+	"2": schemas.FeeLevy,
+}
+
+var payments = map[string]string{
+	"1": schemas.PayAtOffice,
+	"2": schemas.PayOnline,
+	"3": schemas.PayCOD,
+}

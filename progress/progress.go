@@ -1,0 +1,87 @@
+// Package progress counts what the hub did per source, for the dev console
+// line and for benchmarks. Counters are in memory; durable truth is the store.
+package progress
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Counter names.
+const (
+	Pulled      = "pulled"
+	Normalised  = "normalised"
+	Quarantined = "quarantined"
+	Synced      = "synced" // dossier versions the national portal acknowledged
+	Skipped     = "skipped"
+	Deleted     = "deleted"
+)
+
+// Counters holds per-source counts. The zero value is not usable; call New.
+type Counters struct {
+	mu sync.Mutex
+	m  map[string]map[string]int64
+}
+
+// New returns empty counters.
+func New() *Counters { return &Counters{m: map[string]map[string]int64{}} }
+
+// Add adds n to source's counter name. A nil *Counters ignores it, so
+// components can run without one.
+func (c *Counters) Add(source, name string, n int64) {
+	if c == nil || n == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.m[source]
+	if s == nil {
+		s = map[string]int64{}
+		c.m[source] = s
+	}
+	s[name] += n
+}
+
+// Get returns source's counter name.
+func (c *Counters) Get(source, name string) int64 {
+	if c == nil {
+		return 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[source][name]
+}
+
+// Total returns the counter name summed over sources.
+func (c *Counters) Total(name string) int64 {
+	if c == nil {
+		return 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var t int64
+	for _, s := range c.m {
+		t += s[name]
+	}
+	return t
+}
+
+// Line renders one progress line: per source, pulled, quarantined, synced.
+func (c *Counters) Line(sources []string) string {
+	if len(sources) == 0 {
+		c.mu.Lock()
+		for s := range c.m {
+			sources = append(sources, s)
+		}
+		c.mu.Unlock()
+		sort.Strings(sources)
+	}
+	parts := make([]string, 0, len(sources))
+	for _, s := range sources {
+		parts = append(parts, fmt.Sprintf("%s pulled=%d quarantined=%d synced=%d",
+			s, c.Get(s, Pulled), c.Get(s, Quarantined), c.Get(s, Synced)))
+	}
+	return strings.Join(parts, " | ")
+}

@@ -1,0 +1,58 @@
+package kafka_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+
+	"github.com/lienthong/lienthong/broker"
+	"github.com/lienthong/lienthong/router/kafka"
+)
+
+// testBrokers are the addresses of the kfake broker shared by the tests of
+// this binary (started in TestMain).
+var testBrokers []string
+
+const testPartitions = 4
+
+func TestMain(m *testing.M) {
+	b, err := broker.Start(context.Background(), broker.Config{Partitions: testPartitions})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "start broker:", err)
+		os.Exit(1)
+	}
+	testBrokers = b.Addrs()
+	code := m.Run()
+	_ = b.Close()
+	os.Exit(code)
+}
+
+func testLogger() watermill.LoggerAdapter {
+	if os.Getenv("LIENTHONG_KAFKA_DEBUG") != "" {
+		return watermill.NewStdLogger(true, true)
+	}
+	return watermill.NopLogger{}
+}
+
+// testSubscriberConfig has consumer-group timings suited to a local broker:
+// rebalances are noticed within 100ms, acks committed within 100ms.
+func testSubscriberConfig(brokers []string, group string) kafka.SubscriberConfig {
+	return kafka.SubscriberConfig{
+		Brokers:           brokers,
+		ConsumerGroup:     group,
+		HeartbeatInterval: 100 * time.Millisecond,
+		SessionTimeout:    6 * time.Second,
+		RebalanceTimeout:  10 * time.Second,
+		JoinGroupBackoff:  200 * time.Millisecond,
+		CommitInterval:    100 * time.Millisecond,
+		NackResendDelay:   10 * time.Millisecond,
+		FetchMaxWait:      100 * time.Millisecond,
+		// Multiplied subscribers in the suite hold messages they never ack;
+		// keep rebalances from waiting long for them.
+		RevokeGracePeriod: 200 * time.Millisecond,
+	}
+}

@@ -1,0 +1,524 @@
+package router
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/lienthong/lienthong/connectors/national"
+	natmap "github.com/lienthong/lienthong/mapping/national"
+	"github.com/lienthong/lienthong/progress"
+	"github.com/lienthong/lienthong/schemas"
+	"github.com/lienthong/lienthong/store"
+)
+
+// NationalPortal is what the sink needs of the national portal connector.
+type NationalPortal interface {
+	Sync(ctx context.Context, u national.Unit, updating bool, items []national.HoSo) ([]national.ItemResult, error)
+	Steps(ctx context.Context, u national.Unit, steps []national.Step) ([]national.ItemResult, error)
+	Lookup(ctx context.Context, u national.Unit, maHoSo string) (json.RawMessage, error)
+}
+
+// Ledger is the durable per-dossier state the sink decides from.
+type Ledger interface {
+	Quarantine
+	GetLedger(ctx context.Context, ids []string) (map[string]store.LedgerEntry, error)
+	PutLedger(ctx context.Context, entries []store.LedgerEntry) error
+	AppendEvents(ctx context.Context, events []store.Event) error
+}
+
+// Ledger national states.
+const (
+	stateNone    = ""
+	statePending = "pending" // a create was sent and its answer not recorded
+	stateHeld    = "held"
+)
+
+// NationalSinkConfig tunes the sink.
+type NationalSinkConfig struct {
+	// Units maps a source to the national unit its dossiers are sent as.
+	Units map[string]national.Unit
+	// Linger is how long a batch waits for more dossiers after the first.
+	Linger time.Duration
+	// MaxBatch caps the dossiers handled in one batch.
+	MaxBatch int
+	// Instance names this hub in provenance.
+	Instance string
+	// MaxBackoff caps the wait between retries of a transient failure.
+	MaxBackoff time.Duration
+}
+
+// NationalSink pushes canonical dossiers to the national portal. Handler
+// calls from many partitions are gathered into batches of up to 100 items a
+// call; one batch runs at a time and holds at most one version per dossier
+// (one message per partition is in flight), so each dossier's changes reach
+// the portal in source order. The ledger decides create or update and skips
+// versions the portal already has, so redeliveries send nothing twice.
+type NationalSink struct {
+	cfg      NationalSinkConfig
+	portal   NationalPortal
+	ledger   Ledger
+	counters *progress.Counters
+	log      *slog.Logger
+
+	in chan *pending
+}
+
+type pending struct {
+	d    *schemas.Dossier
+	raw  []byte
+	done chan error
+}
+
+// NewNationalSink returns a sink; call Run before handling messages.
+func NewNationalSink(cfg NationalSinkConfig, portal NationalPortal, ledger Ledger, counters *progress.Counters, log *slog.Logger) *NationalSink {
+	if cfg.Linger <= 0 {
+		// Short: with one message in flight per partition, a batch holds at
+		// most one dossier per partition, and waiting longer adds latency
+		// without filling it (measured with hub bench).
+		cfg.Linger = 5 * time.Millisecond
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 500
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 30 * time.Second
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &NationalSink{cfg: cfg, portal: portal, ledger: ledger, counters: counters, log: log, in: make(chan *pending)}
+}
+
+// Handle is a Watermill no-publish handler for the canonical topic. It
+// returns once the dossier's batch is done, so the message is acknowledged
+// only after the portal and the ledger have it.
+func (s *NationalSink) Handle(msg *message.Message) error {
+	var d schemas.Dossier
+	if err := json.Unmarshal(msg.Payload, &d); err != nil {
+		return s.ledger.AddQuarantine(msg.Context(), []store.QuarantineEntry{{
+			Source: msg.Metadata.Get("source"), Field: "message", At: time.Now(), State: "open",
+			Reason: fmt.Sprintf("canonical message %s is unreadable: %v", msg.UUID, err),
+			Format: schemas.FormatJSON, Payload: msg.Payload,
+		}})
+	}
+	p := &pending{d: &d, raw: msg.Payload, done: make(chan error, 1)}
+	select {
+	case s.in <- p:
+	case <-msg.Context().Done():
+		return msg.Context().Err()
+	}
+	select {
+	case err := <-p.done:
+		return err
+	case <-msg.Context().Done():
+		// The batch may still finish; the ledger makes a redelivery harmless.
+		return msg.Context().Err()
+	}
+}
+
+// Run gathers and processes batches until ctx ends.
+func (s *NationalSink) Run(ctx context.Context) {
+	for {
+		var batch []*pending
+		select {
+		case <-ctx.Done():
+			return
+		case p := <-s.in:
+			batch = append(batch, p)
+		}
+		timer := time.NewTimer(s.cfg.Linger)
+	gather:
+		for len(batch) < s.cfg.MaxBatch {
+			select {
+			case p := <-s.in:
+				batch = append(batch, p)
+			case <-timer.C:
+				break gather
+			case <-ctx.Done():
+				break gather
+			}
+		}
+		timer.Stop()
+		err := s.processWithRetry(ctx, batch)
+		for _, p := range batch {
+			p.done <- err
+		}
+	}
+}
+
+// processWithRetry retries transient failures with exponential backoff and
+// jitter. Every attempt starts from the ledger, so work already acknowledged
+// is not sent again.
+func (s *NationalSink) processWithRetry(ctx context.Context, batch []*pending) error {
+	backoff := 200 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := s.process(ctx, batch)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		wait := national.RetryAfter(err)
+		if wait <= 0 {
+			wait = backoff/2 + rand.N(backoff)
+			backoff = min(backoff*2, s.cfg.MaxBackoff)
+		}
+		s.log.Warn("national sync failed; retrying", "attempt", attempt, "dossiers", len(batch), "wait", wait.String(), "error", err.Error())
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// work is one dossier's plan within a batch.
+type work struct {
+	d     *schemas.Dossier
+	raw   []byte
+	unit  national.Unit
+	entry store.LedgerEntry
+	hoso  national.HoSo
+	steps []national.Step
+	hash  string
+}
+
+func (s *NationalSink) process(ctx context.Context, batch []*pending) error {
+	ids := make([]string, 0, len(batch))
+	for _, p := range batch {
+		ids = append(ids, p.d.ID)
+	}
+	ledger, err := s.ledger.GetLedger(ctx, ids)
+	if err != nil {
+		return fmt.Errorf("read ledger: %w", err)
+	}
+	var (
+		creates, updates, stepsDue []*work
+		deleted                    []store.LedgerEntry
+		quarantine                 []store.QuarantineEntry
+		events                     []store.Event
+		now                        = time.Now()
+	)
+	for _, p := range batch {
+		d := p.d
+		e, ok := ledger[d.ID]
+		if !ok {
+			e = store.LedgerEntry{DossierID: d.ID}
+		}
+		if d.Deleted {
+			// Created in error at the source: recorded, nothing new for the portal.
+			if d.SourceVersion > e.Version || !e.Deleted {
+				e.Deleted, e.Version, e.Source = true, d.SourceVersion, d.Source
+				deleted = append(deleted, e)
+				events = append(events, s.event(d, "deleted", "deleted at the source", now))
+				s.counters.Add(d.Source, progress.Deleted, 1)
+			}
+			continue
+		}
+		unit, ok := s.cfg.Units[d.Source]
+		if !ok {
+			quarantine = append(quarantine, s.quarantineEntry(d, p.raw, "source", fmt.Sprintf("%s: dossier %s: no national unit configured for source", d.Source, d.ID)))
+			continue
+		}
+		w := &work{d: d, raw: p.raw, unit: unit, entry: e, hoso: natmap.HoSo(d), steps: natmap.Steps(d), hash: natmap.ContentHash(d)}
+		if e.NationalState == statePending {
+			// A create went out and its answer was lost (crash): ask the
+			// portal rather than risk a duplicate create.
+			held, err := s.portal.Lookup(ctx, unit, d.ID)
+			if err != nil {
+				return fmt.Errorf("look up dossier %s: %w", d.ID, err)
+			}
+			if held != nil {
+				w.entry.NationalState = stateHeld
+			} else {
+				w.entry.NationalState = stateNone
+			}
+		}
+		switch {
+		case w.entry.NationalState == stateHeld && w.entry.NationalVersion >= d.SourceVersion:
+			// Already there (a redelivery, or an older version after a newer).
+			if w.entry.NationalSteps < len(w.steps) && w.entry.NationalVersion == d.SourceVersion {
+				stepsDue = append(stepsDue, w)
+			} else {
+				s.counters.Add(d.Source, progress.Skipped, 1)
+			}
+		case w.entry.NationalState == stateHeld:
+			if w.entry.ContentHash == w.hash {
+				// Only the version moved: nothing new for the portal.
+				w.entry.NationalVersion = d.SourceVersion
+				w.entry.Version = d.SourceVersion
+				stepsDue = append(stepsDue, w)
+				continue
+			}
+			updates = append(updates, w)
+		default:
+			creates = append(creates, w)
+		}
+	}
+	if len(quarantine) > 0 {
+		if err := s.ledger.AddQuarantine(ctx, quarantine); err != nil {
+			return fmt.Errorf("quarantine: %w", err)
+		}
+	}
+	if len(deleted) > 0 {
+		if err := s.ledger.PutLedger(ctx, deleted); err != nil {
+			return fmt.Errorf("write ledger: %w", err)
+		}
+	}
+
+	// Creates first; a 22 means the portal has it after all: update instead.
+	moreUpdates, err := s.push(ctx, creates, false)
+	if err != nil {
+		return err
+	}
+	updates = append(updates, moreUpdates...)
+	// A 23 on update means the portal lost it: create instead.
+	moreCreates, err := s.push(ctx, updates, true)
+	if err != nil {
+		return err
+	}
+	if _, err := s.push(ctx, moreCreates, false); err != nil {
+		return err
+	}
+	for _, w := range append(append(creates, updates...), moreCreates...) {
+		if w.entry.NationalState == stateHeld && w.entry.NationalVersion == w.d.SourceVersion {
+			stepsDue = append(stepsDue, w)
+		}
+	}
+	if err := s.pushSteps(ctx, stepsDue); err != nil {
+		return err
+	}
+	if len(events) > 0 {
+		if err := s.ledger.AppendEvents(ctx, events); err != nil {
+			return fmt.Errorf("append provenance: %w", err)
+		}
+	}
+	return nil
+}
+
+// push sends DongBoHoSoMC for ws in chunks per unit and records each answer
+// in the ledger. It returns the dossiers whose answer calls for the other
+// operation (22 on create, 23 on update).
+func (s *NationalSink) push(ctx context.Context, ws []*work, updating bool) ([]*work, error) {
+	if len(ws) == 0 {
+		return nil, nil
+	}
+	var redo []*work
+	for _, chunk := range chunksByUnit(ws) {
+		unit := chunk[0].unit
+		if !updating {
+			// Record the intent first: if we crash before the answer is
+			// recorded, the next attempt looks the dossier up instead of
+			// creating it twice.
+			intents := make([]store.LedgerEntry, len(chunk))
+			for i, w := range chunk {
+				w.entry.NationalState = statePending
+				intents[i] = s.ledgerEntry(w)
+			}
+			if err := s.ledger.PutLedger(ctx, intents); err != nil {
+				return nil, fmt.Errorf("record create intent: %w", err)
+			}
+		}
+		items := make([]national.HoSo, len(chunk))
+		for i, w := range chunk {
+			items[i] = w.hoso
+		}
+		res, err := s.portal.Sync(ctx, unit, updating, items)
+		if err != nil {
+			return nil, fmt.Errorf("DongBoHoSoMC (%d dossiers): %w", len(chunk), err)
+		}
+		kind := "national.create"
+		if updating {
+			kind = "national.update"
+		}
+		var (
+			done       []store.LedgerEntry
+			events     []store.Event
+			quarantine []store.QuarantineEntry
+			now        = time.Now()
+		)
+		for i, w := range chunk {
+			code := res[i].ErrorCode
+			events = append(events, s.event(w.d, kind, "answer "+code+" "+res[i].Message, now))
+			switch {
+			case code == national.CodeOK:
+				w.entry.NationalState = stateHeld
+				w.entry.NationalVersion = w.d.SourceVersion
+				w.entry.NationalAt = now
+				w.entry.ContentHash = w.hash
+				s.counters.Add(w.d.Source, progress.Synced, 1)
+			case code == national.CodeExists && !updating:
+				w.entry.NationalState = stateHeld
+				redo = append(redo, w)
+			case code == national.CodeNotExists && updating:
+				w.entry.NationalState = stateNone
+				redo = append(redo, w)
+			default:
+				// 21, 24 or a code we do not know: the portal refuses this
+				// version; keep it for an operator and go on with the rest.
+				if !updating {
+					w.entry.NationalState = stateNone
+				}
+				s.counters.Add(w.d.Source, progress.Quarantined, 1)
+				quarantine = append(quarantine, s.quarantineEntry(w.d, w.raw, "national:"+code,
+					fmt.Sprintf("%s: dossier %s: national portal answered %s to %s: %s", w.d.Source, w.d.ID, code, kind, res[i].Message)))
+				s.log.Warn("national portal refused dossier", "source", w.d.Source, "dossier", w.d.ID, "version", w.d.SourceVersion, "code", code, "message", res[i].Message)
+			}
+			done = append(done, s.ledgerEntry(w))
+		}
+		if err := s.record(ctx, done, events, quarantine); err != nil {
+			return nil, err
+		}
+	}
+	return redo, nil
+}
+
+// pushSteps sends the processing steps the portal has not had, in order per
+// dossier, in chunks of up to 100 per unit.
+func (s *NationalSink) pushSteps(ctx context.Context, ws []*work) error {
+	type stepRef struct {
+		w *work
+		i int
+	}
+	byUnit := map[national.Unit][]stepRef{}
+	var (
+		units   []national.Unit
+		noSteps []store.LedgerEntry
+	)
+	for _, w := range ws {
+		if w.entry.NationalSteps >= len(w.steps) {
+			// Nothing to send, but the ledger must learn the new version.
+			noSteps = append(noSteps, s.ledgerEntry(w))
+			continue
+		}
+		if _, ok := byUnit[w.unit]; !ok {
+			units = append(units, w.unit)
+		}
+		for i := w.entry.NationalSteps; i < len(w.steps); i++ {
+			byUnit[w.unit] = append(byUnit[w.unit], stepRef{w, i})
+		}
+	}
+	if len(noSteps) > 0 {
+		if err := s.ledger.PutLedger(ctx, noSteps); err != nil {
+			return fmt.Errorf("write ledger: %w", err)
+		}
+	}
+	for _, u := range units {
+		refs := byUnit[u]
+		for start := 0; start < len(refs); start += national.MaxItems {
+			chunk := refs[start:min(start+national.MaxItems, len(refs))]
+			steps := make([]national.Step, len(chunk))
+			for i, r := range chunk {
+				steps[i] = r.w.steps[r.i]
+			}
+			res, err := s.portal.Steps(ctx, u, steps)
+			if err != nil {
+				return fmt.Errorf("CapNhatTienDoHoSoMC (%d steps): %w", len(chunk), err)
+			}
+			touched := map[*work]bool{}
+			var (
+				order      []*work
+				quarantine []store.QuarantineEntry
+				events     []store.Event
+				now        = time.Now()
+			)
+			for i, r := range chunk {
+				code := res[i].ErrorCode
+				if code == national.CodeNotExists {
+					// Our ledger thought the portal held it; it does not.
+					// Create it again on the next version or replay.
+					r.w.entry.NationalState = stateNone
+					r.w.entry.NationalVersion = 0
+				} else if code != national.CodeOK {
+					quarantine = append(quarantine, s.quarantineEntry(r.w.d, r.w.raw, "national:"+code,
+						fmt.Sprintf("%s: dossier %s: national portal answered %s to step %d: %s", r.w.d.Source, r.w.d.ID, code, r.i+1, res[i].Message)))
+				}
+				if r.w.entry.NationalState == stateHeld {
+					// A refused step is recorded and passed, so it does
+					// not block the steps after it.
+					r.w.entry.NationalSteps = r.i + 1
+				}
+				if !touched[r.w] {
+					touched[r.w] = true
+					order = append(order, r.w)
+				}
+			}
+			entries := make([]store.LedgerEntry, 0, len(order))
+			for _, w := range order {
+				entries = append(entries, s.ledgerEntry(w))
+				events = append(events, s.event(w.d, "national.steps", fmt.Sprintf("steps acknowledged %d", w.entry.NationalSteps), now))
+			}
+			if err := s.record(ctx, entries, events, quarantine); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *NationalSink) record(ctx context.Context, entries []store.LedgerEntry, events []store.Event, quarantine []store.QuarantineEntry) error {
+	if len(quarantine) > 0 {
+		if err := s.ledger.AddQuarantine(ctx, quarantine); err != nil {
+			return fmt.Errorf("quarantine: %w", err)
+		}
+	}
+	if err := s.ledger.PutLedger(ctx, entries); err != nil {
+		return fmt.Errorf("write ledger: %w", err)
+	}
+	if len(events) > 0 {
+		if err := s.ledger.AppendEvents(ctx, events); err != nil {
+			return fmt.Errorf("append provenance: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *NationalSink) ledgerEntry(w *work) store.LedgerEntry {
+	e := w.entry
+	e.DossierID = w.d.ID
+	e.Source = w.d.Source
+	e.Province = w.d.ProvinceCode
+	e.Procedure = w.d.Procedure.Code
+	e.Agency = w.d.Agency.Code
+	e.Status = w.d.Status
+	e.Deleted = false
+	if w.d.SourceVersion >= e.Version {
+		e.Version = w.d.SourceVersion
+		e.Canonical = w.raw
+	}
+	return e
+}
+
+func (s *NationalSink) event(d *schemas.Dossier, kind, detail string, at time.Time) store.Event {
+	return store.Event{DossierID: d.ID, Source: d.Source, Version: d.SourceVersion, Kind: kind, Detail: detail, At: at, Instance: s.cfg.Instance}
+}
+
+func (s *NationalSink) quarantineEntry(d *schemas.Dossier, raw []byte, field, reason string) store.QuarantineEntry {
+	return store.QuarantineEntry{Source: d.Source, DossierID: d.ID, Version: d.SourceVersion, Field: field, Reason: reason,
+		Format: schemas.FormatJSON, Payload: raw, At: time.Now(), State: "open"}
+}
+
+// chunksByUnit splits ws into calls of at most MaxItems, each for one unit,
+// keeping the batch's order.
+func chunksByUnit(ws []*work) [][]*work {
+	byUnit := map[national.Unit][]*work{}
+	var units []national.Unit
+	for _, w := range ws {
+		if _, ok := byUnit[w.unit]; !ok {
+			units = append(units, w.unit)
+		}
+		byUnit[w.unit] = append(byUnit[w.unit], w)
+	}
+	var out [][]*work
+	for _, u := range units {
+		list := byUnit[u]
+		for start := 0; start < len(list); start += national.MaxItems {
+			out = append(out, list[start:min(start+national.MaxItems, len(list))])
+		}
+	}
+	return out
+}

@@ -1,0 +1,449 @@
+// Package postgres is the PostgreSQL store of the hub (pgx/v5 pool). It has
+// the same method set and behaviour as store/sqlite; see package store for
+// the conventions both follow.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/lienthong/lienthong/store"
+)
+
+// Store is the PostgreSQL store. It is safe for concurrent use.
+type Store struct {
+	pool *pgxpool.Pool
+	ids  *store.IdentityHasher
+}
+
+// Open connects to dsn and runs the migrations. A search_path in the DSN
+// (…?search_path=myschema) places the tables in that schema.
+func Open(ctx context.Context, dsn string, opts ...store.Option) (*Store, error) {
+	s, err := connect(ctx, dsn, opts)
+	if err != nil {
+		return nil, fmt.Errorf("open: %w", err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		s.pool.Close()
+		return nil, fmt.Errorf("open: %w", err)
+	}
+	return s, nil
+}
+
+// connect opens the pool without migrating (tests stop at a version).
+func connect(ctx context.Context, dsn string, opts []store.Option) (*Store, error) {
+	o, err := store.ApplyOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("parse dsn: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("pool: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("ping: %w", err)
+	}
+	return &Store{pool: pool, ids: o.Identity}, nil
+}
+
+// Close closes the pool, waiting for connections in use to be returned.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+// =============================================================================
+// Cursors
+
+// GetCursor returns the cursor stored under name, or nil, nil when none is.
+func (s *Store) GetCursor(ctx context.Context, name string) ([]byte, error) {
+	var v []byte
+	err := s.pool.QueryRow(ctx, `SELECT value FROM cursors WHERE name = $1`, name).Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get cursor %q: %w", name, err)
+	}
+	if v == nil {
+		v = []byte{} // stored, but empty: not "none"
+	}
+	return v, nil
+}
+
+// PutCursor stores value under name, replacing any previous value.
+func (s *Store) PutCursor(ctx context.Context, name string, value []byte) error {
+	if value == nil {
+		value = []byte{}
+	}
+	const q = `
+INSERT INTO cursors (name, value, updated_at) VALUES ($1, $2, now())
+ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`
+	if _, err := s.pool.Exec(ctx, q, name, value); err != nil {
+		return fmt.Errorf("put cursor %q: %w", name, err)
+	}
+	return nil
+}
+
+// =============================================================================
+// Ledger
+
+const ledgerColumns = `dossier_id, source, province, procedure_code, agency, version, content_hash, status,
+	canonical, deleted, national_state, national_version, national_steps, national_at, updated_at`
+
+// GetLedger returns the entries of ids that exist, keyed by dossier ID, in
+// one query.
+func (s *Store) GetLedger(ctx context.Context, ids []string) (map[string]store.LedgerEntry, error) {
+	out := make(map[string]store.LedgerEntry, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+ledgerColumns+` FROM ledger WHERE dossier_id = ANY($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("get ledger: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			e          store.LedgerEntry
+			nationalAt pgtype.Timestamptz
+		)
+		if err := rows.Scan(&e.DossierID, &e.Source, &e.Province, &e.Procedure, &e.Agency, &e.Version,
+			&e.ContentHash, &e.Status, &e.Canonical, &e.Deleted, &e.NationalState, &e.NationalVersion,
+			&e.NationalSteps, &nationalAt, &e.UpdatedAt); err != nil {
+			return nil, fmt.Errorf("get ledger: scan: %w", err)
+		}
+		e.Canonical = store.NilIfEmpty(e.Canonical)
+		if nationalAt.Valid {
+			e.NationalAt = store.Normalise(nationalAt.Time)
+		}
+		e.UpdatedAt = store.Normalise(e.UpdatedAt)
+		out[e.DossierID] = e
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("get ledger: %w", err)
+	}
+	return out, nil
+}
+
+// PutLedger upserts entries in one statement: the batch travels as one
+// array per column and is unnested server side, which avoids both the
+// 65535-parameter limit of a multi-row VALUES and a per-row round trip.
+// When an ID appears more than once the last entry wins. UpdatedAt is set
+// by the store.
+func (s *Store) PutLedger(ctx context.Context, entries []store.LedgerEntry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	entries = store.DedupeLedger(entries)
+	n := len(entries)
+	var (
+		ids, sources, provinces, procs, agencies = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		hashes, nstates                          = make([]string, n), make([]string, n)
+		versions, nversions                      = make([]int64, n), make([]int64, n)
+		statuses, nsteps                         = make([]int32, n), make([]int32, n)
+		canon                                    = make([][]byte, n)
+		deleted                                  = make([]bool, n)
+		nat                                      = make([]pgtype.Timestamptz, n)
+	)
+	for i, e := range entries {
+		if e.DossierID == "" {
+			return fmt.Errorf("put ledger: entry %d: empty dossier id: %w", i, store.ErrInvalid)
+		}
+		ids[i], sources[i], provinces[i], procs[i], agencies[i] = e.DossierID, e.Source, e.Province, e.Procedure, e.Agency
+		hashes[i], nstates[i] = e.ContentHash, e.NationalState
+		versions[i], nversions[i] = e.Version, e.NationalVersion
+		statuses[i], nsteps[i] = int32(e.Status), int32(e.NationalSteps)
+		canon[i] = e.Canonical
+		if canon[i] == nil {
+			canon[i] = []byte{}
+		}
+		deleted[i] = e.Deleted
+		if !e.NationalAt.IsZero() {
+			nat[i] = pgtype.Timestamptz{Time: e.NationalAt, Valid: true}
+		}
+	}
+	const q = `
+INSERT INTO ledger (` + ledgerColumns + `)
+SELECT id, src, prov, proc, ag, v, h, st, c, del, ns, nv, nst, nat, now()
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::text[],
+	$8::int4[], $9::bytea[], $10::bool[], $11::text[], $12::int8[], $13::int4[], $14::timestamptz[])
+	WITH ORDINALITY AS u(id, src, prov, proc, ag, v, h, st, c, del, ns, nv, nst, nat, ord)
+ORDER BY ord -- sorted by ID: the row lock order
+ON CONFLICT (dossier_id) DO UPDATE SET
+	source = excluded.source, province = excluded.province, procedure_code = excluded.procedure_code,
+	agency = excluded.agency, version = excluded.version, content_hash = excluded.content_hash,
+	status = excluded.status, canonical = excluded.canonical, deleted = excluded.deleted,
+	national_state = excluded.national_state, national_version = excluded.national_version,
+	national_steps = excluded.national_steps, national_at = excluded.national_at,
+	updated_at = excluded.updated_at`
+	if _, err := s.pool.Exec(ctx, q, ids, sources, provinces, procs, agencies, versions, hashes,
+		statuses, canon, deleted, nstates, nversions, nsteps, nat); err != nil {
+		return fmt.Errorf("put ledger: %w", err)
+	}
+	return nil
+}
+
+// LedgerCounts returns, per source, how many dossiers the national portal
+// holds. Sources with none are absent.
+func (s *Store) LedgerCounts(ctx context.Context) (map[string]int, error) {
+	rows, err := s.pool.Query(ctx, `SELECT source, count(*) FROM ledger WHERE national_state = 'held' GROUP BY source`)
+	if err != nil {
+		return nil, fmt.Errorf("ledger counts: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var (
+			src string
+			n   int
+		)
+		if err := rows.Scan(&src, &n); err != nil {
+			return nil, fmt.Errorf("ledger counts: scan: %w", err)
+		}
+		out[src] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("ledger counts: %w", err)
+	}
+	return out, nil
+}
+
+// =============================================================================
+// Events
+
+// AppendEvents appends events in one statement, in slice order. A zero At
+// is set to the store's clock.
+func (s *Store) AppendEvents(ctx context.Context, events []store.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	n := len(events)
+	var (
+		ids, sources, kinds, details, instances = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		versions                                = make([]int64, n)
+		ats                                     = make([]time.Time, n)
+	)
+	now := store.Now()
+	for i, e := range events {
+		ids[i], sources[i], kinds[i], details[i], instances[i] = e.DossierID, e.Source, e.Kind, e.Detail, e.Instance
+		versions[i] = e.Version
+		ats[i] = e.At
+		if e.At.IsZero() {
+			ats[i] = now
+		}
+	}
+	// WITH ORDINALITY … ORDER BY makes the identity follow slice order.
+	const q = `
+INSERT INTO events (dossier_id, source, version, kind, detail, at, instance)
+SELECT d, s, v, k, dt, a, i
+FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::timestamptz[], $7::text[])
+	WITH ORDINALITY AS u(d, s, v, k, dt, a, i, ord)
+ORDER BY ord`
+	if _, err := s.pool.Exec(ctx, q, ids, sources, versions, kinds, details, ats, instances); err != nil {
+		return fmt.Errorf("append events: %w", err)
+	}
+	return nil
+}
+
+// Timeline returns the events of a dossier in order of append.
+func (s *Store) Timeline(ctx context.Context, dossierID string) ([]store.Event, error) {
+	rows, err := s.pool.Query(ctx, `
+SELECT dossier_id, source, version, kind, detail, at, instance
+FROM events WHERE dossier_id = $1 ORDER BY id`, dossierID)
+	if err != nil {
+		return nil, fmt.Errorf("timeline %q: %w", dossierID, err)
+	}
+	defer rows.Close()
+	var out []store.Event
+	for rows.Next() {
+		var e store.Event
+		if err := rows.Scan(&e.DossierID, &e.Source, &e.Version, &e.Kind, &e.Detail, &e.At, &e.Instance); err != nil {
+			return nil, fmt.Errorf("timeline %q: scan: %w", dossierID, err)
+		}
+		e.At = store.Normalise(e.At)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("timeline %q: %w", dossierID, err)
+	}
+	return out, nil
+}
+
+// =============================================================================
+// Quarantine
+
+// AddQuarantine records entries in one statement. ID is assigned by the
+// store; an empty State is "open" and a zero At the store's clock.
+func (s *Store) AddQuarantine(ctx context.Context, entries []store.QuarantineEntry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	n := len(entries)
+	var (
+		sources, ids, fields, reasons, formats, states = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		versions                                       = make([]int64, n)
+		payloads                                       = make([][]byte, n)
+		ats                                            = make([]time.Time, n)
+	)
+	now := store.Now()
+	for i, e := range entries {
+		sources[i], ids[i], fields[i], reasons[i], formats[i] = e.Source, e.DossierID, e.Field, e.Reason, e.Format
+		versions[i] = e.Version
+		payloads[i] = e.Payload
+		if payloads[i] == nil {
+			payloads[i] = []byte{}
+		}
+		ats[i] = e.At
+		if e.At.IsZero() {
+			ats[i] = now
+		}
+		states[i] = e.State
+		if states[i] == "" {
+			states[i] = store.QuarantineOpen
+		}
+		if !store.ValidQuarantineState(states[i]) {
+			return fmt.Errorf("add quarantine: entry %d: state %q: %w", i, states[i], store.ErrInvalid)
+		}
+	}
+	const q = `
+INSERT INTO quarantine (source, dossier_id, version, field, reason, format, payload, at, state)
+SELECT s, d, v, f, r, fm, p, a, st
+FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::bytea[],
+	$8::timestamptz[], $9::text[]) WITH ORDINALITY AS u(s, d, v, f, r, fm, p, a, st, ord)
+ORDER BY ord`
+	if _, err := s.pool.Exec(ctx, q, sources, ids, versions, fields, reasons, formats, payloads, ats, states); err != nil {
+		return fmt.Errorf("add quarantine: %w", err)
+	}
+	return nil
+}
+
+const quarantineColumns = `id, source, dossier_id, version, field, reason, format, payload, at, state`
+
+func scanQuarantine(row pgx.Row) (store.QuarantineEntry, error) {
+	var e store.QuarantineEntry
+	err := row.Scan(&e.ID, &e.Source, &e.DossierID, &e.Version, &e.Field, &e.Reason, &e.Format, &e.Payload, &e.At, &e.State)
+	e.Payload = store.NilIfEmpty(e.Payload)
+	e.At = store.Normalise(e.At)
+	return e, err
+}
+
+// ListQuarantine returns the entries f selects, oldest first.
+func (s *Store) ListQuarantine(ctx context.Context, f store.QuarantineFilter) ([]store.QuarantineEntry, error) {
+	var (
+		where []string
+		args  []any
+	)
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
+	}
+	if f.Source != "" {
+		add("source = ?", f.Source)
+	}
+	if f.DossierID != "" {
+		add("dossier_id = ?", f.DossierID)
+	}
+	if f.Field != "" {
+		add("field = ?", f.Field)
+	}
+	if f.State != "" {
+		add("state = ?", f.State)
+	}
+	if !f.Since.IsZero() {
+		add("at >= ?", f.Since)
+	}
+	if !f.Until.IsZero() {
+		add("at < ?", f.Until)
+	}
+	q := `SELECT ` + quarantineColumns + ` FROM quarantine`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	q += ` ORDER BY id`
+	if f.Limit > 0 {
+		args = append(args, f.Limit)
+		q += ` LIMIT $` + strconv.Itoa(len(args))
+	}
+	if f.Offset > 0 {
+		args = append(args, f.Offset)
+		q += ` OFFSET $` + strconv.Itoa(len(args))
+	}
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list quarantine: %w", err)
+	}
+	defer rows.Close()
+	var out []store.QuarantineEntry
+	for rows.Next() {
+		e, err := scanQuarantine(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list quarantine: scan: %w", err)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list quarantine: %w", err)
+	}
+	return out, nil
+}
+
+// GetQuarantine returns one entry, or an error wrapping store.ErrNotFound.
+func (s *Store) GetQuarantine(ctx context.Context, id int64) (store.QuarantineEntry, error) {
+	e, err := scanQuarantine(s.pool.QueryRow(ctx, `SELECT `+quarantineColumns+` FROM quarantine WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.QuarantineEntry{}, fmt.Errorf("get quarantine %d: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.QuarantineEntry{}, fmt.Errorf("get quarantine %d: %w", id, err)
+	}
+	return e, nil
+}
+
+// SetQuarantineState changes the state of one entry.
+func (s *Store) SetQuarantineState(ctx context.Context, id int64, state string) error {
+	if !store.ValidQuarantineState(state) {
+		return fmt.Errorf("set quarantine %d state %q: %w", id, state, store.ErrInvalid)
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE quarantine SET state = $2 WHERE id = $1`, id, state)
+	if err != nil {
+		return fmt.Errorf("set quarantine %d state: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("set quarantine %d state: %w", id, store.ErrNotFound)
+	}
+	return nil
+}
+
+// CountQuarantine returns the number of open entries of source, or of all
+// sources when source is "".
+func (s *Store) CountQuarantine(ctx context.Context, source string) (int, error) {
+	// Two shapes rather than "$1 = '' OR source = $1", which a cached
+	// generic plan could not serve from the (state, source) index.
+	var (
+		n   int
+		err error
+	)
+	if source == "" {
+		err = s.pool.QueryRow(ctx, `SELECT count(*) FROM quarantine WHERE state = 'open'`).Scan(&n)
+	} else {
+		err = s.pool.QueryRow(ctx, `SELECT count(*) FROM quarantine WHERE state = 'open' AND source = $1`, source).Scan(&n)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("count quarantine: %w", err)
+	}
+	return n, nil
+}

@@ -1,0 +1,171 @@
+// Package store holds the types shared by the hub's durable stores: the
+// ledger of dossiers and what the national portal acknowledged, the
+// append-only provenance events, quarantined records, source cursors,
+// idempotency keys, the identity index and leader leases.
+//
+// Two implementations have the same method set and behaviour:
+// store/postgres (production) and store/sqlite (the embedded default for
+// `hub dev`). store/storetest is the conformance suite both pass.
+//
+// Conventions both implementations follow, so callers can rely on them:
+//   - Times are returned in UTC, truncated to microseconds (PostgreSQL's
+//     precision). A zero time is stored as "no value" and returned as zero.
+//   - Empty byte slices (Canonical, Payload) are returned as nil; a cursor
+//     stored with an empty value is returned as a non-nil empty slice so it
+//     can be told apart from "no cursor".
+//   - Batched writes are atomic: the whole batch is written or none of it.
+package store
+
+import (
+	"errors"
+	"sort"
+	"time"
+)
+
+// ErrNotFound is returned (wrapped) when a single looked-up item does not
+// exist. Test with errors.Is.
+var ErrNotFound = errors.New("not found")
+
+// ErrInvalid is returned (wrapped) for an argument the store refuses, such
+// as an unknown quarantine state.
+var ErrInvalid = errors.New("invalid argument")
+
+// ErrKeyConflict is returned (wrapped) by ClaimIdempotency when the key was
+// already claimed for a different effect: the caller built keys wrongly.
+var ErrKeyConflict = errors.New("idempotency key claimed for another effect")
+
+// ErrNoIdentityKey is returned (wrapped) by the identity index methods when
+// the store was opened without WithIdentityKey.
+var ErrNoIdentityKey = errors.New("no identity key configured")
+
+// National states of a ledger entry.
+const (
+	NationalNone    = ""        // never sent
+	NationalPending = "pending" // a create was sent and not confirmed
+	NationalHeld    = "held"    // the portal holds it
+)
+
+// Quarantine states.
+const (
+	QuarantineOpen      = "open"
+	QuarantineReplayed  = "replayed"
+	QuarantineDiscarded = "discarded"
+)
+
+// ValidQuarantineState reports whether s is a state a quarantine entry may
+// be set to.
+func ValidQuarantineState(s string) bool {
+	switch s {
+	case QuarantineOpen, QuarantineReplayed, QuarantineDiscarded:
+		return true
+	}
+	return false
+}
+
+// LedgerEntry is the hub's durable knowledge of one dossier: the latest
+// canonical version pulled and what the national portal last acknowledged.
+type LedgerEntry struct {
+	DossierID   string
+	Source      string
+	Province    string // 14, 19, 42
+	Procedure   string // MaTTHC
+	Agency      string
+	Version     int64 // source version of Canonical
+	ContentHash string
+	Status      int    // national status 1–10
+	Canonical   []byte // canonical dossier JSON
+	Deleted     bool
+
+	// What the national portal last acknowledged.
+	NationalState   string // NationalNone, NationalPending, NationalHeld
+	NationalVersion int64  // source version last acknowledged by the national portal
+	NationalSteps   int    // number of processing steps the portal has acknowledged
+	NationalAt      time.Time
+	UpdatedAt       time.Time // set by the store on every write
+}
+
+// Event is one provenance record. Events are append-only.
+type Event struct {
+	DossierID string
+	Source    string
+	Version   int64
+	Kind      string    // "pulled", "normalised", "quarantined", "national.create", "national.update", "national.steps", ...
+	Detail    string    // e.g. answer code, reason — never personal data
+	At        time.Time // zero: set by the store
+	Instance  string
+}
+
+// QuarantineEntry is a record that could not be normalised or pushed, kept
+// with its raw payload so it can be replayed or discarded by an operator.
+type QuarantineEntry struct {
+	ID        int64 // assigned by the store
+	Source    string
+	DossierID string
+	Version   int64
+	Field     string
+	Reason    string // the full error text
+	Format    string
+	Payload   []byte    // raw record as pulled
+	At        time.Time // zero: set by the store
+	State     string    // QuarantineOpen (default when empty), QuarantineReplayed, QuarantineDiscarded
+}
+
+// QuarantineFilter selects quarantine entries. Empty fields do not filter.
+// Since is inclusive, Until exclusive. Limit <= 0 means no limit. Results
+// are ordered by ID, oldest first, so paging with Offset is stable and a
+// replay keeps the order records were quarantined in.
+type QuarantineFilter struct {
+	Source, DossierID, Field, State string
+	Since, Until                    time.Time
+	Limit, Offset                   int
+}
+
+// IdentityLink ties a dossier to an applicant's identity number (CCCD, CMND
+// or tax code). The number is only ever kept as a keyed HMAC.
+type IdentityLink struct {
+	DossierID string
+	Source    string
+	IDNumber  string
+}
+
+// DedupeLedger returns entries with one entry per DossierID, the last one in
+// slice order winning, sorted by DossierID. A multi-row upsert cannot touch
+// the same row twice, and "last write wins" is what a caller replaying a
+// batch in order expects. Sorting makes concurrent batches lock rows in the
+// same order, so overlapping batches wait for each other instead of
+// deadlocking.
+func DedupeLedger(entries []LedgerEntry) []LedgerEntry {
+	idx := make(map[string]int, len(entries))
+	out := make([]LedgerEntry, 0, len(entries))
+	for _, e := range entries {
+		if i, ok := idx[e.DossierID]; ok {
+			out[i] = e
+			continue
+		}
+		idx[e.DossierID] = len(out)
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].DossierID < out[j].DossierID })
+	return out
+}
+
+// Now is the store's clock for values it sets itself: UTC, microseconds.
+func Now() time.Time {
+	return Normalise(time.Now())
+}
+
+// Normalise brings t to the precision and zone the stores return.
+func Normalise(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC().Truncate(time.Microsecond)
+}
+
+// NilIfEmpty maps empty byte slices to nil, as stores return them.
+func NilIfEmpty(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
