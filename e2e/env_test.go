@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
 	"io"
 	"log/slog"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/lienthong/lienthong/progress"
 	"github.com/lienthong/lienthong/store/postgres"
 	"github.com/lienthong/lienthong/store/postgres/pgtest"
+	"github.com/lienthong/lienthong/store/storetest"
 )
 
 // env is one end-to-end world: kfake over TCP, PostgreSQL, the simulators
@@ -39,7 +41,7 @@ func newEnv(t *testing.T, opts devenv.Options) *env {
 	}
 	t.Cleanup(func() { _ = b.Close() })
 	dsn := pgtest.Schema(t)
-	st, err := postgres.Open(ctx, dsn)
+	st, err := postgres.Open(ctx, dsn, storetest.Options()...)
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
@@ -49,7 +51,11 @@ func newEnv(t *testing.T, opts devenv.Options) *env {
 		t.Fatalf("start simulators: %v", err)
 	}
 	t.Cleanup(func() { _ = sims.Close() })
-	cfg := sims.HubConfig(b.Addrs(), hub.StoreConfig{PostgresDSN: dsn})
+	cfg := sims.HubConfig(b.Addrs(), hub.StoreConfig{
+		PostgresDSN:   dsn,
+		EncryptionKey: base64.StdEncoding.EncodeToString(storetest.EncryptionKey),
+		IdentityKey:   base64.StdEncoding.EncodeToString(storetest.IdentityKey),
+	})
 	cfg.Instance = "e2e"
 	return &env{t: t, broker: b, store: st, sims: sims, cfg: cfg, counters: progress.New(),
 		logPath: filepath.Join(t.TempDir(), "hub.log")}

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
@@ -14,9 +15,12 @@ import (
 // limit comes from here; the file may reference environment variables as
 // ${NAME}, so secrets can stay out of it.
 type Config struct {
-	Instance string      `yaml:"instance"`
-	Kafka    KafkaConfig `yaml:"kafka"`
-	Store    StoreConfig `yaml:"store"`
+	Instance string `yaml:"instance"`
+	// LeaseTTL is how long a poller's lease lasts without renewal: how soon
+	// another instance takes over a dead one's pollers.
+	LeaseTTL time.Duration `yaml:"lease_ttl"`
+	Kafka    KafkaConfig   `yaml:"kafka"`
+	Store    StoreConfig   `yaml:"store"`
 
 	National NationalConfig `yaml:"national"`
 	SonLa    *SonLaConfig   `yaml:"sonla"`
@@ -33,10 +37,13 @@ type KafkaConfig struct {
 	Partitions        int      `yaml:"partitions"`
 	ReplicationFactor int      `yaml:"replication_factor"`
 	GroupPrefix       string   `yaml:"group_prefix"`
-	TLS               bool     `yaml:"tls"`
-	SASLMechanism     string   `yaml:"sasl_mechanism"` // PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
-	SASLUsername      string   `yaml:"sasl_username"`
-	SASLPassword      string   `yaml:"sasl_password"`
+	// SessionTimeout is how long the group waits for a silent member before
+	// handing its partitions to the others (default 10s).
+	SessionTimeout time.Duration `yaml:"session_timeout"`
+	TLS            bool          `yaml:"tls"`
+	SASLMechanism  string        `yaml:"sasl_mechanism"` // PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
+	SASLUsername   string        `yaml:"sasl_username"`
+	SASLPassword   string        `yaml:"sasl_password"`
 }
 
 // StoreConfig chooses the durable store: PostgreSQL when a DSN is given,
@@ -44,6 +51,44 @@ type KafkaConfig struct {
 type StoreConfig struct {
 	PostgresDSN string `yaml:"postgres_dsn"`
 	SQLitePath  string `yaml:"sqlite_path"`
+	// EncryptionKey (base64 of 32 bytes) encrypts personal data at rest:
+	// the canonical dossiers, quarantined payloads, idempotency results.
+	EncryptionKey string `yaml:"encryption_key"`
+	// OldEncryptionKeys still decrypt values written before a rotation.
+	OldEncryptionKeys []string `yaml:"old_encryption_keys"`
+	// IdentityKey (base64, at least 32 bytes) keys the hash under which
+	// CCCD and tax numbers are indexed for lookup; the numbers themselves
+	// are never stored in clear.
+	IdentityKey string `yaml:"identity_key"`
+}
+
+// StoreKeys are the store's secrets, decoded.
+type StoreKeys struct {
+	Encryption    []byte
+	OldEncryption [][]byte
+	Identity      []byte
+}
+
+// Keys decodes the configured keys.
+func (c StoreConfig) Keys() (StoreKeys, error) {
+	var k StoreKeys
+	var err error
+	decode := func(name, v string) []byte {
+		if v == "" || err != nil {
+			return nil
+		}
+		b, e := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
+		if e != nil {
+			err = fmt.Errorf("store.%s: not base64: %w", name, e)
+		}
+		return b
+	}
+	k.Encryption = decode("encryption_key", c.EncryptionKey)
+	for _, o := range c.OldEncryptionKeys {
+		k.OldEncryption = append(k.OldEncryption, decode("old_encryption_keys", o))
+	}
+	k.Identity = decode("identity_key", c.IdentityKey)
+	return k, err
 }
 
 // NationalConfig is the national portal and how the hub batches to it.
@@ -120,6 +165,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Store.PostgresDSN == "" && c.Store.SQLitePath == "" {
 		errs = append(errs, errors.New("store: postgres_dsn or sqlite_path"))
+	}
+	if c.Store.EncryptionKey == "" {
+		errs = append(errs, errors.New("store.encryption_key: required (base64 of 32 random bytes, e.g. from `openssl rand -base64 32`)"))
+	}
+	if c.Store.IdentityKey == "" {
+		errs = append(errs, errors.New("store.identity_key: required (base64 of at least 32 random bytes)"))
+	}
+	if _, err := c.Store.Keys(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.National.BaseURL == "" {
 		errs = append(errs, errors.New("national.base_url: required"))

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"encoding/base64"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,12 +12,18 @@ func TestLoadExampleConfig(t *testing.T) {
 	for _, k := range []string{"KAFKA_PASSWORD", "LIENTHONG_PG_DSN", "NATIONAL_PASSWORD", "SONLA_SECRET", "THAINGUYEN_PASSWORD", "HATINH_API_KEY"} {
 		t.Setenv(k, "secret-"+strings.ToLower(k))
 	}
+	t.Setenv("LIENTHONG_ENCRYPTION_KEY", base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef")))
+	t.Setenv("LIENTHONG_IDENTITY_KEY", base64.StdEncoding.EncodeToString([]byte("identity key: thirty-two bytes +")))
 	cfg, err := LoadConfig(filepath.Join("..", "deploy", "hub.example.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Store.PostgresDSN != "secret-lienthong_pg_dsn" || cfg.SonLa.ClientSecret != "secret-sonla_secret" {
 		t.Fatalf("environment not expanded: %+v", cfg.Store)
+	}
+	keys, err := cfg.Store.Keys()
+	if err != nil || len(keys.Encryption) != 32 || len(keys.Identity) != 32 {
+		t.Fatalf("keys not decoded: %v", err)
 	}
 	if cfg.HaTinh.DstCode != "000.00.00.H25" || len(cfg.Kafka.Brokers) != 2 || cfg.Kafka.Partitions != 16 {
 		t.Fatalf("unexpected config: %+v", cfg)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -21,12 +22,15 @@ import (
 	"github.com/lienthong/lienthong/progress"
 	"github.com/lienthong/lienthong/router"
 	"github.com/lienthong/lienthong/router/kafka"
+	"github.com/lienthong/lienthong/store"
 )
 
 // Store is the durable state the hub's stages share.
 type Store interface {
 	ingest.Cursors
 	router.Ledger
+	store.Leaser
+	IndexIdentities(ctx context.Context, links []store.IdentityLink) error
 	CountQuarantine(ctx context.Context, source string) (int, error)
 	Close() error
 }
@@ -79,7 +83,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	}
 	r.AddMiddleware(middleware.Recoverer)
 
-	norm := &router.Normaliser{Quarantine: h.store, Counters: h.counters, Logger: h.log}
+	norm := router.NewNormaliser(h.store, h.counters, h.log, h.cfg.Instance)
 	var closers []func() error
 	defer func() {
 		for _, c := range closers {
@@ -120,10 +124,14 @@ func (h *Hub) Run(ctx context.Context) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	errs := make(chan error, len(sources)+2)
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		sink.Run(runCtx)
+	}()
+	go func() {
+		defer wg.Done()
+		norm.Run(runCtx)
 	}()
 	wg.Add(1)
 	go func() {
@@ -137,16 +145,26 @@ func (h *Hub) Run(ctx context.Context) error {
 	case <-r.Running():
 	case <-runCtx.Done():
 	}
+	// Every instance runs the router; each poller runs on one instance at a
+	// time, the holder of its lease. Another takes over within the lease's
+	// TTL when that instance dies.
+	holder := fmt.Sprintf("%s/%d/%s", h.cfg.Instance, os.Getpid(), watermill.NewShortUUID())
+	ttl := durationOr(h.cfg.LeaseTTL, 10*time.Second)
 	for _, src := range sources {
 		p := &ingest.Poller{
 			Source: src.name, Pull: src.pull, Topic: topics.Raw(src.name), Publisher: pub,
-			Cursors: h.store, Interval: durationOr(src.interval, time.Second), Counters: h.counters, Logger: h.log,
+			Cursors: h.store, Events: h.store, Instance: h.cfg.Instance,
+			Interval: durationOr(src.interval, time.Second), Counters: h.counters, Logger: h.log,
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := p.Run(runCtx); err != nil {
-				errs <- err
+			err := store.Lead(runCtx, h.store, "poller:"+src.name, holder, ttl, func(ctx context.Context) error {
+				h.log.Info("poller leading", "source", src.name, "holder", holder)
+				return p.Run(ctx)
+			})
+			if err != nil && runCtx.Err() == nil {
+				errs <- fmt.Errorf("poller %s: %w", src.name, err)
 				cancel()
 			}
 		}()
@@ -174,7 +192,11 @@ func (h *Hub) publisherConfig() kafka.PublisherConfig {
 }
 
 func (h *Hub) subscriberConfig(group string) kafka.SubscriberConfig {
-	c := kafka.SubscriberConfig{Brokers: h.cfg.Kafka.Brokers, ConsumerGroup: h.cfg.Kafka.GroupPrefix + "lienthong-" + group}
+	session := durationOr(h.cfg.Kafka.SessionTimeout, 10*time.Second)
+	c := kafka.SubscriberConfig{
+		Brokers: h.cfg.Kafka.Brokers, ConsumerGroup: h.cfg.Kafka.GroupPrefix + "lienthong-" + group,
+		SessionTimeout: session, HeartbeatInterval: session / 3,
+	}
 	if h.cfg.Kafka.Partitions > 0 {
 		// Subscribers start before the first publish: whoever comes first
 		// creates the topic, with the configured partitions either way.

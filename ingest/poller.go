@@ -19,6 +19,7 @@ import (
 	"github.com/lienthong/lienthong/progress"
 	"github.com/lienthong/lienthong/router/kafka"
 	"github.com/lienthong/lienthong/schemas"
+	"github.com/lienthong/lienthong/store"
 )
 
 // Page is what one pull returns: records not yet handed off and the cursor
@@ -34,6 +35,11 @@ type Cursors interface {
 	PutCursor(ctx context.Context, name string, value []byte) error
 }
 
+// Provenance appends to each dossier's timeline.
+type Provenance interface {
+	AppendEvents(ctx context.Context, events []store.Event) error
+}
+
 // Poller pulls one source into its raw topic.
 type Poller struct {
 	Source    string
@@ -41,6 +47,11 @@ type Poller struct {
 	Topic     string
 	Publisher message.Publisher
 	Cursors   Cursors
+	// Events, when set, records a "pulled" step per record, one round trip
+	// per page.
+	Events Provenance
+	// Instance names this hub in provenance.
+	Instance string
 	// Interval is the pause after a pull that found nothing more.
 	Interval time.Duration
 	// MaxBackoff caps the pause after failures.
@@ -119,6 +130,9 @@ func (p *Poller) once(ctx context.Context, cursor []byte, log *slog.Logger) ([]b
 		if err := p.Publisher.Publish(p.Topic, msgs...); err != nil {
 			return nil, false, fmt.Errorf("publish %d records: %w", len(msgs), err)
 		}
+		if err := p.recordPulled(ctx, page.Records); err != nil {
+			return nil, false, err
+		}
 		p.Counters.Add(p.Source, progress.Pulled, int64(len(msgs)))
 		log.Info("pulled", "source", p.Source, "records", len(msgs), "more", page.More)
 	}
@@ -130,6 +144,30 @@ func (p *Poller) once(ctx context.Context, cursor []byte, log *slog.Logger) ([]b
 		page.Cursor = cursor
 	}
 	return page.Cursor, page.More, nil
+}
+
+func (p *Poller) recordPulled(ctx context.Context, recs []schemas.RawRecord) error {
+	if p.Events == nil {
+		return nil
+	}
+	now := time.Now()
+	events := make([]store.Event, 0, len(recs))
+	for _, r := range recs {
+		if r.ID == "" {
+			continue
+		}
+		detail := "upsert"
+		if r.Op == schemas.OpDelete {
+			detail = "delete"
+		}
+		events = append(events, store.Event{DossierID: r.ID, Source: r.Source, Version: r.Version, Kind: "pulled", Detail: detail, At: now, Instance: p.Instance})
+	}
+	if err := p.Events.AppendEvents(ctx, events); err != nil {
+		// The records are published but the cursor stays: the next pull
+		// hands them over again, which the ledger makes harmless.
+		return fmt.Errorf("record pulled records: %w", err)
+	}
+	return nil
 }
 
 // RawMessage wraps rec for its raw topic, keyed by dossier so every change of

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/lienthong/lienthong/batch"
 	"github.com/lienthong/lienthong/connectors/national"
 	natmap "github.com/lienthong/lienthong/mapping/national"
 	"github.com/lienthong/lienthong/progress"
@@ -30,6 +31,9 @@ type Ledger interface {
 	GetLedger(ctx context.Context, ids []string) (map[string]store.LedgerEntry, error)
 	PutLedger(ctx context.Context, entries []store.LedgerEntry) error
 	AppendEvents(ctx context.Context, events []store.Event) error
+	// IndexIdentities makes dossiers findable by CCCD or tax number (kept
+	// only as a keyed hash).
+	IndexIdentities(ctx context.Context, links []store.IdentityLink) error
 }
 
 // Ledger national states.
@@ -66,13 +70,12 @@ type NationalSink struct {
 	counters *progress.Counters
 	log      *slog.Logger
 
-	in chan *pending
+	gather *batch.Gatherer[*pending]
 }
 
 type pending struct {
-	d    *schemas.Dossier
-	raw  []byte
-	done chan error
+	d   *schemas.Dossier
+	raw []byte
 }
 
 // NewNationalSink returns a sink; call Run before handling messages.
@@ -92,7 +95,9 @@ func NewNationalSink(cfg NationalSinkConfig, portal NationalPortal, ledger Ledge
 	if log == nil {
 		log = slog.Default()
 	}
-	return &NationalSink{cfg: cfg, portal: portal, ledger: ledger, counters: counters, log: log, in: make(chan *pending)}
+	s := &NationalSink{cfg: cfg, portal: portal, ledger: ledger, counters: counters, log: log}
+	s.gather = batch.New(s.processWithRetry, cfg.Linger, cfg.MaxBatch)
+	return s
 }
 
 // Handle is a Watermill no-publish handler for the canonical topic. It
@@ -107,50 +112,14 @@ func (s *NationalSink) Handle(msg *message.Message) error {
 			Format: schemas.FormatJSON, Payload: msg.Payload,
 		}})
 	}
-	p := &pending{d: &d, raw: msg.Payload, done: make(chan error, 1)}
-	select {
-	case s.in <- p:
-	case <-msg.Context().Done():
-		return msg.Context().Err()
-	}
-	select {
-	case err := <-p.done:
-		return err
-	case <-msg.Context().Done():
-		// The batch may still finish; the ledger makes a redelivery harmless.
-		return msg.Context().Err()
-	}
+	// Returns once the dossier's batch is done; if the message's context
+	// ends first the batch may still finish, and the ledger makes the
+	// redelivery harmless.
+	return s.gather.Do(msg.Context(), &pending{d: &d, raw: msg.Payload})
 }
 
 // Run gathers and processes batches until ctx ends.
-func (s *NationalSink) Run(ctx context.Context) {
-	for {
-		var batch []*pending
-		select {
-		case <-ctx.Done():
-			return
-		case p := <-s.in:
-			batch = append(batch, p)
-		}
-		timer := time.NewTimer(s.cfg.Linger)
-	gather:
-		for len(batch) < s.cfg.MaxBatch {
-			select {
-			case p := <-s.in:
-				batch = append(batch, p)
-			case <-timer.C:
-				break gather
-			case <-ctx.Done():
-				break gather
-			}
-		}
-		timer.Stop()
-		err := s.processWithRetry(ctx, batch)
-		for _, p := range batch {
-			p.done <- err
-		}
-	}
-}
+func (s *NationalSink) Run(ctx context.Context) { s.gather.Run(ctx) }
 
 // processWithRetry retries transient failures with exponential backoff and
 // jitter. Every attempt starts from the ledger, so work already acknowledged
@@ -264,6 +233,9 @@ func (s *NationalSink) process(ctx context.Context, batch []*pending) error {
 			return fmt.Errorf("quarantine: %w", err)
 		}
 	}
+	if err := s.indexIdentities(ctx, batch); err != nil {
+		return err
+	}
 	if len(deleted) > 0 {
 		if err := s.ledger.PutLedger(ctx, deleted); err != nil {
 			return fmt.Errorf("write ledger: %w", err)
@@ -296,6 +268,25 @@ func (s *NationalSink) process(ctx context.Context, batch []*pending) error {
 		if err := s.ledger.AppendEvents(ctx, events); err != nil {
 			return fmt.Errorf("append provenance: %w", err)
 		}
+	}
+	return nil
+}
+
+// indexIdentities records each dossier's identity number under its keyed
+// hash, so operators can find a citizen's dossiers by CCCD.
+func (s *NationalSink) indexIdentities(ctx context.Context, batch []*pending) error {
+	links := make([]store.IdentityLink, 0, len(batch))
+	for _, p := range batch {
+		if p.d.Deleted || p.d.Applicant.IDNumber == "" {
+			continue
+		}
+		links = append(links, store.IdentityLink{DossierID: p.d.ID, Source: p.d.Source, IDNumber: p.d.Applicant.IDNumber})
+	}
+	if len(links) == 0 {
+		return nil
+	}
+	if err := s.ledger.IndexIdentities(ctx, links); err != nil {
+		return fmt.Errorf("index identities: %w", err)
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	simnational "github.com/lienthong/lienthong/sim/national"
 	"github.com/lienthong/lienthong/store"
 	"github.com/lienthong/lienthong/store/sqlite"
+	"github.com/lienthong/lienthong/store/storetest"
 )
 
 var unit = national.Unit{DstCode: "000.00.00.H52", MaDonVi: "000.00.00.H52"}
@@ -38,7 +39,7 @@ func newSinkEnv(t *testing.T) *sinkEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "hub.db"))
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "hub.db"), storetest.Options()...)
 	if err != nil {
 		t.Fatal(err)
 	}

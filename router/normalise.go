@@ -11,6 +11,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/lienthong/lienthong/batch"
 	"github.com/lienthong/lienthong/mapping"
 	"github.com/lienthong/lienthong/progress"
 	"github.com/lienthong/lienthong/router/kafka"
@@ -24,13 +25,45 @@ type Quarantine interface {
 	AddQuarantine(ctx context.Context, entries []store.QuarantineEntry) error
 }
 
+// Provenance appends to each dossier's timeline.
+type Provenance interface {
+	AppendEvents(ctx context.Context, events []store.Event) error
+}
+
+// NormaliserStore is what the normaliser records.
+type NormaliserStore interface {
+	Quarantine
+	Provenance
+}
+
 // Normaliser maps raw records to canonical dossiers. A record that cannot be
 // mapped is quarantined and acknowledged, so it never holds up the records
-// behind it.
+// behind it. Its store writes are gathered across concurrent handler calls
+// into one round trip per batch.
 type Normaliser struct {
-	Quarantine Quarantine
-	Counters   *progress.Counters
-	Logger     *slog.Logger
+	counters   *progress.Counters
+	log        *slog.Logger
+	instance   string
+	events     *batch.Gatherer[store.Event]
+	quarantine *batch.Gatherer[store.QuarantineEntry]
+}
+
+// NewNormaliser returns a normaliser writing to st; call Run before Handle.
+func NewNormaliser(st NormaliserStore, counters *progress.Counters, log *slog.Logger, instance string) *Normaliser {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Normaliser{
+		counters: counters, log: log, instance: instance,
+		events:     batch.New(st.AppendEvents, 5*time.Millisecond, 1000),
+		quarantine: batch.New(st.AddQuarantine, 5*time.Millisecond, 200),
+	}
+}
+
+// Run writes gathered batches until ctx ends.
+func (n *Normaliser) Run(ctx context.Context) {
+	go n.quarantine.Run(ctx)
+	n.events.Run(ctx)
 }
 
 // Handle is a Watermill handler: raw topic in, canonical topic out.
@@ -39,7 +72,7 @@ func (n *Normaliser) Handle(msg *message.Message) ([]*message.Message, error) {
 	if err := json.Unmarshal(msg.Payload, &rec); err != nil {
 		// Only our own pollers write raw topics; an unreadable message is a
 		// bug to inspect, not a reason to stop the partition.
-		return nil, n.quarantine(msg.Context(), store.QuarantineEntry{
+		return nil, n.addQuarantine(msg.Context(), store.QuarantineEntry{
 			Source: msg.Metadata.Get("source"), DossierID: msg.Metadata.Get(kafka.PartitionKeyMetadata), Field: "message",
 			Reason: fmt.Sprintf("raw message %s is not a raw record: %v", msg.UUID, err),
 			Format: schemas.FormatJSON, Payload: msg.Payload,
@@ -52,18 +85,25 @@ func (n *Normaliser) Handle(msg *message.Message) ([]*message.Message, error) {
 		if errors.As(err, &fe) {
 			field = fe.Field
 		}
-		n.Counters.Add(rec.Source, progress.Quarantined, 1)
-		n.logger().Warn("record quarantined", "source", rec.Source, "dossier", rec.ID, "version", rec.Version, "field", field, "reason", err.Error())
-		return nil, n.quarantine(msg.Context(), store.QuarantineEntry{
+		n.log.Warn("record quarantined", "source", rec.Source, "dossier", rec.ID, "version", rec.Version, "field", field, "reason", err.Error())
+		if err := n.addQuarantine(msg.Context(), store.QuarantineEntry{
 			Source: rec.Source, DossierID: rec.ID, Version: rec.Version, Field: field,
 			Reason: err.Error(), Format: rec.Format, Payload: rec.Payload,
-		})
+		}); err != nil {
+			return nil, err
+		}
+		n.counters.Add(rec.Source, progress.Quarantined, 1)
+		return nil, nil
 	}
-	n.Counters.Add(rec.Source, progress.Normalised, 1)
 	out, err := CanonicalMessage(d)
 	if err != nil {
 		return nil, err
 	}
+	if err := n.events.Do(msg.Context(), store.Event{DossierID: d.ID, Source: d.Source, Version: d.SourceVersion,
+		Kind: "normalised", Detail: fmt.Sprintf("status %d", d.Status), At: time.Now(), Instance: n.instance}); err != nil {
+		return nil, fmt.Errorf("provenance of %s dossier %s: %w", d.Source, d.ID, err)
+	}
+	n.counters.Add(rec.Source, progress.Normalised, 1)
 	return []*message.Message{out}, nil
 }
 
@@ -79,19 +119,21 @@ func CanonicalMessage(d *schemas.Dossier) (*message.Message, error) {
 	return out, nil
 }
 
-func (n *Normaliser) quarantine(ctx context.Context, e store.QuarantineEntry) error {
+// addQuarantine keeps a record that cannot go on, and notes it in the
+// dossier's timeline. If the store fails, the record is not acknowledged and
+// comes back once the store answers.
+func (n *Normaliser) addQuarantine(ctx context.Context, e store.QuarantineEntry) error {
 	e.At = time.Now()
-	e.State = "open"
-	if err := n.Quarantine.AddQuarantine(ctx, []store.QuarantineEntry{e}); err != nil {
-		// Not acknowledged: the record is redelivered once the store answers.
+	e.State = store.QuarantineOpen
+	if err := n.quarantine.Do(ctx, e); err != nil {
 		return fmt.Errorf("quarantine %s dossier %s: %w", e.Source, e.DossierID, err)
 	}
-	return nil
-}
-
-func (n *Normaliser) logger() *slog.Logger {
-	if n.Logger == nil {
-		return slog.Default()
+	if e.DossierID == "" {
+		return nil
 	}
-	return n.Logger
+	if err := n.events.Do(ctx, store.Event{DossierID: e.DossierID, Source: e.Source, Version: e.Version,
+		Kind: "quarantined", Detail: e.Reason, At: e.At, Instance: n.instance}); err != nil {
+		return fmt.Errorf("provenance of %s dossier %s: %w", e.Source, e.DossierID, err)
+	}
+	return nil
 }

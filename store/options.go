@@ -13,6 +13,12 @@ type Options struct {
 	// Identity hashes identity numbers for the identity index; nil when no
 	// key was configured.
 	Identity *IdentityHasher
+	// Sealer encrypts the personal-data columns; ApplyOptions makes sure
+	// one was chosen (WithEncryptionKey, WithEncryptionKeys or
+	// WithoutEncryption).
+	Sealer *Sealer
+
+	clear, keyed bool
 }
 
 // Option changes Options.
@@ -33,13 +39,54 @@ func WithIdentityKey(key []byte) Option {
 	}
 }
 
-// ApplyOptions applies opts in order.
+// WithEncryptionKey sets the key (EncryptionKeyLen bytes) that encrypts the
+// personal-data columns at rest (see Sealer). Losing it loses those
+// columns; a copy of the database without it reveals none of them.
+func WithEncryptionKey(key []byte) Option {
+	return WithEncryptionKeys(key)
+}
+
+// WithEncryptionKeys is WithEncryptionKey during a key rotation: new values
+// are sealed under current, and values sealed under any of old still open.
+// Reseal rewrites the values not under current; once it has run, the old
+// keys can be dropped.
+func WithEncryptionKeys(current []byte, old ...[]byte) Option {
+	return func(o *Options) error {
+		s, err := NewSealer(current, old...)
+		if err != nil {
+			return err
+		}
+		o.Sealer, o.keyed = s, true
+		return nil
+	}
+}
+
+// WithoutEncryption opens a store that writes personal data in clear, for
+// a throw-away development or test store only. A store that is given no
+// encryption option refuses to open, so production cannot fall back to
+// clear text by a missing setting.
+func WithoutEncryption() Option {
+	return func(o *Options) error {
+		o.Sealer, o.clear = ClearSealer(), true
+		return nil
+	}
+}
+
+// ApplyOptions applies opts in order. Exactly one of WithEncryptionKey(s)
+// and WithoutEncryption is required: without it the error wraps
+// ErrNoEncryptionKey.
 func ApplyOptions(opts []Option) (Options, error) {
 	var o Options
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return Options{}, fmt.Errorf("apply options: %w", err)
 		}
+	}
+	switch {
+	case o.clear && o.keyed:
+		return Options{}, fmt.Errorf("apply options: both an encryption key and WithoutEncryption given: %w", ErrInvalid)
+	case o.Sealer == nil:
+		return Options{}, fmt.Errorf("apply options: %w", ErrNoEncryptionKey)
 	}
 	return o, nil
 }

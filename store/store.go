@@ -14,6 +14,23 @@
 //     stored with an empty value is returned as a non-nil empty slice so it
 //     can be told apart from "no cursor".
 //   - Batched writes are atomic: the whole batch is written or none of it.
+//
+// Personal data at rest. The stores keep it only where they can protect it:
+//   - LedgerEntry.Canonical, QuarantineEntry.Payload and idempotency
+//     results are encrypted with AES-256-GCM under the key of
+//     WithEncryptionKey before they are written, and decrypted when read;
+//     the API returns them in clear. See Sealer for the format and
+//     WithEncryptionKeys and Reseal for key rotation. Open refuses a store
+//     with no key unless WithoutEncryption says clear text is wanted
+//     (development only).
+//   - Identity numbers (CCCD, CMND, tax code) are kept only as a keyed HMAC
+//     in the identity index (WithIdentityKey), enough to find dossiers by
+//     number and not to recover it.
+//   - Every other column is stored in clear, so callers must not put
+//     personal data in it: Event.Detail, QuarantineEntry.Reason and Field
+//     (error texts name fields, never their values: see mapping.FieldError),
+//     dossier IDs (the portal's MaHoSo), cursors, idempotency keys and
+//     effects, lease names and holders.
 package store
 
 import (
@@ -73,7 +90,7 @@ type LedgerEntry struct {
 	Version     int64 // source version of Canonical
 	ContentHash string
 	Status      int    // national status 1–10
-	Canonical   []byte // canonical dossier JSON
+	Canonical   []byte // canonical dossier JSON; encrypted at rest
 	Deleted     bool
 
 	// What the national portal last acknowledged.
@@ -90,7 +107,7 @@ type Event struct {
 	Source    string
 	Version   int64
 	Kind      string    // "pulled", "normalised", "quarantined", "national.create", "national.update", "national.steps", ...
-	Detail    string    // e.g. answer code, reason — never personal data
+	Detail    string    // e.g. answer code, reason — never personal data: stored in clear
 	At        time.Time // zero: set by the store
 	Instance  string
 }
@@ -103,9 +120,9 @@ type QuarantineEntry struct {
 	DossierID string
 	Version   int64
 	Field     string
-	Reason    string // the full error text
+	Reason    string // the full error text, stored in clear: it must not quote personal data
 	Format    string
-	Payload   []byte    // raw record as pulled
+	Payload   []byte    // raw record as pulled; encrypted at rest
 	At        time.Time // zero: set by the store
 	State     string    // QuarantineOpen (default when empty), QuarantineReplayed, QuarantineDiscarded
 }

@@ -47,7 +47,11 @@ func runBench(ctx context.Context, args []string) error {
 	}
 	defer sims.Close()
 	sc := hub.StoreConfig{SQLitePath: filepath.Join(dir, "hub.db"), PostgresDSN: *pg}
-	st, err := hub.OpenStore(ctx, sc)
+	keys, err := hub.DevKeys(dir)
+	if err != nil {
+		return err
+	}
+	st, err := hub.OpenStore(ctx, sc, keys)
 	if err != nil {
 		return err
 	}

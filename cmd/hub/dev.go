@@ -65,7 +65,11 @@ func runDev(ctx context.Context, args []string) error {
 			fmt.Fprintf(os.Stderr, "saving simulator state: %v\n", err)
 		}
 	}()
-	st, err := hub.OpenStore(ctx, hub.StoreConfig{SQLitePath: filepath.Join(*dataDir, "hub.db")})
+	keys, err := hub.DevKeys(*dataDir)
+	if err != nil {
+		return err
+	}
+	st, err := hub.OpenStore(ctx, hub.StoreConfig{SQLitePath: filepath.Join(*dataDir, "hub.db")}, keys)
 	if err != nil {
 		return err
 	}

@@ -23,7 +23,11 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	st, err := hub.OpenStore(ctx, cfg.Store)
+	keys, err := cfg.Store.Keys()
+	if err != nil {
+		return err
+	}
+	st, err := hub.OpenStore(ctx, cfg.Store, keys)
 	if err != nil {
 		return err
 	}
@@ -50,12 +54,9 @@ func runMigrate(ctx context.Context, args []string) error {
 	default:
 		return errors.New("migrate: --config FILE or --postgres DSN is required")
 	}
-	// Opening a store applies its migrations.
-	st, err := hub.OpenStore(ctx, sc)
-	if err != nil {
+	if err := hub.MigrateStore(ctx, sc); err != nil {
 		return err
 	}
-	defer st.Close()
 	fmt.Println("migrations applied")
 	return nil
 }

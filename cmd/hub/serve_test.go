@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"github.com/lienthong/lienthong/devenv"
 	"github.com/lienthong/lienthong/sim/simctl"
 	"github.com/lienthong/lienthong/store/postgres/pgtest"
+	"github.com/lienthong/lienthong/store/storetest"
 )
 
 // TestServeProcess runs `hub serve --config FILE` as its own process against
@@ -54,6 +56,8 @@ kafka:
   partitions: 8
 store:
   postgres_dsn: ${TEST_PG_DSN}
+  encryption_key: ${TEST_ENCRYPTION_KEY}
+  identity_key: ${TEST_IDENTITY_KEY}
 national:
   base_url: %s
   username: hub
@@ -81,7 +85,9 @@ hatinh:
 	}
 
 	migrate := exec.Command(bin, "migrate", "--config", cfgPath)
-	migrate.Env = append(os.Environ(), "TEST_PG_DSN="+dsn, "TEST_NATIONAL_PASSWORD=hub-secret", "TEST_PORTAL_SECRET=hub-secret")
+	migrate.Env = append(os.Environ(), "TEST_PG_DSN="+dsn, "TEST_NATIONAL_PASSWORD=hub-secret", "TEST_PORTAL_SECRET=hub-secret",
+		"TEST_ENCRYPTION_KEY="+base64.StdEncoding.EncodeToString(storetest.EncryptionKey),
+		"TEST_IDENTITY_KEY="+base64.StdEncoding.EncodeToString(storetest.IdentityKey))
 	if out, err := migrate.CombinedOutput(); err != nil {
 		t.Fatalf("hub migrate: %v\n%s", err, out)
 	}

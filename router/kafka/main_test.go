@@ -26,6 +26,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	testBrokers = b.Addrs()
+	if os.Getenv("LIENTHONG_KFAKE_TRACE") != "" {
+		traceGroups(b.Cluster())
+	}
 	code := m.Run()
 	_ = b.Close()
 	os.Exit(code)

@@ -2,6 +2,7 @@ package kafka_test
 
 import (
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -26,11 +27,29 @@ func newPubSub(t *testing.T, group string, keyFn kafka.KeyFunc) (message.Publish
 	return pub, sub
 }
 
-// createPubSub is the suite's default constructor: like watermill-kafka, all
-// its subscribers share one consumer group, so multiplied subscribers split
-// the partitions and a new subscriber continues where a closed one stopped.
+// testGroup returns a consumer group private to the running test: the suite
+// calls its constructor with the *testing.T of the test, so every subscriber
+// one suite test creates shares this group (multiplied subscribers split the
+// partitions, a new subscriber continues where a closed one stopped), while
+// tests running in parallel do not.
+//
+// One group for every suite test (as watermill-kafka does) makes every
+// Subscribe and Close of any test rebalance the subscribers of all the others:
+// kafka-go rebalances eagerly (every member stops all its partitions and
+// rejoins at each membership change). With TestPubSubStressTest that group
+// had 30-50 members and changed generation about three times a second; under
+// CPU load a rebalance round then takes seconds, and a test's subscribers
+// could go 15s without a generation long enough to fetch a message
+// ("no messages received in topic"). Production gives each subscribed topic
+// its own group (see hub), which is what this reproduces.
+func testGroup(t *testing.T, prefix string) string {
+	return prefix + "-" + strings.ReplaceAll(t.Name(), "/", ".")
+}
+
+// createPubSub is the suite's default constructor: all the subscribers of one
+// suite test share a consumer group (see testGroup).
 func createPubSub(t *testing.T) (message.Publisher, message.Subscriber) {
-	return newPubSub(t, "test", nil)
+	return newPubSub(t, testGroup(t, "test"), nil)
 }
 
 func createPubSubWithGroup(t *testing.T, group string) (message.Publisher, message.Subscriber) {
@@ -52,7 +71,7 @@ var suiteFeatures = tests.Features{
 	// false: same reason as GuaranteedOrder, even with one subscriber.
 	GuaranteedOrderWithSingleSubscriber: false,
 	Persistent:                          true,
-	// false here: createPubSub subscribers share one consumer group, and a
+	// false here: the subscribers of a test share one consumer group, and a
 	// new member of a group resumes from the group's committed offsets
 	// instead of re-reading the topic; that is the point of groups. Without
 	// a group (or with a new group) old messages are received:
@@ -98,7 +117,7 @@ func TestPubSubOrderedPerKey(t *testing.T) {
 	features := suiteFeatures
 	features.GuaranteedOrder = true
 	ctor := func(t *testing.T) (message.Publisher, message.Subscriber) {
-		return newPubSub(t, "ordered", payloadKey)
+		return newPubSub(t, testGroup(t, "ordered"), payloadKey)
 	}
 	for name, fn := range map[string]func(*testing.T, tests.TestContext, tests.PubSubConstructor){
 		"TestPublishSubscribeInOrder": tests.TestPublishSubscribeInOrder,

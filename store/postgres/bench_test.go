@@ -62,7 +62,7 @@ func canonicalFor(id string, version int64) []byte {
 // updates/s metric is the figure to compare with the 20,000/s target.
 func BenchmarkPutLedger(b *testing.B) {
 	ctx := context.Background()
-	s, err := Open(ctx, pgtest.Schema(b))
+	s, err := Open(ctx, pgtest.Schema(b), store.WithEncryptionKey([]byte("benchmark encryption key 32 byte")))
 	if err != nil {
 		b.Fatal(err)
 	}

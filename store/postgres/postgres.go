@@ -22,10 +22,13 @@ import (
 type Store struct {
 	pool *pgxpool.Pool
 	ids  *store.IdentityHasher
+	seal *store.Sealer
 }
 
 // Open connects to dsn and runs the migrations. A search_path in the DSN
-// (…?search_path=myschema) places the tables in that schema.
+// (…?search_path=myschema) places the tables in that schema. opts must
+// choose store.WithEncryptionKey(s) or store.WithoutEncryption: the error
+// otherwise wraps store.ErrNoEncryptionKey.
 func Open(ctx context.Context, dsn string, opts ...store.Option) (*Store, error) {
 	s, err := connect(ctx, dsn, opts)
 	if err != nil {
@@ -56,7 +59,7 @@ func connect(ctx context.Context, dsn string, opts []store.Option) (*Store, erro
 		pool.Close()
 		return nil, fmt.Errorf("ping: %w", err)
 	}
-	return &Store{pool: pool, ids: o.Identity}, nil
+	return &Store{pool: pool, ids: o.Identity, seal: o.Sealer}, nil
 }
 
 // Close closes the pool, waiting for connections in use to be returned.
@@ -126,7 +129,11 @@ func (s *Store) GetLedger(ctx context.Context, ids []string) (map[string]store.L
 			&e.NationalSteps, &nationalAt, &e.UpdatedAt); err != nil {
 			return nil, fmt.Errorf("get ledger: scan: %w", err)
 		}
-		e.Canonical = store.NilIfEmpty(e.Canonical)
+		c, err := s.seal.Open(store.SealLedgerCanonical, e.DossierID, e.Canonical)
+		if err != nil {
+			return nil, fmt.Errorf("get ledger: dossier %s: %w", e.DossierID, err)
+		}
+		e.Canonical = c
 		if nationalAt.Valid {
 			e.NationalAt = store.Normalise(nationalAt.Time)
 		}
@@ -143,7 +150,8 @@ func (s *Store) GetLedger(ctx context.Context, ids []string) (map[string]store.L
 // array per column and is unnested server side, which avoids both the
 // 65535-parameter limit of a multi-row VALUES and a per-row round trip.
 // When an ID appears more than once the last entry wins. UpdatedAt is set
-// by the store.
+// by the store. Canonical is sealed here, before the statement, into one
+// allocation for the batch.
 func (s *Store) PutLedger(ctx context.Context, entries []store.LedgerEntry) error {
 	if len(entries) == 0 {
 		return nil
@@ -155,7 +163,7 @@ func (s *Store) PutLedger(ctx context.Context, entries []store.LedgerEntry) erro
 		hashes, nstates                          = make([]string, n), make([]string, n)
 		versions, nversions                      = make([]int64, n), make([]int64, n)
 		statuses, nsteps                         = make([]int32, n), make([]int32, n)
-		canon                                    = make([][]byte, n)
+		plain                                    = make([][]byte, n)
 		deleted                                  = make([]bool, n)
 		nat                                      = make([]pgtype.Timestamptz, n)
 	)
@@ -167,15 +175,13 @@ func (s *Store) PutLedger(ctx context.Context, entries []store.LedgerEntry) erro
 		hashes[i], nstates[i] = e.ContentHash, e.NationalState
 		versions[i], nversions[i] = e.Version, e.NationalVersion
 		statuses[i], nsteps[i] = int32(e.Status), int32(e.NationalSteps)
-		canon[i] = e.Canonical
-		if canon[i] == nil {
-			canon[i] = []byte{}
-		}
+		plain[i] = e.Canonical
 		deleted[i] = e.Deleted
 		if !e.NationalAt.IsZero() {
 			nat[i] = pgtype.Timestamptz{Time: e.NationalAt, Valid: true}
 		}
 	}
+	canon := s.seal.SealAll(store.SealLedgerCanonical, ids, plain)
 	const q = `
 INSERT INTO ledger (` + ledgerColumns + `)
 SELECT id, src, prov, proc, ag, v, h, st, c, del, ns, nv, nst, nat, now()
@@ -296,17 +302,14 @@ func (s *Store) AddQuarantine(ctx context.Context, entries []store.QuarantineEnt
 	var (
 		sources, ids, fields, reasons, formats, states = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		versions                                       = make([]int64, n)
-		payloads                                       = make([][]byte, n)
+		payloads, rowKeys                              = make([][]byte, n), make([]string, n)
 		ats                                            = make([]time.Time, n)
 	)
 	now := store.Now()
 	for i, e := range entries {
 		sources[i], ids[i], fields[i], reasons[i], formats[i] = e.Source, e.DossierID, e.Field, e.Reason, e.Format
 		versions[i] = e.Version
-		payloads[i] = e.Payload
-		if payloads[i] == nil {
-			payloads[i] = []byte{}
-		}
+		payloads[i], rowKeys[i] = e.Payload, store.QuarantineRowKey(e.Source, e.DossierID)
 		ats[i] = e.At
 		if e.At.IsZero() {
 			ats[i] = now
@@ -319,6 +322,7 @@ func (s *Store) AddQuarantine(ctx context.Context, entries []store.QuarantineEnt
 			return fmt.Errorf("add quarantine: entry %d: state %q: %w", i, states[i], store.ErrInvalid)
 		}
 	}
+	payloads = s.seal.SealAll(store.SealQuarantinePayload, rowKeys, payloads)
 	const q = `
 INSERT INTO quarantine (source, dossier_id, version, field, reason, format, payload, at, state)
 SELECT s, d, v, f, r, fm, p, a, st
@@ -333,12 +337,18 @@ ORDER BY ord`
 
 const quarantineColumns = `id, source, dossier_id, version, field, reason, format, payload, at, state`
 
-func scanQuarantine(row pgx.Row) (store.QuarantineEntry, error) {
+func (s *Store) scanQuarantine(row pgx.Row) (store.QuarantineEntry, error) {
 	var e store.QuarantineEntry
-	err := row.Scan(&e.ID, &e.Source, &e.DossierID, &e.Version, &e.Field, &e.Reason, &e.Format, &e.Payload, &e.At, &e.State)
-	e.Payload = store.NilIfEmpty(e.Payload)
+	if err := row.Scan(&e.ID, &e.Source, &e.DossierID, &e.Version, &e.Field, &e.Reason, &e.Format, &e.Payload, &e.At, &e.State); err != nil {
+		return e, err
+	}
+	p, err := s.seal.Open(store.SealQuarantinePayload, store.QuarantineRowKey(e.Source, e.DossierID), e.Payload)
+	if err != nil {
+		return e, fmt.Errorf("entry %d: %w", e.ID, err)
+	}
+	e.Payload = p
 	e.At = store.Normalise(e.At)
-	return e, err
+	return e, nil
 }
 
 // ListQuarantine returns the entries f selects, oldest first.
@@ -389,7 +399,7 @@ func (s *Store) ListQuarantine(ctx context.Context, f store.QuarantineFilter) ([
 	defer rows.Close()
 	var out []store.QuarantineEntry
 	for rows.Next() {
-		e, err := scanQuarantine(rows)
+		e, err := s.scanQuarantine(rows)
 		if err != nil {
 			return nil, fmt.Errorf("list quarantine: scan: %w", err)
 		}
@@ -403,7 +413,7 @@ func (s *Store) ListQuarantine(ctx context.Context, f store.QuarantineFilter) ([
 
 // GetQuarantine returns one entry, or an error wrapping store.ErrNotFound.
 func (s *Store) GetQuarantine(ctx context.Context, id int64) (store.QuarantineEntry, error) {
-	e, err := scanQuarantine(s.pool.QueryRow(ctx, `SELECT `+quarantineColumns+` FROM quarantine WHERE id = $1`, id))
+	e, err := s.scanQuarantine(s.pool.QueryRow(ctx, `SELECT `+quarantineColumns+` FROM quarantine WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.QuarantineEntry{}, fmt.Errorf("get quarantine %d: %w", id, store.ErrNotFound)
 	}

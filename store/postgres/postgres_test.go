@@ -1,9 +1,14 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -21,7 +26,7 @@ func ctxT(t testing.TB) context.Context {
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Store {
-		s, err := Open(ctxT(t), pgtest.Schema(t), store.WithIdentityKey(storetest.IdentityKey))
+		s, err := Open(ctxT(t), pgtest.Schema(t), storetest.Options()...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -29,11 +34,60 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+func TestEncryption(t *testing.T) {
+	storetest.RunEncryption(t, func(t *testing.T) storetest.Database {
+		dsn := pgtest.Schema(t)
+		return storetest.Database{
+			Open: func(t *testing.T, opts ...store.Option) (storetest.Store, error) {
+				return Open(ctxT(t), dsn, opts...)
+			},
+			Dump: func(t *testing.T) []byte { return pgDump(t, dsn) },
+		}
+	})
+}
+
+// pgDump returns `pg_dump --data-only` of the schema of dsn (a DSN from
+// pgtest.Schema): every row, as a copy of the database would show them.
+func pgDump(t *testing.T, dsn string) []byte {
+	t.Helper()
+	bin, err := exec.LookPath("pg_dump")
+	if err != nil {
+		if found, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_dump"); len(found) > 0 {
+			bin, err = found[len(found)-1], nil
+		}
+	}
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("pg_dump not found and CI is set: %v", err)
+		}
+		t.Skipf("pg_dump not found: %v", err)
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	schema := q.Get("search_path")
+	q.Del("search_path") // a pgx parameter, unknown to libpq
+	u.RawQuery = q.Encode()
+	cmd := exec.CommandContext(ctxT(t), bin, "--dbname="+u.String(), "--schema="+schema, "--data-only", "--no-owner")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("pg_dump: %v: %s", err, stderr.Bytes())
+	}
+	if !bytes.Contains(out, []byte("COPY "+schema+".ledger")) {
+		t.Fatalf("pg_dump of schema %s has no ledger table:\n%s", schema, out)
+	}
+	return out
+}
+
 // connectFresh connects to a new empty schema without migrating.
 func connectFresh(t *testing.T) (*Store, string) {
 	t.Helper()
 	dsn := pgtest.Schema(t)
-	s, err := connect(ctxT(t), dsn, nil)
+	s, err := connect(ctxT(t), dsn, storetest.Options())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,35 +141,95 @@ func TestMigrateEmpty(t *testing.T) {
 	}
 }
 
+// legacyVersion is the last schema version whose personal-data columns
+// hold untagged values in clear (0003 tags them).
+const legacyVersion = 2
+
+// seedLegacy writes, with SQL of a schema at version v <= legacyVersion,
+// rows as the store of that version wrote them: personal data in clear.
+func seedLegacy(t *testing.T, s *Store, v int, canon, payload, result []byte) {
+	t.Helper()
+	ctx := ctxT(t)
+	for _, q := range []struct {
+		since int
+		sql   string
+		args  []any
+	}{
+		{1, `INSERT INTO ledger (` + ledgerColumns + `) VALUES
+	('D1', 'sonla', '14', 'p', 'a', 3, 'h', 4, $1, false, 'held', 2, 1, NULL, now()),
+	('D2', 'sonla', '14', 'p', 'a', 1, 'h', 4, '', true, '', 0, 0, NULL, now())`, []any{canon}},
+		{1, `INSERT INTO events (dossier_id, source, version, kind, detail, at, instance) VALUES ('D1', 'sonla', 3, 'pulled', '', now(), 'i')`, nil},
+		{1, `INSERT INTO quarantine (source, dossier_id, version, field, reason, format, payload, at, state) VALUES
+	('sonla', 'D9', 1, 'f', 'bad', 'xml', $1, now(), 'open'),
+	('sonla', 'D8', 1, 'f', 'bad', 'bin', $2, now(), 'open'),
+	('sonla', 'D7', 1, 'f', 'bad', 'json', '', now(), 'open')`, []any{payload, []byte{0x01, 0x00, 0xff}}},
+		{1, `INSERT INTO cursors (name, value, updated_at) VALUES ('sonla', 'c1', now())`, nil},
+		{2, `INSERT INTO idempotency (key, effect, result, claimed_at, confirmed_at) VALUES
+	('k1', 'e', $1, now(), now()), ('k2', 'e', NULL, now(), NULL), ('k3', 'e', '', now(), now())`, []any{result}},
+	} {
+		if q.since <= v {
+			if _, err := s.pool.Exec(ctx, q.sql, q.args...); err != nil {
+				t.Fatalf("seed version %d: %v", v, err)
+			}
+		}
+	}
+}
+
+// checkLegacy reads what seedLegacy wrote through the store.
+func checkLegacy(t *testing.T, s *Store, v int, canon, payload, result []byte) {
+	t.Helper()
+	ctx := ctxT(t)
+	got, err := s.GetLedger(ctx, []string{"D1", "D2"})
+	if err != nil || got["D1"].Version != 3 || got["D1"].NationalState != store.NationalHeld ||
+		!bytes.Equal(got["D1"].Canonical, canon) || got["D2"].Canonical != nil || !got["D2"].Deleted {
+		t.Fatalf("ledger = %+v, %v", got, err)
+	}
+	if tl, err := s.Timeline(ctx, "D1"); err != nil || len(tl) != 1 {
+		t.Fatalf("timeline = %v, %v", tl, err)
+	}
+	qs, err := s.ListQuarantine(ctx, store.QuarantineFilter{})
+	if err != nil || len(qs) != 3 || !bytes.Equal(qs[0].Payload, payload) ||
+		!bytes.Equal(qs[1].Payload, []byte{0x01, 0x00, 0xff}) || qs[2].Payload != nil {
+		t.Fatalf("quarantine = %+v, %v", qs, err)
+	}
+	if c, err := s.GetCursor(ctx, "sonla"); err != nil || string(c) != "c1" {
+		t.Fatalf("cursor = %q, %v", c, err)
+	}
+	if v < 2 {
+		return
+	}
+	for key, want := range map[string][]byte{"k1": result, "k2": nil, "k3": {}} {
+		already, res, err := s.ClaimIdempotency(ctx, key, "e")
+		if err != nil || !already || !bytes.Equal(res, want) || (res == nil) != (want == nil) {
+			t.Fatalf("idempotency %s = %v, %q, %v; want %q", key, already, res, err, want)
+		}
+	}
+}
+
 // TestMigrateStepWithData applies each migration N on top of N-1 holding
-// data, and checks the data survives and the store still works.
+// data (written before encryption, then migrated to N-1), and checks the
+// data survives and the store (at the latest version) reads and writes it.
 func TestMigrateStepWithData(t *testing.T) {
 	ms, err := Migrations()
 	if err != nil {
 		t.Fatal(err)
 	}
+	canon, payload, result := storetest.PersonalData("D1", 3)
 	for n := 2; n <= len(ms); n++ {
 		t.Run(fmt.Sprintf("%04d_%s", n, ms[n-1].Name), func(t *testing.T) {
 			ctx := ctxT(t)
 			s, _ := connectFresh(t)
+			// Data as the store wrote it before encryption, brought to N-1.
+			seeded := min(n-1, legacyVersion)
+			if err := s.MigrateTo(ctx, seeded); err != nil {
+				t.Fatal(err)
+			}
+			seedLegacy(t, s, seeded, canon, payload, result)
 			if err := s.MigrateTo(ctx, n-1); err != nil {
 				t.Fatal(err)
 			}
 			if v, _ := s.Version(ctx); v != n-1 {
 				t.Fatalf("stopped at version %d, want %d", v, n-1)
-			}
-			e := store.LedgerEntry{DossierID: "D1", Source: "sonla", Version: 3, Canonical: []byte(`{}`), NationalState: store.NationalHeld}
-			if err := s.PutLedger(ctx, []store.LedgerEntry{e}); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.AppendEvents(ctx, []store.Event{{DossierID: "D1", Kind: "pulled"}}); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.AddQuarantine(ctx, []store.QuarantineEntry{{Source: "sonla", DossierID: "D9", Reason: "bad"}}); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.PutCursor(ctx, "sonla", []byte("c1")); err != nil {
-				t.Fatal(err)
 			}
 
 			if err := s.MigrateTo(ctx, n); err != nil {
@@ -124,25 +238,55 @@ func TestMigrateStepWithData(t *testing.T) {
 			if v, _ := s.Version(ctx); v != n {
 				t.Fatalf("version %d, want %d", v, n)
 			}
-			got, err := s.GetLedger(ctx, []string{"D1"})
-			if err != nil || got["D1"].Version != 3 || got["D1"].NationalState != store.NationalHeld {
-				t.Fatalf("ledger after migration = %+v, %v", got, err)
+			// The running binary is the latest: it reads at the latest version.
+			if err := s.Migrate(ctx); err != nil {
+				t.Fatal(err)
 			}
-			if tl, err := s.Timeline(ctx, "D1"); err != nil || len(tl) != 1 {
-				t.Fatalf("timeline after migration = %v, %v", tl, err)
-			}
-			if n, err := s.CountQuarantine(ctx, ""); err != nil || n != 1 {
-				t.Fatalf("quarantine after migration = %d, %v", n, err)
-			}
-			if c, err := s.GetCursor(ctx, "sonla"); err != nil || string(c) != "c1" {
-				t.Fatalf("cursor after migration = %q, %v", c, err)
-			}
+			checkLegacy(t, s, seeded, canon, payload, result)
 			// And writes still work on the migrated schema.
-			e.Version = 4
+			e := store.LedgerEntry{DossierID: "D1", Source: "sonla", Version: 4, Canonical: canon, NationalState: store.NationalHeld}
 			if err := s.PutLedger(ctx, []store.LedgerEntry{e}); err != nil {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// TestUpgradeClearData is the upgrade of a database written before
+// encryption: its values in clear read at once, Reseal encrypts them, and
+// then no dump shows them.
+func TestUpgradeClearData(t *testing.T) {
+	ctx := ctxT(t)
+	s, dsn := connectFresh(t)
+	if err := s.MigrateTo(ctx, legacyVersion); err != nil {
+		t.Fatal(err)
+	}
+	canon, payload, result := storetest.PersonalData("D1", 3)
+	seedLegacy(t, s, legacyVersion, canon, payload, result)
+	if found := storetest.InDump(pgDump(t, dsn), storetest.CCCD); len(found) == 0 {
+		t.Fatal("legacy data not in clear before the upgrade: the test proves nothing")
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	checkLegacy(t, s, legacyVersion, canon, payload, result)
+	if err := s.IndexIdentities(ctx, []store.IdentityLink{{DossierID: "D1", Source: "sonla", IDNumber: storetest.CCCD}}); err != nil {
+		t.Fatal(err)
+	}
+
+	n, err := s.Reseal(ctx)
+	if err != nil || n != 4 { // D1's canonical, two payloads, k1's result
+		t.Fatalf("reseal = %d, %v; want 4", n, err)
+	}
+	checkLegacy(t, s, legacyVersion, canon, payload, result)
+	if found := storetest.InDump(pgDump(t, dsn), storetest.CCCD, storetest.Phone, storetest.Email, storetest.Name); len(found) > 0 {
+		t.Fatalf("found in clear after Reseal: %q", found)
+	}
+	if ids, err := s.FindByIdentity(ctx, storetest.CCCD); err != nil || len(ids) != 1 || ids[0] != "D1" {
+		t.Fatalf("find by identity = %v, %v", ids, err)
+	}
+	if n, err := s.Reseal(ctx); err != nil || n != 0 {
+		t.Fatalf("second reseal = %d, %v; want 0", n, err)
 	}
 }
 
@@ -158,7 +302,7 @@ func TestMigrateConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			stores[i], errs[i] = Open(ctx, dsn)
+			stores[i], errs[i] = Open(ctx, dsn, storetest.Options()...)
 		}()
 	}
 	wg.Wait()
@@ -178,7 +322,7 @@ func TestMigrateConcurrent(t *testing.T) {
 // database in clear.
 func TestIdentityNotInClear(t *testing.T) {
 	ctx := ctxT(t)
-	s, err := Open(ctx, pgtest.Schema(t), store.WithIdentityKey(storetest.IdentityKey))
+	s, err := Open(ctx, pgtest.Schema(t), storetest.Options()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +343,7 @@ WHERE position(convert_to($1, 'UTF8') IN digest) > 0 OR dossier_id LIKE '%' || $
 	}
 	// Another key cannot find it.
 	other, err := Open(ctx, pgtest.WithSearchPath(pgtest.DSN(), currentSchema(t, s)),
-		store.WithIdentityKey([]byte("another key of at least thirty-two bytes")))
+		store.WithIdentityKey([]byte("another key of at least thirty-two bytes")), store.WithEncryptionKey(storetest.EncryptionKey))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +364,7 @@ func currentSchema(t *testing.T, s *Store) string {
 func TestIdentityNeedsKey(t *testing.T) {
 	ctx := ctxT(t)
 	dsn := pgtest.Schema(t)
-	s, err := Open(ctx, dsn)
+	s, err := Open(ctx, dsn, store.WithEncryptionKey(storetest.EncryptionKey))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +375,7 @@ func TestIdentityNeedsKey(t *testing.T) {
 	if _, err := s.FindByIdentity(ctx, "1"); !errors.Is(err, store.ErrNoIdentityKey) {
 		t.Fatalf("find without key: err = %v", err)
 	}
-	if _, err := Open(ctx, dsn, store.WithIdentityKey([]byte("short"))); !errors.Is(err, store.ErrInvalid) {
+	if _, err := Open(ctx, dsn, store.WithIdentityKey([]byte("short")), store.WithEncryptionKey(storetest.EncryptionKey)); !errors.Is(err, store.ErrInvalid) {
 		t.Fatalf("short key: err = %v", err)
 	}
 }

@@ -55,6 +55,9 @@ ON CONFLICT (key) DO NOTHING`, key, effect)
 	if !confirmed {
 		return true, nil, nil
 	}
+	if result, err = s.seal.Open(store.SealIdempotencyResult, key, result); err != nil {
+		return false, nil, fmt.Errorf("claim idempotency %q: %w", key, err)
+	}
 	if result == nil {
 		result = []byte{} // confirmed: never nil
 	}
@@ -62,10 +65,9 @@ ON CONFLICT (key) DO NOTHING`, key, effect)
 }
 
 // ConfirmIdempotency records the result of the effect claimed under key.
+// The result is sealed: a portal's answer may echo personal data.
 func (s *Store) ConfirmIdempotency(ctx context.Context, key string, result []byte) error {
-	if result == nil {
-		result = []byte{}
-	}
+	result = s.seal.Seal([]byte{}, store.SealIdempotencyResult, key, result)
 	tag, err := s.pool.Exec(ctx, `UPDATE idempotency SET result = $2, confirmed_at = now() WHERE key = $1`, key, result)
 	if err != nil {
 		return fmt.Errorf("confirm idempotency %q: %w", key, err)

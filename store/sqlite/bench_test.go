@@ -15,7 +15,7 @@ import (
 // being one dossier update in batches of 500, over 20,000 existing rows.
 func BenchmarkPutLedger(b *testing.B) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(b.TempDir(), "hub.db"))
+	s, err := Open(ctx, filepath.Join(b.TempDir(), "hub.db"), store.WithEncryptionKey([]byte("benchmark encryption key 32 byte")))
 	if err != nil {
 		b.Fatal(err)
 	}

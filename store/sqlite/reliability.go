@@ -60,6 +60,9 @@ ON CONFLICT (key) DO NOTHING`, key, effect, micros(store.Now()))
 	if !confirmed.Valid {
 		return true, nil, nil
 	}
+	if result, err = s.seal.Open(store.SealIdempotencyResult, key, result); err != nil {
+		return false, nil, fmt.Errorf("claim idempotency %q: %w", key, err)
+	}
 	if result == nil {
 		result = []byte{} // confirmed: never nil
 	}
@@ -67,10 +70,9 @@ ON CONFLICT (key) DO NOTHING`, key, effect, micros(store.Now()))
 }
 
 // ConfirmIdempotency records the result of the effect claimed under key.
+// The result is sealed: a portal's answer may echo personal data.
 func (s *Store) ConfirmIdempotency(ctx context.Context, key string, result []byte) error {
-	if result == nil {
-		result = []byte{}
-	}
+	result = s.seal.Seal([]byte{}, store.SealIdempotencyResult, key, result)
 	res, err := s.w.ExecContext(ctx, `UPDATE idempotency SET result = ?, confirmed_at = ? WHERE key = ?`,
 		result, micros(store.Now()), key)
 	if err != nil {

@@ -33,12 +33,15 @@ type Store struct {
 	// write lock up front rather than failing on upgrade.
 	w *sql.DB
 	// r serves reads concurrently with the writer (WAL gives them a snapshot).
-	r   *sql.DB
-	ids *store.IdentityHasher
+	r    *sql.DB
+	ids  *store.IdentityHasher
+	seal *store.Sealer
 }
 
 // Open opens (creating it and its directory if needed) the database file at
-// path and runs the migrations.
+// path and runs the migrations. opts must choose store.WithEncryptionKey(s)
+// or store.WithoutEncryption: the error otherwise wraps
+// store.ErrNoEncryptionKey.
 func Open(ctx context.Context, path string, opts ...store.Option) (*Store, error) {
 	s, err := connect(ctx, path, opts)
 	if err != nil {
@@ -104,7 +107,7 @@ func connect(ctx context.Context, path string, opts []store.Option) (*Store, err
 		_ = r.Close()
 		return nil, fmt.Errorf("open reader: %w", err)
 	}
-	return &Store{w: w, r: r, ids: o.Identity}, nil
+	return &Store{w: w, r: r, ids: o.Identity, seal: o.Sealer}, nil
 }
 
 func cloneValues(v url.Values) url.Values {
@@ -225,7 +228,11 @@ WHERE dossier_id IN (SELECT value FROM json_each(?))`, string(js))
 			&e.NationalSteps, &nationalAt, &updatedAt); err != nil {
 			return nil, fmt.Errorf("get ledger: scan: %w", err)
 		}
-		e.Canonical = store.NilIfEmpty(e.Canonical)
+		c, err := s.seal.Open(store.SealLedgerCanonical, e.DossierID, e.Canonical)
+		if err != nil {
+			return nil, fmt.Errorf("get ledger: dossier %s: %w", e.DossierID, err)
+		}
+		e.Canonical = c
 		e.NationalAt = fromNullMicros(nationalAt)
 		e.UpdatedAt = fromMicros(updatedAt)
 		out[e.DossierID] = e
@@ -238,17 +245,21 @@ WHERE dossier_id IN (SELECT value FROM json_each(?))`, string(js))
 
 // PutLedger upserts entries in one transaction with one prepared statement
 // (in-process SQLite has no round trip to save). When an ID appears more
-// than once the last entry wins. UpdatedAt is set by the store.
+// than once the last entry wins. UpdatedAt is set by the store. Canonical
+// is sealed before the transaction, into one allocation for the batch.
 func (s *Store) PutLedger(ctx context.Context, entries []store.LedgerEntry) error {
 	if len(entries) == 0 {
 		return nil
 	}
 	entries = store.DedupeLedger(entries)
+	ids, plain := make([]string, len(entries)), make([][]byte, len(entries))
 	for i, e := range entries {
 		if e.DossierID == "" {
 			return fmt.Errorf("put ledger: entry %d: empty dossier id: %w", i, store.ErrInvalid)
 		}
+		ids[i], plain[i] = e.DossierID, e.Canonical
 	}
+	canon := s.seal.SealAll(store.SealLedgerCanonical, ids, plain)
 	now := micros(store.Now())
 	const q = `
 INSERT INTO ledger (` + ledgerColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -265,13 +276,9 @@ ON CONFLICT (dossier_id) DO UPDATE SET
 			return err
 		}
 		defer st.Close()
-		for _, e := range entries {
-			canon := e.Canonical
-			if canon == nil {
-				canon = []byte{}
-			}
+		for i, e := range entries {
 			if _, err := st.ExecContext(ctx, e.DossierID, e.Source, e.Province, e.Procedure, e.Agency, e.Version,
-				e.ContentHash, e.Status, canon, e.Deleted, e.NationalState, e.NationalVersion, e.NationalSteps,
+				e.ContentHash, e.Status, canon[i], e.Deleted, e.NationalState, e.NationalVersion, e.NationalSteps,
 				nullMicros(e.NationalAt), now); err != nil {
 				return fmt.Errorf("%s: %w", e.DossierID, err)
 			}
@@ -379,11 +386,14 @@ func (s *Store) AddQuarantine(ctx context.Context, entries []store.QuarantineEnt
 	if len(entries) == 0 {
 		return nil
 	}
+	rowKeys, plain := make([]string, len(entries)), make([][]byte, len(entries))
 	for i, e := range entries {
 		if e.State != "" && !store.ValidQuarantineState(e.State) {
 			return fmt.Errorf("add quarantine: entry %d: state %q: %w", i, e.State, store.ErrInvalid)
 		}
+		rowKeys[i], plain[i] = store.QuarantineRowKey(e.Source, e.DossierID), e.Payload
 	}
+	payloads := s.seal.SealAll(store.SealQuarantinePayload, rowKeys, plain)
 	now := store.Now()
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		st, err := tx.PrepareContext(ctx, `
@@ -393,19 +403,16 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 			return err
 		}
 		defer st.Close()
-		for _, e := range entries {
-			at, state, payload := e.At, e.State, e.Payload
+		for i, e := range entries {
+			at, state := e.At, e.State
 			if at.IsZero() {
 				at = now
 			}
 			if state == "" {
 				state = store.QuarantineOpen
 			}
-			if payload == nil {
-				payload = []byte{}
-			}
 			if _, err := st.ExecContext(ctx, e.Source, e.DossierID, e.Version, e.Field, e.Reason, e.Format,
-				payload, micros(at), state); err != nil {
+				payloads[i], micros(at), state); err != nil {
 				return err
 			}
 		}
@@ -421,15 +428,21 @@ const quarantineColumns = `id, source, dossier_id, version, field, reason, forma
 
 type scanner interface{ Scan(dest ...any) error }
 
-func scanQuarantine(row scanner) (store.QuarantineEntry, error) {
+func (s *Store) scanQuarantine(row scanner) (store.QuarantineEntry, error) {
 	var (
 		e  store.QuarantineEntry
 		at int64
 	)
-	err := row.Scan(&e.ID, &e.Source, &e.DossierID, &e.Version, &e.Field, &e.Reason, &e.Format, &e.Payload, &at, &e.State)
-	e.Payload = store.NilIfEmpty(e.Payload)
+	if err := row.Scan(&e.ID, &e.Source, &e.DossierID, &e.Version, &e.Field, &e.Reason, &e.Format, &e.Payload, &at, &e.State); err != nil {
+		return e, err
+	}
+	p, err := s.seal.Open(store.SealQuarantinePayload, store.QuarantineRowKey(e.Source, e.DossierID), e.Payload)
+	if err != nil {
+		return e, fmt.Errorf("entry %d: %w", e.ID, err)
+	}
+	e.Payload = p
 	e.At = fromMicros(at)
-	return e, err
+	return e, nil
 }
 
 // ListQuarantine returns the entries f selects, oldest first.
@@ -481,7 +494,7 @@ func (s *Store) ListQuarantine(ctx context.Context, f store.QuarantineFilter) ([
 	defer rows.Close()
 	var out []store.QuarantineEntry
 	for rows.Next() {
-		e, err := scanQuarantine(rows)
+		e, err := s.scanQuarantine(rows)
 		if err != nil {
 			return nil, fmt.Errorf("list quarantine: scan: %w", err)
 		}
@@ -495,7 +508,7 @@ func (s *Store) ListQuarantine(ctx context.Context, f store.QuarantineFilter) ([
 
 // GetQuarantine returns one entry, or an error wrapping store.ErrNotFound.
 func (s *Store) GetQuarantine(ctx context.Context, id int64) (store.QuarantineEntry, error) {
-	e, err := scanQuarantine(s.r.QueryRowContext(ctx, `SELECT `+quarantineColumns+` FROM quarantine WHERE id = ?`, id))
+	e, err := s.scanQuarantine(s.r.QueryRowContext(ctx, `SELECT `+quarantineColumns+` FROM quarantine WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.QuarantineEntry{}, fmt.Errorf("get quarantine %d: %w", id, store.ErrNotFound)
 	}

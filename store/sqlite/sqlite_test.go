@@ -23,7 +23,7 @@ func ctxT(t testing.TB) context.Context {
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Store {
-		s, err := Open(ctxT(t), filepath.Join(t.TempDir(), "hub.db"), store.WithIdentityKey(storetest.IdentityKey))
+		s, err := Open(ctxT(t), filepath.Join(t.TempDir(), "hub.db"), storetest.Options()...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -31,10 +31,43 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+func TestEncryption(t *testing.T) {
+	storetest.RunEncryption(t, func(t *testing.T) storetest.Database {
+		path := filepath.Join(t.TempDir(), "hub.db")
+		return storetest.Database{
+			Open: func(t *testing.T, opts ...store.Option) (storetest.Store, error) {
+				return Open(ctxT(t), path, opts...)
+			},
+			Dump: func(t *testing.T) []byte { return fileDump(t, path) },
+		}
+	})
+}
+
+// fileDump returns the bytes of the database file and of its -wal and -shm
+// files: everything a copy of the data directory would hold.
+func fileDump(t *testing.T, path string) []byte {
+	t.Helper()
+	var out []byte
+	for _, f := range []string{path, path + "-wal", path + "-shm"} {
+		b, err := os.ReadFile(f)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b...)
+	}
+	if len(out) == 0 {
+		t.Fatalf("no database at %s", path)
+	}
+	return out
+}
+
 func connectFresh(t *testing.T) (*Store, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "data", "hub.db") // data dir created by the store
-	s, err := connect(ctxT(t), path, nil)
+	s, err := connect(ctxT(t), path, storetest.Options())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +87,7 @@ func tableExists(t *testing.T, s *Store, name string) bool {
 func TestOpenSettings(t *testing.T) {
 	ctx := ctxT(t)
 	path := filepath.Join(t.TempDir(), "hub.db")
-	s, err := Open(ctx, path)
+	s, err := Open(ctx, path, storetest.Options()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +104,7 @@ func TestOpenSettings(t *testing.T) {
 		t.Fatal("reader connection accepted a write")
 	}
 	for _, bad := range []string{"", ":memory:", "file:x.db", "x.db?mode=memory"} {
-		if _, err := Open(ctx, bad); !errors.Is(err, store.ErrInvalid) {
+		if _, err := Open(ctx, bad, storetest.Options()...); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("Open(%q): err = %v, want ErrInvalid", bad, err)
 		}
 	}
@@ -113,42 +146,102 @@ func TestMigrateEmpty(t *testing.T) {
 	}
 }
 
+// legacyVersion is the last schema version whose personal-data columns
+// hold untagged values in clear (0003 tags them).
+const legacyVersion = 2
+
+// seedLegacy writes, with SQL of a schema at version v <= legacyVersion,
+// rows as the store of that version wrote them: personal data in clear.
+func seedLegacy(t *testing.T, s *Store, v int, canon, payload, result []byte) {
+	t.Helper()
+	ctx := ctxT(t)
+	now := micros(store.Now())
+	for _, q := range []struct {
+		since int
+		sql   string
+		args  []any
+	}{
+		{1, `INSERT INTO ledger (` + ledgerColumns + `) VALUES
+	('D1', 'sonla', '14', 'p', 'a', 3, 'h', 4, ?1, 0, 'held', 2, 1, NULL, ?2),
+	('D2', 'sonla', '14', 'p', 'a', 1, 'h', 4, x'', 1, '', 0, 0, NULL, ?2)`, []any{canon, now}},
+		{1, `INSERT INTO events (dossier_id, source, version, kind, detail, at, instance) VALUES ('D1', 'sonla', 3, 'pulled', '', ?, 'i')`, []any{now}},
+		{1, `INSERT INTO quarantine (source, dossier_id, version, field, reason, format, payload, at, state) VALUES
+	('sonla', 'D9', 1, 'f', 'bad', 'xml', ?1, ?3, 'open'),
+	('sonla', 'D8', 1, 'f', 'bad', 'bin', ?2, ?3, 'open'),
+	('sonla', 'D7', 1, 'f', 'bad', 'json', x'', ?3, 'open')`, []any{payload, []byte{0x01, 0x00, 0xff}, now}},
+		{1, `INSERT INTO cursors (name, value, updated_at) VALUES ('sonla', CAST('c1' AS BLOB), ?)`, []any{now}},
+		{2, `INSERT INTO idempotency (key, effect, result, claimed_at, confirmed_at) VALUES
+	('k1', 'e', ?1, ?2, ?2), ('k2', 'e', NULL, ?2, NULL), ('k3', 'e', x'', ?2, ?2)`, []any{result, now}},
+	} {
+		if q.since <= v {
+			if _, err := s.w.ExecContext(ctx, q.sql, q.args...); err != nil {
+				t.Fatalf("seed version %d: %v", v, err)
+			}
+		}
+	}
+}
+
+// checkLegacy reads what seedLegacy wrote through the store.
+func checkLegacy(t *testing.T, s *Store, v int, canon, payload, result []byte) {
+	t.Helper()
+	ctx := ctxT(t)
+	got, err := s.GetLedger(ctx, []string{"D1", "D2"})
+	if err != nil || got["D1"].Version != 3 || got["D1"].NationalState != store.NationalHeld ||
+		!bytes.Equal(got["D1"].Canonical, canon) || got["D2"].Canonical != nil || !got["D2"].Deleted {
+		t.Fatalf("ledger = %+v, %v", got, err)
+	}
+	if tl, err := s.Timeline(ctx, "D1"); err != nil || len(tl) != 1 {
+		t.Fatalf("timeline = %v, %v", tl, err)
+	}
+	qs, err := s.ListQuarantine(ctx, store.QuarantineFilter{})
+	if err != nil || len(qs) != 3 || !bytes.Equal(qs[0].Payload, payload) ||
+		!bytes.Equal(qs[1].Payload, []byte{0x01, 0x00, 0xff}) || qs[2].Payload != nil {
+		t.Fatalf("quarantine = %+v, %v", qs, err)
+	}
+	if c, err := s.GetCursor(ctx, "sonla"); err != nil || string(c) != "c1" {
+		t.Fatalf("cursor = %q, %v", c, err)
+	}
+	if v < 2 {
+		return
+	}
+	for key, want := range map[string][]byte{"k1": result, "k2": nil, "k3": {}} {
+		already, res, err := s.ClaimIdempotency(ctx, key, "e")
+		if err != nil || !already || !bytes.Equal(res, want) || (res == nil) != (want == nil) {
+			t.Fatalf("idempotency %s = %v, %q, %v; want %q", key, already, res, err, want)
+		}
+	}
+}
+
 // TestMigrateStepWithData applies each migration N on top of N-1 holding
-// data, and checks the data survives and the store still works.
+// data (written before encryption, then migrated to N-1), and checks the
+// data survives and an upgraded binary reads and writes it.
 func TestMigrateStepWithData(t *testing.T) {
 	ms, err := Migrations()
 	if err != nil {
 		t.Fatal(err)
 	}
+	canon, payload, result := storetest.PersonalData("D1", 3)
 	for n := 2; n <= len(ms); n++ {
 		t.Run(fmt.Sprintf("%04d_%s", n, ms[n-1].Name), func(t *testing.T) {
 			ctx := ctxT(t)
 			s, path := connectFresh(t)
+			seeded := min(n-1, legacyVersion)
+			if err := s.MigrateTo(ctx, seeded); err != nil {
+				t.Fatal(err)
+			}
+			seedLegacy(t, s, seeded, canon, payload, result)
 			if err := s.MigrateTo(ctx, n-1); err != nil {
 				t.Fatal(err)
 			}
 			if v, _ := s.Version(ctx); v != n-1 {
 				t.Fatalf("stopped at version %d, want %d", v, n-1)
 			}
-			e := store.LedgerEntry{DossierID: "D1", Source: "sonla", Version: 3, Canonical: []byte(`{}`), NationalState: store.NationalHeld}
-			if err := s.PutLedger(ctx, []store.LedgerEntry{e}); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.AppendEvents(ctx, []store.Event{{DossierID: "D1", Kind: "pulled"}}); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.AddQuarantine(ctx, []store.QuarantineEntry{{Source: "sonla", DossierID: "D9", Reason: "bad"}}); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.PutCursor(ctx, "sonla", []byte("c1")); err != nil {
-				t.Fatal(err)
-			}
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}
 
 			// An upgraded binary opens the file: Open migrates to the end.
-			s2, err := Open(ctx, path)
+			s2, err := Open(ctx, path, storetest.Options()...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -159,24 +252,50 @@ func TestMigrateStepWithData(t *testing.T) {
 			if v, _ := s2.Version(ctx); v != len(ms) {
 				t.Fatalf("version %d, want %d", v, len(ms))
 			}
-			got, err := s2.GetLedger(ctx, []string{"D1"})
-			if err != nil || got["D1"].Version != 3 || got["D1"].NationalState != store.NationalHeld {
-				t.Fatalf("ledger after migration = %+v, %v", got, err)
-			}
-			if tl, err := s2.Timeline(ctx, "D1"); err != nil || len(tl) != 1 {
-				t.Fatalf("timeline after migration = %v, %v", tl, err)
-			}
-			if n, err := s2.CountQuarantine(ctx, ""); err != nil || n != 1 {
-				t.Fatalf("quarantine after migration = %d, %v", n, err)
-			}
-			if c, err := s2.GetCursor(ctx, "sonla"); err != nil || string(c) != "c1" {
-				t.Fatalf("cursor after migration = %q, %v", c, err)
-			}
-			e.Version = 4
+			checkLegacy(t, s2, seeded, canon, payload, result)
+			e := store.LedgerEntry{DossierID: "D1", Source: "sonla", Version: 4, Canonical: canon, NationalState: store.NationalHeld}
 			if err := s2.PutLedger(ctx, []store.LedgerEntry{e}); err != nil {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// TestUpgradeClearData is the upgrade of a database written before
+// encryption: its values in clear read at once, Reseal encrypts them, and
+// then the files no longer hold them.
+func TestUpgradeClearData(t *testing.T) {
+	ctx := ctxT(t)
+	s, path := connectFresh(t)
+	if err := s.MigrateTo(ctx, legacyVersion); err != nil {
+		t.Fatal(err)
+	}
+	canon, payload, result := storetest.PersonalData("D1", 3)
+	seedLegacy(t, s, legacyVersion, canon, payload, result)
+	if found := storetest.InDump(fileDump(t, path), storetest.CCCD); len(found) == 0 {
+		t.Fatal("legacy data not in clear before the upgrade: the test proves nothing")
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	checkLegacy(t, s, legacyVersion, canon, payload, result)
+	if err := s.IndexIdentities(ctx, []store.IdentityLink{{DossierID: "D1", Source: "sonla", IDNumber: storetest.CCCD}}); err != nil {
+		t.Fatal(err)
+	}
+
+	n, err := s.Reseal(ctx)
+	if err != nil || n != 4 { // D1's canonical, two payloads, k1's result
+		t.Fatalf("reseal = %d, %v; want 4", n, err)
+	}
+	checkLegacy(t, s, legacyVersion, canon, payload, result)
+	if found := storetest.InDump(fileDump(t, path), storetest.CCCD, storetest.Phone, storetest.Email, storetest.Name); len(found) > 0 {
+		t.Fatalf("found in clear after Reseal: %q", found)
+	}
+	if ids, err := s.FindByIdentity(ctx, storetest.CCCD); err != nil || len(ids) != 1 || ids[0] != "D1" {
+		t.Fatalf("find by identity = %v, %v", ids, err)
+	}
+	if n, err := s.Reseal(ctx); err != nil || n != 0 {
+		t.Fatalf("second reseal = %d, %v; want 0", n, err)
 	}
 }
 
@@ -213,7 +332,7 @@ func TestMultiProcess(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			stores[i], errs[i] = Open(ctx, path)
+			stores[i], errs[i] = Open(ctx, path, storetest.Options()...)
 		}()
 	}
 	wg.Wait()
@@ -253,7 +372,7 @@ func TestMultiProcess(t *testing.T) {
 func TestIdentityNotInClear(t *testing.T) {
 	ctx := ctxT(t)
 	path := filepath.Join(t.TempDir(), "hub.db")
-	s, err := Open(ctx, path, store.WithIdentityKey(storetest.IdentityKey))
+	s, err := Open(ctx, path, storetest.Options()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +395,7 @@ func TestIdentityNotInClear(t *testing.T) {
 			t.Fatalf("identity number found in clear in %s", filepath.Base(f))
 		}
 	}
-	other, err := Open(ctx, path, store.WithIdentityKey([]byte("another key of at least thirty-two bytes")))
+	other, err := Open(ctx, path, store.WithIdentityKey([]byte("another key of at least thirty-two bytes")), store.WithEncryptionKey(storetest.EncryptionKey))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +408,7 @@ func TestIdentityNotInClear(t *testing.T) {
 func TestIdentityNeedsKey(t *testing.T) {
 	ctx := ctxT(t)
 	path := filepath.Join(t.TempDir(), "hub.db")
-	s, err := Open(ctx, path)
+	s, err := Open(ctx, path, store.WithEncryptionKey(storetest.EncryptionKey))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +419,7 @@ func TestIdentityNeedsKey(t *testing.T) {
 	if _, err := s.FindByIdentity(ctx, "1"); !errors.Is(err, store.ErrNoIdentityKey) {
 		t.Fatalf("find without key: err = %v", err)
 	}
-	if _, err := Open(ctx, path, store.WithIdentityKey([]byte("short"))); !errors.Is(err, store.ErrInvalid) {
+	if _, err := Open(ctx, path, store.WithIdentityKey([]byte("short")), store.WithEncryptionKey(storetest.EncryptionKey)); !errors.Is(err, store.ErrInvalid) {
 		t.Fatalf("short key: err = %v", err)
 	}
 }

@@ -52,15 +52,26 @@ type Store interface {
 	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
 	RenewLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
 	ReleaseLease(ctx context.Context, name, holder string) error
+
+	Reseal(ctx context.Context) (int, error)
 }
 
 // IdentityKey is the identity key newStore must open stores with
 // (store.WithIdentityKey(storetest.IdentityKey)).
 var IdentityKey = []byte("storetest identity key: 32+ bytes, not a secret")
 
+// EncryptionKey is the encryption key newStore must open stores with
+// (store.WithEncryptionKey(storetest.EncryptionKey)).
+var EncryptionKey = []byte("storetest encryption key 32 byte")
+
+// Options returns the options newStore opens stores with.
+func Options() []store.Option {
+	return []store.Option{store.WithIdentityKey(IdentityKey), store.WithEncryptionKey(EncryptionKey)}
+}
+
 // Run runs the suite. newStore returns a fresh, empty, migrated store
-// opened with IdentityKey; the suite closes it, newStore registers any
-// other clean-up with t.Cleanup.
+// opened with Options(); the suite closes it, newStore registers any other
+// clean-up with t.Cleanup.
 func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	tests := []struct {
 		name string

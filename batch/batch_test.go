@@ -1,0 +1,68 @@
+package batch
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestGathersConcurrentCallersIntoBatches(t *testing.T) {
+	var calls, items atomic.Int64
+	var maxSeen atomic.Int64
+	g := New(func(ctx context.Context, batch []int) error {
+		calls.Add(1)
+		items.Add(int64(len(batch)))
+		if n := int64(len(batch)); n > maxSeen.Load() {
+			maxSeen.Store(n)
+		}
+		return nil
+	}, 20*time.Millisecond, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go g.Run(ctx)
+
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := g.Do(ctx, i); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if items.Load() != 50 {
+		t.Fatalf("flushed %d items, want 50", items.Load())
+	}
+	if maxSeen.Load() > 10 {
+		t.Fatalf("a batch held %d items, more than Max 10", maxSeen.Load())
+	}
+	if calls.Load() >= 50 {
+		t.Fatalf("%d flushes for 50 concurrent items: nothing was gathered", calls.Load())
+	}
+}
+
+func TestEveryCallerGetsItsBatchError(t *testing.T) {
+	boom := errors.New("boom")
+	g := New(func(ctx context.Context, batch []string) error { return boom }, time.Millisecond, 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go g.Run(ctx)
+	if err := g.Do(ctx, "x"); !errors.Is(err, boom) {
+		t.Fatalf("Do = %v, want the flush error", err)
+	}
+}
+
+func TestDoReturnsWhenCallerGivesUp(t *testing.T) {
+	g := New(func(ctx context.Context, batch []int) error { return nil }, time.Millisecond, 0)
+	// Run is not started: nobody takes the item.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := g.Do(ctx, 1); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Do = %v, want the caller's deadline", err)
+	}
+}
