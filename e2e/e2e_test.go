@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,6 +17,8 @@ import (
 	"github.com/lienthong/lienthong/devenv"
 	"github.com/lienthong/lienthong/schemas"
 	"github.com/lienthong/lienthong/store"
+	"github.com/lienthong/lienthong/store/postgres/pgtest"
+	"github.com/lienthong/lienthong/store/storetest"
 )
 
 // perProvince is the number of dossiers generated at each portal;
@@ -79,10 +82,82 @@ func runEndToEnd(t *testing.T, malformedRate float64) {
 	}
 
 	quarantined := e.quarantinedVersions(t)
+	var people []person
 	for _, src := range devenv.Sources {
-		e.verifySource(t, src, quarantined, malformedRate > 0)
+		people = append(people, e.verifySource(t, src, quarantined, malformedRate > 0)...)
 	}
 	e.checkLogHasNoPersonalData(t)
+	e.checkDurableState(t, people)
+}
+
+// person is the personal data of one synced dossier, as the national
+// portal received it.
+type person struct {
+	source, dossier        string
+	idNumber, phone, email string
+}
+
+// checkDurableState checks what operators get from the store: each
+// dossier's whole timeline in order, lookup by CCCD, and no personal data in
+// clear anywhere in the database.
+func (e *env) checkDurableState(t *testing.T, people []person) {
+	ctx := context.Background()
+	checked := map[string]bool{}
+	for _, p := range people {
+		if checked[p.source] || p.idNumber == "" {
+			continue
+		}
+		checked[p.source] = true
+		tl, err := e.store.Timeline(ctx, p.dossier)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var kinds []string
+		for i, ev := range tl {
+			kinds = append(kinds, ev.Kind)
+			if i > 0 && ev.At.Before(tl[i-1].At) {
+				t.Errorf("%s: timeline of %s out of order at %d: %v", p.source, p.dossier, i, kinds)
+			}
+		}
+		want := []string{"pulled", "normalised", "national.create"}
+		if !isSubsequenceStr(want, kinds) {
+			t.Errorf("%s: timeline of %s is %v; want pulled, normalised, national.create in that order", p.source, p.dossier, kinds)
+		}
+		ids, err := e.store.FindByIdentity(ctx, p.idNumber)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(ids, p.dossier) {
+			t.Errorf("%s: lookup by the applicant's identity number does not find %s (found %v)", p.source, p.dossier, ids)
+		}
+		t.Logf("%s: dossier %s: timeline %v; found by identity number", p.source, p.dossier, kinds)
+	}
+	dump := pgtest.Dump(t, e.cfg.Store.PostgresDSN)
+	var needles []string
+	for _, p := range people {
+		for _, v := range []string{p.idNumber, p.phone, p.email} {
+			if len(v) >= 9 {
+				needles = append(needles, v)
+			}
+		}
+	}
+	if len(needles) == 0 {
+		t.Fatal("no personal data to look for: the dump check would prove nothing")
+	}
+	if found := storetest.InDump(dump, needles...); len(found) > 0 {
+		t.Errorf("%d of %d identity numbers, phones and emails appear in clear in the database dump, e.g. a value of length %d", len(found), len(needles), len(found[0]))
+	}
+	t.Logf("database dump (%d bytes) holds none of %d identity numbers, phones and emails", len(dump), len(needles))
+}
+
+func isSubsequenceStr(want, got []string) bool {
+	i := 0
+	for _, g := range got {
+		if i < len(want) && g == want[i] {
+			i++
+		}
+	}
+	return i == len(want)
 }
 
 // Patterns of personal data that must never reach the logs.
@@ -187,7 +262,7 @@ func (e *env) waitSynced(t *testing.T, limit time.Duration) {
 
 // verifySource checks every dossier of one portal against the national
 // simulator, field by field.
-func (e *env) verifySource(t *testing.T, src string, quarantined map[versionKey]store.QuarantineEntry, expectMalformed bool) {
+func (e *env) verifySource(t *testing.T, src string, quarantined map[versionKey]store.QuarantineEntry, expectMalformed bool) []person {
 	t.Helper()
 	base := e.sims.URLs[src]
 	national := e.sims.URLs[devenv.NameNational]
@@ -224,7 +299,10 @@ func (e *env) verifySource(t *testing.T, src string, quarantined map[versionKey]
 		}
 	}
 
-	var synced, checkedQuarantine, deleted int
+	var (
+		synced, checkedQuarantine, deleted int
+		people                             []person
+	)
 	for _, d := range list {
 		if d.Deleted {
 			deleted++
@@ -250,6 +328,8 @@ func (e *env) verifySource(t *testing.T, src string, quarantined map[versionKey]
 			t.Errorf("%s: dossier %s v%d: national holds a different state: %s", src, d.ID, d.Version, shorten(diffs, 5))
 			continue
 		}
+		str := func(k string) string { v, _ := want[k].(string); return v }
+		people = append(people, person{source: src, dossier: d.ID, idNumber: str("SoGiayTo"), phone: str("SoDienThoai"), email: str("Email")})
 		// Steps: every one exactly once, in source order.
 		var gotSteps []map[string]any
 		var hosoStatuses []int
@@ -285,6 +365,7 @@ func (e *env) verifySource(t *testing.T, src string, quarantined map[versionKey]
 	if synced == 0 {
 		t.Errorf("%s: no dossier synced", src)
 	}
+	return people
 }
 
 // The log check is only as good as its patterns: they must catch the forms

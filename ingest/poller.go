@@ -160,7 +160,11 @@ func (p *Poller) recordPulled(ctx context.Context, recs []schemas.RawRecord) err
 		if r.Op == schemas.OpDelete {
 			detail = "delete"
 		}
-		events = append(events, store.Event{DossierID: r.ID, Source: r.Source, Version: r.Version, Kind: "pulled", Detail: detail, At: now, Instance: p.Instance})
+		at := r.Pulled // the step happened at the pull, before the publish
+		if at.IsZero() {
+			at = now
+		}
+		events = append(events, store.Event{DossierID: r.ID, Source: r.Source, Version: r.Version, Kind: "pulled", Detail: detail, At: at, Instance: p.Instance})
 	}
 	if err := p.Events.AppendEvents(ctx, events); err != nil {
 		// The records are published but the cursor stays: the next pull

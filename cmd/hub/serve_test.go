@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -88,8 +89,13 @@ hatinh:
 	migrate.Env = append(os.Environ(), "TEST_PG_DSN="+dsn, "TEST_NATIONAL_PASSWORD=hub-secret", "TEST_PORTAL_SECRET=hub-secret",
 		"TEST_ENCRYPTION_KEY="+base64.StdEncoding.EncodeToString(storetest.EncryptionKey),
 		"TEST_IDENTITY_KEY="+base64.StdEncoding.EncodeToString(storetest.IdentityKey))
-	if out, err := migrate.CombinedOutput(); err != nil {
-		t.Fatalf("hub migrate: %v\n%s", err, out)
+	// On the empty database, then on the up-to-date one.
+	for _, state := range []string{"empty", "up-to-date"} {
+		cmd := exec.Command(migrate.Path, migrate.Args[1:]...)
+		cmd.Env = migrate.Env
+		if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "migrations applied") {
+			t.Fatalf("hub migrate on the %s database: %v\n%s", state, err, out)
+		}
 	}
 
 	logPath := filepath.Join(dir, "serve.log")

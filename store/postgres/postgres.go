@@ -265,11 +265,13 @@ ORDER BY ord`
 	return nil
 }
 
-// Timeline returns the events of a dossier in order of append.
+// Timeline returns the events of a dossier in time order, and in order of
+// append within one instant: stages record concurrently and in batches, so
+// append order alone can put a later step first.
 func (s *Store) Timeline(ctx context.Context, dossierID string) ([]store.Event, error) {
 	rows, err := s.pool.Query(ctx, `
 SELECT dossier_id, source, version, kind, detail, at, instance
-FROM events WHERE dossier_id = $1 ORDER BY id`, dossierID)
+FROM events WHERE dossier_id = $1 ORDER BY at, id`, dossierID)
 	if err != nil {
 		return nil, fmt.Errorf("timeline %q: %w", dossierID, err)
 	}

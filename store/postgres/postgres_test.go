@@ -5,10 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -41,46 +37,9 @@ func TestEncryption(t *testing.T) {
 			Open: func(t *testing.T, opts ...store.Option) (storetest.Store, error) {
 				return Open(ctxT(t), dsn, opts...)
 			},
-			Dump: func(t *testing.T) []byte { return pgDump(t, dsn) },
+			Dump: func(t *testing.T) []byte { return pgtest.Dump(t, dsn) },
 		}
 	})
-}
-
-// pgDump returns `pg_dump --data-only` of the schema of dsn (a DSN from
-// pgtest.Schema): every row, as a copy of the database would show them.
-func pgDump(t *testing.T, dsn string) []byte {
-	t.Helper()
-	bin, err := exec.LookPath("pg_dump")
-	if err != nil {
-		if found, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_dump"); len(found) > 0 {
-			bin, err = found[len(found)-1], nil
-		}
-	}
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("pg_dump not found and CI is set: %v", err)
-		}
-		t.Skipf("pg_dump not found: %v", err)
-	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	schema := q.Get("search_path")
-	q.Del("search_path") // a pgx parameter, unknown to libpq
-	u.RawQuery = q.Encode()
-	cmd := exec.CommandContext(ctxT(t), bin, "--dbname="+u.String(), "--schema="+schema, "--data-only", "--no-owner")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("pg_dump: %v: %s", err, stderr.Bytes())
-	}
-	if !bytes.Contains(out, []byte("COPY "+schema+".ledger")) {
-		t.Fatalf("pg_dump of schema %s has no ledger table:\n%s", schema, out)
-	}
-	return out
 }
 
 // connectFresh connects to a new empty schema without migrating.
@@ -263,7 +222,7 @@ func TestUpgradeClearData(t *testing.T) {
 	}
 	canon, payload, result := storetest.PersonalData("D1", 3)
 	seedLegacy(t, s, legacyVersion, canon, payload, result)
-	if found := storetest.InDump(pgDump(t, dsn), storetest.CCCD); len(found) == 0 {
+	if found := storetest.InDump(pgtest.Dump(t, dsn), storetest.CCCD); len(found) == 0 {
 		t.Fatal("legacy data not in clear before the upgrade: the test proves nothing")
 	}
 	if err := s.Migrate(ctx); err != nil {
@@ -279,7 +238,7 @@ func TestUpgradeClearData(t *testing.T) {
 		t.Fatalf("reseal = %d, %v; want 4", n, err)
 	}
 	checkLegacy(t, s, legacyVersion, canon, payload, result)
-	if found := storetest.InDump(pgDump(t, dsn), storetest.CCCD, storetest.Phone, storetest.Email, storetest.Name); len(found) > 0 {
+	if found := storetest.InDump(pgtest.Dump(t, dsn), storetest.CCCD, storetest.Phone, storetest.Email, storetest.Name); len(found) > 0 {
 		t.Fatalf("found in clear after Reseal: %q", found)
 	}
 	if ids, err := s.FindByIdentity(ctx, storetest.CCCD); err != nil || len(ids) != 1 || ids[0] != "D1" {

@@ -3,11 +3,14 @@
 package pgtest
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"net/url"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -88,4 +91,41 @@ func redact(dsn string) string {
 		return u.String()
 	}
 	return "(dsn)"
+}
+
+// Dump returns `pg_dump --data-only` of the schema of dsn (a DSN from
+// pgtest.Schema): every row, as a copy of the database would show them.
+func Dump(t testing.TB, dsn string) []byte {
+	t.Helper()
+	bin, err := exec.LookPath("pg_dump")
+	if err != nil {
+		if found, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_dump"); len(found) > 0 {
+			bin, err = found[len(found)-1], nil
+		}
+	}
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("pg_dump not found and CI is set: %v", err)
+		}
+		t.Skipf("pg_dump not found: %v", err)
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	schema := q.Get("search_path")
+	q.Del("search_path") // a pgx parameter, unknown to libpq
+	u.RawQuery = q.Encode()
+	cmd := exec.CommandContext(context.Background(), bin, "--dbname="+u.String(), "--schema="+schema, "--data-only", "--no-owner")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("pg_dump: %v: %s", err, stderr.Bytes())
+	}
+	if !bytes.Contains(out, []byte("COPY "+schema+".ledger")) {
+		t.Fatalf("pg_dump of schema %s has no ledger table:\n%s", schema, out)
+	}
+	return out
 }
