@@ -7,6 +7,16 @@
 // consumer-group state (committed offsets) to disk and reloads them on the
 // next Start with the same DataDir, so a broker can be stopped and started
 // again on the same address without losing data.
+//
+// One kfake deviation from Kafka matters for consumer-group clients: a member
+// waiting in JoinGroup while a rebalance is pending is still subject to its
+// session timeout, and when that expires it is dropped without an answer to
+// its JoinGroup (Kafka counts waiting for the rebalance as heartbeating). So
+// if a rebalance lasts longer than the session timeout, because a member is
+// slow to rejoin or vanished without leaving, the members that did rejoin are
+// dropped too and wait for their JoinGroup request to time out. Clients with a
+// rebalance timeout below their session timeout avoid this: the stalled
+// rebalance is then completed without the late member first.
 package broker
 
 import (

@@ -150,6 +150,13 @@ func TestFailoverTwoInstances(t *testing.T) {
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("a's log:\n%s\nb's log:\n%s", a.tail(30), b.tail(30))
+			if dir := os.Getenv("LIENTHONG_KEEP_LOGS"); dir != "" {
+				for _, p := range []*hubProcess{a, b} {
+					if body, err := os.ReadFile(p.log); err == nil {
+						_ = os.WriteFile(filepath.Join(dir, "hub-"+p.name+".log"), body, 0o644)
+					}
+				}
+			}
 		}
 	})
 
@@ -201,7 +208,11 @@ func TestFailoverTwoInstances(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 
-	e.waitSynced(t, 4*time.Minute)
+	wait := 4 * time.Minute
+	if os.Getenv("LIENTHONG_KEEP_LOGS") != "" {
+		wait = 90 * time.Second
+	}
+	e.waitSynced(t, wait)
 	if err := procs[survivor].cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

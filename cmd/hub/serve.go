@@ -22,7 +22,7 @@ func runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()}))
 	keys, err := cfg.Store.Keys()
 	if err != nil {
 		return err
@@ -59,4 +59,13 @@ func runMigrate(ctx context.Context, args []string) error {
 	}
 	fmt.Println("migrations applied")
 	return nil
+}
+
+// logLevel reads LIENTHONG_LOG_LEVEL (debug, info, warn, error; default info).
+func logLevel() slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(os.Getenv("LIENTHONG_LOG_LEVEL"))); err != nil {
+		return slog.LevelInfo
+	}
+	return l
 }

@@ -6,12 +6,17 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
+	kafkago "github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/lienthong/lienthong/broker"
 	"github.com/lienthong/lienthong/router/kafka"
 )
 
@@ -281,6 +286,75 @@ func TestRevokeGracePeriod(t *testing.T) {
 				t.Fatalf("deliveries after the rebalance: %v", got)
 			}
 			return
+		}
+	}
+}
+
+// TestCloseLeavesGroupDuringRebalance: a subscription that ends while its
+// group rebalances leaves the group at once. kafka-go's ConsumerGroup does
+// not send LeaveGroup when it is closed while handling a RebalanceInProgress
+// error; the member would stay registered until its session timed out, and
+// every rebalance meanwhile would wait for it, leaving the other members
+// without partitions.
+func TestCloseLeavesGroupDuringRebalance(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b, err := broker.Start(ctx, broker.Config{Partitions: testPartitions})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = b.Close() }()
+	brokers := b.Addrs()
+	topic := "leave-" + watermill.NewShortUUID()
+	group := "g-" + watermill.NewShortUUID()
+	if err := mustPublisher(t, brokers).Publish(topic, message.NewMessage("m0", nil)); err != nil {
+		t.Fatal(err)
+	}
+	sub := mustSubscriber(t, testSubscriberConfig(brokers, group))
+	ch, err := sub.Subscribe(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	receive(t, ch, 20*time.Second).Ack() // the member is in a generation
+
+	// From now on the group rebalances for ever: heartbeats and SyncGroups
+	// are answered REBALANCE_IN_PROGRESS, so kafka-go loops JoinGroup,
+	// SyncGroup, error.
+	c := b.Cluster()
+	var syncs atomic.Int32
+	c.ControlKey(int16(kmsg.Heartbeat), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
+		resp.ErrorCode = kerr.RebalanceInProgress.Code
+		return resp, nil, true
+	})
+	c.ControlKey(int16(kmsg.SyncGroup), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		syncs.Add(1)
+		resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
+		resp.ErrorCode = kerr.RebalanceInProgress.Code
+		return resp, nil, true
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for syncs.Load() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the member did not rejoin")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := sub.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Well within the member's 6s session timeout.
+	client := &kafkago.Client{Addr: kafkago.TCP(brokers...), Timeout: 10 * time.Second}
+	resp, err := client.DescribeGroups(ctx, &kafkago.DescribeGroupsRequest{GroupIDs: []string{group}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range resp.Groups {
+		if len(g.Members) != 0 {
+			t.Fatalf("group %s still has %d member(s) after Close (state %s)", g.GroupID, len(g.Members), g.GroupState)
 		}
 	}
 }

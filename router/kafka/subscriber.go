@@ -22,6 +22,12 @@ type SubscriberConfig struct {
 	// group share the topic's partitions and resume from the group's
 	// committed offsets. Empty means no group: every subscription reads all
 	// partitions from InitialOffset and commits nothing.
+	//
+	// Each Subscribe call joins the group as a member of its own, and a
+	// group rebalances as a whole (eagerly: every member stops all its
+	// partitions) whenever a member joins or leaves, whatever topic it
+	// subscribes to. Prefer one group per topic: subscriptions to other
+	// topics then never pause each other.
 	ConsumerGroup string
 
 	// Unmarshaler decodes records. Nil means DefaultMarshaler{}.
@@ -296,6 +302,7 @@ func (sub *subscription) runGroup(ctx context.Context) {
 		}
 		return
 	}
+	glog := &groupLogger{kafkaLogger: kafkaLogger{l: sub.logger}}
 	cg, err := kafkago.NewConsumerGroup(kafkago.ConsumerGroupConfig{
 		ID:                     cfg.ConsumerGroup,
 		Brokers:                cfg.Brokers,
@@ -308,7 +315,7 @@ func (sub *subscription) runGroup(ctx context.Context) {
 		PartitionWatchInterval: cfg.PartitionWatchInterval,
 		WatchPartitionChanges:  true,
 		StartOffset:            cfg.InitialOffset,
-		Logger:                 kafkaLogger{l: sub.logger},
+		Logger:                 glog,
 		ErrorLogger:            kafkaLogger{l: sub.logger, error: true},
 	})
 	if err != nil {
@@ -316,11 +323,13 @@ func (sub *subscription) runGroup(ctx context.Context) {
 		return
 	}
 	// Closing the group ends the current generation (our partition consumers
-	// stop and commit), then leaves the group.
+	// stop and commit), then normally leaves the group; leaveGroup makes sure
+	// it did.
 	stop := context.AfterFunc(ctx, func() { _ = cg.Close() })
 	defer func() {
 		stop()
 		_ = cg.Close()
+		sub.leaveGroup(glog.member())
 	}()
 
 	for {
@@ -334,11 +343,79 @@ func (sub *subscription) runGroup(ctx context.Context) {
 			sub.logger.Debug("Consumer group generation failed, retrying", watermill.LogFields{"err": err})
 			continue
 		}
+		glog.setMember(gen.MemberID)
 		sub.logger.Debug("Joined consumer group generation", watermill.LogFields{
 			"generation": gen.ID, "member": gen.MemberID, "assignments": fmt.Sprint(gen.Assignments[sub.topic]),
 		})
 		sub.startGeneration(ctx, gen)
 	}
+}
+
+// leaveGroup removes member from the consumer group once kafka-go's
+// ConsumerGroup is closed. kafka-go normally sends LeaveGroup itself, but not
+// when it is closed while it handles a RebalanceInProgress error (its run
+// loop then returns without leaving), which is what happens to a subscription
+// that ends during a rebalance. Such a member stays registered until its
+// session times out, and every rebalance of the group meanwhile waits for it
+// to rejoin: the other members have no partitions for up to SessionTimeout
+// (and kfake even drops, unanswered, the members waiting in JoinGroup whose
+// session expires meanwhile, whose join then hangs for RebalanceTimeout plus
+// kafka-go's 5s Timeout). If kafka-go did leave, the coordinator answers
+// UNKNOWN_MEMBER_ID, which is fine.
+func (sub *subscription) leaveGroup(member string) {
+	if member == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := sub.s.client.LeaveGroup(ctx, &kafkago.LeaveGroupRequest{
+		GroupID: sub.s.cfg.ConsumerGroup,
+		Members: []kafkago.LeaveGroupRequestMember{{ID: member}},
+	})
+	if err == nil {
+		err = resp.Error
+	}
+	for i := 0; err == nil && i < len(resp.Members); i++ {
+		err = resp.Members[i].Error
+	}
+	if err != nil && !errors.Is(err, kafkago.UnknownMemberId) {
+		sub.logger.Info("Leaving consumer group failed", watermill.LogFields{"member": member, "err": err})
+	}
+}
+
+// groupLogger is the kafka-go Logger of a subscription's ConsumerGroup. It
+// also records the member ID the coordinator assigned, which kafka-go only
+// exposes through generations (see leaveGroup): a member can be closed after
+// joining but before its first generation.
+type groupLogger struct {
+	kafkaLogger
+	mu       sync.Mutex
+	memberID string
+}
+
+// joinedGroupFormat is what kafka-go logs (with the group ID, the member ID
+// and the generation) as soon as a JoinGroup succeeded.
+const joinedGroupFormat = "joined group %s as member %s in generation %d"
+
+func (g *groupLogger) Printf(format string, args ...any) {
+	if format == joinedGroupFormat && len(args) == 3 {
+		if id, ok := args[1].(string); ok {
+			g.setMember(id)
+		}
+	}
+	g.kafkaLogger.Printf(format, args...)
+}
+
+func (g *groupLogger) setMember(id string) {
+	g.mu.Lock()
+	g.memberID = id
+	g.mu.Unlock()
+}
+
+func (g *groupLogger) member() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.memberID
 }
 
 // startGeneration starts one consumer per assigned partition, plus the
