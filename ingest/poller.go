@@ -63,8 +63,8 @@ type Poller struct {
 // CursorName is the store key of source's cursor.
 func CursorName(source string) string { return "source:" + source }
 
-// Run polls until ctx ends. Failures are logged and retried with backoff;
-// they never move the cursor.
+// Run polls until ctx ends, then returns nil. Failures are logged and
+// retried with backoff; they never move the cursor.
 func (p *Poller) Run(ctx context.Context) error {
 	log := p.Logger
 	if log == nil {
@@ -78,11 +78,22 @@ func (p *Poller) Run(ctx context.Context) error {
 	if maxBackoff <= 0 {
 		maxBackoff = 30 * time.Second
 	}
-	cursor, err := p.Cursors.GetCursor(ctx, CursorName(p.Source))
-	if err != nil {
-		return fmt.Errorf("%s: read cursor: %w", p.Source, err)
-	}
 	backoff := 200 * time.Millisecond
+	cursor, err := p.Cursors.GetCursor(ctx, CursorName(p.Source))
+	for err != nil {
+		// A store that does not answer now may later: wait, never give
+		// up the poller (and with it the hub) for a transient failure.
+		wait := backoff/2 + rand.N(backoff)
+		backoff = min(backoff*2, maxBackoff)
+		log.Warn("read cursor failed; retrying", "source", p.Source, "wait", wait.String(), "error", err.Error())
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+		cursor, err = p.Cursors.GetCursor(ctx, CursorName(p.Source))
+	}
+	backoff = 200 * time.Millisecond
 	for {
 		next, more, err := p.once(ctx, cursor, log)
 		wait := interval
