@@ -30,6 +30,9 @@ func buildHub(t *testing.T) string {
 	return bin
 }
 
+// servePartitions is the partition count of the topics of startServe's hubs.
+const servePartitions = 16
+
 // hubProcess is one `hub serve` running as its own OS process.
 type hubProcess struct {
 	name   string
@@ -45,7 +48,7 @@ func (e *env) startServe(t *testing.T, bin, instance string) *hubProcess {
 lease_ttl: 3s
 kafka:
   brokers: [%q]
-  partitions: 16
+  partitions: %d
   session_timeout: 6s
 store:
   postgres_dsn: %q
@@ -55,7 +58,7 @@ national:
   base_url: %s
   username: hub
   password: hub-secret
-`, instance, e.broker.Addrs()[0], e.cfg.Store.PostgresDSN, e.cfg.Store.EncryptionKey, e.cfg.Store.IdentityKey, e.sims.URLs[devenv.NameNational])
+`, instance, e.broker.Addrs()[0], servePartitions, e.cfg.Store.PostgresDSN, e.cfg.Store.EncryptionKey, e.cfg.Store.IdentityKey, e.sims.URLs[devenv.NameNational])
 	for _, src := range []struct{ name, creds, unit string }{
 		{devenv.NameSonLa, "client_id: hub\n  client_secret: hub-secret", "000.00.00.H52"},
 		{devenv.NameThaiNguyen, "username: hub\n  password: hub-secret", "000.00.00.H55"},
@@ -132,12 +135,6 @@ func TestFailoverTwoInstances(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test skipped in -short mode")
 	}
-	if os.Getenv("LIENTHONG_FAILOVER") == "" {
-		// Known bug, being fixed: after a SIGKILL the survivor's consumer
-		// groups do not resume the dead member's partitions (a SIGTERM
-		// works). Set LIENTHONG_FAILOVER=1 to run it.
-		t.Skip("SIGKILL failover: survivor does not resume the dead member's partitions yet")
-	}
 	n := perProvince(t) / 4
 	bin := buildHub(t)
 	e := newEnv(t, devenv.Options{})
@@ -183,6 +180,7 @@ func TestFailoverTwoInstances(t *testing.T) {
 		sig = syscall.SIGTERM // to tell a crash from a clean leave when debugging
 	}
 	t.Logf("poller leases before the kill: %v; killing %s with %v at %d dossiers synced", holders, victim, sig, e.sims.National.Stats().Dossiers)
+	t.Logf("consumer groups at the kill: %s", strings.Join(groupStates(e), "; "))
 	if err := procs[victim].cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
@@ -207,6 +205,10 @@ func TestFailoverTwoInstances(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+
+	// And every partition of its consumer groups: the dead members expire
+	// after their session timeout (6 s), the survivor rejoins.
+	waitGroupsTakenOver(t, e, survivor, killedAt, 30*time.Second)
 
 	wait := 4 * time.Minute
 	if os.Getenv("LIENTHONG_KEEP_LOGS") != "" {
@@ -233,5 +235,72 @@ func TestFailoverTwoInstances(t *testing.T) {
 	quarantined := e.quarantinedVersions(t)
 	for _, src := range devenv.Sources {
 		e.verifySource(t, src, quarantined, false)
+	}
+}
+
+// hubGroups are the consumer groups of the hubs of startServe.
+func hubGroups(e *env) []string {
+	groups := []string{e.cfg.Kafka.GroupPrefix + "lienthong-national"}
+	for _, src := range devenv.Sources {
+		groups = append(groups, e.cfg.Kafka.GroupPrefix+"lienthong-normalise-"+src)
+	}
+	return groups
+}
+
+// groupStates describes the hubs' consumer groups briefly: state,
+// generation, and the partitions each member (by client ID) holds.
+func groupStates(e *env) []string {
+	var out []string
+	for _, g := range hubGroups(e) {
+		gi := e.broker.Cluster().GroupInfo(g)
+		if gi == nil {
+			out = append(out, g+" missing")
+			continue
+		}
+		var members []string
+		for _, m := range gi.Members {
+			members = append(members, fmt.Sprintf("%s:%d", m.ClientID, m.NumAssigned()))
+		}
+		out = append(out, fmt.Sprintf("%s %s gen %d [%s]", g, gi.State, gi.Epoch, strings.Join(members, " ")))
+	}
+	return out
+}
+
+// waitGroupsTakenOver waits until the survivor's members alone hold every
+// partition of the hub's consumer groups, each group stable.
+func waitGroupsTakenOver(t *testing.T, e *env, survivor string, killedAt time.Time, timeout time.Duration) {
+	t.Helper()
+	groups := hubGroups(e)
+	clientID := "lienthong-" + survivor // see hub's subscriberConfig
+	for {
+		var pending []string
+		for _, g := range groups {
+			gi := e.broker.Cluster().GroupInfo(g)
+			if gi == nil {
+				pending = append(pending, g+": no such group")
+				continue
+			}
+			assigned, others := 0, 0
+			var members []string
+			for _, m := range gi.Members {
+				if m.ClientID == clientID {
+					assigned += m.NumAssigned()
+				} else {
+					others++
+				}
+				members = append(members, fmt.Sprintf("%s (%s, %d partitions)", m.MemberID, m.ClientHost, m.NumAssigned()))
+			}
+			if gi.State != "Stable" || others > 0 || assigned != servePartitions {
+				pending = append(pending, fmt.Sprintf("%s: %s generation %d, members %s", g, gi.State, gi.Epoch, strings.Join(members, ", ")))
+			}
+		}
+		if len(pending) == 0 {
+			t.Logf("%s holds every partition of its %d consumer groups %s after the kill", survivor, len(groups), time.Since(killedAt).Round(100*time.Millisecond))
+			return
+		}
+		if time.Since(killedAt) > timeout {
+			t.Fatalf("consumer groups %v after the kill:\n%s", timeout, strings.Join(pending, "\n"))
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

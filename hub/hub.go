@@ -196,6 +196,8 @@ func (h *Hub) subscriberConfig(group string) kafka.SubscriberConfig {
 	c := kafka.SubscriberConfig{
 		Brokers: h.cfg.Kafka.Brokers, ConsumerGroup: h.cfg.Kafka.GroupPrefix + "lienthong-" + group,
 		SessionTimeout: session, HeartbeatInterval: session / 3,
+		// Group members (and their member IDs) name their instance.
+		ClientID: "lienthong-" + h.cfg.Instance,
 	}
 	if h.cfg.Kafka.Partitions > 0 {
 		// Subscribers start before the first publish: whoever comes first
