@@ -58,9 +58,6 @@ func New(cfg Config, st Store, counters *progress.Counters, log *slog.Logger) *H
 	return &Hub{cfg: cfg, store: st, counters: counters, log: log}
 }
 
-// Counters returns the hub's progress counters.
-func (h *Hub) Counters() *progress.Counters { return h.counters }
-
 // Run runs the hub until ctx ends, then stops pulling, lets in-flight
 // messages finish and returns.
 func (h *Hub) Run(ctx context.Context) error {

@@ -54,20 +54,6 @@ func (c *Counters) Get(source, name string) int64 {
 	return c.m[source][name]
 }
 
-// Total returns the counter name summed over sources.
-func (c *Counters) Total(name string) int64 {
-	if c == nil {
-		return 0
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var t int64
-	for _, s := range c.m {
-		t += s[name]
-	}
-	return t
-}
-
 // Line renders one progress line: per source, pulled, quarantined, synced.
 func (c *Counters) Line(sources []string) string {
 	if len(sources) == 0 {
