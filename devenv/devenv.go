@@ -17,10 +17,14 @@ import (
 	"github.com/lienthong/lienthong/hub"
 	"github.com/lienthong/lienthong/schemas"
 	"github.com/lienthong/lienthong/sim/hatinh"
+	"github.com/lienthong/lienthong/sim/mail"
 	"github.com/lienthong/lienthong/sim/national"
+	"github.com/lienthong/lienthong/sim/payment"
 	"github.com/lienthong/lienthong/sim/simctl"
+	"github.com/lienthong/lienthong/sim/sms"
 	"github.com/lienthong/lienthong/sim/sonla"
 	"github.com/lienthong/lienthong/sim/thainguyen"
+	"github.com/lienthong/lienthong/sim/vnpost"
 )
 
 // Simulator names, as used for addresses and state files.
@@ -29,7 +33,29 @@ const (
 	NameThaiNguyen = schemas.SourceThaiNguyen
 	NameHaTinh     = schemas.SourceHaTinh
 	NameNational   = "national"
+	NamePayment    = "payment"
+	NameVNPost     = "vnpost"
+	NameSMS        = "sms"
+	NameMail       = "mail" // the SMTP simulator's HTTP control port
+	// NameSMTP and NameHub are addresses only: the SMTP listener, and the
+	// hub's own HTTP listener the payment simulator posts IPNs to.
+	NameSMTP = "smtp"
+	NameHub  = "hub"
 )
+
+// Level4 lists the level-4 simulators with an HTTP port, in a stable order.
+var Level4 = []string{NamePayment, NameVNPost, NameSMS, NameMail}
+
+// PaymentPartners are the provinces' partner accounts at the simulated
+// payment platform, by source.
+var PaymentPartners = map[string]hub.PartnerConfig{
+	NameSonLa:      {Code: "DVC14", Secret: "sonla-payment-secret"},
+	NameThaiNguyen: {Code: "DVC19", Secret: "thainguyen-payment-secret"},
+	NameHaTinh:     {Code: "DVC42", Secret: "hatinh-payment-secret"},
+}
+
+// VNPostCustomer is the hub's VNPost customer code.
+const VNPostCustomer = "LIENTHONG"
 
 // Sources lists the provincial simulators in a stable order.
 var Sources = []string{NameSonLa, NameThaiNguyen, NameHaTinh}
@@ -69,12 +95,22 @@ type Sims struct {
 	ThaiNguyen *thainguyen.Server
 	HaTinh     *hatinh.Server
 	National   *national.Server
+	Payment    *payment.Server
+	VNPost     *vnpost.Server
+	SMS        *sms.Server
+	Mail       *mail.Server
 	// URLs maps a simulator name to its base URL.
 	URLs map[string]string
+	// SMTPAddr is the SMTP simulator's host:port, HubAddr the host:port the
+	// hub must listen on for the payment platform's notifications.
+	SMTPAddr string
+	HubAddr  string
+	smtpLn   net.Listener
 
-	stateDir string
-	servers  map[string]*http.Server
-	handlers map[string]http.Handler
+	stateDir  string
+	servers   map[string]*http.Server
+	handlers  map[string]http.Handler
+	snapshots map[string]snapshotter
 }
 
 // snapshotter is what every simulator offers to survive a restart.
@@ -88,11 +124,29 @@ var (
 	_ snapshotter = (*thainguyen.Server)(nil)
 	_ snapshotter = (*hatinh.Server)(nil)
 	_ snapshotter = (*national.Server)(nil)
+	_ snapshotter = (*payment.Server)(nil)
+	_ snapshotter = (*vnpost.Server)(nil)
+	_ snapshotter = (*sms.Server)(nil)
+	_ snapshotter = (*mail.Server)(nil)
 )
 
-// Start starts the four simulators.
+// Start starts the simulators: the four portals and the level-4 systems.
 func Start(o Options) (*Sims, error) {
+	hubAddr, err := reserveAddr(o.Addrs[NameHub])
+	if err != nil {
+		return nil, err
+	}
+	partners := map[string]string{}
+	for _, p := range PaymentPartners {
+		partners[p.Code] = p.Secret
+	}
 	s := &Sims{
+		Payment: payment.New(payment.Config{Partners: partners, CallbackURL: "http://" + hubAddr + hub.PaymentCallbackPath,
+			RetryDelays: []time.Duration{time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 20 * time.Second}}),
+		VNPost:     vnpost.New(vnpost.Config{Clients: map[string]string{user: secret}}),
+		SMS:        sms.New(sms.Config{Username: user, Password: secret}),
+		Mail:       mail.New(mail.Config{Domain: "mail.sim"}),
+		HubAddr:    hubAddr,
 		SonLa:      sonla.New(sonla.Config{ClientID: user, ClientSecret: secret}),
 		ThaiNguyen: thainguyen.New(thainguyen.Config{Username: user, Password: secret, Prefix: o.ThaiNguyenPrefix}),
 		HaTinh:     hatinh.New(hatinh.Config{APIKey: hatinhKey, Charset: o.HaTinhCharset}),
@@ -101,14 +155,28 @@ func Start(o Options) (*Sims, error) {
 		stateDir:   o.StateDir,
 		servers:    map[string]*http.Server{},
 	}
-	s.handlers = map[string]http.Handler{NameSonLa: s.SonLa, NameThaiNguyen: s.ThaiNguyen, NameHaTinh: s.HaTinh, NameNational: s.National}
+	s.handlers = map[string]http.Handler{NameSonLa: s.SonLa, NameThaiNguyen: s.ThaiNguyen, NameHaTinh: s.HaTinh, NameNational: s.National,
+		NamePayment: s.Payment, NameVNPost: s.VNPost, NameSMS: s.SMS, NameMail: s.Mail.Handler()}
+	s.snapshots = map[string]snapshotter{NameSonLa: s.SonLa, NameThaiNguyen: s.ThaiNguyen, NameHaTinh: s.HaTinh, NameNational: s.National,
+		NamePayment: s.Payment, NameVNPost: s.VNPost, NameSMS: s.SMS, NameMail: s.Mail}
 
 	if o.StateDir != "" {
 		if err := s.restore(); err != nil {
 			return nil, err
 		}
 	}
-	for _, name := range append(append([]string{}, Sources...), NameNational) {
+	smtpAddr := o.Addrs[NameSMTP]
+	if smtpAddr == "" {
+		smtpAddr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", smtpAddr)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("simulator smtp: listen %s: %w", smtpAddr, err)
+	}
+	s.smtpLn, s.SMTPAddr = ln, ln.Addr().String()
+	go func() { _ = s.Mail.ServeSMTP(ln) }()
+	for _, name := range append(append(append([]string{}, Sources...), NameNational), Level4...) {
 		addr := o.Addrs[name]
 		if addr == "" {
 			addr = "127.0.0.1:0"
@@ -129,8 +197,8 @@ func Start(o Options) (*Sims, error) {
 func (s *Sims) statePath(name string) string { return filepath.Join(s.stateDir, name+".state") }
 
 func (s *Sims) restore() error {
-	for name, h := range s.handlers {
-		if _, err := simctl.LoadStateFile(s.statePath(name), h.(snapshotter).Restore); err != nil {
+	for name, h := range s.snapshots {
+		if _, err := simctl.LoadStateFile(s.statePath(name), h.Restore); err != nil {
 			return fmt.Errorf("simulator %s: %w", name, err)
 		}
 	}
@@ -148,6 +216,10 @@ func (s *Sims) Close() error {
 	s.ThaiNguyen.Close()
 	s.HaTinh.Close()
 	s.National.Close()
+	s.Payment.Close()
+	s.VNPost.Close()
+	s.SMS.Close()
+	_ = s.Mail.Close()
 	if s.stateDir == "" {
 		return nil
 	}
@@ -155,8 +227,8 @@ func (s *Sims) Close() error {
 		return err
 	}
 	var errs []error
-	for name, h := range s.handlers {
-		errs = append(errs, simctl.SaveStateFile(s.statePath(name), h.(snapshotter).Snapshot))
+	for name, h := range s.snapshots {
+		errs = append(errs, simctl.SaveStateFile(s.statePath(name), h.Snapshot))
 	}
 	return errors.Join(errs...)
 }
@@ -177,5 +249,35 @@ func (s *Sims) HubConfig(brokers []string, st hub.StoreConfig) hub.Config {
 		SonLa:      &hub.SonLaConfig{PortalCommon: common(NameSonLa), ClientID: user, ClientSecret: secret},
 		ThaiNguyen: &hub.ThaiNguyenConfig{PortalCommon: common(NameThaiNguyen), Username: user, Password: secret},
 		HaTinh:     &hub.HaTinhConfig{PortalCommon: common(NameHaTinh), APIKey: hatinhKey},
+
+		HTTP: hub.HTTPConfig{Listen: s.HubAddr},
+		Payment: &hub.PaymentConfig{BaseURL: s.URLs[NamePayment], Partners: PaymentPartners,
+			QueryAfter: 5 * time.Second, ReconcileInterval: time.Second},
+		VNPost: &hub.VNPostConfig{BaseURL: s.URLs[NameVNPost], ClientID: user, ClientSecret: secret,
+			CustomerCode: VNPostCustomer, PollInterval: 250 * time.Millisecond, Senders: senders},
+		SMS:  &hub.SMSConfig{BaseURL: s.URLs[NameSMS], Username: user, Password: secret, Brandname: "DICHVUCONG"},
+		SMTP: &hub.SMTPConfig{Addr: s.SMTPAddr, From: "khongtraloi@dichvucong.gov.vn"},
 	}
+}
+
+// senders are the provincial one-stop offices results are posted from.
+var senders = map[string]hub.SenderConfig{
+	NameSonLa:      {Name: "Bộ phận một cửa tỉnh Sơn La", Tel: "02123852000", Address: "Tổ 2, phường Tô Hiệu", Province: "14"},
+	NameThaiNguyen: {Name: "Trung tâm Phục vụ hành chính công tỉnh Thái Nguyên", Tel: "02083856000", Address: "Số 18, đường Nha Trang, phường Phan Đình Phùng", Province: "19"},
+	NameHaTinh:     {Name: "Trung tâm Phục vụ hành chính công tỉnh Hà Tĩnh", Tel: "02393855000", Address: "Số 2, đường Nguyễn Tất Thành, phường Thành Sen", Province: "42"},
+}
+
+// reserveAddr returns addr, or a free loopback port when addr is empty: the
+// payment simulator must know the hub's callback address before the hub
+// starts.
+func reserveAddr(addr string) (string, error) {
+	if addr != "" {
+		return addr, nil
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("reserve a port for the hub: %w", err)
+	}
+	addr = ln.Addr().String()
+	return addr, ln.Close()
 }

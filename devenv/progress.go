@@ -85,6 +85,14 @@ func (s *Sims) PatchFaults(name string, patch map[string]any) error {
 		c = s.HaTinh.Controller()
 	case NameNational:
 		c = s.National.Controller()
+	case NamePayment:
+		c = s.Payment.Controller()
+	case NameVNPost:
+		c = s.VNPost.Controller()
+	case NameSMS:
+		c = s.SMS.Controller()
+	case NameMail:
+		c = s.Mail.Controller()
 	default:
 		return fmt.Errorf("no simulator %q", name)
 	}

@@ -28,6 +28,93 @@ type Config struct {
 	// leaves that portal out.
 	ThaiNguyen *ThaiNguyenConfig `yaml:"thainguyen"`
 	HaTinh     *HaTinhConfig     `yaml:"hatinh"`
+
+	// HTTP is the hub's own HTTP server (the payment platform's callback).
+	HTTP HTTPConfig `yaml:"http"`
+	// The level-4 flows; a nil section leaves that flow out.
+	Payment *PaymentConfig `yaml:"payment"`
+	VNPost  *VNPostConfig  `yaml:"vnpost"`
+	SMS     *SMSConfig     `yaml:"sms"`
+	SMTP    *SMTPConfig    `yaml:"smtp"`
+
+	Router RouterConfig `yaml:"router"`
+}
+
+// HTTPConfig is the hub's HTTP listener.
+type HTTPConfig struct {
+	Listen string `yaml:"listen"` // host:port, e.g. ":8080"
+}
+
+// PaymentCallbackPath is where the payment platform posts its
+// notifications (IPN) on the hub's HTTP listener.
+const PaymentCallbackPath = "/callbacks/payment"
+
+// PaymentConfig is the national payment platform.
+type PaymentConfig struct {
+	BaseURL string        `yaml:"base_url"`
+	Timeout time.Duration `yaml:"timeout"`
+	// QueryAfter is how long a payment waits for its notification before
+	// the hub asks the platform (default 2m).
+	QueryAfter time.Duration `yaml:"query_after"`
+	// ReconcileInterval is how often that is checked (default 10s).
+	ReconcileInterval time.Duration `yaml:"reconcile_interval"`
+	// Partners are the provinces' partner accounts, by source.
+	Partners map[string]PartnerConfig `yaml:"partners"`
+}
+
+// PartnerConfig is one province's partner account.
+type PartnerConfig struct {
+	Code   string `yaml:"code"`   // MaDoiTac
+	Secret string `yaml:"secret"` // HMAC key
+}
+
+// VNPostConfig is the postal service.
+type VNPostConfig struct {
+	BaseURL      string        `yaml:"base_url"`
+	ClientID     string        `yaml:"client_id"`
+	ClientSecret string        `yaml:"client_secret"`
+	CustomerCode string        `yaml:"customer_code"`
+	Timeout      time.Duration `yaml:"timeout"`
+	PollInterval time.Duration `yaml:"poll_interval"` // tracking feed, default 5s
+	PageSize     int           `yaml:"page_size"`
+	// Senders are the offices results leave from, by source.
+	Senders map[string]SenderConfig `yaml:"senders"`
+}
+
+// SenderConfig is a sending office.
+type SenderConfig struct {
+	Name     string `yaml:"name"`
+	Tel      string `yaml:"tel"`
+	Address  string `yaml:"address"`
+	Province string `yaml:"province"`
+	District string `yaml:"district"`
+	Email    string `yaml:"email"`
+}
+
+// SMSConfig is the brand-name SMS gateway.
+type SMSConfig struct {
+	BaseURL   string        `yaml:"base_url"`
+	Username  string        `yaml:"username"`
+	Password  string        `yaml:"password"`
+	Brandname string        `yaml:"brandname"`
+	Timeout   time.Duration `yaml:"timeout"`
+}
+
+// SMTPConfig is the mail relay.
+type SMTPConfig struct {
+	Addr     string        `yaml:"addr"` // host:port
+	From     string        `yaml:"from"`
+	Username string        `yaml:"username"`
+	Password string        `yaml:"password"`
+	Timeout  time.Duration `yaml:"timeout"`
+}
+
+// RouterConfig tunes the message router.
+type RouterConfig struct {
+	// DuplicateDeliveries hands every message to its handler twice
+	// (Watermill's Duplicator): a test of the hub's idempotency, never for
+	// production.
+	DuplicateDeliveries bool `yaml:"duplicate_deliveries"`
 }
 
 // KafkaConfig locates the brokers.
@@ -198,5 +285,36 @@ func (c *Config) Validate() error {
 	if c.HaTinh != nil {
 		check("hatinh", c.HaTinh.PortalCommon)
 	}
+	errs = append(errs, c.validateLevel4()...)
 	return errors.Join(errs...)
+}
+
+func (c *Config) validateLevel4() []error {
+	var errs []error
+	if p := c.Payment; p != nil {
+		if p.BaseURL == "" {
+			errs = append(errs, errors.New("payment.base_url: required"))
+		}
+		if c.HTTP.Listen == "" {
+			errs = append(errs, errors.New("http.listen: required with payment (the platform posts its notifications to "+PaymentCallbackPath+")"))
+		}
+		if len(p.Partners) == 0 {
+			errs = append(errs, errors.New("payment.partners: at least one source's partner code and secret"))
+		}
+		for src, pc := range p.Partners {
+			if pc.Code == "" || pc.Secret == "" {
+				errs = append(errs, fmt.Errorf("payment.partners.%s: code and secret required", src))
+			}
+		}
+	}
+	if v := c.VNPost; v != nil && (v.BaseURL == "" || v.ClientID == "" || v.CustomerCode == "") {
+		errs = append(errs, errors.New("vnpost: base_url, client_id and customer_code required"))
+	}
+	if m := c.SMS; m != nil && (m.BaseURL == "" || m.Brandname == "") {
+		errs = append(errs, errors.New("sms: base_url and brandname required"))
+	}
+	if m := c.SMTP; m != nil && (m.Addr == "" || m.From == "") {
+		errs = append(errs, errors.New("smtp: addr and from required"))
+	}
+	return errs
 }

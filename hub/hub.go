@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"sync"
@@ -18,6 +19,9 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
 	"github.com/lienthong/lienthong/connectors/national"
+	"github.com/lienthong/lienthong/flows/fees"
+	"github.com/lienthong/lienthong/flows/notify"
+	"github.com/lienthong/lienthong/flows/postal"
 	"github.com/lienthong/lienthong/ingest"
 	"github.com/lienthong/lienthong/progress"
 	"github.com/lienthong/lienthong/router"
@@ -29,7 +33,11 @@ import (
 type Store interface {
 	ingest.Cursors
 	router.Ledger
+	router.Effects
 	store.Leaser
+	fees.Store
+	postal.Store
+	notify.Store
 	IndexIdentities(ctx context.Context, links []store.IdentityLink) error
 	CountQuarantine(ctx context.Context, source string) (int, error)
 	Close() error
@@ -79,6 +87,10 @@ func (h *Hub) Run(ctx context.Context) error {
 		return fmt.Errorf("router: %w", err)
 	}
 	r.AddMiddleware(middleware.Recoverer)
+	if h.cfg.Router.DuplicateDeliveries {
+		h.log.Warn("router: every message is handled twice (router.duplicate_deliveries); a test setting")
+		r.AddMiddleware(middleware.Duplicator)
+	}
 
 	norm := router.NewNormaliser(h.store, h.counters, h.log, h.cfg.Instance)
 	var closers []func() error
@@ -108,7 +120,7 @@ func (h *Hub) Run(ctx context.Context) error {
 		units[src.name] = src.unit
 	}
 	sink := router.NewNationalSink(router.NationalSinkConfig{
-		Units: units, Linger: h.cfg.National.Linger, Instance: h.cfg.Instance,
+		Units: units, Linger: h.cfg.National.Linger, Instance: h.cfg.Instance, Effects: h.store,
 	}, portal, h.store, h.counters, h.log)
 	sinkSub, err := kafka.NewSubscriber(h.subscriberConfig("national"), wlog)
 	if err != nil {
@@ -117,10 +129,28 @@ func (h *Hub) Run(ctx context.Context) error {
 	closers = append(closers, sinkSub.Close)
 	r.AddConsumerHandler("national", topics.Canonical(), sinkSub, sink.Handle)
 
+	resync := &router.Resyncer{Ledger: h.store, Publisher: pub, Topic: topics.Canonical()}
+	l4, err := h.buildLevel4(sources, resync)
+	if err != nil {
+		return err
+	}
+	for name, fn := range l4.handlers() {
+		sub, err := kafka.NewSubscriber(h.subscriberConfig(name), wlog)
+		if err != nil {
+			return fmt.Errorf("kafka subscriber: %w", err)
+		}
+		closers = append(closers, sub.Close)
+		hd := r.AddConsumerHandler(name, topics.Canonical(), sub, fn)
+		// An external system that fails now often answers a moment later;
+		// past these retries the message is redelivered.
+		hd.AddMiddleware(middleware.Retry{MaxRetries: 3, InitialInterval: 500 * time.Millisecond,
+			MaxInterval: 5 * time.Second, Multiplier: 2, Logger: wlog}.Middleware)
+	}
+
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errs := make(chan error, len(sources)+2)
+	errs := make(chan error, len(sources)+8)
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
@@ -142,28 +172,49 @@ func (h *Hub) Run(ctx context.Context) error {
 	case <-r.Running():
 	case <-runCtx.Done():
 	}
-	// Every instance runs the router; each poller runs on one instance at a
-	// time, the holder of its lease. Another takes over within the lease's
-	// TTL when that instance dies.
+	// Every instance runs the router; each poller and background loop runs
+	// on one instance at a time, the holder of its lease. Another takes over
+	// within the lease's TTL when that instance dies.
 	holder := fmt.Sprintf("%s/%d/%s", h.cfg.Instance, os.Getpid(), watermill.NewShortUUID())
 	ttl := durationOr(h.cfg.LeaseTTL, 10*time.Second)
+	lead := func(name string, run func(ctx context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := store.Lead(runCtx, h.store, name, holder, ttl, func(ctx context.Context) error {
+				h.log.Info("leading", "lease", name, "holder", holder)
+				return run(ctx)
+			})
+			if err != nil && runCtx.Err() == nil {
+				errs <- fmt.Errorf("%s: %w", name, err)
+				cancel()
+			}
+		}()
+	}
 	for _, src := range sources {
 		p := &ingest.Poller{
 			Source: src.name, Pull: src.pull, Topic: topics.Raw(src.name), Publisher: pub,
 			Cursors: h.store, Events: h.store, Instance: h.cfg.Instance,
 			Interval: durationOr(src.interval, time.Second), Counters: h.counters, Logger: h.log,
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := store.Lead(runCtx, h.store, "poller:"+src.name, holder, ttl, func(ctx context.Context) error {
-				h.log.Info("poller leading", "source", src.name, "holder", holder)
-				return p.Run(ctx)
-			})
-			if err != nil && runCtx.Err() == nil {
-				errs <- fmt.Errorf("poller %s: %w", src.name, err)
-				cancel()
-			}
+		lead("poller:"+src.name, p.Run)
+	}
+	loops := l4.loops(h.cfg)
+	for name, run := range loops {
+		lead(name, run)
+	}
+	if h.cfg.HTTP.Listen != "" {
+		srv, err := serveHTTP(h.cfg.HTTP.Listen, l4.httpHandler())
+		if err != nil {
+			cancel()
+			wg.Wait()
+			return err
+		}
+		h.log.Info("http listening", "addr", h.cfg.HTTP.Listen)
+		defer func() {
+			sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer scancel()
+			_ = srv.Shutdown(sctx)
 		}()
 	}
 	h.log.Info("hub running", "instance", h.cfg.Instance, "sources", len(sources))
@@ -210,4 +261,15 @@ func durationOr(d, def time.Duration) time.Duration {
 		return d
 	}
 	return def
+}
+
+// serveHTTP listens on addr and serves h until Shutdown.
+func serveHTTP(addr string, h http.Handler) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("http listen %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return srv, nil
 }

@@ -8,16 +8,18 @@ import (
 	"github.com/lienthong/lienthong/connectors/national"
 	"github.com/lienthong/lienthong/connectors/sonla"
 	"github.com/lienthong/lienthong/connectors/thainguyen"
+	"github.com/lienthong/lienthong/flows/writeback"
 	"github.com/lienthong/lienthong/ingest"
 	"github.com/lienthong/lienthong/schemas"
 )
 
 // source is one configured provincial portal, ready to poll.
 type source struct {
-	name     string
-	pull     ingest.PullFunc
-	unit     national.Unit
-	interval time.Duration
+	name      string
+	pull      ingest.PullFunc
+	unit      national.Unit
+	interval  time.Duration
+	writeback writeback.Portal
 }
 
 func unitOf(p PortalCommon) national.Unit {
@@ -43,7 +45,7 @@ func (h *Hub) sources() ([]source, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, source{schemas.SourceSonLa, cl.Pull, unitOf(c.PortalCommon), c.PollInterval})
+		out = append(out, source{schemas.SourceSonLa, cl.Pull, unitOf(c.PortalCommon), c.PollInterval, cl})
 	}
 	if c := h.cfg.ThaiNguyen; c != nil {
 		cl, err := thainguyen.New(thainguyen.Config{
@@ -53,7 +55,7 @@ func (h *Hub) sources() ([]source, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, source{schemas.SourceThaiNguyen, cl.Pull, unitOf(c.PortalCommon), c.PollInterval})
+		out = append(out, source{schemas.SourceThaiNguyen, cl.Pull, unitOf(c.PortalCommon), c.PollInterval, cl})
 	}
 	if c := h.cfg.HaTinh; c != nil {
 		cl, err := hatinh.New(hatinh.Config{
@@ -63,7 +65,7 @@ func (h *Hub) sources() ([]source, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, source{schemas.SourceHaTinh, cl.Pull, unitOf(c.PortalCommon), c.PollInterval})
+		out = append(out, source{schemas.SourceHaTinh, cl.Pull, unitOf(c.PortalCommon), c.PollInterval, cl})
 	}
 	return out, nil
 }

@@ -55,6 +55,9 @@ type NationalSinkConfig struct {
 	Instance string
 	// MaxBackoff caps the wait between retries of a transient failure.
 	MaxBackoff time.Duration
+	// Effects, when set, are laid over each dossier before it is sent
+	// (payments taken, results delivered by the level-4 flows).
+	Effects Effects
 }
 
 // NationalSink pushes canonical dossiers to the national portal. Handler
@@ -165,6 +168,10 @@ func (s *NationalSink) process(ctx context.Context, batch []*pending) error {
 	if err != nil {
 		return fmt.Errorf("read ledger: %w", err)
 	}
+	effects, err := loadFacts(ctx, s.cfg.Effects, ids)
+	if err != nil {
+		return err
+	}
 	var (
 		creates, updates, stepsDue []*work
 		deleted                    []store.LedgerEntry
@@ -193,7 +200,10 @@ func (s *NationalSink) process(ctx context.Context, batch []*pending) error {
 			quarantine = append(quarantine, s.quarantineEntry(d, p.raw, "source", fmt.Sprintf("%s: dossier %s: no national unit configured for source", d.Source, d.ID)))
 			continue
 		}
-		w := &work{d: d, raw: p.raw, unit: unit, entry: e, hoso: natmap.HoSo(d), steps: natmap.Steps(d), hash: natmap.ContentHash(d)}
+		// The portal gets the dossier with the hub's own effects laid over
+		// it; steps are the source's history as it is.
+		eff := effects[d.ID].apply(d)
+		w := &work{d: d, raw: p.raw, unit: unit, entry: e, hoso: natmap.HoSo(eff), steps: natmap.Steps(d), hash: natmap.ContentHash(eff)}
 		if e.NationalState == statePending {
 			// A create went out and its answer was lost (crash): ask the
 			// portal rather than risk a duplicate create.
@@ -208,9 +218,16 @@ func (s *NationalSink) process(ctx context.Context, batch []*pending) error {
 			}
 		}
 		switch {
-		case w.entry.NationalState == stateHeld && w.entry.NationalVersion >= d.SourceVersion:
-			// Already there (a redelivery, or an older version after a newer).
-			if w.entry.NationalSteps < len(w.steps) && w.entry.NationalVersion == d.SourceVersion {
+		case w.entry.NationalState == stateHeld && w.entry.NationalVersion > d.SourceVersion:
+			// An older version after a newer: the portal has better.
+			s.counters.Add(d.Source, progress.Skipped, 1)
+		case w.entry.NationalState == stateHeld && w.entry.NationalVersion == d.SourceVersion && w.entry.ContentHash != w.hash:
+			// The same version with new effects laid over it (a payment
+			// taken, a result delivered): the portal must learn them.
+			updates = append(updates, w)
+		case w.entry.NationalState == stateHeld && w.entry.NationalVersion == d.SourceVersion:
+			// Already there (a redelivery): only steps may be missing.
+			if w.entry.NationalSteps < len(w.steps) {
 				stepsDue = append(stepsDue, w)
 			} else {
 				s.counters.Add(d.Source, progress.Skipped, 1)

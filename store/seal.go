@@ -17,9 +17,10 @@ import (
 //
 // The columns that can hold personal data — ledger.canonical (the
 // canonical dossier: the applicant's ID number, name, birth date, phone,
-// email, address), quarantine.payload (the raw source record) and
-// idempotency.result (a portal's answer, which may echo the dossier) — are
-// stored sealed. A stored value is one of:
+// email, address), quarantine.payload (the raw source record),
+// idempotency.result (a portal's answer, which may echo the dossier) and
+// payment_notice.payload (a payment notification as received, which may
+// name the payer) — are stored sealed. A stored value is one of:
 //
 //	empty                                   an empty value (never sealed)
 //	0x00 || plaintext                       in clear: written before encryption
@@ -43,8 +44,8 @@ import (
 // several keys (WithEncryptionKeys) knows which one opens a value. The
 // additional data of the AEAD is the 5-byte header, the column and the row's
 // key (dossier ID, idempotency key, source and dossier ID of a quarantined
-// record): a value altered, or moved to another row or column, does not
-// open.
+// record, reference of a payment notice): a value altered, or moved to
+// another row or column, does not open.
 //
 // Random 96-bit nonces keep AES-GCM safe for about 2^32 values per key.
 // Every ledger write seals a new value, so rotate the key well before that
@@ -97,6 +98,7 @@ const (
 	SealLedgerCanonical   = "ledger.canonical"
 	SealQuarantinePayload = "quarantine.payload"
 	SealIdempotencyResult = "idempotency.result"
+	SealNoticePayload     = "payment_notice.payload"
 )
 
 // QuarantineRowKey is the row key a quarantined record's payload is sealed
@@ -104,6 +106,12 @@ const (
 // insert).
 func QuarantineRowKey(source, dossierID string) string {
 	return source + "\x00" + dossierID
+}
+
+// NoticeRowKey is the row key a payment notice's payload is sealed under:
+// its Ref (the store assigns the row ID only on insert).
+func NoticeRowKey(ref string) string {
+	return ref
 }
 
 // Sealer seals personal-data values before they are written and opens them

@@ -1,7 +1,8 @@
 // Package store holds the types shared by the hub's durable stores: the
 // ledger of dossiers and what the national portal acknowledged, the
 // append-only provenance events, quarantined records, source cursors,
-// idempotency keys, the identity index and leader leases.
+// idempotency keys, the identity index, leader leases, and the level-4
+// state: payments, deliveries and payment notices (level4.go).
 //
 // Two implementations have the same method set and behaviour:
 // store/postgres (production) and store/sqlite (the embedded default for
@@ -16,9 +17,9 @@
 //   - Batched writes are atomic: the whole batch is written or none of it.
 //
 // Personal data at rest. The stores keep it only where they can protect it:
-//   - LedgerEntry.Canonical, QuarantineEntry.Payload and idempotency
-//     results are encrypted with AES-256-GCM under the key of
-//     WithEncryptionKey before they are written, and decrypted when read;
+//   - LedgerEntry.Canonical, QuarantineEntry.Payload, idempotency results
+//     and PaymentNotice.Payload are encrypted with AES-256-GCM under the key
+//     of WithEncryptionKey before they are written, and decrypted when read;
 //     the API returns them in clear. See Sealer for the format and
 //     WithEncryptionKeys and Reseal for key rotation. Open refuses a store
 //     with no key unless WithoutEncryption says clear text is wanted

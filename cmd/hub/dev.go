@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"time"
@@ -25,6 +26,12 @@ func runDev(ctx context.Context, args []string) error {
 	tnAddr := fs.String("thainguyen", "127.0.0.1:18082", "address of the Thái Nguyên simulator")
 	htAddr := fs.String("hatinh", "127.0.0.1:18083", "address of the Hà Tĩnh simulator")
 	natAddr := fs.String("national", "127.0.0.1:18090", "address of the national portal simulator")
+	payAddr := fs.String("payment", "127.0.0.1:18091", "address of the payment platform simulator")
+	postAddr := fs.String("vnpost", "127.0.0.1:18092", "address of the VNPost simulator")
+	smsAddr := fs.String("sms", "127.0.0.1:18093", "address of the SMS gateway simulator")
+	mailAddr := fs.String("mail", "127.0.0.1:18094", "HTTP control address of the SMTP simulator")
+	smtpAddr := fs.String("smtp", "127.0.0.1:2525", "SMTP address of the SMTP simulator")
+	hubAddr := fs.String("http", "127.0.0.1:18080", "the hub's HTTP address (payment notifications)")
 	initial := fs.Int("initial", 300, "dossiers generated at each portal on a fresh start")
 	trickle := fs.Int("trickle", 20, "new dossiers at each portal every -every")
 	every := fs.Duration("every", 10*time.Second, "how often new dossiers arrive")
@@ -52,6 +59,8 @@ func runDev(ctx context.Context, args []string) error {
 	sims, err := devenv.Start(devenv.Options{
 		Addrs: map[string]string{
 			devenv.NameSonLa: *sonlaAddr, devenv.NameThaiNguyen: *tnAddr, devenv.NameHaTinh: *htAddr, devenv.NameNational: *natAddr,
+			devenv.NamePayment: *payAddr, devenv.NameVNPost: *postAddr, devenv.NameSMS: *smsAddr, devenv.NameMail: *mailAddr,
+			devenv.NameSMTP: *smtpAddr, devenv.NameHub: *hubAddr,
 		},
 		StateDir:         filepath.Join(*dataDir, "sim"),
 		HaTinhCharset:    "windows-1258",
@@ -87,6 +96,9 @@ func runDev(ctx context.Context, args []string) error {
 	if fresh {
 		generate(sims, *initial)
 	}
+	// Results go out by post and come back delivered on their own.
+	sims.VNPost.SetAuto(true, 2*time.Second)
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 42))
 
 	cfg := sims.HubConfig(b.Addrs(), hub.StoreConfig{SQLitePath: filepath.Join(*dataDir, "hub.db")})
 	counters := progress.New()
@@ -104,11 +116,18 @@ func runDev(ctx context.Context, args []string) error {
   Thái Nguyên portal  %s
   Hà Tĩnh portal      %s   (windows-1258 feed)
   national portal     %s   → see %s/_sim/stats and %s/_sim/dossiers
+  payment platform    %s   → /_sim/transactions (applicants pay after 5 s)
+  VNPost              %s   → /_sim/orders (delivered automatically)
+  SMS gateway         %s   → /_sim/messages
+  SMTP                %s   → %s/_sim/mail
+  hub HTTP            http://%s   (payment notifications)
 Press Ctrl-C to stop; run again to resume.
 
 `, state, b.Addrs()[0], filepath.Join(*dataDir, "hub.db"), logPath,
 		sims.URLs[devenv.NameSonLa], sims.URLs[devenv.NameThaiNguyen], sims.URLs[devenv.NameHaTinh],
-		sims.URLs[devenv.NameNational], sims.URLs[devenv.NameNational], sims.URLs[devenv.NameNational])
+		sims.URLs[devenv.NameNational], sims.URLs[devenv.NameNational], sims.URLs[devenv.NameNational],
+		sims.URLs[devenv.NamePayment], sims.URLs[devenv.NameVNPost], sims.URLs[devenv.NameSMS],
+		sims.SMTPAddr, sims.URLs[devenv.NameMail], sims.HubAddr)
 
 	done := make(chan error, 1)
 	go func() { done <- h.Run(ctx) }()
@@ -128,14 +147,15 @@ Press Ctrl-C to stop; run again to resume.
 		case <-gen.C:
 			generate(sims, *trickle)
 		case <-tick.C:
+			sims.PayPending(5*time.Second, rng)
 			sync, err := sims.Behind(ctx, st)
 			if err != nil {
 				continue
 			}
 			ns := sims.National.Stats()
-			fmt.Printf("[%6s] %s\n         national: holds %d dossiers (hub has %d/%d at their latest version), items accepted %v, item errors %v\n",
+			fmt.Printf("[%6s] %s\n         national: holds %d dossiers (hub has %d/%d at their latest version), items accepted %v, item errors %v\n         level 4: %s\n",
 				time.Since(start).Round(time.Second), counters.Line(devenv.Sources),
-				ns.Dossiers, sync.Synced, sync.Dossiers, ns.ItemsAccepted, ns.ItemErrors)
+				ns.Dossiers, sync.Synced, sync.Dossiers, ns.ItemsAccepted, ns.ItemErrors, sims.Level4Line())
 		}
 	}
 }

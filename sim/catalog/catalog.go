@@ -91,6 +91,10 @@ type Procedure struct {
 	ThanhPhan  []string `json:"-"` // file names of the dossier components TP1, TP2, …
 	TrichYeu   []string `json:"-"` // typical dossier summaries
 	KetQua     string   `json:"-"` // what the result is, for history texts
+	// ShapeOnly keeps the generator from drawing the procedure at random: it
+	// is chosen only when a dossier shape asks for what it offers (gen.Shape),
+	// so that adding it left every seed's existing output unchanged.
+	ShapeOnly bool `json:"-"`
 }
 
 // Base returns the national part of a procedure code: its first two

@@ -119,4 +119,33 @@ var builtin = []Procedure{
 		TrichYeu:  []string{"Xin cấp phép bán lẻ rượu tại cửa hàng", "Cấp giấy phép bán lẻ rượu cho siêu thị mini"},
 		KetQua:    "Giấy phép bán lẻ sản phẩm rượu",
 	},
+
+	// Level-4 procedures with more than one fee, for dossiers of a chosen
+	// shape (ShapeOnly: never drawn at random, see Procedure.ShapeOnly).
+	{
+		MaTTHC: "1.004859", TenTTHC: "Thay đổi, cải chính, bổ sung thông tin hộ tịch",
+		MaLinhVuc: "HT", TenLinhVuc: "Hộ tịch", MucDo: "4",
+		PhiLePhi: []Fee{
+			{MaPhiLePhi: "LPCC", SoTien: 15000, MoTa: "Lệ phí thay đổi, cải chính, bổ sung thông tin hộ tịch", Loai: LePhi},
+			{MaPhiLePhi: "PBSTL", SoTien: 8000, MoTa: "Phí cấp bản sao trích lục hộ tịch", Loai: Phi},
+		},
+		SoNgayXuLy: 3, PhongBan: "Phòng Tư pháp",
+		ThanhPhan: []string{"to-khai-thay-doi-cai-chinh-ho-tich.pdf", "giay-to-lam-co-so-cai-chinh.pdf", "cccd-nguoi-yeu-cau.pdf"},
+		TrichYeu:  []string{"Cải chính ngày sinh trong giấy khai sinh", "Thay đổi tên cho con", "Bổ sung thông tin quê quán", "Cải chính dân tộc trong giấy khai sinh"},
+		KetQua:    "Trích lục thay đổi, cải chính hộ tịch",
+		ShapeOnly: true,
+	},
+	{
+		MaTTHC: "1.004227", TenTTHC: "Cấp đổi Giấy chứng nhận quyền sử dụng đất, quyền sở hữu tài sản gắn liền với đất",
+		MaLinhVuc: "DD", TenLinhVuc: "Đất đai", MucDo: "4",
+		PhiLePhi: []Fee{
+			{MaPhiLePhi: "PTD02", SoTien: 300000, MoTa: "Phí thẩm định hồ sơ cấp đổi giấy chứng nhận", Loai: Phi},
+			{MaPhiLePhi: "LPCD", SoTien: 50000, MoTa: "Lệ phí cấp đổi giấy chứng nhận quyền sử dụng đất", Loai: LePhi},
+		},
+		SoNgayXuLy: 7, PhongBan: "Văn phòng đăng ký đất đai", ToChuc: 0.05,
+		ThanhPhan: []string{"don-de-nghi-cap-doi-giay-chung-nhan.pdf", "giay-chung-nhan-da-cap.pdf", "cccd-chu-su-dung.pdf"},
+		TrichYeu:  []string{"Cấp đổi giấy chứng nhận bị rách, hư hỏng", "Cấp đổi sổ đỏ sang mẫu mới", "Cấp đổi giấy chứng nhận do đo đạc lại"},
+		KetQua:    "Giấy chứng nhận quyền sử dụng đất cấp đổi",
+		ShapeOnly: true,
+	},
 }

@@ -22,7 +22,8 @@ import (
 // use; the simulators call it under their store lock.
 type Generator struct {
 	p     Profile
-	seqs  map[string]int // "<agency>-<yyMMdd>" → last sequence used
+	draw  []catalog.Procedure // p.Catalog without the shape-only procedures
+	seqs  map[string]int      // "<agency>-<yyMMdd>" → last sequence used
 	staff map[string]*staff
 
 	// Taken, when set, reports codes already used at the portal (for example by
@@ -44,7 +45,7 @@ func New(p Profile) *Generator {
 	if len(p.Families) == 0 {
 		p.Families = commonFamilies
 	}
-	return &Generator{p: p, seqs: map[string]int{}, staff: map[string]*staff{}}
+	return &Generator{p: p, draw: drawable(p.Catalog), seqs: map[string]int{}, staff: map[string]*staff{}}
 }
 
 // Profile returns the generator's province profile.
@@ -111,8 +112,19 @@ var lifecycles = []struct {
 // shortly before now, drawing all content from rng. The dossier keeps rng for
 // its later lifecycle changes.
 func (g *Generator) Dossier(rng *rand.Rand, now time.Time) *Dossier {
+	return g.dossier(rng, now, nil)
+}
+
+// dossier is Dossier with the overrides of a checked shape (nil: none). A
+// shape overrides results, not draws: every random value is drawn in the same
+// order as without it, so Shape{} gives exactly the unshaped dossier.
+func (g *Generator) dossier(rng *rand.Rand, now time.Time, sh *shape) *Dossier {
 	now = now.In(VN).Truncate(time.Second)
-	proc := g.p.Catalog[rng.IntN(len(g.p.Catalog))]
+	procs := g.draw
+	if sh != nil && sh.procs != nil {
+		procs = sh.procs
+	}
+	proc := procs[rng.IntN(len(procs))]
 	d := &Dossier{
 		Procedure: proc,
 		Agency:    g.p.Agencies[rng.IntN(len(g.p.Agencies))],
@@ -131,13 +143,16 @@ func (g *Generator) Dossier(rng *rand.Rand, now time.Time) *Dossier {
 	default:
 		d.Channel = ChannelInPerson
 	}
+	if sh != nil && sh.Level4 {
+		d.Channel = ChannelOnline
+	}
 	if d.Channel == ChannelOnline {
 		d.Submitted = now.Add(-time.Duration(60+rng.IntN(6*3600)) * time.Second)
 	} else {
 		d.Submitted = now.Add(-time.Duration(rng.IntN(600)) * time.Second)
 	}
 
-	d.Owner = g.party(rng, proc)
+	d.Owner = g.party(rng, proc, sh != nil && sh.Level4)
 	if len(proc.TrichYeu) > 0 {
 		d.Summary = proc.TrichYeu[rng.IntN(len(proc.TrichYeu))]
 	} else {
@@ -153,13 +168,16 @@ func (g *Generator) Dossier(rng *rand.Rand, now time.Time) *Dossier {
 	default:
 		d.ResultChannel = ResultAtOffice
 	}
+	if sh != nil && sh.result >= 0 {
+		d.ResultChannel = sh.result
+	}
 	if d.ResultChannel == ResultByPost {
 		_, phone := splitPhone(d.Owner.Phone)
 		d.Delivery = &Delivery{Name: d.Owner.Name, Phone: phone, Province: d.Owner.Province,
 			Commune: d.Owner.Commune, Address: d.Owner.Address}
 	}
 
-	for _, f := range proc.PhiLePhi {
+	for i, f := range proc.PhiLePhi {
 		fee := Fee{Code: f.MaPhiLePhi, Name: f.MoTa, Kind: f.Loai, Amount: f.SoTien, Collect: 1}
 		if fee.Kind == 0 {
 			fee.Kind = catalog.LePhi
@@ -171,6 +189,9 @@ func (g *Generator) Dossier(rng *rand.Rand, now time.Time) *Dossier {
 			fee.PayChannel = PayOnline
 		default:
 			fee.PayChannel = PayAtOffice
+		}
+		if sh != nil {
+			sh.pay(&fee, i)
 		}
 		d.Fees = append(d.Fees, fee)
 	}
@@ -184,6 +205,9 @@ func (g *Generator) Dossier(rng *rand.Rand, now time.Time) *Dossier {
 	d.LegacyDistrict = rng.IntN(100) < 40
 
 	d.plan = g.pickPlan(rng, len(d.Fees) > 0)
+	if sh != nil && len(sh.Plan) > 0 {
+		d.plan = append([]int(nil), sh.Plan...)
+	}
 	d.MaHoSo = g.code(d.Agency.Ma, d.Submitted)
 	return d
 }
@@ -231,7 +255,9 @@ func (g *Generator) code(agency string, day time.Time) string {
 	}
 }
 
-func (g *Generator) party(rng *rand.Rand, proc catalog.Procedure) Party {
+// party draws the dossier owner; citizen forces a citizen with an email
+// (the level-4 shape), drawing the same values as otherwise and then some.
+func (g *Generator) party(rng *rand.Rand, proc catalog.Procedure, citizen bool) Party {
 	cm := g.p.Communes[rng.IntN(len(g.p.Communes))]
 	p := Party{
 		Province: g.p.Province,
@@ -239,7 +265,7 @@ func (g *Generator) party(rng *rand.Rand, proc catalog.Procedure) Party {
 		Commune:  cm.Code,
 		Address:  cm.Places[rng.IntN(len(cm.Places))] + ", " + cm.Name,
 	}
-	if rng.Float64() < proc.ToChuc {
+	if rng.Float64() < proc.ToChuc && !citizen {
 		p.Kind = PartyOrganisation
 		mark := orgMarks[rng.IntN(len(orgMarks))]
 		p.Name = pickW(rng, orgForms) + " " + orgTrades[rng.IntN(len(orgTrades))] + " " + mark
@@ -260,7 +286,7 @@ func (g *Generator) party(rng *rand.Rand, proc catalog.Procedure) Party {
 	p.Birth = time.Date(year, time.Month(1+rng.IntN(12)), 1+rng.IntN(28), 0, 0, 0, 0, VN)
 	p.CCCD = CCCD(rng, g.p.CCCDPrefix, p.Birth, p.Female)
 	p.Phone, _ = Mobile(rng)
-	if rng.IntN(10) < 7 {
+	if rng.IntN(10) < 7 || citizen {
 		p.Email = email(rng, p.Name, year)
 	}
 	return p

@@ -249,6 +249,18 @@ type GenerateRequest struct {
 	Seed       *int64 `json:"seed"`
 	Steps      int    `json:"steps"`
 	IntervalMS int    `json:"interval_ms"`
+	// Shape, when set, fixes the kind of every dossier created (see
+	// gen.Shape); the dossiers stay deterministic for (seed, shape).
+	Shape *gen.Shape `json:"shape,omitempty"`
+}
+
+// AdvanceRequest is the POST /_sim/advance body.
+type AdvanceRequest struct {
+	Steps      int `json:"steps"`
+	IntervalMS int `json:"interval_ms"`
+	// IDs, when present (even empty), limits the advance to those dossiers;
+	// absent or null advances every generated dossier with lifecycle left.
+	IDs []string `json:"ids,omitempty"`
 }
 
 // GenerateResult answers POST /_sim/generate and POST /_sim/advance.
@@ -257,6 +269,29 @@ type GenerateResult struct {
 	Seed    int64    `json:"seed"`
 	Applied int      `json:"applied"` // lifecycle changes applied now
 	Pending int      `json:"pending"` // changes scheduled in the background
+}
+
+// AdvanceResult answers POST /_sim/advance with ids: GenerateResult's fields
+// (created is empty, seed 0) and two more.
+type AdvanceResult struct {
+	GenerateResult
+	// Missing lists the ids the generator does not drive: unknown, lifecycle
+	// finished, or taken over by POST /_sim/dossiers. They are not an error;
+	// the other ids are advanced all the same.
+	Missing []string `json:"missing"`
+	// Dossiers is where each listed dossier the portal holds stands once the
+	// changes applied now are in (finished ones too), in the order listed.
+	Dossiers []Progress `json:"dossiers"`
+}
+
+// Progress is where one dossier stands, in an answer of POST /_sim/advance
+// with ids.
+type Progress struct {
+	MaHoSo  string `json:"maHoSo"`
+	Version int    `json:"version"`
+	Status  int    `json:"status"`
+	Deleted bool   `json:"deleted,omitempty"`
+	Plan    []int  `json:"plan"` // lifecycle left (0: deletion), empty when finished
 }
 
 type batchItem struct {
@@ -290,8 +325,22 @@ func (b *Book) Generate(req GenerateRequest) (GenerateResult, error) {
 	res := GenerateResult{Seed: seed, Created: make([]string, 0, req.Count)}
 	var batch []*batchItem
 	b.mu.Lock()
+	defer b.mu.Unlock()
+	if req.Shape != nil {
+		if err := b.cfg.Generator.CheckShape(*req.Shape); err != nil {
+			return GenerateResult{}, err // before creating anything
+		}
+	}
 	for i := range req.Count {
-		d := b.cfg.Generator.Generate(uint64(seed), i, b.cfg.Clock.Now())
+		var d *gen.Dossier
+		if req.Shape == nil {
+			d = b.cfg.Generator.Generate(uint64(seed), i, b.cfg.Clock.Now())
+		} else {
+			var err error
+			if d, err = b.cfg.Generator.GenerateShaped(uint64(seed), i, b.cfg.Clock.Now(), *req.Shape); err != nil {
+				return GenerateResult{}, err // cannot happen: checked above
+			}
+		}
 		b.live[d.MaHoSo] = d
 		b.storeGenerated(d)
 		res.Created = append(res.Created, d.MaHoSo)
@@ -308,21 +357,65 @@ func (b *Book) Generate(req GenerateRequest) (GenerateResult, error) {
 		}
 	}
 	b.startBatchLocked(batch, res.Pending, time.Duration(req.IntervalMS)*time.Millisecond)
-	b.mu.Unlock()
 	return res, nil
 }
 
 // Advance moves every generated dossier that still has lifecycle left through up
 // to steps more changes (an extension: POST /_sim/advance).
 func (b *Book) Advance(steps int, interval time.Duration) GenerateResult {
-	res := GenerateResult{Created: []string{}}
-	var batch []*batchItem
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	ds := make([]*gen.Dossier, 0, len(b.live))
 	for _, d := range b.live {
 		ds = append(ds, d)
 	}
 	sort.Slice(ds, func(i, j int) bool { return ds[i].MaHoSo < ds[j].MaHoSo })
+	return b.advanceAllLocked(ds, steps, interval)
+}
+
+// AdvanceIDs is Advance for the listed dossiers only, in the order given
+// (each once). Ids the generator does not drive (unknown, lifecycle finished,
+// taken over by a POST) are reported in Missing, and the others advanced all
+// the same; Dossiers tells where each listed dossier stands afterwards.
+func (b *Book) AdvanceIDs(ids []string, steps int, interval time.Duration) AdvanceResult {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	seen := make(map[string]bool, len(ids))
+	var ds []*gen.Dossier
+	var order []string
+	missing := []string{}
+	for _, id := range ids {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		order = append(order, id)
+		if d := b.live[id]; d != nil {
+			ds = append(ds, d)
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	res := AdvanceResult{GenerateResult: b.advanceAllLocked(ds, steps, interval), Missing: missing, Dossiers: []Progress{}}
+	for _, id := range order {
+		r := b.recs[id]
+		if r == nil {
+			continue
+		}
+		p := Progress{MaHoSo: id, Version: r.version, Status: r.status, Deleted: r.deleted, Plan: []int{}}
+		if d := b.live[id]; d != nil {
+			p.Plan = d.Plan()
+		}
+		res.Dossiers = append(res.Dossiers, p)
+	}
+	return res
+}
+
+// advanceAllLocked moves each of ds through up to steps changes, now or in
+// the background; b.mu is held.
+func (b *Book) advanceAllLocked(ds []*gen.Dossier, steps int, interval time.Duration) GenerateResult {
+	res := GenerateResult{Created: []string{}}
+	var batch []*batchItem
 	for _, d := range ds {
 		if interval == 0 {
 			for k := 0; k < steps && b.advanceLocked(d); k++ {
@@ -334,7 +427,6 @@ func (b *Book) Advance(steps int, interval time.Duration) GenerateResult {
 		}
 	}
 	b.startBatchLocked(batch, res.Pending, interval)
-	b.mu.Unlock()
 	return res
 }
 
@@ -630,10 +722,7 @@ func (b *Book) Register(mux *http.ServeMux) {
 		WriteJSON(w, http.StatusOK, res)
 	})
 	mux.HandleFunc("POST /_sim/advance", func(w http.ResponseWriter, r *http.Request) {
-		var req struct {
-			Steps      int `json:"steps"`
-			IntervalMS int `json:"interval_ms"`
-		}
+		var req AdvanceRequest
 		if !decodeControl(w, r, &req) {
 			return
 		}
@@ -641,7 +730,12 @@ func (b *Book) Register(mux *http.ServeMux) {
 			WriteError(w, http.StatusBadRequest, errors.New("steps and interval_ms must be non-negative"))
 			return
 		}
-		WriteJSON(w, http.StatusOK, b.Advance(req.Steps, time.Duration(req.IntervalMS)*time.Millisecond))
+		interval := time.Duration(req.IntervalMS) * time.Millisecond
+		if req.IDs == nil {
+			WriteJSON(w, http.StatusOK, b.Advance(req.Steps, interval))
+			return
+		}
+		WriteJSON(w, http.StatusOK, b.AdvanceIDs(req.IDs, req.Steps, interval))
 	})
 	mux.HandleFunc("POST /_sim/dossiers", func(w http.ResponseWriter, r *http.Request) {
 		body, err := ReadBody(r)

@@ -82,7 +82,8 @@ func TestMigrateEmpty(t *testing.T) {
 	if v, err := s.Version(ctx); err != nil || v != len(ms) {
 		t.Fatalf("version = %d, %v; want %d", v, err, len(ms))
 	}
-	for _, tbl := range []string{"cursors", "ledger", "events", "quarantine", "idempotency", "identity_index", "leases"} {
+	for _, tbl := range []string{"cursors", "ledger", "events", "quarantine", "idempotency", "identity_index", "leases",
+		"payments", "deliveries", "payment_notices"} {
 		if !tableExists(t, s, tbl) {
 			t.Errorf("table %s missing", tbl)
 		}

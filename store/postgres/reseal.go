@@ -30,9 +30,14 @@ func (s *Store) Reseal(ctx context.Context) (int, error) {
 	total := 0
 	for _, c := range []struct {
 		column string
-		sel    string // ($1 header, $2 header length, $3 last key): key, row key parts, value
+		// sel: ($1 header, $2 header length, $3 last key): key, row key
+		// parts, value. An integer key is selected as text: order by the
+		// table's column (a bare name would be the text output column, and
+		// text order is not the order the key pages in).
+		sel    string
 		upd    string // ($1 keys, $2 old values, $3 new values)
 		row    func(a, b string) string
+		intKey bool // the key is a bigint identity, sent as text
 	}{
 		{
 			column: store.SealLedgerCanonical,
@@ -48,11 +53,12 @@ WHERE t.dossier_id = u.k AND t.canonical = u.old`,
 			column: store.SealQuarantinePayload,
 			sel: `SELECT id::text, source, dossier_id, payload FROM quarantine
 WHERE length(payload) > 0 AND substring(payload FROM 1 FOR $2) <> $1 AND id > $3::text::int8
-ORDER BY id LIMIT ` + fmt.Sprint(resealBatch),
+ORDER BY quarantine.id LIMIT ` + fmt.Sprint(resealBatch),
 			upd: `UPDATE quarantine AS t SET payload = u.new
 FROM unnest($1::int8[], $2::bytea[], $3::bytea[]) AS u(k, old, new)
 WHERE t.id = u.k AND t.payload = u.old`,
-			row: store.QuarantineRowKey,
+			row:    store.QuarantineRowKey,
+			intKey: true,
 		},
 		{
 			column: store.SealIdempotencyResult,
@@ -64,10 +70,21 @@ FROM unnest($1::text[], $2::bytea[], $3::bytea[]) AS u(k, old, new)
 WHERE t.key = u.k AND t.result = u.old`,
 			row: func(a, _ string) string { return a },
 		},
+		{
+			column: store.SealNoticePayload,
+			sel: `SELECT id::text, ref, '', payload FROM payment_notices
+WHERE length(payload) > 0 AND substring(payload FROM 1 FOR $2) <> $1 AND id > $3::text::int8
+ORDER BY payment_notices.id LIMIT ` + fmt.Sprint(resealBatch),
+			upd: `UPDATE payment_notices AS t SET payload = u.new
+FROM unnest($1::int8[], $2::bytea[], $3::bytea[]) AS u(k, old, new)
+WHERE t.id = u.k AND t.payload = u.old`,
+			row:    func(a, _ string) string { return store.NoticeRowKey(a) },
+			intKey: true,
+		},
 	} {
 		header := s.seal.CurrentHeader()
 		last := ""
-		if c.column == store.SealQuarantinePayload {
+		if c.intKey {
 			last = "0"
 		}
 		for {
@@ -107,7 +124,7 @@ WHERE t.key = u.k AND t.result = u.old`,
 			// Only rows still holding the value read are rewritten: one the
 			// hub rewrote meanwhile keeps its newer value.
 			var keyArg any = keys
-			if c.column == store.SealQuarantinePayload {
+			if c.intKey {
 				ids := make([]int64, len(keys))
 				for i, k := range keys {
 					if ids[i], err = strconv.ParseInt(k, 10, 64); err != nil {

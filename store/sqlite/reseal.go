@@ -35,6 +35,7 @@ func (s *Store) Reseal(ctx context.Context) (int, error) {
 		sel    string // (header, header length, last key): key, row key parts, value
 		upd    string // (new, key, old)
 		row    func(a, b string) string
+		intKey bool // the key is an INTEGER rowid, read as text
 	}{
 		{
 			column: store.SealLedgerCanonical,
@@ -49,8 +50,9 @@ ORDER BY dossier_id LIMIT ` + fmt.Sprint(resealBatch),
 			sel: `SELECT id, source, dossier_id, payload FROM quarantine
 WHERE length(payload) > 0 AND substr(payload, 1, ?2) <> ?1 AND id > CAST(?3 AS INTEGER)
 ORDER BY id LIMIT ` + fmt.Sprint(resealBatch),
-			upd: `UPDATE quarantine SET payload = ? WHERE id = ? AND payload = ?`,
-			row: store.QuarantineRowKey,
+			upd:    `UPDATE quarantine SET payload = ? WHERE id = ? AND payload = ?`,
+			row:    store.QuarantineRowKey,
+			intKey: true,
 		},
 		{
 			column: store.SealIdempotencyResult,
@@ -60,9 +62,18 @@ ORDER BY key LIMIT ` + fmt.Sprint(resealBatch),
 			upd: `UPDATE idempotency SET result = ? WHERE key = ? AND result = ?`,
 			row: func(a, _ string) string { return a },
 		},
+		{
+			column: store.SealNoticePayload,
+			sel: `SELECT id, ref, '', payload FROM payment_notices
+WHERE length(payload) > 0 AND substr(payload, 1, ?2) <> ?1 AND id > CAST(?3 AS INTEGER)
+ORDER BY id LIMIT ` + fmt.Sprint(resealBatch),
+			upd:    `UPDATE payment_notices SET payload = ? WHERE id = ? AND payload = ?`,
+			row:    func(a, _ string) string { return store.NoticeRowKey(a) },
+			intKey: true,
+		},
 	} {
 		last := ""
-		if c.column == store.SealQuarantinePayload {
+		if c.intKey {
 			last = "0"
 		}
 		for {
@@ -92,7 +103,7 @@ ORDER BY key LIMIT ` + fmt.Sprint(resealBatch),
 					return total, fmt.Errorf("reseal: key %s: %w", k, err)
 				}
 				var key any = k
-				if c.column == store.SealQuarantinePayload {
+				if c.intKey {
 					id, err := strconv.ParseInt(k, 10, 64)
 					if err != nil {
 						rows.Close()

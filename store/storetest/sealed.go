@@ -52,6 +52,8 @@ func RunEncryption(t *testing.T, newDB func(t *testing.T) Database) {
 		{"Rotation", testRotation},
 		{"ResealClear", testResealClear},
 		{"ResealConcurrent", testResealConcurrent},
+		{"NoticeSealed", testNoticeSealed},
+		{"ResealBatches", testResealBatches},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newDB(t)) })
@@ -89,7 +91,8 @@ func PersonalData(id string, version int64) (canonical, raw, answer []byte) {
 }
 
 // writePersonal writes n dossiers' personal data in every place the store
-// takes it: ledger, quarantine, idempotency results and identity index.
+// takes it: ledger, quarantine, idempotency results, payment notices and
+// identity index.
 func writePersonal(t *testing.T, s Store, prefix string, n int) {
 	t.Helper()
 	ctx := ctxT(t)
@@ -112,6 +115,7 @@ func writePersonal(t *testing.T, s Store, prefix string, n int) {
 		_, _, err := s.ClaimIdempotency(ctx, key, "national.create")
 		must(t, err)
 		must(t, s.ConfirmIdempotency(ctx, key, answer))
+		addNotice(t, s, "TT-"+id, personalNotice(id))
 	}
 	must(t, s.PutLedger(ctx, es))
 	must(t, s.AddQuarantine(ctx, qs))
@@ -147,6 +151,7 @@ func checkPersonal(t *testing.T, s Store, prefix string, n int) {
 		if err != nil || !already || !bytes.Equal(res, answer) {
 			t.Fatalf("%s: idempotency result = %v, %q, %v; want %q", id, already, res, err, answer)
 		}
+		checkNotices(t, s, "TT-"+id, personalNotice(id))
 	}
 	found, err := s.FindByIdentity(ctx, CCCD)
 	must(t, err)
@@ -155,6 +160,12 @@ func checkPersonal(t *testing.T, s Store, prefix string, n int) {
 			t.Fatalf("FindByIdentity(%s) = %v: %s missing", CCCD, found, id)
 		}
 	}
+}
+
+// personalNotice is the payment notification of dossier id's fees, naming
+// the payer with all of the applicant's personal data.
+func personalNotice(id string) []byte {
+	return noticePayload("TT-"+id, strings.Join([]string{Name, CCCD, Phone, Email}, ", "))
 }
 
 // InDump returns the needles found in dump, as bytes or as the hex a dump
@@ -253,6 +264,9 @@ func testWrongKey(t *testing.T, db Database) {
 		if _, _, err := other.ClaimIdempotency(ctx, "national.create:D-000", "national.create"); !errors.Is(err, store.ErrDecrypt) {
 			t.Errorf("%s: claim idempotency: err = %v; want ErrDecrypt", name, err)
 		}
+		if _, err := other.ListPaymentNotices(ctx, store.NoticeFilter{}); !errors.Is(err, store.ErrDecrypt) {
+			t.Errorf("%s: list payment notices: err = %v; want ErrDecrypt", name, err)
+		}
 		if _, err := other.Reseal(ctx); !errors.Is(err, store.ErrDecrypt) && !errors.Is(err, store.ErrNoEncryptionKey) {
 			t.Errorf("%s: reseal: err = %v; want ErrDecrypt or ErrNoEncryptionKey", name, err)
 		}
@@ -286,8 +300,8 @@ func testRotation(t *testing.T, db Database) {
 
 	n, err := s.Reseal(ctx)
 	must(t, err)
-	if n != 3*3 { // A's ledger, quarantine and idempotency values
-		t.Errorf("resealed %d values, want 9", n)
+	if n != 3*4 { // A's ledger, quarantine, idempotency and payment notice values
+		t.Errorf("resealed %d values, want 12", n)
 	}
 	if n, err := s.Reseal(ctx); err != nil || n != 0 {
 		t.Errorf("second reseal = %d, %v; want 0", n, err)
@@ -316,8 +330,8 @@ func testResealClear(t *testing.T, db Database) {
 	checkPersonal(t, s, "D", 3)
 	n, err := s.Reseal(ctx)
 	must(t, err)
-	if n != 9 {
-		t.Errorf("resealed %d values, want 9", n)
+	if n != 3*4 {
+		t.Errorf("resealed %d values, want 12", n)
 	}
 	checkPersonal(t, s, "D", 3)
 	must(t, s.Close())
@@ -369,5 +383,58 @@ func testResealConcurrent(t *testing.T, db Database) {
 	}
 	if n, err := s.Reseal(ctx); err != nil || n != 0 {
 		t.Errorf("reseal after the writes = %d, %v; want 0", n, err)
+	}
+}
+
+// testResealBatches rotates the key over more quarantined records and
+// payment notices (the columns keyed by a row ID) than Reseal rewrites in
+// one batch: one run reseals them all, and the old key can go.
+func testResealBatches(t *testing.T, db Database) {
+	ctx := ctxT(t)
+	const n = 520
+	ref := func(i int) string { return fmt.Sprintf("TT-%04d", i/2) } // two notices a ref
+	payload := func(i int) []byte { return noticePayload(ref(i), fmt.Sprintf("%s %d", Name, i)) }
+	old := open(t, db, withKeys(EncryptionKey)...)
+	qs := make([]store.QuarantineEntry, n)
+	for i := range n {
+		qs[i] = quarantined("sonla", fmt.Sprintf("Q%04d", i), 1, "f", store.Now())
+		addNotice(t, old, ref(i), payload(i))
+	}
+	must(t, old.AddQuarantine(ctx, qs))
+	addNotice(t, old, "TT-empty", nil) // nothing to reseal
+	must(t, old.Close())
+
+	s := open(t, db, withKeys(OtherEncryptionKey, EncryptionKey)...)
+	got, err := s.Reseal(ctx)
+	must(t, err)
+	if got != 2*n {
+		t.Errorf("resealed %d values, want %d", got, 2*n)
+	}
+	if got, err := s.Reseal(ctx); err != nil || got != 0 {
+		t.Errorf("second reseal = %d, %v; want 0", got, err)
+	}
+	must(t, s.Close())
+
+	s = open(t, db, withKeys(OtherEncryptionKey)...)
+	all, err := s.ListPaymentNotices(ctx, store.NoticeFilter{})
+	must(t, err)
+	if len(all) != n+1 {
+		t.Fatalf("listed %d notices with the new key alone, want %d", len(all), n+1)
+	}
+	for i, nt := range all[:n] {
+		if nt.Ref != ref(i) || !bytes.Equal(nt.Payload, payload(i)) {
+			t.Fatalf("notice %d: %s %q; want %s %q", i, nt.Ref, nt.Payload, ref(i), payload(i))
+		}
+	}
+	checkNotices(t, s, "TT-empty", nil)
+	got2, err := s.ListQuarantine(ctx, store.QuarantineFilter{})
+	must(t, err)
+	if len(got2) != n {
+		t.Fatalf("listed %d quarantined records with the new key alone, want %d", len(got2), n)
+	}
+	for i, q := range got2 {
+		if !bytes.Equal(q.Payload, qs[i].Payload) {
+			t.Fatalf("quarantined %s: payload %q, want %q", q.DossierID, q.Payload, qs[i].Payload)
+		}
 	}
 }

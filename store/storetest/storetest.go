@@ -54,6 +54,19 @@ type Store interface {
 	ReleaseLease(ctx context.Context, name, holder string) error
 
 	Reseal(ctx context.Context) (int, error)
+
+	CreatePayment(ctx context.Context, p store.Payment) (stored store.Payment, created bool, err error)
+	UpdatePayment(ctx context.Context, ref string, u store.PaymentUpdate) (p store.Payment, changed bool, err error)
+	GetPayment(ctx context.Context, ref string) (store.Payment, error)
+	ListPayments(ctx context.Context, f store.PaymentFilter) ([]store.Payment, error)
+
+	CreateDelivery(ctx context.Context, d store.Delivery) (stored store.Delivery, created bool, err error)
+	UpdateDelivery(ctx context.Context, orderNumber string, u store.DeliveryUpdate) (d store.Delivery, changed bool, err error)
+	GetDelivery(ctx context.Context, orderNumber string) (store.Delivery, error)
+	ListDeliveries(ctx context.Context, f store.DeliveryFilter) ([]store.Delivery, error)
+
+	AddPaymentNotice(ctx context.Context, n store.PaymentNotice) (id int64, err error)
+	ListPaymentNotices(ctx context.Context, f store.NoticeFilter) ([]store.PaymentNotice, error)
 }
 
 // IdentityKey is the identity key newStore must open stores with
@@ -95,6 +108,18 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"Leases", testLeases},
 		{"LeaseExpiry", testLeaseExpiry},
 		{"LeaseContention", testLeaseContention},
+		{"PaymentRoundTrip", testPaymentRoundTrip},
+		{"PaymentCreateTwice", testPaymentCreateTwice},
+		{"PaymentUpdate", testPaymentUpdate},
+		{"PaymentFilter", testPaymentFilter},
+		{"PaymentConcurrent", testPaymentConcurrent},
+		{"DeliveryRoundTrip", testDeliveryRoundTrip},
+		{"DeliveryCreateTwice", testDeliveryCreateTwice},
+		{"DeliveryUpdate", testDeliveryUpdate},
+		{"DeliveryTracking", testDeliveryTracking},
+		{"DeliveryFilter", testDeliveryFilter},
+		{"DeliveryConcurrent", testDeliveryConcurrent},
+		{"PaymentNotices", testPaymentNotices},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,291 @@
+// Package email sends applicant notifications as plain-text email through
+// the configured SMTP relay (spec §7). Each Send is one SMTP session:
+// connect, EHLO, AUTH PLAIN when configured, MAIL, RCPT, DATA, QUIT.
+//
+// Errors are *httpx.Error so the hub classifies them like every other
+// connector's: 4xx replies and connection failures are transient, 5xx
+// replies permanent, rejected credentials wrap httpx.ErrAuth. They carry the
+// SMTP stage and reply code, never the relay's reply text (it often echoes
+// addresses) nor anything from the message.
+package email
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"mime"
+	"mime/quotedprintable"
+	"net"
+	"net/mail"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+	"golang.org/x/text/unicode/norm"
+
+	"github.com/lienthong/lienthong/connectors/httpx"
+)
+
+// DefaultTimeout bounds one whole Send when Config.Timeout is zero.
+const DefaultTimeout = 30 * time.Second
+
+// Sentinels for messages refused before connecting. They never carry the
+// address or the text.
+var (
+	ErrInvalidAddress   = errors.New("invalid recipient address")
+	ErrInvalidMessageID = errors.New("invalid Message-ID")
+	ErrInvalidHeader    = errors.New("subject contains a line break")
+)
+
+// Config configures a Client. Addr and From are required.
+type Config struct {
+	Addr string // host:port of the relay
+	// From is the sender, optionally with a display name
+	// ("Cổng liên thông <noreply@example.vn>"); its address must be ASCII.
+	From string
+	// Username / Password: when set, the client authenticates with AUTH PLAIN.
+	// The contract's relay speaks plain TCP, so this is only as private as
+	// the network to the relay.
+	Username, Password string
+	HelloName          string        // EHLO name; default "localhost"
+	Timeout            time.Duration // whole session, per Send (default 30s)
+}
+
+// Client sends mail through one relay. It is safe for concurrent use; each
+// Send opens its own connection.
+type Client struct {
+	cfg  Config
+	from *mail.Address
+}
+
+// New validates cfg and builds a Client.
+func New(cfg Config) (*Client, error) {
+	if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
+		return nil, errors.New("email: Addr must be host:port")
+	}
+	from, err := parseAddress(cfg.From)
+	if err != nil {
+		return nil, errors.New("email: From must be one ASCII mail address")
+	}
+	if cfg.HelloName == "" {
+		cfg.HelloName = "localhost"
+	}
+	if strings.ContainsAny(cfg.HelloName, " \r\n") {
+		return nil, errors.New("email: HelloName must be a host name")
+	}
+	if (cfg.Username == "") != (cfg.Password == "") {
+		return nil, errors.New("email: Username and Password go together")
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	return &Client{cfg: cfg, from: from}, nil
+}
+
+// Message is one email. Subject and Body are UTF-8 text (normalised to NFC
+// before sending); line breaks in Body may be LF or CRLF.
+type Message struct {
+	To      string // one recipient, optionally with a display name
+	Subject string
+	Body    string
+	// MessageID is the caller's deterministic id, e.g. "<key@lienthong>"
+	// (the angle brackets are added when missing): a resend after an
+	// ambiguous failure carries the same id, so mail systems can tell.
+	MessageID string
+}
+
+// IsTransient reports whether a Send error is worth retrying later.
+func IsTransient(err error) bool { return httpx.IsTransient(err) }
+
+// Send delivers m to the relay. It returns once the relay accepted the
+// message (250 after DATA), within ctx and the configured timeout.
+func (c *Client) Send(ctx context.Context, m Message) error {
+	to, err := parseAddress(m.To)
+	if err != nil {
+		return &httpx.Error{Op: "email: send", Err: ErrInvalidAddress}
+	}
+	raw, err := c.compose(to, m, time.Now())
+	if err != nil {
+		return &httpx.Error{Op: "email: send", Err: err}
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	stage := "connect"
+	err = c.session(ctx, to.Address, raw, &stage)
+	if err != nil {
+		return classify(ctx, "email: "+stage, err)
+	}
+	return nil
+}
+
+// session runs one SMTP transaction; *stage tracks where it failed.
+func (c *Client) session(ctx context.Context, rcpt string, raw []byte, stage *string) error {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", c.cfg.Addr)
+	if err != nil {
+		return err
+	}
+	dl, _ := ctx.Deadline()
+	conn := &deadlineConn{Conn: nc, limit: dl}
+	// go-smtp sets its own per-command deadlines; deadlineConn caps them at
+	// ctx's deadline, and a cancellation closes the socket under it.
+	stop := context.AfterFunc(ctx, func() { nc.Close() })
+	defer stop()
+	cl := smtp.NewClient(conn)
+	defer cl.Close()
+	cl.CommandTimeout, cl.SubmissionTimeout = c.cfg.Timeout, c.cfg.Timeout
+
+	*stage = "EHLO"
+	if err := cl.Hello(c.cfg.HelloName); err != nil {
+		return err
+	}
+	if c.cfg.Username != "" {
+		*stage = "AUTH"
+		if err := cl.Auth(sasl.NewPlainClient("", c.cfg.Username, c.cfg.Password)); err != nil {
+			return err
+		}
+	}
+	*stage = "MAIL"
+	if err := cl.Mail(c.from.Address, &smtp.MailOptions{Size: int64(len(raw))}); err != nil {
+		return err
+	}
+	*stage = "RCPT"
+	if err := cl.Rcpt(rcpt, nil); err != nil {
+		return err
+	}
+	*stage = "DATA"
+	w, err := cl.Data()
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(raw); err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	// The relay has the message; a failed QUIT changes nothing for it.
+	_ = cl.Quit()
+	return nil
+}
+
+// classify turns a session error into an *httpx.Error.
+func classify(ctx context.Context, op string, err error) error {
+	ctxErr := ctx.Err()
+	if dl, ok := ctx.Deadline(); ctxErr == nil && ok && !time.Now().Before(dl) {
+		// The socket deadline (the same instant) fired before ctx's timer.
+		ctxErr = context.DeadlineExceeded
+	}
+	if ctxErr != nil {
+		// The socket was closed under the client: the context is the cause.
+		// A deadline is transient; a cancellation is the caller stopping.
+		return &httpx.Error{Op: op, Transient: errors.Is(ctxErr, context.DeadlineExceeded), Err: ctxErr}
+	}
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		e := &httpx.Error{Op: op, Code: strconv.Itoa(se.Code), Transient: se.Code/100 == 4}
+		if se.EnhancedCode != smtp.EnhancedCodeNotSet && se.EnhancedCode != smtp.NoEnhancedCode {
+			e.Message = fmt.Sprintf("%d.%d.%d", se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2])
+		}
+		switch se.Code {
+		case 530, 534, 535, 538: // RFC 4954: authentication required / failed
+			e.Err = httpx.ErrAuth
+		}
+		// se itself is dropped: its text may echo addresses.
+		return e
+	}
+	// Connection refused, reset, a garbled reply: all may be gone on retry.
+	return httpx.TransportError(op, err)
+}
+
+// deadlineConn keeps every deadline go-smtp sets at or before limit.
+type deadlineConn struct {
+	net.Conn
+	limit time.Time
+}
+
+func (c *deadlineConn) cap(t time.Time) time.Time {
+	if c.limit.IsZero() || (!t.IsZero() && t.Before(c.limit)) {
+		return t
+	}
+	return c.limit
+}
+
+func (c *deadlineConn) SetDeadline(t time.Time) error      { return c.Conn.SetDeadline(c.cap(t)) }
+func (c *deadlineConn) SetReadDeadline(t time.Time) error  { return c.Conn.SetReadDeadline(c.cap(t)) }
+func (c *deadlineConn) SetWriteDeadline(t time.Time) error { return c.Conn.SetWriteDeadline(c.cap(t)) }
+
+// parseAddress accepts exactly one address whose addr-spec is ASCII: the
+// relay is not assumed to offer SMTPUTF8.
+func parseAddress(s string) (*mail.Address, error) {
+	a, err := mail.ParseAddress(s)
+	if err != nil || !isASCII(a.Address) || strings.ContainsAny(a.Address, "\r\n<>") {
+		return nil, ErrInvalidAddress
+	}
+	return a, nil
+}
+
+// messageID is the RFC 5322 msg-id form: "<" id-left "@" id-right ">", printable
+// ASCII without spaces or brackets.
+var messageID = regexp.MustCompile(`^<[\x21-\x3b\x3d\x3f-\x7e]+@[\x21-\x3b\x3d\x3f-\x7e]+>$`)
+
+// compose builds the RFC 5322 message with CRLF line ends, all ASCII:
+// the subject as RFC 2047 Q-encoded words, the body as quoted-printable.
+func (c *Client) compose(to *mail.Address, m Message, now time.Time) ([]byte, error) {
+	id := strings.TrimSpace(m.MessageID)
+	if id != "" && !strings.HasPrefix(id, "<") {
+		id = "<" + id + ">"
+	}
+	if strings.Count(id, "@") != 1 || !messageID.MatchString(id) {
+		return nil, ErrInvalidMessageID
+	}
+	if strings.ContainsAny(m.Subject, "\r\n") {
+		return nil, ErrInvalidHeader
+	}
+	var b bytes.Buffer
+	header := func(k, v string) { b.WriteString(k + ": " + v + "\r\n") }
+	header("From", c.from.String()) // mail.Address.String Q-encodes a non-ASCII display name
+	header("To", to.String())
+	header("Subject", encodeSubject(norm.NFC.String(m.Subject)))
+	header("Date", now.In(httpx.Vietnam).Format(time.RFC1123Z))
+	header("Message-ID", id)
+	header("MIME-Version", "1.0")
+	header("Content-Type", "text/plain; charset=utf-8")
+	header("Content-Transfer-Encoding", "quoted-printable")
+	// RFC 3834: no vacation auto-replies to a notification nobody reads.
+	header("Auto-Submitted", "auto-generated")
+	b.WriteString("\r\n")
+	qp := quotedprintable.NewWriter(&b)
+	// The writer turns LF and CRLF into CRLF hard breaks and wraps at 76.
+	if _, err := qp.Write([]byte(norm.NFC.String(m.Body))); err != nil {
+		return nil, err
+	}
+	if err := qp.Close(); err != nil {
+		return nil, err
+	}
+	if !bytes.HasSuffix(b.Bytes(), []byte("\r\n")) {
+		// DATA must end with CRLF; a soft break adds one without adding a
+		// newline to the text, so the body arrives exactly as given.
+		b.WriteString("=\r\n")
+	}
+	return b.Bytes(), nil
+}
+
+// encodeSubject Q-encodes a subject that needs it and folds it between
+// encoded words, keeping header lines short (RFC 2047 §2: at most 76).
+func encodeSubject(s string) string {
+	return strings.ReplaceAll(mime.QEncoding.Encode("utf-8", s), "?= =?", "?=\r\n =?")
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}

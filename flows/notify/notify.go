@@ -1,0 +1,224 @@
+// Package notify tells applicants, by SMS and email, about the changes they
+// care about: received, supplement required, fee due (with the payment
+// link), result ready, delivered. Each notification goes once per event and
+// channel, whatever the redeliveries: its idempotency key names the dossier,
+// the kind and the occurrence.
+package notify
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/lienthong/lienthong/connectors/email"
+	"github.com/lienthong/lienthong/connectors/httpx"
+	"github.com/lienthong/lienthong/flows/once"
+	"github.com/lienthong/lienthong/schemas"
+	"github.com/lienthong/lienthong/store"
+)
+
+// SMS is the brand-name SMS gateway.
+type SMS interface {
+	Send(ctx context.Context, phone, message, requestID string) (messageID string, err error)
+}
+
+// Mail is the SMTP relay.
+type Mail interface {
+	Send(ctx context.Context, m email.Message) error
+}
+
+// Store keeps idempotency keys and the dossier timeline.
+type Store interface {
+	once.Keys
+	AppendEvents(ctx context.Context, events []store.Event) error
+}
+
+// Config wires a Notifier. SMS or Mail may be nil to leave that channel out.
+type Config struct {
+	SMS      SMS
+	Mail     Mail
+	Store    Store
+	Instance string
+	Log      *slog.Logger
+	// PaymentLinks says the fees flow requests online payments and sends
+	// the fee-due notification with the link itself; the dossier handler
+	// then only tells about fees payable at the office.
+	PaymentLinks bool
+	// MailDomain is the right-hand side of Message-IDs.
+	MailDomain string
+}
+
+// Notifier sends notifications.
+type Notifier struct {
+	cfg Config
+}
+
+// New returns a notifier.
+func New(cfg Config) *Notifier {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.MailDomain == "" {
+		cfg.MailDomain = "lienthong.invalid"
+	}
+	return &Notifier{cfg: cfg}
+}
+
+// Notice is one event to tell the applicant about.
+type Notice struct {
+	Kind string
+	// Occurrence tells repeated events of one kind apart (the second
+	// supplement request of a dossier is news); redeliveries of the same
+	// event carry the same occurrence.
+	Occurrence string
+	Dossier    *schemas.Dossier
+	Amount     int64  // FeeDue: VND to pay
+	PayURL     string // FeeDue: the payment link
+	ItemCode   string // Delivered: the VNPost item code
+}
+
+func (n Notice) key(channel string) string {
+	return "notify/" + channel + "/" + n.Dossier.ID + "/" + n.Kind + "/" + n.Occurrence
+}
+
+// Notify sends n by SMS and by email, each once. An applicant without a
+// phone number or an email simply gets fewer messages; a message the
+// gateway refuses for good (an invalid number) is recorded and skipped, so it
+// never holds up the dossiers behind it. Transient failures are returned for
+// a retry.
+func (nf *Notifier) Notify(ctx context.Context, n Notice) error {
+	t := compose(n)
+	d := n.Dossier
+	var errs []error
+	if nf.cfg.SMS != nil && d.Applicant.Phone != "" && t.sms != "" {
+		key := n.key("sms")
+		errs = append(errs, nf.send(ctx, d, n.Kind, "sms", key, func(ctx context.Context) ([]byte, error) {
+			id, err := nf.cfg.SMS.Send(ctx, d.Applicant.Phone, t.sms, requestID(key))
+			return []byte(id), err
+		}))
+	}
+	if nf.cfg.Mail != nil && d.Applicant.Email != "" {
+		key := n.key("email")
+		errs = append(errs, nf.send(ctx, d, n.Kind, "email", key, func(ctx context.Context) ([]byte, error) {
+			return nil, nf.cfg.Mail.Send(ctx, email.Message{
+				To: d.Applicant.Email, Subject: t.subject, Body: t.body,
+				MessageID: "<" + requestID(key) + "@" + nf.cfg.MailDomain + ">",
+			})
+		}))
+	}
+	return errors.Join(errs...)
+}
+
+func (nf *Notifier) send(ctx context.Context, d *schemas.Dossier, kind, channel, key string, fn func(context.Context) ([]byte, error)) error {
+	_, done, err := once.Do(ctx, nf.cfg.Store, key, "notify "+channel, fn)
+	if done {
+		return nil
+	}
+	ev := store.Event{DossierID: d.ID, Source: d.Source, Version: d.SourceVersion,
+		Kind: "notify." + channel, Detail: kind, At: time.Now(), Instance: nf.cfg.Instance}
+	if err != nil {
+		if transient(err) {
+			return fmt.Errorf("notify %s of %s dossier %s by %s: %w", kind, d.Source, d.ID, channel, err)
+		}
+		// Permanent: tell the operators, never the number or address.
+		nf.cfg.Log.Warn("notification refused", "source", d.Source, "dossier", d.ID, "kind", kind, "channel", channel, "error", err.Error())
+		ev.Kind, ev.Detail = "notify."+channel+".failed", kind+": "+err.Error()
+	}
+	if err := nf.cfg.Store.AppendEvents(ctx, []store.Event{ev}); err != nil {
+		return fmt.Errorf("provenance of %s dossier %s: %w", d.Source, d.ID, err)
+	}
+	return nil
+}
+
+// requestID derives the gateway's request id (and the email Message-ID)
+// from the idempotency key: stable across redeliveries and instances, and
+// free of the characters gateways reject.
+func requestID(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return "lt" + hex.EncodeToString(sum[:15])
+}
+
+// transient reports whether retrying err later can help.
+func transient(err error) bool {
+	var he *httpx.Error
+	if errors.As(err, &he) {
+		return he.Transient
+	}
+	return email.IsTransient(err) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}
+
+// HandleDossier is a Watermill handler on the canonical topic: it tells the
+// applicant about the dossier's current status when that status is news to
+// them.
+func (nf *Notifier) HandleDossier(msg *message.Message) error {
+	var d schemas.Dossier
+	if err := json.Unmarshal(msg.Payload, &d); err != nil {
+		// The national sink quarantines unreadable canonical messages; here
+		// there is nothing to tell anyone.
+		nf.cfg.Log.Warn("notify: unreadable canonical message", "uuid", msg.UUID, "error", err.Error())
+		return nil
+	}
+	n, ok := nf.statusNotice(&d)
+	if !ok {
+		return nil
+	}
+	return nf.Notify(msg.Context(), n)
+}
+
+// statusNotice says which notice, if any, the dossier's current status is.
+func (nf *Notifier) statusNotice(d *schemas.Dossier) (Notice, bool) {
+	if d.Deleted {
+		return Notice{}, false
+	}
+	n := Notice{Dossier: d, Occurrence: Occurrence(d)}
+	switch d.Status {
+	case schemas.StatusReceived:
+		n.Kind = Received
+	case schemas.StatusSupplement:
+		n.Kind = Supplement
+	case schemas.StatusResolved:
+		n.Kind = ResultReady
+	case schemas.StatusFeeDue:
+		var office, online int64
+		for _, f := range d.Fees {
+			switch {
+			case f.Paid:
+			case f.PaymentMethod == schemas.PayOnline:
+				online += f.Amount
+			case f.PaymentMethod == schemas.PayCOD:
+				// collected with the result, not now
+			default:
+				office += f.Amount
+			}
+		}
+		if nf.cfg.PaymentLinks && online > 0 {
+			return Notice{}, false // the fees flow sends it, with the link
+		}
+		if office+online == 0 {
+			return Notice{}, false
+		}
+		n.Kind, n.Amount = FeeDue, office+online
+	default:
+		return Notice{}, false
+	}
+	return n, true
+}
+
+// Occurrence identifies the dossier's current entry into its status: the
+// position of the latest processing step that set it. Versions that only
+// change other fields keep it; a second entry into the status changes it.
+func Occurrence(d *schemas.Dossier) string {
+	for i := len(d.Steps) - 1; i >= 0; i-- {
+		if d.Steps[i].Status == d.Status {
+			return fmt.Sprintf("s%d", i+1)
+		}
+	}
+	return "s0"
+}
