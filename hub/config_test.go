@@ -9,7 +9,8 @@ import (
 )
 
 func TestLoadExampleConfig(t *testing.T) {
-	for _, k := range []string{"KAFKA_PASSWORD", "LIENTHONG_PG_DSN", "NATIONAL_PASSWORD", "SONLA_SECRET", "THAINGUYEN_PASSWORD", "HATINH_API_KEY"} {
+	for _, k := range []string{"KAFKA_PASSWORD", "LIENTHONG_PG_DSN", "NATIONAL_PASSWORD", "SONLA_SECRET", "THAINGUYEN_PASSWORD", "HATINH_API_KEY",
+		"PAYMENT_SECRET_SONLA", "PAYMENT_SECRET_THAINGUYEN", "PAYMENT_SECRET_HATINH", "VNPOST_SECRET", "SMS_PASSWORD"} {
 		t.Setenv(k, "secret-"+strings.ToLower(k))
 	}
 	t.Setenv("LIENTHONG_ENCRYPTION_KEY", base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef")))
@@ -28,6 +29,28 @@ func TestLoadExampleConfig(t *testing.T) {
 	if cfg.HaTinh.DstCode != "000.00.00.H25" || len(cfg.Kafka.Brokers) != 2 || cfg.Kafka.Partitions != 16 {
 		t.Fatalf("unexpected config: %+v", cfg)
 	}
+	if cfg.Payment.Partners["thainguyen"] != (PartnerConfig{Code: "DVC19", Secret: "secret-payment_secret_thainguyen"}) ||
+		cfg.VNPost.Senders["hatinh"].Province != "42" || cfg.SMS.Brandname != "DICHVUCONG" || cfg.HTTP.Listen != ":8080" {
+		t.Fatalf("level-4 sections not read: %+v %+v", cfg.Payment, cfg.VNPost)
+	}
+}
+
+func TestLevel4ConfigErrors(t *testing.T) {
+	c := Config{Payment: &PaymentConfig{Partners: map[string]PartnerConfig{"sonla": {Code: "DVC14"}}}, SMTP: &SMTPConfig{}}
+	msg := errorsText(c.validateLevel4())
+	for _, want := range []string{"payment.base_url", "http.listen", "payment.partners.sonla", "smtp: addr and from"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("errors %q do not name %s", msg, want)
+		}
+	}
+}
+
+func errorsText(errs []error) string {
+	var b strings.Builder
+	for _, e := range errs {
+		b.WriteString(e.Error() + "; ")
+	}
+	return b.String()
 }
 
 func TestLoadConfigErrors(t *testing.T) {

@@ -1,20 +1,29 @@
 // Command portalsim runs the simulators of the three provincial portals (Sơn
-// La JSON REST, Thái Nguyên SOAP, Hà Tĩnh XML feed) and of the national public
-// service portal, each on its own address.
+// La JSON REST, Thái Nguyên SOAP, Hà Tĩnh XML feed), of the national public
+// service portal and of the level-4 systems the hub talks to (the payment
+// platform, VNPost's order API, the SMS brand-name gateway and the SMTP relay),
+// each on its own address. An empty address disables a simulator.
 //
 //	portalsim -generate 500 -seed 42 -steps 4
 //	portalsim -state-dir .portalsim -generate 500
+//	portalsim -payment-partners DVC14=secret,DVC19=secret2 -payment-callback http://127.0.0.1:18080/callbacks/payment
+//
+// The mail simulator listens twice: SMTP on -smtp-addr and its HTTP control
+// port (/_sim/mail, /_sim/health, /_sim/faults) on -mail-addr; either may be
+// disabled alone. The payment simulator posts its payment notifications (IPN)
+// to -payment-callback, the hub's endpoint.
 //
 // With -state-dir, each simulator starts from DIR/<name>.state when the file
 // exists (and then skips -generate) and saves its whole state there on
-// shutdown, so a restart finds the dossiers, versions, feed and writebacks it
-// left behind.
+// shutdown, so a restart finds the dossiers, versions, feed, writebacks,
+// transactions, orders, SMS and mail it left behind.
 //
 // Credentials come from flags or, when a flag is not given, from the
 // environment variables named in its usage.
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -23,6 +32,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -31,10 +41,14 @@ import (
 	"time"
 
 	"github.com/lienthong/lienthong/sim/hatinh"
+	"github.com/lienthong/lienthong/sim/mail"
 	"github.com/lienthong/lienthong/sim/national"
+	"github.com/lienthong/lienthong/sim/payment"
 	"github.com/lienthong/lienthong/sim/simctl"
+	"github.com/lienthong/lienthong/sim/sms"
 	"github.com/lienthong/lienthong/sim/sonla"
 	"github.com/lienthong/lienthong/sim/thainguyen"
+	"github.com/lienthong/lienthong/sim/vnpost"
 )
 
 // options are the command-line settings.
@@ -47,6 +61,18 @@ type options struct {
 	htAPIKey, htCharset              string
 	natUser, natPassword, natDst     string
 	natSessionTTL                    time.Duration
+
+	paymentAddr, vnpostAddr, smsAddr, mailAddr, smtpAddr string
+
+	paymentPartners        map[string]string // MaDoiTac → secret
+	paymentCallback        string
+	paymentRetryDelays     []time.Duration // nil: the platform's default
+	vnpostClientID         string
+	vnpostClientSecret     string
+	vnpostTokenTTL         time.Duration
+	smsUser, smsPassword   string
+	smtpUser, smtpPassword string
+	smtpDomain             string
 
 	generate, steps, intervalMS int
 	seed                        int64
@@ -61,8 +87,13 @@ func env(name, dflt string) string {
 	return dflt
 }
 
+// defaultPaymentPartners are the provinces' partner accounts of devenv
+// (devenv.PaymentPartners), so a hub configured like `hub dev` can pay.
+const defaultPaymentPartners = "DVC14=sonla-payment-secret,DVC19=thainguyen-payment-secret,DVC42=hatinh-payment-secret"
+
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
+	var partners, retryDelays string
 	fs := flag.NewFlagSet("portalsim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.sonlaAddr, "sonla-addr", env("PORTALSIM_SONLA_ADDR", "127.0.0.1:18081"), "Sơn La listen address (env PORTALSIM_SONLA_ADDR; empty disables)")
@@ -82,6 +113,24 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.natPassword, "national-password", env("PORTALSIM_NATIONAL_PASSWORD", "hub-secret"), "national portal password (env PORTALSIM_NATIONAL_PASSWORD)")
 	fs.StringVar(&o.natDst, "national-dstcodes", env("PORTALSIM_NATIONAL_DSTCODES", ""), "comma-separated dstcodes the national login accepts (empty: any)")
 	fs.DurationVar(&o.natSessionTTL, "national-session-ttl", 30*time.Minute, "national portal session lifetime")
+
+	fs.StringVar(&o.paymentAddr, "payment-addr", env("PORTALSIM_PAYMENT_ADDR", "127.0.0.1:18091"), "payment platform listen address (env PORTALSIM_PAYMENT_ADDR; empty disables)")
+	fs.StringVar(&o.vnpostAddr, "vnpost-addr", env("PORTALSIM_VNPOST_ADDR", "127.0.0.1:18092"), "VNPost API listen address (env PORTALSIM_VNPOST_ADDR; empty disables)")
+	fs.StringVar(&o.smsAddr, "sms-addr", env("PORTALSIM_SMS_ADDR", "127.0.0.1:18093"), "SMS gateway listen address (env PORTALSIM_SMS_ADDR; empty disables)")
+	fs.StringVar(&o.mailAddr, "mail-addr", env("PORTALSIM_MAIL_ADDR", "127.0.0.1:18094"), "mail simulator HTTP control listen address (env PORTALSIM_MAIL_ADDR; empty disables)")
+	fs.StringVar(&o.smtpAddr, "smtp-addr", env("PORTALSIM_SMTP_ADDR", "127.0.0.1:2525"), "mail simulator SMTP listen address (env PORTALSIM_SMTP_ADDR; empty disables)")
+
+	fs.StringVar(&partners, "payment-partners", env("PORTALSIM_PAYMENT_PARTNERS", defaultPaymentPartners), "payment partner accounts, comma-separated MaDoiTac=secret (env PORTALSIM_PAYMENT_PARTNERS)")
+	fs.StringVar(&o.paymentCallback, "payment-callback", env("PORTALSIM_PAYMENT_CALLBACK", "http://127.0.0.1:18080/callbacks/payment"), "URL the payment platform posts its notifications (IPN) to: the hub's endpoint (env PORTALSIM_PAYMENT_CALLBACK; empty: none are sent)")
+	fs.StringVar(&retryDelays, "payment-retry-delays", env("PORTALSIM_PAYMENT_RETRY_DELAYS", ""), `comma-separated waits between IPN attempts not acknowledged (env PORTALSIM_PAYMENT_RETRY_DELAYS; empty: the platform's 30s,1m,2m,3m,3m30s; "none": no retries)`)
+	fs.StringVar(&o.vnpostClientID, "vnpost-client-id", env("PORTALSIM_VNPOST_CLIENT_ID", "hub"), "VNPost client_id (env PORTALSIM_VNPOST_CLIENT_ID)")
+	fs.StringVar(&o.vnpostClientSecret, "vnpost-client-secret", env("PORTALSIM_VNPOST_CLIENT_SECRET", "hub-secret"), "VNPost client_secret (env PORTALSIM_VNPOST_CLIENT_SECRET)")
+	fs.DurationVar(&o.vnpostTokenTTL, "vnpost-token-ttl", time.Hour, "VNPost token lifetime")
+	fs.StringVar(&o.smsUser, "sms-user", env("PORTALSIM_SMS_USER", "hub"), "SMS gateway Basic auth username (env PORTALSIM_SMS_USER)")
+	fs.StringVar(&o.smsPassword, "sms-password", env("PORTALSIM_SMS_PASSWORD", "hub-secret"), "SMS gateway Basic auth password (env PORTALSIM_SMS_PASSWORD)")
+	fs.StringVar(&o.smtpUser, "smtp-user", env("PORTALSIM_SMTP_USER", ""), "SMTP AUTH PLAIN username (env PORTALSIM_SMTP_USER; with -smtp-password empty too, no AUTH is required)")
+	fs.StringVar(&o.smtpPassword, "smtp-password", env("PORTALSIM_SMTP_PASSWORD", ""), "SMTP AUTH PLAIN password (env PORTALSIM_SMTP_PASSWORD)")
+	fs.StringVar(&o.smtpDomain, "smtp-domain", env("PORTALSIM_SMTP_DOMAIN", "mail.sim"), "domain the SMTP greeting announces (env PORTALSIM_SMTP_DOMAIN)")
 
 	fs.IntVar(&o.generate, "generate", 0, "generate N dossiers on each provincial portal at start")
 	fs.Int64Var(&o.seed, "seed", 1, "generator seed")
@@ -105,7 +154,72 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	default:
 		return o, fmt.Errorf("-hatinh-charset %q: want utf-8 or windows-1258", o.htCharset)
 	}
+	var err error
+	if o.paymentPartners, err = parsePartners(partners); err != nil {
+		return o, fmt.Errorf("-payment-partners: %w", err)
+	}
+	if o.paymentAddr != "" && len(o.paymentPartners) == 0 {
+		return o, errors.New("-payment-partners: at least one MaDoiTac=secret is needed")
+	}
+	if o.paymentRetryDelays, err = parseDelays(retryDelays); err != nil {
+		return o, fmt.Errorf("-payment-retry-delays: %w", err)
+	}
+	if o.paymentCallback != "" {
+		u, err := url.Parse(o.paymentCallback)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return o, fmt.Errorf("-payment-callback %q: want an http(s) URL", o.paymentCallback)
+		}
+	}
+	if o.vnpostClientID == "" {
+		return o, errors.New("-vnpost-client-id must not be empty")
+	}
 	return o, nil
+}
+
+// parsePartners parses "CODE=secret,CODE2=secret2" (secrets cannot hold a
+// comma); an empty list is no partner.
+func parsePartners(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, p := range strings.Split(s, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		code, secret, ok := strings.Cut(p, "=")
+		code, secret = strings.TrimSpace(code), strings.TrimSpace(secret)
+		if !ok || code == "" || secret == "" {
+			return nil, fmt.Errorf("%q: want MaDoiTac=secret", p)
+		}
+		if _, dup := out[code]; dup {
+			return nil, fmt.Errorf("partner %s given twice", code)
+		}
+		out[code] = secret
+	}
+	return out, nil
+}
+
+// parseDelays parses comma-separated durations: "" is nil (the default),
+// "none" an empty list (no retries).
+func parseDelays(s string) ([]time.Duration, error) {
+	s = strings.TrimSpace(s)
+	switch s {
+	case "":
+		return nil, nil
+	case "none":
+		return []time.Duration{}, nil
+	}
+	var out []time.Duration
+	for _, f := range strings.Split(s, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(f))
+		if err != nil {
+			return nil, err
+		}
+		if d <= 0 {
+			return nil, fmt.Errorf("%s: must be positive", d)
+		}
+		out = append(out, d)
+	}
+	return out, nil
 }
 
 // simulator is what every simulator offers: serving, releasing held requests
@@ -117,34 +231,78 @@ type simulator interface {
 	Restore(r io.Reader) error
 }
 
+// mailSim adapts the mail simulator to simulator: it serves its HTTP control
+// port, and Close also stops SMTP. Close's error, from closing the SMTP
+// listener, is dropped: run closes that listener itself anyway.
+type mailSim struct{ *mail.Server }
+
+func (m mailSim) ServeHTTP(w http.ResponseWriter, r *http.Request) { m.Handler().ServeHTTP(w, r) }
+func (m mailSim) Close()                                           { _ = m.Server.Close() }
+
+var (
+	_ simulator = (*sonla.Server)(nil)
+	_ simulator = (*thainguyen.Server)(nil)
+	_ simulator = (*hatinh.Server)(nil)
+	_ simulator = (*national.Server)(nil)
+	_ simulator = (*payment.Server)(nil)
+	_ simulator = (*vnpost.Server)(nil)
+	_ simulator = (*sms.Server)(nil)
+	_ simulator = mailSim{}
+)
+
 type service struct {
 	name string
-	addr string
+	addr string // HTTP listen address; "" for none (mail serving only SMTP)
 	sim  simulator
 	book *simctl.Book // provincial portals only
+	// smtp serves SMTP on smtpAddr (the mail simulator only).
+	smtp     *mail.Server
+	smtpAddr string
 }
 
+// build creates the enabled simulators, in a stable order.
 func build(o options) []service {
-	var accounts []national.Account
-	for _, d := range strings.Split(o.natDst, ",") {
-		accounts = append(accounts, national.Account{DstCode: strings.TrimSpace(d), Username: o.natUser, Password: o.natPassword})
-	}
-	sl := sonla.New(sonla.Config{ClientID: o.sonlaClientID, ClientSecret: o.sonlaClientSecret, TokenTTL: o.sonlaTokenTTL})
-	tn := thainguyen.New(thainguyen.Config{Username: o.tnUser, Password: o.tnPassword, Prefix: o.tnPrefix})
-	ht := hatinh.New(hatinh.Config{APIKey: o.htAPIKey, Charset: o.htCharset})
-	nat := national.New(national.Config{Accounts: accounts, SessionTTL: o.natSessionTTL})
-	all := []service{
-		{"sonla", o.sonlaAddr, sl, sl.Book()},
-		{"thainguyen", o.thainguyenAddr, tn, tn.Book()},
-		{"hatinh", o.hatinhAddr, ht, ht.Book()},
-		{"national", o.nationalAddr, nat, nil},
-	}
 	var out []service
-	for _, s := range all {
-		if s.addr != "" {
-			out = append(out, s)
+	add := func(addr string, mk func() service) {
+		if addr != "" {
+			out = append(out, mk())
 		}
 	}
+	add(o.sonlaAddr, func() service {
+		sl := sonla.New(sonla.Config{ClientID: o.sonlaClientID, ClientSecret: o.sonlaClientSecret, TokenTTL: o.sonlaTokenTTL})
+		return service{name: "sonla", addr: o.sonlaAddr, sim: sl, book: sl.Book()}
+	})
+	add(o.thainguyenAddr, func() service {
+		tn := thainguyen.New(thainguyen.Config{Username: o.tnUser, Password: o.tnPassword, Prefix: o.tnPrefix})
+		return service{name: "thainguyen", addr: o.thainguyenAddr, sim: tn, book: tn.Book()}
+	})
+	add(o.hatinhAddr, func() service {
+		ht := hatinh.New(hatinh.Config{APIKey: o.htAPIKey, Charset: o.htCharset})
+		return service{name: "hatinh", addr: o.hatinhAddr, sim: ht, book: ht.Book()}
+	})
+	add(o.nationalAddr, func() service {
+		var accounts []national.Account
+		for _, d := range strings.Split(o.natDst, ",") {
+			accounts = append(accounts, national.Account{DstCode: strings.TrimSpace(d), Username: o.natUser, Password: o.natPassword})
+		}
+		return service{name: "national", addr: o.nationalAddr, sim: national.New(national.Config{Accounts: accounts, SessionTTL: o.natSessionTTL})}
+	})
+	add(o.paymentAddr, func() service {
+		return service{name: "payment", addr: o.paymentAddr, sim: payment.New(payment.Config{
+			Partners: o.paymentPartners, CallbackURL: o.paymentCallback, RetryDelays: o.paymentRetryDelays})}
+	})
+	add(o.vnpostAddr, func() service {
+		return service{name: "vnpost", addr: o.vnpostAddr, sim: vnpost.New(vnpost.Config{
+			Clients: map[string]string{o.vnpostClientID: o.vnpostClientSecret}, TokenTTL: o.vnpostTokenTTL})}
+	})
+	add(o.smsAddr, func() service {
+		return service{name: "sms", addr: o.smsAddr, sim: sms.New(sms.Config{Username: o.smsUser, Password: o.smsPassword})}
+	})
+	// The mail simulator runs when either of its ports is enabled.
+	add(cmp.Or(o.mailAddr, o.smtpAddr), func() service {
+		m := mail.New(mail.Config{Domain: o.smtpDomain, Username: o.smtpUser, Password: o.smtpPassword})
+		return service{name: "mail", addr: o.mailAddr, sim: mailSim{m}, smtp: m, smtpAddr: o.smtpAddr}
+	})
 	return out
 }
 
@@ -193,29 +351,57 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	}
 
-	errc := make(chan error, len(services))
+	errc := make(chan error, 2*len(services))
 	var servers []*http.Server
-	for _, s := range services {
-		ln, err := net.Listen("tcp", s.addr)
-		if err != nil {
-			for _, srv := range servers {
-				_ = srv.Close()
-			}
-			return fmt.Errorf("%s: %w", s.name, err)
+	var smtpListeners []net.Listener
+	closeAll := func() {
+		for _, srv := range servers {
+			_ = srv.Close()
 		}
-		srv := &http.Server{Handler: s.sim, ReadHeaderTimeout: 10 * time.Second, ErrorLog: logger}
-		servers = append(servers, srv)
-		logger.Printf("%s listening on http://%s", s.name, ln.Addr())
-		go func() { errc <- srv.Serve(ln) }()
+		for _, ln := range smtpListeners {
+			_ = ln.Close()
+		}
+	}
+	for _, s := range services {
+		if s.addr != "" {
+			ln, err := net.Listen("tcp", s.addr)
+			if err != nil {
+				closeAll()
+				return fmt.Errorf("%s: %w", s.name, err)
+			}
+			srv := &http.Server{Handler: s.sim, ReadHeaderTimeout: 10 * time.Second, ErrorLog: logger}
+			servers = append(servers, srv)
+			logger.Printf("%s listening on http://%s", s.name, ln.Addr())
+			go func() { errc <- srv.Serve(ln) }()
+		}
+		if s.smtp != nil && s.smtpAddr != "" {
+			ln, err := net.Listen("tcp", s.smtpAddr)
+			if err != nil {
+				closeAll()
+				return fmt.Errorf("%s: smtp: %w", s.name, err)
+			}
+			smtpListeners = append(smtpListeners, ln)
+			logger.Printf("%s listening on smtp://%s", s.name, ln.Addr())
+			go func() {
+				if err := s.smtp.ServeSMTP(ln); err != nil {
+					errc <- fmt.Errorf("%s: smtp: %w", s.name, err)
+				}
+			}()
+		}
 	}
 
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
-	// Release requests held by timeout_rate first, or Shutdown would wait on them.
+	// Release requests held by timeout_rate first, or Shutdown would wait on
+	// them; this also stops SMTP and drops its sessions.
 	for _, s := range services {
 		s.sim.Close()
+	}
+	// Should Close have raced ServeSMTP's start, the listener is closed here.
+	for _, ln := range smtpListeners {
+		_ = ln.Close()
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"io"
 	"net/http"
 	"os"
@@ -12,8 +13,9 @@ import (
 	"time"
 )
 
-// launch runs portalsim on free ports and returns each simulator's URL and a
-// function that stops it and returns run's error.
+// launch runs every simulator of portalsim on free ports and returns each
+// HTTP simulator's URL by name, the SMTP host:port as "smtp", and a function
+// that stops it and returns run's error.
 func launch(t *testing.T, args ...string) (map[string]string, *syncBuffer, func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -23,6 +25,8 @@ func launch(t *testing.T, args ...string) (map[string]string, *syncBuffer, func(
 		done <- run(ctx, append([]string{
 			"-sonla-addr", "127.0.0.1:0", "-thainguyen-addr", "127.0.0.1:0",
 			"-hatinh-addr", "127.0.0.1:0", "-national-addr", "127.0.0.1:0",
+			"-payment-addr", "127.0.0.1:0", "-vnpost-addr", "127.0.0.1:0", "-sms-addr", "127.0.0.1:0",
+			"-mail-addr", "127.0.0.1:0", "-smtp-addr", "127.0.0.1:0",
 		}, args...), &logs)
 	}()
 	stop := func() error {
@@ -35,7 +39,7 @@ func launch(t *testing.T, args ...string) (map[string]string, *syncBuffer, func(
 			return nil
 		}
 	}
-	re := regexp.MustCompile(`(\w+) listening on (http://\S+)`)
+	re := regexp.MustCompile(`(\w+) listening on (http|smtp)://(\S+)`)
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		select {
 		case err := <-done:
@@ -43,10 +47,14 @@ func launch(t *testing.T, args ...string) (map[string]string, *syncBuffer, func(
 			return nil, &logs, func() error { return err }
 		default:
 		}
-		if m := re.FindAllStringSubmatch(logs.String(), -1); len(m) == 4 {
+		if m := re.FindAllStringSubmatch(logs.String(), -1); len(m) == 9 {
 			urls := map[string]string{}
 			for _, x := range m {
-				urls[x[1]] = x[2]
+				if x[2] == "smtp" {
+					urls["smtp"] = x[3]
+				} else {
+					urls[x[1]] = "http://" + x[3]
+				}
 			}
 			return urls, &logs, stop
 		}
@@ -74,16 +82,27 @@ func fetch(t *testing.T, method, u, body string, hdr ...string) string {
 	return string(b)
 }
 
-// world is what a hub would see of the four simulators.
+// world is what a hub would see of the simulators.
 func world(t *testing.T, urls map[string]string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	for name, u := range urls {
-		out[name+" dossiers"] = fetch(t, "GET", u+"/_sim/dossiers", "")
-		out[name+" stats"] = fetch(t, "GET", u+"/_sim/stats", "")
+	for _, name := range []string{"sonla", "thainguyen", "hatinh", "national"} {
+		out[name+" dossiers"] = fetch(t, "GET", urls[name]+"/_sim/dossiers", "")
+		out[name+" stats"] = fetch(t, "GET", urls[name]+"/_sim/stats", "")
 	}
 	out["hatinh feed"] = fetch(t, "GET", urls["hatinh"]+"/dvc/api/dongbo?tuSeq=0&gioiHan=1000", "", "X-API-Key", "hub-key")
+	out["payment transactions"] = fetch(t, "GET", urls["payment"]+"/_sim/transactions", "")
+	out["vnpost orders"] = fetch(t, "GET", urls["vnpost"]+"/_sim/orders", "")
+	out["sms messages"] = fetch(t, "GET", urls["sms"]+"/_sim/messages", "")
+	out["mail"] = fetch(t, "GET", urls["mail"]+"/_sim/mail", "")
 	return out
+}
+
+// sendSMS sends one SMS with the default credentials and returns the answer.
+func sendSMS(t *testing.T, u, requestID string) string {
+	t.Helper()
+	return fetch(t, "POST", u+"/api/sms/send", `{"phone":"84912345678","message":"Ho so da co ket qua","brandname":"DICHVUCONG","requestId":"`+requestID+`"}`,
+		"Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("hub:hub-secret")))
 }
 
 func TestStateDir(t *testing.T) {
@@ -97,7 +116,15 @@ func TestStateDir(t *testing.T) {
 	if !strings.Contains(res, `"result":[{"MaHoSo":"P-1","error_code":"00"`) {
 		t.Fatalf("push: %s", res)
 	}
+	// An SMS and a mail: they must survive the restart too.
+	sms := sendSMS(t, urls["sms"], "r-1")
+	if err := sendMail(urls["smtp"], nil, "Kết quả hồ sơ P-1"); err != nil {
+		t.Fatalf("send mail: %v", err)
+	}
 	before := world(t, urls)
+	if !strings.Contains(before["sms messages"], `"requestId":"r-1"`) || !strings.Contains(before["mail"], `"subject":"Kết quả hồ sơ P-1"`) {
+		t.Fatalf("sms %s\nmail %s", before["sms messages"], before["mail"])
+	}
 	if err := stop(); err != nil {
 		t.Fatalf("run: %v\n%s", err, logs.String())
 	}
@@ -106,7 +133,7 @@ func TestStateDir(t *testing.T) {
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
-	if strings.Join(names, " ") != "hatinh.state national.state sonla.state thainguyen.state" {
+	if strings.Join(names, " ") != "hatinh.state mail.state national.state payment.state sms.state sonla.state thainguyen.state vnpost.state" {
 		t.Fatalf("state dir holds %v", names)
 	}
 
@@ -118,8 +145,14 @@ func TestStateDir(t *testing.T) {
 			t.Errorf("%s differs after restart\nbefore: %s\nafter:  %s", k, v, after[k])
 		}
 	}
-	if !strings.Contains(logs.String(), "sonla: restored state from") || !strings.Contains(logs.String(), "sonla: state restored, not generating") {
+	if !strings.Contains(logs.String(), "sonla: restored state from") || !strings.Contains(logs.String(), "sonla: state restored, not generating") ||
+		!strings.Contains(logs.String(), "mail: restored state from") {
 		t.Errorf("log:\n%s", logs.String())
+	}
+	// The SMS gateway still knows the requestId: a repeat is a duplicate with
+	// the same messageId.
+	if again := sendSMS(t, urls["sms"], "r-1"); again != sms {
+		t.Errorf("repeated SMS after restart: %s, first %s", again, sms)
 	}
 	res = fetch(t, "POST", urls["national"]+"/api/integration", `{"session":"`+tok+`","madonvi":"000.00.19.H55","service":"DongBoHoSoMC","isUpdating":"False","data":[`+item+`]}`, "dstcode", "000.00.19.H55")
 	if !strings.Contains(res, `"error_code":"98"`) {

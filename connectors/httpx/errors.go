@@ -2,6 +2,7 @@ package httpx
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -134,6 +135,20 @@ func StatusError(op string, r *Response) *Error {
 // MalformedError wraps a parse failure of a whole answer.
 func MalformedError(op string, cause error) *Error {
 	return &Error{Op: op, Transient: true, Err: fmt.Errorf("%w: %v", ErrMalformed, cause)}
+}
+
+// JSONError describes a JSON decoding failure for MalformedError: it keeps
+// the decoder's complaint but never quotes the body.
+func JSONError(err error) error {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Errorf("invalid JSON at offset %d", se.Offset)
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Errorf("unexpected %s for %s", te.Value, te.Field)
+	}
+	return errors.New("invalid JSON")
 }
 
 func parseRetryAfter(v string) time.Duration {

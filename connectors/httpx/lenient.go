@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"encoding/json"
 	"math"
 	"strconv"
 	"strings"
@@ -31,6 +32,34 @@ func ParseInt(s string) (int64, bool) {
 		return int64(f), true
 	}
 	return 0, false
+}
+
+// JSONInt reads an integer given as a JSON number or numeric string,
+// leniently as ParseInt.
+func JSONInt(v json.RawMessage) (int64, bool) {
+	var n json.Number
+	if json.Unmarshal(v, &n) == nil {
+		return ParseInt(n.String())
+	}
+	var s string
+	if json.Unmarshal(v, &s) == nil {
+		return ParseInt(s)
+	}
+	return 0, false
+}
+
+// JSONString reads a JSON string, trimmed, or a number's literal; ""
+// otherwise.
+func JSONString(v json.RawMessage) string {
+	var s string
+	if json.Unmarshal(v, &s) == nil {
+		return strings.TrimSpace(s)
+	}
+	var n json.Number
+	if json.Unmarshal(v, &n) == nil {
+		return n.String()
+	}
+	return ""
 }
 
 // Zoned time layouts tried for RFC 3339-ish values.

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/lienthong/lienthong/connectors/httpx"
@@ -55,10 +54,7 @@ type Client struct {
 	log    *slog.Logger
 	now    func() time.Time
 	keyset *httpx.Keyset
-
-	mu      sync.Mutex
-	token   string
-	expires time.Time
+	auth   *httpx.Bearer
 }
 
 // New validates cfg and builds a Client.
@@ -87,6 +83,11 @@ func New(cfg Config) (*Client, error) {
 	}
 	if c.now == nil {
 		c.now = time.Now
+	}
+	c.auth = &httpx.Bearer{
+		Transport: c.http, BaseURL: cfg.BaseURL, TokenPath: tokenPath,
+		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
+		Name: "sonla", Logger: c.log, Now: c.now,
 	}
 	c.keyset = &httpx.Keyset{Start: cfg.Start, PageSize: cfg.PageSize, Fetch: c.list}
 	return c, nil
@@ -121,7 +122,7 @@ func (c *Client) list(ctx context.Context, since time.Time, page, size int) ([]s
 	q.Set("tuNgay", since.Format(time.RFC3339Nano))
 	q.Set("trang", strconv.Itoa(page))
 	q.Set("soLuong", strconv.Itoa(size))
-	resp, err := c.authorized(ctx, op, http.MethodGet, listPath+"?"+q.Encode(), nil, nil)
+	resp, err := c.auth.Do(ctx, op, http.MethodGet, listPath+"?"+q.Encode(), nil, nil)
 	if err != nil {
 		return nil, false, err
 	}
@@ -130,7 +131,7 @@ func (c *Client) list(ctx context.Context, since time.Time, page, size int) ([]s
 	}
 	var l listing
 	if err := json.Unmarshal(resp.Body, &l); err != nil {
-		return nil, false, httpx.MalformedError(op, jsonErr(err))
+		return nil, false, httpx.MalformedError(op, httpx.JSONError(err))
 	}
 	pulled := c.now()
 	recs := make([]schemas.RawRecord, 0, len(l.DuLieu))
@@ -144,21 +145,8 @@ func (c *Client) list(ctx context.Context, since time.Time, page, size int) ([]s
 	// The portal echoes the page size it applied; if it capped ours, a page
 	// of its size is full.
 	eff := size
-	if n, ok := jsonInt(l.SoLuong); ok && n > 0 && int(n) < size {
+	if n, ok := httpx.JSONInt(l.SoLuong); ok && n > 0 && int(n) < size {
 		eff = int(n)
 	}
 	return recs, len(recs) >= eff, nil
-}
-
-// jsonErr keeps the decoder's complaint but never quotes the body.
-func jsonErr(err error) error {
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return fmt.Errorf("invalid JSON at offset %d", se.Offset)
-	}
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return fmt.Errorf("unexpected %s for %s", te.Value, te.Field)
-	}
-	return errors.New("invalid JSON")
 }

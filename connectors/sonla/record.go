@@ -31,8 +31,8 @@ func parseDossier(raw json.RawMessage, pulled time.Time) schemas.RawRecord {
 	if json.Unmarshal(raw, &obj) != nil {
 		return rec // not an object
 	}
-	rec.ID = jsonString(field(obj, "maHoSo"))
-	rec.Version, _ = jsonInt(field(obj, "phienBan"))
+	rec.ID = httpx.JSONString(field(obj, "maHoSo"))
+	rec.Version, _ = httpx.JSONInt(field(obj, "phienBan"))
 	if t, ok := jsonTime(field(obj, "ngayCapNhat")); ok {
 		rec.Updated = &t
 	}
@@ -50,32 +50,6 @@ func field(obj map[string]json.RawMessage, key string) json.RawMessage {
 		}
 	}
 	return nil
-}
-
-// jsonString reads a string, or a number's literal.
-func jsonString(v json.RawMessage) string {
-	var s string
-	if json.Unmarshal(v, &s) == nil {
-		return strings.TrimSpace(s)
-	}
-	var n json.Number
-	if json.Unmarshal(v, &n) == nil {
-		return n.String()
-	}
-	return ""
-}
-
-// jsonInt reads an integer given as a number or a numeric string.
-func jsonInt(v json.RawMessage) (int64, bool) {
-	var n json.Number
-	if json.Unmarshal(v, &n) == nil {
-		return httpx.ParseInt(n.String())
-	}
-	var s string
-	if json.Unmarshal(v, &s) == nil {
-		return httpx.ParseInt(s)
-	}
-	return 0, false
 }
 
 // jsonTime reads RFC 3339 (zoneless values are Vietnam time), a few other

@@ -34,7 +34,7 @@ func (c *Client) Writeback(ctx context.Context, ev Event) error {
 	hdr.Set("Content-Type", "application/json; charset=utf-8")
 	hdr.Set("Idempotency-Key", ev.Reference)
 	path := listPath + "/" + url.PathEscape(ev.DossierID) + "/su-kien"
-	resp, err := c.authorized(ctx, op, http.MethodPost, path, body, hdr)
+	resp, err := c.auth.Do(ctx, op, http.MethodPost, path, body, hdr)
 	if err != nil {
 		return err
 	}
@@ -48,9 +48,9 @@ func (c *Client) Writeback(ctx context.Context, ev Event) error {
 		return nil
 	}
 	if err := json.Unmarshal(resp.Body, &ans); err != nil {
-		return httpx.MalformedError(op, jsonErr(err))
+		return httpx.MalformedError(op, httpx.JSONError(err))
 	}
-	if k := jsonString(ans.KetQua); len(ans.KetQua) > 0 && !strings.EqualFold(k, "OK") {
+	if k := httpx.JSONString(ans.KetQua); len(ans.KetQua) > 0 && !strings.EqualFold(k, "OK") {
 		return &httpx.Error{Op: op, Status: resp.Status, Code: httpx.Clip(k, 40), Err: httpx.ErrRejected}
 	}
 	return nil

@@ -16,7 +16,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -58,10 +57,7 @@ type Client struct {
 	http httpx.Transport
 	log  *slog.Logger
 	now  func() time.Time
-
-	mu      sync.Mutex
-	token   string
-	expires time.Time
+	auth *httpx.Bearer
 }
 
 // New validates cfg and builds a Client.
@@ -83,6 +79,11 @@ func New(cfg Config) (*Client, error) {
 	}
 	if c.now == nil {
 		c.now = time.Now
+	}
+	c.auth = &httpx.Bearer{
+		Transport: c.http, BaseURL: cfg.BaseURL, TokenPath: tokenPath,
+		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
+		Name: "vnpost", Logger: c.log, Now: c.now,
 	}
 	return c, nil
 }
@@ -173,7 +174,9 @@ func (c *Client) CreateOrder(ctx context.Context, o Order) (OrderResult, error) 
 	if err != nil {
 		return OrderResult{}, &httpx.Error{Op: op, Err: err}
 	}
-	resp, err := c.authorized(ctx, op, http.MethodPost, createPath, payload)
+	hdr := http.Header{}
+	hdr.Set("Content-Type", "application/json; charset=utf-8")
+	resp, err := c.auth.Do(ctx, op, http.MethodPost, createPath, payload, hdr)
 	if err != nil {
 		return OrderResult{}, err
 	}
@@ -202,9 +205,9 @@ func parseOrderAnswer(body []byte, orderNumber string) (OrderResult, error) {
 		TotalFee    json.RawMessage `json:"totalFee"`
 	}
 	if err := json.Unmarshal(body, &a); err != nil {
-		return OrderResult{}, jsonErr(err)
+		return OrderResult{}, httpx.JSONError(err)
 	}
-	res := OrderResult{ItemCode: jsonString(a.ItemCode), OrderNumber: jsonString(a.OrderNumber)}
+	res := OrderResult{ItemCode: httpx.JSONString(a.ItemCode), OrderNumber: httpx.JSONString(a.OrderNumber)}
 	if res.ItemCode == "" {
 		return OrderResult{}, errors.New("no itemCode")
 	}
@@ -215,10 +218,10 @@ func parseOrderAnswer(body []byte, orderNumber string) (OrderResult, error) {
 	default:
 		return OrderResult{}, errors.New("the answer is about another orderNumber")
 	}
-	if n, ok := jsonInt(a.Status); ok {
+	if n, ok := httpx.JSONInt(a.Status); ok {
 		res.Status = int(n)
 	}
-	if n, ok := jsonInt(a.TotalFee); ok {
+	if n, ok := httpx.JSONInt(a.TotalFee); ok {
 		res.TotalFee = n
 	}
 	return res, nil
@@ -246,7 +249,7 @@ func invalidMessage(body []byte, b orderBody) string {
 		Field   json.RawMessage `json:"field"`
 	}
 	_ = json.Unmarshal(body, &a) // an unreadable body still is a 400
-	msg, field := jsonString(a.Message), jsonString(a.Field)
+	msg, field := httpx.JSONString(a.Message), httpx.JSONString(a.Field)
 	if !identifier.MatchString(field) {
 		field = ""
 	}
@@ -325,7 +328,7 @@ func (c *Client) Tracking(ctx context.Context, lastID int64, pageSize int) (even
 	q := url.Values{}
 	q.Set("lastId", strconv.FormatInt(lastID, 10))
 	q.Set("pageSize", strconv.Itoa(pageSize))
-	resp, err := c.authorized(ctx, op, http.MethodGet, trackingPath+"?"+q.Encode(), nil)
+	resp, err := c.auth.Do(ctx, op, http.MethodGet, trackingPath+"?"+q.Encode(), nil, nil)
 	if err != nil {
 		return nil, lastID, err
 	}
@@ -340,29 +343,29 @@ func (c *Client) Tracking(ctx context.Context, lastID int64, pageSize int) (even
 		LastID json.RawMessage `json:"lastId"`
 	}
 	if err := json.Unmarshal(resp.Body, &a); err != nil {
-		return nil, lastID, httpx.MalformedError(op, jsonErr(err))
+		return nil, lastID, httpx.MalformedError(op, httpx.JSONError(err))
 	}
 	next = lastID
-	if n, ok := jsonInt(a.LastID); ok && n > next {
+	if n, ok := httpx.JSONInt(a.LastID); ok && n > next {
 		next = n
 	}
 	seen := map[int64]bool{}
 	events = make([]TrackingEvent, 0, len(a.Embedded.RhDoc))
 	for i, d := range a.Embedded.RhDoc {
-		id, okID := jsonInt(d["id"])
-		code, okCode := jsonInt(d["statusCode"])
-		ev := TrackingEvent{ID: id, OrderNumber: jsonString(d["orderNumber"]), ItemCode: jsonString(d["itemCode"]),
-			StatusCode: int(code), StatusMessage: nfc(jsonString(d["statusMessage"]))}
+		id, okID := httpx.JSONInt(d["id"])
+		code, okCode := httpx.JSONInt(d["statusCode"])
+		ev := TrackingEvent{ID: id, OrderNumber: httpx.JSONString(d["orderNumber"]), ItemCode: httpx.JSONString(d["itemCode"]),
+			StatusCode: int(code), StatusMessage: nfc(httpx.JSONString(d["statusMessage"]))}
 		if !okID || !okCode {
 			c.log.Warn("vnpost: tracking event with unreadable id or statusCode dropped",
-				"index", i, "id", jsonString(d["id"]), "orderNumber", ev.OrderNumber)
+				"index", i, "id", httpx.JSONString(d["id"]), "orderNumber", ev.OrderNumber)
 			continue
 		}
 		if id <= lastID || seen[id] { // already delivered by an earlier page
 			continue
 		}
 		seen[id] = true
-		if t, ok := httpx.ParseTime(jsonString(d["time"]), httpx.Vietnam); ok {
+		if t, ok := httpx.ParseTime(httpx.JSONString(d["time"]), httpx.Vietnam); ok {
 			ev.Time = t.In(httpx.Vietnam)
 		} else {
 			c.log.Warn("vnpost: tracking event with unreadable time", "id", id, "orderNumber", ev.OrderNumber)

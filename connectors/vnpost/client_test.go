@@ -16,32 +16,15 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/lienthong/lienthong/connectors/httpx"
+	"github.com/lienthong/lienthong/connectors/httpx/httpxtest"
 	vnsim "github.com/lienthong/lienthong/sim/vnpost"
 )
-
-// fakeClock is a settable clock safe for concurrent use.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // env is the simulator over real HTTP, counting logins and 401 answers.
 type env struct {
 	sim *vnsim.Server
 	srv *httptest.Server
-	clk *fakeClock // the simulator's clock
+	clk *httpxtest.Clock // the simulator's clock
 
 	mu           sync.Mutex
 	logins, s401 int
@@ -59,7 +42,7 @@ func (r *recorder) WriteHeader(code int) {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{clk: &fakeClock{t: time.Now()}}
+	e := &env{clk: httpxtest.NewClock(time.Now())}
 	e.sim = vnsim.New(vnsim.Config{Clients: map[string]string{"ck-001": "s3cret"}, Clock: e.clk.Now})
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &recorder{ResponseWriter: w, status: 200}
