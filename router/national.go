@@ -112,7 +112,7 @@ func (s *NationalSink) Handle(msg *message.Message) error {
 		return s.ledger.AddQuarantine(msg.Context(), []store.QuarantineEntry{{
 			Source: msg.Metadata.Get("source"), Field: "message", At: time.Now(), State: "open",
 			Reason: fmt.Sprintf("canonical message %s is unreadable: %v", msg.UUID, err),
-			Format: schemas.FormatJSON, Payload: msg.Payload,
+			Format: schemas.FormatCanonical, Payload: msg.Payload,
 		}})
 	}
 	// Returns once the dossier's batch is done; if the message's context
@@ -507,7 +507,7 @@ func (s *NationalSink) event(d *schemas.Dossier, kind, detail string, at time.Ti
 
 func (s *NationalSink) quarantineEntry(d *schemas.Dossier, raw []byte, field, reason string) store.QuarantineEntry {
 	return store.QuarantineEntry{Source: d.Source, DossierID: d.ID, Version: d.SourceVersion, Field: field, Reason: reason,
-		Format: schemas.FormatJSON, Payload: raw, At: time.Now(), State: "open"}
+		Format: schemas.FormatCanonical, Payload: raw, At: time.Now(), State: "open"}
 }
 
 // chunksByUnit splits ws into calls of at most MaxItems, each for one unit,

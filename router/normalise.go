@@ -75,7 +75,7 @@ func (n *Normaliser) Handle(msg *message.Message) ([]*message.Message, error) {
 		return nil, n.addQuarantine(msg.Context(), store.QuarantineEntry{
 			Source: msg.Metadata.Get("source"), DossierID: msg.Metadata.Get(kafka.PartitionKeyMetadata), Field: "message",
 			Reason: fmt.Sprintf("raw message %s is not a raw record: %v", msg.UUID, err),
-			Format: schemas.FormatJSON, Payload: msg.Payload,
+			Format: schemas.FormatRawMessage, Payload: msg.Payload,
 		})
 	}
 	d, err := mapping.Normalize(rec)

@@ -31,3 +31,15 @@ const (
 	FormatJSON = "json"
 	FormatXML  = "xml"
 )
+
+// Formats of quarantined payloads that are not a source's record, so that a
+// replay knows where the payload goes back in.
+const (
+	// FormatCanonical: a canonical dossier (JSON) refused after mapping, by
+	// the national portal, the payment platform or VNPost; replayed onto the
+	// canonical topic.
+	FormatCanonical = "canonical"
+	// FormatRawMessage: a message of a raw topic that is not a RawRecord;
+	// replayed onto its raw topic as it is.
+	FormatRawMessage = "raw-message"
+)

@@ -211,7 +211,7 @@ func (f *Flow) refused(ctx context.Context, d *schemas.Dossier, ref string, he *
 	raw, _ := json.Marshal(d)
 	if err := f.cfg.Store.AddQuarantine(ctx, []store.QuarantineEntry{{
 		Source: d.Source, DossierID: d.ID, Version: d.SourceVersion, Field: "payment:" + he.Code, Reason: reason,
-		Format: schemas.FormatJSON, Payload: raw, At: time.Now(), State: store.QuarantineOpen,
+		Format: schemas.FormatCanonical, Payload: raw, At: time.Now(), State: store.QuarantineOpen,
 	}}); err != nil {
 		return fmt.Errorf("quarantine payment request %s: %w", ref, err)
 	}
