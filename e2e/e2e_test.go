@@ -341,6 +341,20 @@ func (e *env) verifySource(t *testing.T, src string, quarantined map[versionKey]
 				hosoStatuses = append(hosoStatuses, statusOf(h.Item["TrangThaiHoSo"]))
 			}
 		}
+		if e.stepRepeats != nil {
+			// After a crash between a step call and its ledger write the
+			// steps are sent again (the portal cannot be asked which it
+			// has): tolerated as consecutive repeats, and counted.
+			var kept []map[string]any
+			for _, s := range gotSteps {
+				if len(kept) > 0 && len(diffFields(kept[len(kept)-1], s)) == 0 {
+					*e.stepRepeats++
+					continue
+				}
+				kept = append(kept, s)
+			}
+			gotSteps = kept
+		}
 		if len(gotSteps) != len(wantSteps) {
 			t.Errorf("%s: dossier %s: national received %d steps, source has %d", src, d.ID, len(gotSteps), len(wantSteps))
 		} else {

@@ -30,6 +30,10 @@ type env struct {
 	cfg      hub.Config
 	counters *progress.Counters
 	logPath  string
+	// stepRepeats, when set, makes verifySource tolerate a step received
+	// twice in a row (a crash between the call and its record) and count it.
+	stepRepeats *int
+	hub         *hub.Hub // the last one runHub started
 }
 
 func newEnv(t *testing.T, opts devenv.Options) *env {
@@ -70,7 +74,8 @@ func (e *env) runHub() (stop func()) {
 	}
 	log := slog.New(slog.NewJSONHandler(io.MultiWriter(logf), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	done := make(chan error, 1)
-	go func() { done <- hub.New(e.cfg, e.store, e.counters, log).Run(ctx) }()
+	e.hub = hub.New(e.cfg, e.store, e.counters, log)
+	go func() { done <- e.hub.Run(ctx) }()
 	return func() {
 		cancel()
 		select {

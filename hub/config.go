@@ -37,7 +37,17 @@ type Config struct {
 	SMS     *SMSConfig     `yaml:"sms"`
 	SMTP    *SMTPConfig    `yaml:"smtp"`
 
-	Router RouterConfig `yaml:"router"`
+	Router  RouterConfig  `yaml:"router"`
+	Breaker BreakerConfig `yaml:"breaker"`
+}
+
+// BreakerConfig tunes the circuit breaker of every external endpoint.
+type BreakerConfig struct {
+	// Failures in a row that open a breaker (default 5).
+	Failures int `yaml:"failures"`
+	// Timeout is how long an open breaker waits before letting a probe
+	// through (default 5s).
+	Timeout time.Duration `yaml:"timeout"`
 }
 
 // HTTPConfig is the hub's HTTP listener.

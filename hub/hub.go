@@ -18,7 +18,9 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
+	"github.com/lienthong/lienthong/breaker"
 	"github.com/lienthong/lienthong/connectors/national"
+	"github.com/lienthong/lienthong/dlq"
 	"github.com/lienthong/lienthong/flows/fees"
 	"github.com/lienthong/lienthong/flows/notify"
 	"github.com/lienthong/lienthong/flows/postal"
@@ -38,6 +40,7 @@ type Store interface {
 	fees.Store
 	postal.Store
 	notify.Store
+	dlq.Store
 	IndexIdentities(ctx context.Context, links []store.IdentityLink) error
 	CountQuarantine(ctx context.Context, source string) (int, error)
 	Close() error
@@ -49,6 +52,7 @@ type Hub struct {
 	store    Store
 	counters *progress.Counters
 	log      *slog.Logger
+	breakers *breaker.Set
 }
 
 // New returns a hub over an open store. Counters may be shared with the
@@ -63,7 +67,18 @@ func New(cfg Config, st Store, counters *progress.Counters, log *slog.Logger) *H
 	if cfg.Instance == "" {
 		cfg.Instance = "hub"
 	}
-	return &Hub{cfg: cfg, store: st, counters: counters, log: log}
+	return &Hub{cfg: cfg, store: st, counters: counters, log: log,
+		breakers: breaker.New(breaker.Settings{Failures: cfg.Breaker.Failures, Timeout: cfg.Breaker.Timeout}, log)}
+}
+
+// Breakers are the circuit breakers of the external endpoints, one each:
+// the provinces by source name, "national", "payment", "vnpost", "sms",
+// "smtp".
+func (h *Hub) Breakers() *breaker.Set { return h.breakers }
+
+// waitFor returns a wait on the named endpoints' breakers.
+func (h *Hub) waitFor(names ...string) func(ctx context.Context) error {
+	return func(ctx context.Context) error { return h.breakers.Wait(ctx, names...) }
 }
 
 // Run runs the hub until ctx ends, then stops pulling, lets in-flight
@@ -110,7 +125,7 @@ func (h *Hub) Run(ctx context.Context) error {
 
 	portal, err := national.New(national.Config{
 		BaseURL: h.cfg.National.BaseURL, Username: h.cfg.National.Username, Password: h.cfg.National.Password,
-		HTTPClient: &http.Client{Timeout: durationOr(h.cfg.National.Timeout, 30*time.Second)},
+		HTTPClient: h.client(endpointNational, h.cfg.National.Timeout),
 	})
 	if err != nil {
 		return err
@@ -121,6 +136,10 @@ func (h *Hub) Run(ctx context.Context) error {
 	}
 	sink := router.NewNationalSink(router.NationalSinkConfig{
 		Units: units, Linger: h.cfg.National.Linger, Instance: h.cfg.Instance, Effects: h.store,
+		Wait: h.waitFor(endpointNational), Retried: func() { h.breakers.CountRetry(endpointNational) },
+		// The breaker paces calls to a portal that is down; a long backoff
+		// on top would only delay the catch-up once it is back.
+		MaxBackoff: 5 * time.Second,
 	}, portal, h.store, h.counters, h.log)
 	sinkSub, err := kafka.NewSubscriber(h.subscriberConfig("national"), wlog)
 	if err != nil {
@@ -130,21 +149,45 @@ func (h *Hub) Run(ctx context.Context) error {
 	r.AddConsumerHandler("national", topics.Canonical(), sinkSub, sink.Handle)
 
 	resync := &router.Resyncer{Ledger: h.store, Publisher: pub, Topic: topics.Canonical()}
-	l4, err := h.buildLevel4(sources, resync)
+	l4, err := h.buildLevel4(sources, resync, &notify.Publisher{Publisher: pub, Topic: topics.Notices()})
 	if err != nil {
 		return err
 	}
-	for name, fn := range l4.handlers() {
-		sub, err := kafka.NewSubscriber(h.subscriberConfig(name), wlog)
+	for _, spec := range l4.handlers(topics) {
+		sub, err := kafka.NewSubscriber(h.subscriberConfig(spec.name), wlog)
 		if err != nil {
 			return fmt.Errorf("kafka subscriber: %w", err)
 		}
 		closers = append(closers, sub.Close)
-		hd := r.AddConsumerHandler(name, topics.Canonical(), sub, fn)
+		var hd *message.Handler
+		if spec.handle != nil {
+			hd = r.AddHandler(spec.name, spec.topic, sub, spec.out, pub, spec.handle)
+		} else {
+			hd = r.AddConsumerHandler(spec.name, spec.topic, sub, spec.consume)
+		}
 		// An external system that fails now often answers a moment later;
 		// past these retries the message is redelivered.
+		needs := spec.needs
 		hd.AddMiddleware(middleware.Retry{MaxRetries: 3, InitialInterval: 500 * time.Millisecond,
-			MaxInterval: 5 * time.Second, Multiplier: 2, Logger: wlog}.Middleware)
+			MaxInterval: 5 * time.Second, Multiplier: 2, Logger: wlog,
+			OnRetryHook: func(int, time.Duration) {
+				for _, n := range needs {
+					h.breakers.CountRetry(n)
+				}
+			}}.Middleware)
+		if len(needs) > 0 {
+			// Outermost: while a system the handler needs is down, the
+			// handler takes no message; they wait in Kafka.
+			wait := h.waitFor(needs...)
+			hd.AddMiddleware(func(next message.HandlerFunc) message.HandlerFunc {
+				return func(msg *message.Message) ([]*message.Message, error) {
+					if err := wait(msg.Context()); err != nil {
+						return nil, err
+					}
+					return next(msg)
+				}
+			})
+		}
 	}
 
 	runCtx, cancel := context.WithCancel(ctx)
@@ -196,6 +239,8 @@ func (h *Hub) Run(ctx context.Context) error {
 			Source: src.name, Pull: src.pull, Topic: topics.Raw(src.name), Publisher: pub,
 			Cursors: h.store, Events: h.store, Instance: h.cfg.Instance,
 			Interval: durationOr(src.interval, time.Second), Counters: h.counters, Logger: h.log,
+			Wait: h.waitFor(src.name), Retried: func() { h.breakers.CountRetry(src.name) },
+			MaxBackoff: 5 * time.Second,
 		}
 		lead("poller:"+src.name, p.Run)
 	}
@@ -204,7 +249,8 @@ func (h *Hub) Run(ctx context.Context) error {
 		lead(name, run)
 	}
 	if h.cfg.HTTP.Listen != "" {
-		srv, err := serveHTTP(h.cfg.HTTP.Listen, l4.httpHandler())
+		dead := dlq.New(h.store, pub, topics, h.cfg.Instance)
+		srv, err := serveHTTP(h.cfg.HTTP.Listen, l4.httpHandler(dead.Handler()))
 		if err != nil {
 			cancel()
 			wg.Wait()
@@ -228,6 +274,16 @@ func (h *Hub) Run(ctx context.Context) error {
 	}
 	h.log.Info("hub stopped")
 	return errors.Join(all...)
+}
+
+// PublisherConfig is the Kafka publisher configuration the hub publishes
+// with (brokers, topic creation, TLS, SASL), for tools that publish as the
+// hub does, such as `hub dlq replay`.
+func (c Config) PublisherConfig() kafka.PublisherConfig {
+	if c.Instance == "" {
+		c.Instance = "hub"
+	}
+	return (&Hub{cfg: c}).publisherConfig()
 }
 
 func (h *Hub) publisherConfig() kafka.PublisherConfig {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/lienthong/lienthong/breaker"
 	"github.com/lienthong/lienthong/connectors/email"
 	"github.com/lienthong/lienthong/connectors/payment"
 	"github.com/lienthong/lienthong/connectors/sms"
@@ -22,29 +23,59 @@ import (
 // level4 are the level-4 flows this configuration turns on; nil fields are
 // off.
 type level4 struct {
-	notifier *notify.Notifier
+	detector *notify.Detector
+	sms      *notify.Notifier // the SMS channel
+	email    *notify.Notifier // the email channel
 	fees     *fees.Flow
 	postal   *postal.Flow
 }
 
-// handlers are the level-4 consumers of the canonical topic, by name.
-func (l *level4) handlers() map[string]message.NoPublishHandlerFunc {
-	out := map[string]message.NoPublishHandlerFunc{}
-	if l.notifier != nil {
-		out["notify"] = l.notifier.HandleDossier
+// handlerSpec is one router handler of the level-4 flows.
+type handlerSpec struct {
+	name    string
+	topic   string
+	consume message.NoPublishHandlerFunc // a consumer, or
+	handle  message.HandlerFunc          // a handler publishing to out
+	out     string
+	// needs are the external systems the handler calls: while one's
+	// breaker is open the handler takes no messages.
+	needs []string
+}
+
+// handlers are the level-4 handlers: consumers of the canonical topic, and
+// one consumer of the notices topic per channel.
+func (l *level4) handlers(topics router.Topics) []handlerSpec {
+	var out []handlerSpec
+	if l.detector != nil {
+		out = append(out, handlerSpec{name: "notices", topic: topics.Canonical(), handle: l.detector.Handle, out: topics.Notices()})
+	}
+	if l.sms != nil {
+		out = append(out, handlerSpec{name: "notify-sms", topic: topics.Notices(), consume: l.sms.HandleNotice, needs: []string{endpointSMS}})
+	}
+	if l.email != nil {
+		out = append(out, handlerSpec{name: "notify-email", topic: topics.Notices(), consume: l.email.HandleNotice, needs: []string{endpointSMTP}})
 	}
 	if l.fees != nil {
-		out["fees"] = l.fees.HandleDossier
+		out = append(out, handlerSpec{name: "fees", topic: topics.Canonical(), consume: l.fees.HandleDossier, needs: []string{endpointPayment}})
 	}
 	if l.postal != nil {
-		out["postal"] = l.postal.HandleDossier
+		out = append(out, handlerSpec{name: "postal", topic: topics.Canonical(), consume: l.postal.HandleDossier, needs: []string{endpointVNPost}})
 	}
 	return out
 }
 
+// Endpoint names of the external systems (breakers, counts, logs).
+const (
+	endpointNational = "national"
+	endpointPayment  = "payment"
+	endpointVNPost   = "vnpost"
+	endpointSMS      = "sms"
+	endpointSMTP     = "smtp"
+)
+
 // buildLevel4 assembles the configured flows. Provinces are written back
 // to through the same connectors the pollers pull with.
-func (h *Hub) buildLevel4(sources []source, resync *router.Resyncer) (*level4, error) {
+func (h *Hub) buildLevel4(sources []source, resync *router.Resyncer, notices *notify.Publisher) (*level4, error) {
 	portals := map[string]writeback.Portal{}
 	for _, s := range sources {
 		portals[s.name] = s.writeback
@@ -54,7 +85,7 @@ func (h *Hub) buildLevel4(sources []source, resync *router.Resyncer) (*level4, e
 	var smsC notify.SMS
 	if c := h.cfg.SMS; c != nil {
 		cl, err := sms.New(sms.Config{BaseURL: c.BaseURL, Username: c.Username, Password: c.Password,
-			Brandname: c.Brandname, Timeout: durationOr(c.Timeout, 15*time.Second)})
+			Brandname: c.Brandname, Timeout: durationOr(c.Timeout, 15*time.Second), HTTPClient: h.client(endpointSMS, c.Timeout)})
 		if err != nil {
 			return nil, err
 		}
@@ -67,21 +98,24 @@ func (h *Hub) buildLevel4(sources []source, resync *router.Resyncer) (*level4, e
 		if err != nil {
 			return nil, err
 		}
-		mailC = cl
+		mailC = &breakerMail{set: h.breakers, mail: cl}
 	}
-	if smsC != nil || mailC != nil {
-		l.notifier = notify.New(notify.Config{SMS: smsC, Mail: mailC, Store: h.store, Instance: h.cfg.Instance,
-			Log: h.log, PaymentLinks: h.cfg.Payment != nil})
+	if smsC != nil {
+		l.sms = notify.New(notify.Config{SMS: smsC, Store: h.store, Instance: h.cfg.Instance, Log: h.log})
+	}
+	if mailC != nil {
+		l.email = notify.New(notify.Config{Mail: mailC, Store: h.store, Instance: h.cfg.Instance, Log: h.log})
 	}
 	var notifier fees.Notifier
-	if l.notifier != nil {
-		notifier = l.notifier
+	if smsC != nil || mailC != nil {
+		l.detector = &notify.Detector{PaymentLinks: h.cfg.Payment != nil, Log: h.log}
+		notifier = notices
 	}
 	if c := h.cfg.Payment; c != nil {
 		partners := map[string]fees.Partner{}
 		for src, pc := range c.Partners {
 			cl, err := payment.New(payment.Config{BaseURL: c.BaseURL, PartnerCode: pc.Code, Secret: pc.Secret,
-				Timeout: durationOr(c.Timeout, 30*time.Second)})
+				Timeout: durationOr(c.Timeout, 30*time.Second), HTTPClient: h.client(endpointPayment, c.Timeout)})
 			if err != nil {
 				return nil, fmt.Errorf("payment partner %s: %w", src, err)
 			}
@@ -92,7 +126,7 @@ func (h *Hub) buildLevel4(sources []source, resync *router.Resyncer) (*level4, e
 	}
 	if c := h.cfg.VNPost; c != nil {
 		cl, err := vnpost.New(vnpost.Config{BaseURL: c.BaseURL, ClientID: c.ClientID, ClientSecret: c.ClientSecret,
-			CustomerCode: c.CustomerCode, Timeout: durationOr(c.Timeout, 30*time.Second)})
+			CustomerCode: c.CustomerCode, Timeout: durationOr(c.Timeout, 30*time.Second), HTTPClient: h.client(endpointVNPost, c.Timeout)})
 		if err != nil {
 			return nil, err
 		}
@@ -101,8 +135,8 @@ func (h *Hub) buildLevel4(sources []source, resync *router.Resyncer) (*level4, e
 			senders[src] = postal.Sender{Name: s.Name, Tel: s.Tel, Address: s.Address, Province: s.Province, District: s.District, Email: s.Email}
 		}
 		var pn postal.Notifier
-		if l.notifier != nil {
-			pn = l.notifier
+		if notifier != nil {
+			pn = notices
 		}
 		l.postal = postal.New(postal.Config{Carrier: cl, Senders: senders, Store: h.store, Writeback: wb, Notifier: pn,
 			Resync: resync, Instance: h.cfg.Instance, Log: h.log, PageSize: c.PageSize})
@@ -125,12 +159,27 @@ func (l *level4) loops(cfg Config) map[string]func(ctx context.Context) error {
 	return out
 }
 
-// httpHandler is the hub's HTTP surface.
-func (l *level4) httpHandler() http.Handler {
+// httpHandler is the hub's HTTP surface: the payment callback and the
+// quarantine (dead-letter) API.
+func (l *level4) httpHandler(deadLetters http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.Handle("/api/dlq", deadLetters)
+	mux.Handle("/api/dlq/", deadLetters)
 	if l.fees != nil {
 		mux.Handle(PaymentCallbackPath, l.fees)
 	}
 	return mux
+}
+
+// breakerMail sends mail through the SMTP relay's circuit breaker. Only
+// transient failures count against the relay: a refused address is the
+// message's problem.
+type breakerMail struct {
+	set  *breaker.Set
+	mail *email.Client
+}
+
+func (b *breakerMail) Send(ctx context.Context, m email.Message) error {
+	return b.set.Do(ctx, endpointSMTP, func(ctx context.Context) error { return b.mail.Send(ctx, m) }, email.IsTransient)
 }

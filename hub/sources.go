@@ -30,8 +30,10 @@ func unitOf(p PortalCommon) national.Unit {
 	return u
 }
 
-func httpClient(p PortalCommon) *http.Client {
-	return &http.Client{Timeout: durationOr(p.Timeout, 30*time.Second)}
+// client is an HTTP client to one external endpoint, through its circuit
+// breaker.
+func (h *Hub) client(endpoint string, timeout time.Duration) *http.Client {
+	return &http.Client{Timeout: durationOr(timeout, 30*time.Second), Transport: h.breakers.Transport(endpoint, http.DefaultTransport)}
 }
 
 // sources builds a connector for every configured portal.
@@ -40,7 +42,7 @@ func (h *Hub) sources() ([]source, error) {
 	if c := h.cfg.SonLa; c != nil {
 		cl, err := sonla.New(sonla.Config{
 			BaseURL: c.BaseURL, ClientID: c.ClientID, ClientSecret: c.ClientSecret,
-			PageSize: c.PageSize, HTTPClient: httpClient(c.PortalCommon), Logger: h.log,
+			PageSize: c.PageSize, HTTPClient: h.client(schemas.SourceSonLa, c.Timeout), Logger: h.log,
 		})
 		if err != nil {
 			return nil, err
@@ -50,7 +52,7 @@ func (h *Hub) sources() ([]source, error) {
 	if c := h.cfg.ThaiNguyen; c != nil {
 		cl, err := thainguyen.New(thainguyen.Config{
 			BaseURL: c.BaseURL, Username: c.Username, Password: c.Password,
-			PageSize: c.PageSize, HTTPClient: httpClient(c.PortalCommon), Logger: h.log,
+			PageSize: c.PageSize, HTTPClient: h.client(schemas.SourceThaiNguyen, c.Timeout), Logger: h.log,
 		})
 		if err != nil {
 			return nil, err
@@ -60,7 +62,7 @@ func (h *Hub) sources() ([]source, error) {
 	if c := h.cfg.HaTinh; c != nil {
 		cl, err := hatinh.New(hatinh.Config{
 			BaseURL: c.BaseURL, APIKey: c.APIKey,
-			PageSize: c.PageSize, HTTPClient: httpClient(c.PortalCommon), Logger: h.log,
+			PageSize: c.PageSize, HTTPClient: h.client(schemas.SourceHaTinh, c.Timeout), Logger: h.log,
 		})
 		if err != nil {
 			return nil, err

@@ -58,6 +58,12 @@ type Poller struct {
 	MaxBackoff time.Duration
 	Counters   *progress.Counters
 	Logger     *slog.Logger
+	// Wait, when set, blocks before each pull while the portal is known to
+	// be down (its circuit breaker is open): the poller waits instead of
+	// hammering it.
+	Wait func(ctx context.Context) error
+	// Retried, when set, is told of each retry after a failed pull.
+	Retried func()
 }
 
 // CursorName is the store key of source's cursor.
@@ -95,6 +101,11 @@ func (p *Poller) Run(ctx context.Context) error {
 	}
 	backoff = 200 * time.Millisecond
 	for {
+		if p.Wait != nil {
+			if err := p.Wait(ctx); err != nil {
+				return nil // ctx ended
+			}
+		}
 		next, more, err := p.once(ctx, cursor, log)
 		wait := interval
 		switch {
@@ -104,6 +115,9 @@ func (p *Poller) Run(ctx context.Context) error {
 			wait = backoff/2 + rand.N(backoff)
 			backoff = min(backoff*2, maxBackoff)
 			log.Warn("pull failed; retrying", "source", p.Source, "wait", wait.String(), "error", err.Error())
+			if p.Retried != nil {
+				p.Retried()
+			}
 		default:
 			backoff = 200 * time.Millisecond
 			cursor = next

@@ -58,6 +58,12 @@ type NationalSinkConfig struct {
 	// Effects, when set, are laid over each dossier before it is sent
 	// (payments taken, results delivered by the level-4 flows).
 	Effects Effects
+	// Wait, when set, blocks before each attempt while the portal is known
+	// to be down (its circuit breaker is open): the batch, and the messages
+	// behind it, wait in Kafka instead of failing.
+	Wait func(ctx context.Context) error
+	// Retried, when set, is told of each retry of a batch.
+	Retried func()
 }
 
 // NationalSink pushes canonical dossiers to the national portal. Handler
@@ -130,6 +136,11 @@ func (s *NationalSink) Run(ctx context.Context) { s.gather.Run(ctx) }
 func (s *NationalSink) processWithRetry(ctx context.Context, batch []*pending) error {
 	backoff := 200 * time.Millisecond
 	for attempt := 1; ; attempt++ {
+		if s.cfg.Wait != nil {
+			if err := s.cfg.Wait(ctx); err != nil {
+				return err
+			}
+		}
 		err := s.process(ctx, batch)
 		if err == nil || ctx.Err() != nil {
 			return err
@@ -140,6 +151,9 @@ func (s *NationalSink) processWithRetry(ctx context.Context, batch []*pending) e
 			backoff = min(backoff*2, s.cfg.MaxBackoff)
 		}
 		s.log.Warn("national sync failed; retrying", "attempt", attempt, "dossiers", len(batch), "wait", wait.String(), "error", err.Error())
+		if s.cfg.Retried != nil {
+			s.cfg.Retried()
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

@@ -15,3 +15,7 @@ func (t Topics) Raw(source string) string { return t.Prefix + "raw." + source }
 
 // Canonical is the topic of canonical dossiers from every source.
 func (t Topics) Canonical() string { return t.Prefix + "canonical" }
+
+// Notices is the topic of notifications to applicants, read by one
+// consumer per channel (SMS, email).
+func (t Topics) Notices() string { return t.Prefix + "notices" }

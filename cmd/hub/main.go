@@ -5,6 +5,7 @@
 //	hub serve --config FILE  against external Kafka and PostgreSQL
 //	hub migrate --config FILE
 //	hub bench                end-to-end dossiers per second on a generated load
+//	hub dlq list|show|replay|discard --config FILE   quarantine operations
 package main
 
 import (
@@ -33,6 +34,8 @@ func main() {
 		err = runMigrate(ctx, os.Args[2:])
 	case "bench":
 		err = runBench(ctx, os.Args[2:])
+	case "dlq":
+		err = runDLQ(ctx, os.Args[2:])
 	case "-h", "--help", "help":
 		usage()
 		return
@@ -55,6 +58,9 @@ commands:
   serve     run against external Kafka brokers and PostgreSQL: hub serve --config FILE
   migrate   apply the store's migrations: hub migrate --config FILE
   bench     sync a generated load end to end and print dossiers per second
+  dlq       quarantined records: hub dlq list|show|replay|discard --config FILE
+            (list and filter them, show one with its payload, replay them through
+            the normal path after a fix, or discard them)
 
 Run "hub <command> -h" for a command's flags.
 `)

@@ -15,11 +15,13 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/lienthong/lienthong/connectors/email"
 	"github.com/lienthong/lienthong/connectors/httpx"
 	"github.com/lienthong/lienthong/flows/once"
+	"github.com/lienthong/lienthong/router/kafka"
 	"github.com/lienthong/lienthong/schemas"
 	"github.com/lienthong/lienthong/store"
 )
@@ -47,10 +49,6 @@ type Config struct {
 	Store    Store
 	Instance string
 	Log      *slog.Logger
-	// PaymentLinks says the fees flow requests online payments and sends
-	// the fee-due notification with the link itself; the dossier handler
-	// then only tells about fees payable at the office.
-	PaymentLinks bool
 	// MailDomain is the right-hand side of Message-IDs.
 	MailDomain string
 }
@@ -71,17 +69,20 @@ func New(cfg Config) *Notifier {
 	return &Notifier{cfg: cfg}
 }
 
-// Notice is one event to tell the applicant about.
+// Notice is one event to tell the applicant about. It travels on the
+// notices topic, so each channel is sent by its own consumer and one
+// channel's outage holds up neither the other nor the flows that raise
+// notices.
 type Notice struct {
-	Kind string
+	Kind string `json:"kind"`
 	// Occurrence tells repeated events of one kind apart (the second
 	// supplement request of a dossier is news); redeliveries of the same
 	// event carry the same occurrence.
-	Occurrence string
-	Dossier    *schemas.Dossier
-	Amount     int64  // FeeDue: VND to pay
-	PayURL     string // FeeDue: the payment link
-	ItemCode   string // Delivered: the VNPost item code
+	Occurrence string           `json:"occurrence"`
+	Dossier    *schemas.Dossier `json:"dossier"`
+	Amount     int64            `json:"amount,omitempty"`   // FeeDue: VND to pay
+	PayURL     string           `json:"payUrl,omitempty"`   // FeeDue: the payment link
+	ItemCode   string           `json:"itemCode,omitempty"` // Delivered: the VNPost item code
 }
 
 func (n Notice) key(channel string) string {
@@ -154,27 +155,80 @@ func transient(err error) bool {
 	return email.IsTransient(err) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
 }
 
-// HandleDossier is a Watermill handler on the canonical topic: it tells the
-// applicant about the dossier's current status when that status is news to
-// them.
-func (nf *Notifier) HandleDossier(msg *message.Message) error {
-	var d schemas.Dossier
-	if err := json.Unmarshal(msg.Payload, &d); err != nil {
-		// The national sink quarantines unreadable canonical messages; here
-		// there is nothing to tell anyone.
-		nf.cfg.Log.Warn("notify: unreadable canonical message", "uuid", msg.UUID, "error", err.Error())
-		return nil
-	}
-	n, ok := nf.statusNotice(&d)
-	if !ok {
-		return nil
+// HandleNotice is a Watermill handler on the notices topic: it sends the
+// notice on this notifier's channels.
+func (nf *Notifier) HandleNotice(msg *message.Message) error {
+	var n Notice
+	if err := json.Unmarshal(msg.Payload, &n); err != nil || n.Dossier == nil {
+		nf.cfg.Log.Warn("notify: unreadable notice", "uuid", msg.UUID)
+		return nil // only the hub writes notices: a bug to look at, not to retry
 	}
 	return nf.Notify(msg.Context(), n)
 }
 
+// NoticeMessage wraps n for the notices topic, keyed by dossier.
+func NoticeMessage(n Notice) (*message.Message, error) {
+	body, err := json.Marshal(n)
+	if err != nil {
+		return nil, fmt.Errorf("encode notice %s of dossier %s: %w", n.Kind, n.Dossier.ID, err)
+	}
+	msg := message.NewMessage(watermill.NewUUID(), body)
+	msg.Metadata.Set(kafka.PartitionKeyMetadata, n.Dossier.ID)
+	msg.Metadata.Set("source", n.Dossier.Source)
+	return msg, nil
+}
+
+// Publisher raises notices onto the notices topic; the flows that raise
+// them (fees, postal) then never wait on the SMS gateway or SMTP.
+type Publisher struct {
+	Publisher message.Publisher
+	Topic     string
+}
+
+// Notify publishes n.
+func (p *Publisher) Notify(_ context.Context, n Notice) error {
+	msg, err := NoticeMessage(n)
+	if err != nil {
+		return err
+	}
+	return p.Publisher.Publish(p.Topic, msg)
+}
+
+// Detector turns dossiers' status changes into notices.
+type Detector struct {
+	// PaymentLinks says the fees flow requests online payments and raises
+	// the fee-due notice with the link itself; the detector then only
+	// raises it for fees payable at the office.
+	PaymentLinks bool
+	Log          *slog.Logger
+}
+
+// Handle is a Watermill handler from the canonical topic to the notices
+// topic: the dossier's current status, when it is news to the applicant.
+func (dt *Detector) Handle(msg *message.Message) ([]*message.Message, error) {
+	var d schemas.Dossier
+	if err := json.Unmarshal(msg.Payload, &d); err != nil {
+		// The national sink quarantines unreadable canonical messages; here
+		// there is nothing to tell anyone.
+		if dt.Log != nil {
+			dt.Log.Warn("notify: unreadable canonical message", "uuid", msg.UUID, "error", err.Error())
+		}
+		return nil, nil
+	}
+	n, ok := dt.statusNotice(&d)
+	if !ok {
+		return nil, nil
+	}
+	out, err := NoticeMessage(n)
+	if err != nil {
+		return nil, err
+	}
+	return []*message.Message{out}, nil
+}
+
 // statusNotice says which notice, if any, the dossier's current status is.
-func (nf *Notifier) statusNotice(d *schemas.Dossier) (Notice, bool) {
-	if d.Deleted {
+func (dt *Detector) statusNotice(d *schemas.Dossier) (Notice, bool) {
+	if d.Deleted || (d.Applicant.Phone == "" && d.Applicant.Email == "") {
 		return Notice{}, false
 	}
 	n := Notice{Dossier: d, Occurrence: Occurrence(d)}
@@ -198,8 +252,8 @@ func (nf *Notifier) statusNotice(d *schemas.Dossier) (Notice, bool) {
 				office += f.Amount
 			}
 		}
-		if nf.cfg.PaymentLinks && online > 0 {
-			return Notice{}, false // the fees flow sends it, with the link
+		if dt.PaymentLinks && online > 0 {
+			return Notice{}, false // the fees flow raises it, with the link
 		}
 		if office+online == 0 {
 			return Notice{}, false

@@ -1,0 +1,228 @@
+package dlq
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/lienthong/lienthong/store"
+)
+
+// Detail is one entry as Show's HTTP answer gives it: the listed fields and
+// the payload, as text when it is UTF-8 and base64 otherwise.
+type Detail struct {
+	Item
+	Payload         string `json:"payload"`
+	PayloadEncoding string `json:"payload_encoding"` // "text" or "base64"
+}
+
+// DetailOf is e with its payload encoded for JSON.
+func DetailOf(e store.QuarantineEntry) Detail {
+	d := Detail{Item: ItemOf(e), Payload: string(e.Payload), PayloadEncoding: "text"}
+	if !utf8.Valid(e.Payload) {
+		d.Payload, d.PayloadEncoding = base64.StdEncoding.EncodeToString(e.Payload), "base64"
+	}
+	return d
+}
+
+// Handler is the quarantine's JSON API, to mount on the hub's HTTP server
+// at /api/dlq and /api/dlq/:
+//
+//	GET  /api/dlq?source=&reason=&field=&dossier=&state=&since=&until=&limit=&offset=
+//	                              {"items": [Item…]}, without payloads
+//	GET  /api/dlq/{id}            Detail, with the payload
+//	POST /api/dlq/{id}/replay     {"id": 12, "state": "replayed"}
+//	POST /api/dlq/replay?filters  replays every open entry the filters select
+//	                              (every open entry without filters):
+//	                              {"replayed": n}
+//	POST /api/dlq/{id}/discard    body {"reason": "…"}: {"id": 12, "state": "discarded"}
+//
+// since and until are RFC 3339 times or durations ago (24h); state is open
+// (the default), replayed, discarded or all; reason matches a part of the
+// reason, ignoring case. An unknown query parameter is refused rather than
+// ignored, so that a misspelt filter never widens a bulk replay. Errors are
+// {"error": "…"} with 400 (bad request), 404 (no such entry), 409 (entry
+// not open, or not replayable) or 500; a bulk replay that stops on an
+// error also says how many it had replayed.
+//
+// TODO(auth): no authentication or roles yet: they come with their own
+// issue. Until then, serve this handler only where operators alone reach
+// it; it shows personal data and replays records.
+func (s *Service) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/dlq", s.handleList)
+	mux.HandleFunc("GET /api/dlq/{id}", s.handleShow)
+	mux.HandleFunc("POST /api/dlq/{id}/replay", s.handleReplay)
+	mux.HandleFunc("POST /api/dlq/replay", s.handleReplayAll)
+	mux.HandleFunc("POST /api/dlq/{id}/discard", s.handleDiscard)
+	return mux
+}
+
+func (s *Service) handleList(w http.ResponseWriter, r *http.Request) {
+	f, err := filterFromQuery(r.URL.Query(), time.Now())
+	if err != nil {
+		writeError(w, err, nil)
+		return
+	}
+	items, err := s.List(r.Context(), f)
+	if err != nil {
+		writeError(w, err, nil)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items})
+}
+
+func (s *Service) handleShow(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		writeError(w, err, nil)
+		return
+	}
+	e, err := s.Show(r.Context(), id)
+	if err != nil {
+		writeError(w, err, nil)
+		return
+	}
+	// The payload holds personal data; it is answered because the operator
+	// asked for this one record.
+	writeJSON(w, http.StatusOK, DetailOf(e))
+}
+
+func (s *Service) handleReplay(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		writeError(w, err, nil)
+		return
+	}
+	if err := s.Replay(r.Context(), id); err != nil {
+		writeError(w, err, nil)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": id, "state": store.QuarantineReplayed})
+}
+
+func (s *Service) handleReplayAll(w http.ResponseWriter, r *http.Request) {
+	f, err := filterFromQuery(r.URL.Query(), time.Now())
+	if err != nil {
+		writeError(w, err, nil)
+		return
+	}
+	n, err := s.ReplayAll(r.Context(), f)
+	if err != nil {
+		writeError(w, err, map[string]any{"replayed": n})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"replayed": n})
+}
+
+func (s *Service) handleDiscard(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		writeError(w, err, nil)
+		return
+	}
+	var body struct {
+		Reason string `json:"reason"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		writeError(w, fmt.Errorf("body: want {\"reason\": \"…\"}: %v: %w", err, store.ErrInvalid), nil)
+		return
+	}
+	if err := s.Discard(r.Context(), id, body.Reason); err != nil {
+		writeError(w, err, nil)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": id, "state": store.QuarantineDiscarded})
+}
+
+func pathID(r *http.Request) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, fmt.Errorf("entry id %q: %w", r.PathValue("id"), store.ErrInvalid)
+	}
+	return id, nil
+}
+
+// filterFromQuery reads a Filter from the query parameters.
+func filterFromQuery(q url.Values, now time.Time) (Filter, error) {
+	var f Filter
+	for k, vs := range q {
+		if len(vs) != 1 {
+			return f, fmt.Errorf("query parameter %q given %d times: %w", k, len(vs), store.ErrInvalid)
+		}
+		v := vs[0]
+		var err error
+		switch k {
+		case "source":
+			f.Source = v
+		case "dossier":
+			f.DossierID = v
+		case "field":
+			f.Field = v
+		case "reason":
+			f.Reason = v
+		case "state":
+			f.State = v
+		case "since":
+			f.Since, err = ParseTime(v, now)
+		case "until":
+			f.Until, err = ParseTime(v, now)
+		case "limit", "offset":
+			var n int
+			n, err = strconv.Atoi(v)
+			if err == nil && n < 0 {
+				err = errors.New("negative")
+			}
+			if err != nil {
+				err = fmt.Errorf("%s %q: %v: %w", k, v, err, store.ErrInvalid)
+			}
+			if k == "limit" {
+				f.Limit = n
+			} else {
+				f.Offset = n
+			}
+		default:
+			err = fmt.Errorf("unknown query parameter %q (want source, dossier, field, reason, state, since, until, limit, offset): %w", k, store.ErrInvalid)
+		}
+		if err != nil {
+			return f, err
+		}
+	}
+	return f, nil
+}
+
+// statusOf maps an operation's error to its HTTP status.
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, ErrNotOpen), errors.Is(err, ErrUnreplayable):
+		return http.StatusConflict
+	case errors.Is(err, store.ErrInvalid):
+		return http.StatusBadRequest
+	}
+	return http.StatusInternalServerError
+}
+
+func writeError(w http.ResponseWriter, err error, extra map[string]any) {
+	body := map[string]any{"error": err.Error()}
+	for k, v := range extra {
+		body[k] = v
+	}
+	writeJSON(w, statusOf(err), body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store") // answers may hold personal data
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,196 @@
+package dlq
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lienthong/lienthong/schemas"
+	"github.com/lienthong/lienthong/store"
+)
+
+type apiClient struct {
+	t   *testing.T
+	url string
+}
+
+// do sends a request and decodes the JSON answer into a map.
+func (c apiClient) do(method, path, body string) (int, map[string]any) {
+	c.t.Helper()
+	req, err := http.NewRequest(method, c.url+path, strings.NewReader(body))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		c.t.Fatalf("%s %s: content type %q: %s", method, path, ct, raw)
+	}
+	var out map[string]any
+	if err := json.Unmarshal(raw, &out); err != nil {
+		c.t.Fatalf("%s %s: %v: %s", method, path, err, raw)
+	}
+	return res.StatusCode, out
+}
+
+func itemIDs(t *testing.T, body map[string]any) []int64 {
+	t.Helper()
+	items, ok := body["items"].([]any)
+	if !ok {
+		t.Fatalf("no items in %v", body)
+	}
+	out := []int64{}
+	for _, it := range items {
+		m := it.(map[string]any)
+		if _, ok := m["payload"]; ok {
+			t.Errorf("listed item carries its payload: %v", m)
+		}
+		out = append(out, int64(m["id"].(float64)))
+	}
+	return out
+}
+
+func TestHTTP(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, newSQLite(t))
+	q := filterFixture(t, e)
+	bin := e.add(t,
+		store.QuarantineEntry{Source: schemas.SourceSonLa, DossierID: "D-BIN", Field: "message", Reason: "raw message is not a raw record",
+			Format: schemas.FormatRawMessage, Payload: []byte{0xff, 0x00, 'x'}},
+		store.QuarantineEntry{Source: schemas.SourceSonLa, DossierID: "D-ODD", Reason: "odd", Format: "yaml", Payload: []byte("a: b")},
+	)
+	srv := httptest.NewServer(e.svc.Handler())
+	t.Cleanup(srv.Close)
+	c := apiClient{t: t, url: srv.URL}
+	t0 := q[0].At
+
+	// Listing and its filters.
+	for _, tc := range []struct {
+		query string
+		want  []int64
+	}{
+		{"", append(idsOf(q, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9), bin[0].ID, bin[1].ID)},
+		{"?source=hatinh", idsOf(q, 1, 4, 7)},
+		{"?reason=NOT+A+DATE", idsOf(q, 2, 5, 8)},
+		{"?reason=" + url.QueryEscape("mã thủ tục") + "&limit=2&offset=1", idsOf(q, 4, 7)},
+		{"?since=" + url.QueryEscape(t0.Add(3*time.Hour).Format(time.RFC3339)) + "&until=" + url.QueryEscape(t0.Add(5*time.Hour).In(time.FixedZone("ICT", 7*3600)).Format(time.RFC3339)), idsOf(q, 3, 4)},
+		{"?field=f1&source=sonla", idsOf(q, 3, 5, 9)},
+		{"?dossier=D-06", idsOf(q, 6)},
+		{"?state=all&since=" + url.QueryEscape(t0.Add(10*time.Hour).Format(time.RFC3339)) + "&source=sonla&reason=date", idsOf(q, 11)},
+		{"?state=replayed", idsOf(q, 10)},
+	} {
+		code, body := c.do("GET", "/api/dlq"+tc.query, "")
+		if code != http.StatusOK {
+			t.Fatalf("GET /api/dlq%s: %d %v", tc.query, code, body)
+		}
+		if got := itemIDs(t, body); fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("GET /api/dlq%s: %v, want %v", tc.query, got, tc.want)
+		}
+	}
+	_, body := c.do("GET", "/api/dlq?dossier=D-05", "")
+	item := body["items"].([]any)[0].(map[string]any)
+	if item["source"] != "sonla" || item["reason"] != "sonla: ngayNop: NOT A DATE" || item["payload_size"] != 5.0 ||
+		item["state"] != "open" || item["format"] != "json" || item["version"] != 5.0 || item["at"] != q[5].At.Format(time.RFC3339Nano) {
+		t.Errorf("listed item %v", item)
+	}
+	for _, bad := range []string{"?since=yesterday", "?until=2026-13-01", "?limit=-1", "?limit=5000", "?offset=x",
+		"?state=closed", "?sauce=sonla", "?source=sonla&source=hatinh"} {
+		code, body := c.do("GET", "/api/dlq"+bad, "")
+		if code != http.StatusBadRequest || body["error"] == "" {
+			t.Errorf("GET /api/dlq%s: %d %v, want 400 with an error", bad, code, body)
+		}
+	}
+
+	// Showing one entry: text, or base64 when not UTF-8.
+	code, body := c.do("GET", fmt.Sprintf("/api/dlq/%d", q[4].ID), "")
+	if code != http.StatusOK || body["payload"] != "xxxx" || body["payload_encoding"] != "text" || body["dossier_id"] != "D-04" ||
+		body["reason"] != q[4].Reason || body["id"] != float64(q[4].ID) {
+		t.Errorf("GET entry: %d %v", code, body)
+	}
+	code, body = c.do("GET", fmt.Sprintf("/api/dlq/%d", bin[0].ID), "")
+	if code != http.StatusOK || body["payload_encoding"] != "base64" {
+		t.Fatalf("GET binary entry: %d %v", code, body)
+	}
+	if p, err := base64.StdEncoding.DecodeString(body["payload"].(string)); err != nil || string(p) != "\xff\x00x" {
+		t.Errorf("binary payload %q, %v", p, err)
+	}
+	if code, body := c.do("GET", "/api/dlq/424242", ""); code != http.StatusNotFound || body["error"] == "" {
+		t.Errorf("GET missing entry: %d %v", code, body)
+	}
+	if code, _ := c.do("GET", "/api/dlq/abc", ""); code != http.StatusBadRequest {
+		t.Errorf("GET /api/dlq/abc: %d, want 400", code)
+	}
+
+	// Replaying one entry, then again.
+	path := fmt.Sprintf("/api/dlq/%d/replay", q[0].ID)
+	if code, body := c.do("POST", path, ""); code != http.StatusOK || body["state"] != "replayed" {
+		t.Fatalf("POST %s: %d %v", path, code, body)
+	}
+	if code, body := c.do("POST", path, ""); code != http.StatusConflict || !strings.Contains(body["error"].(string), "not open") {
+		t.Errorf("POST %s again: %d %v, want 409", path, code, body)
+	}
+	if code, _ := c.do("POST", fmt.Sprintf("/api/dlq/%d/replay", bin[1].ID), ""); code != http.StatusConflict {
+		t.Errorf("replay of an entry of unknown format: %d, want 409", code)
+	}
+	if code, _ := c.do("POST", "/api/dlq/424242/replay", ""); code != http.StatusNotFound {
+		t.Errorf("replay of a missing entry: %d, want 404", code)
+	}
+	got := e.drain(t, e.topics.Raw(schemas.SourceSonLa))
+	if len(got) != 1 || got[0].key != "D-00" {
+		t.Errorf("raw.sonla after one replay: %+v", got)
+	}
+
+	// Discarding.
+	path = fmt.Sprintf("/api/dlq/%d/discard", q[3].ID)
+	for _, bad := range []string{"", `{}`, `{"reason": "  "}`, `{"why": "x"}`, `not json`} {
+		if code, body := c.do("POST", path, bad); code != http.StatusBadRequest || body["error"] == "" {
+			t.Errorf("POST %s with %q: %d %v, want 400", path, bad, code, body)
+		}
+	}
+	if code, body := c.do("POST", path, `{"reason": "procedure withdrawn"}`); code != http.StatusOK || body["state"] != "discarded" {
+		t.Fatalf("POST %s: %d %v", path, code, body)
+	}
+	if code, _ := c.do("POST", path, `{"reason": "again"}`); code != http.StatusConflict {
+		t.Errorf("second discard: %d, want 409", code)
+	}
+	if st := e.state(t, q[3].ID); st != store.QuarantineDiscarded {
+		t.Errorf("discarded entry is %s", st)
+	}
+
+	// Bulk replay: every open hatinh entry, then nothing more.
+	if code, body := c.do("POST", "/api/dlq/replay?source=hatinh&sorce=x", ""); code != http.StatusBadRequest {
+		t.Errorf("bulk replay with a misspelt filter: %d %v, want 400", code, body)
+	}
+	if code, body := c.do("POST", "/api/dlq/replay?source=hatinh", ""); code != http.StatusOK || body["replayed"] != 3.0 {
+		t.Fatalf("bulk replay: %d %v", code, body)
+	}
+	if code, body := c.do("POST", "/api/dlq/replay?source=hatinh", ""); code != http.StatusOK || body["replayed"] != 0.0 {
+		t.Errorf("second bulk replay: %d %v", code, body)
+	}
+	if got := e.drain(t, e.topics.Raw(schemas.SourceHaTinh)); len(got) != 3 {
+		t.Errorf("raw.hatinh holds %d messages, want 3", len(got))
+	}
+	// A bulk replay that meets an unreplayable entry stops there and says
+	// how far it got.
+	code, body = c.do("POST", "/api/dlq/replay?dossier=D-ODD", "")
+	if code != http.StatusConflict || body["replayed"] != 0.0 || body["error"] == "" {
+		t.Errorf("bulk replay of an unreplayable entry: %d %v", code, body)
+	}
+	if code, _ := c.do("POST", "/api/dlq/replay?state=discarded", ""); code != http.StatusBadRequest {
+		t.Errorf("bulk replay of discarded entries: %d, want 400", code)
+	}
+}
