@@ -25,7 +25,7 @@ func TestQuarantineReplay(t *testing.T) {
 		t.Skip("end-to-end test skipped in -short mode")
 	}
 	e := newEnv(t, devenv.Options{})
-	full := catalog.Default() // what the national simulator starts with
+	full := catalog.Default()  // what the national simulator starts with
 	const missing = "1.000894" // Đăng ký khai sinh: every province has it
 	var without []catalog.Procedure
 	for _, p := range full {

@@ -300,6 +300,12 @@ func (h *Hub) subscriberConfig(group string) kafka.SubscriberConfig {
 	c := kafka.SubscriberConfig{
 		Brokers: h.cfg.Kafka.Brokers, ConsumerGroup: h.cfg.Kafka.GroupPrefix + "lienthong-" + group,
 		SessionTimeout: session, HeartbeatInterval: session / 3,
+		// kafka-go leaves a fetch MaxWait/4 of slack past the broker's own
+		// wait when MaxWait is under a second; a busy broker misses that
+		// and the reader logs an i/o timeout and reconnects. From 2s up it
+		// leaves a whole second. Fetches still return as soon as data is
+		// there; only stopping a partition consumer can take that long.
+		FetchMaxWait: 2 * time.Second,
 		// Group members (and their member IDs) name their instance.
 		ClientID: "lienthong-" + h.cfg.Instance,
 	}

@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -11,6 +12,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/lienthong/lienthong/batch"
+	"github.com/lienthong/lienthong/breaker"
 	"github.com/lienthong/lienthong/connectors/national"
 	natmap "github.com/lienthong/lienthong/mapping/national"
 	"github.com/lienthong/lienthong/progress"
@@ -191,6 +193,7 @@ func (s *NationalSink) process(ctx context.Context, batch []*pending) error {
 		deleted                    []store.LedgerEntry
 		quarantine                 []store.QuarantineEntry
 		events                     []store.Event
+		resolved                   []store.LedgerEntry // pending creates looked up
 		now                        = time.Now()
 	)
 	for _, p := range batch {
@@ -219,17 +222,22 @@ func (s *NationalSink) process(ctx context.Context, batch []*pending) error {
 		eff := effects[d.ID].apply(d)
 		w := &work{d: d, raw: p.raw, unit: unit, entry: e, hoso: natmap.HoSo(eff), steps: natmap.Steps(d), hash: natmap.ContentHash(eff)}
 		if e.NationalState == statePending {
-			// A create went out and its answer was lost (crash): ask the
-			// portal rather than risk a duplicate create.
-			held, err := s.portal.Lookup(ctx, unit, d.ID)
+			// A create went out and its answer was lost (crash, timeout):
+			// ask the portal rather than risk a duplicate create.
+			held, err := s.lookup(ctx, unit, d.ID)
 			if err != nil {
-				return fmt.Errorf("look up dossier %s: %w", d.ID, err)
+				// Keep what was learnt, so the retry does not ask again.
+				if perr := s.ledger.PutLedger(ctx, resolved); perr != nil {
+					return errors.Join(err, fmt.Errorf("write ledger: %w", perr))
+				}
+				return err
 			}
 			if held != nil {
 				w.entry.NationalState = stateHeld
 			} else {
 				w.entry.NationalState = stateNone
 			}
+			resolved = append(resolved, s.ledgerEntryAsIs(w))
 		}
 		switch {
 		case w.entry.NationalState == stateHeld && w.entry.NationalVersion > d.SourceVersion:
@@ -351,6 +359,18 @@ func (s *NationalSink) push(ctx context.Context, ws []*work, updating bool) ([]*
 		}
 		res, err := s.portal.Sync(ctx, unit, updating, items)
 		if err != nil {
+			if !updating && (national.NotProcessed(err) || errors.Is(err, breaker.ErrOpen)) {
+				// Refused before any item was looked at: no create
+				// happened, so the retry needs no lookups.
+				undo := make([]store.LedgerEntry, len(chunk))
+				for i, w := range chunk {
+					w.entry.NationalState = stateNone
+					undo[i] = s.ledgerEntry(w)
+				}
+				if perr := s.ledger.PutLedger(ctx, undo); perr != nil {
+					err = errors.Join(err, fmt.Errorf("write ledger: %w", perr))
+				}
+			}
 			return nil, fmt.Errorf("DongBoHoSoMC (%d dossiers): %w", len(chunk), err)
 		}
 		kind := "national.create"
@@ -497,6 +517,36 @@ func (s *NationalSink) record(ctx context.Context, entries []store.LedgerEntry, 
 		}
 	}
 	return nil
+}
+
+// lookup asks the portal whether it holds a dossier (TraCuuHoSo), trying a
+// few times: a batch with many pending creates needs every lookup to pass,
+// so one flaky answer must not fail them all.
+func (s *NationalSink) lookup(ctx context.Context, unit national.Unit, id string) (json.RawMessage, error) {
+	wait := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		held, err := s.portal.Lookup(ctx, unit, id)
+		if err == nil {
+			return held, nil
+		}
+		if attempt == 3 || !national.IsTransient(err) || national.RetryAfter(err) > 0 || errors.Is(err, breaker.ErrOpen) {
+			return nil, fmt.Errorf("look up dossier %s: %w", id, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait *= 3
+	}
+}
+
+// ledgerEntryAsIs is the ledger row of w with only its national state
+// changed: the version and content the ledger had stay.
+func (s *NationalSink) ledgerEntryAsIs(w *work) store.LedgerEntry {
+	e := w.entry
+	e.DossierID = w.d.ID
+	return e
 }
 
 func (s *NationalSink) ledgerEntry(w *work) store.LedgerEntry {

@@ -9,8 +9,10 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/lienthong/lienthong/breaker"
 	"github.com/lienthong/lienthong/broker"
 	"github.com/lienthong/lienthong/devenv"
 	"github.com/lienthong/lienthong/hub"
@@ -156,6 +158,9 @@ Press Ctrl-C to stop; run again to resume.
 			fmt.Printf("[%6s] %s\n         national: holds %d dossiers (hub has %d/%d at their latest version), items accepted %v, item errors %v\n         level 4: %s\n",
 				time.Since(start).Round(time.Second), counters.Line(devenv.Sources),
 				ns.Dossiers, sync.Synced, sync.Dossiers, ns.ItemsAccepted, ns.ItemErrors, sims.Level4Line())
+			if line := breakerLine(h.Breakers()); line != "" {
+				fmt.Printf("         breakers: %s\n", line)
+			}
 		}
 	}
 }
@@ -169,4 +174,19 @@ func generate(sims *devenv.Sims, n int) {
 	for _, src := range devenv.Sources {
 		_, _ = sims.Book(src).Generate(simctl.GenerateRequest{Count: n, Steps: 6, IntervalMS: 1000})
 	}
+}
+
+// breakerLine names the endpoints that have failed since the start, with
+// their breaker's state and counts; "" when none has.
+func breakerLine(b *breaker.Set) string {
+	var parts []string
+	stats := b.Stats()
+	for _, name := range b.Names() {
+		st := stats[name]
+		if st.Failures == 0 && st.State == breaker.StateClosed {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s %s (failures %d, rejected %d, retries %d)", name, st.State, st.Failures, st.Rejected, st.Retries))
+	}
+	return strings.Join(parts, " · ")
 }

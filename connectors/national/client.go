@@ -111,6 +111,18 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// NotProcessed reports whether the portal certainly did not carry out the
+// call: it refused it before looking at the items (HTTP 429 overload, HTTP
+// 503 unavailable). Other failures (a timeout, a lost connection, "99") may
+// have come after the items were processed.
+func NotProcessed(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	return e.Code == "429" || e.Code == "503"
+}
+
 // IsTransient reports whether err is worth retrying later.
 func IsTransient(err error) bool {
 	var e *Error
