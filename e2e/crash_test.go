@@ -31,10 +31,11 @@ func writeServeConfig(t *testing.T, cfg hub.Config) string {
 	return path
 }
 
-// serve starts `hub serve` with the config at path.
-func serve(t *testing.T, bin, path, logPath string) *hubProcess {
+// serve starts `hub serve` with the config at path, appending its output
+// to logPath.
+func serve(t *testing.T, bin, name, path, logPath string) *hubProcess {
 	t.Helper()
-	p := &hubProcess{name: "crash", log: logPath, exited: make(chan error, 1)}
+	p := &hubProcess{name: name, log: logPath, exited: make(chan error, 1)}
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +119,7 @@ func TestCrashRecovery(t *testing.T) {
 
 	logPath := filepath.Join(t.TempDir(), "hub.log")
 	e.logPath = logPath
-	p := serve(t, bin, path, logPath)
+	p := serve(t, bin, "crash", path, logPath)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	const kills = 10
 	for i := range kills {
@@ -127,13 +128,13 @@ func TestCrashRecovery(t *testing.T) {
 			t.Fatalf("kill %d: %v", i+1, err)
 		}
 		<-p.exited
-		p = serve(t, bin, path, logPath)
+		p = serve(t, bin, "crash", path, logPath)
 		if i == kills/2 {
 			// A deploy in the middle of the load: SIGTERM, gone within ten
 			// seconds, having handed back or finished what it held.
 			time.Sleep(3 * time.Second)
 			stopWithin(t, p, 10*time.Second, "under load")
-			p = serve(t, bin, path, logPath)
+			p = serve(t, bin, "crash", path, logPath)
 		}
 	}
 	t.Logf("hub SIGKILLed %d times", kills)

@@ -70,27 +70,7 @@ national:
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := &hubProcess{name: instance, log: filepath.Join(dir, "hub.log"), exited: make(chan error, 1)}
-	logf, err := os.Create(p.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.cmd = exec.Command(bin, "serve", "--config", path)
-	p.cmd.Stdout, p.cmd.Stderr = logf, logf
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		p.exited <- p.cmd.Wait()
-		logf.Close()
-	}()
-	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			_ = p.cmd.Process.Kill()
-			<-p.exited
-		}
-	})
-	return p
+	return serve(t, bin, instance, path, filepath.Join(dir, "hub.log"))
 }
 
 func (p *hubProcess) tail(n int) string {
