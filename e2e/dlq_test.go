@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
+	"fmt"
 	"net/http"
 	"net/url"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -76,19 +77,27 @@ func TestQuarantineReplay(t *testing.T) {
 		}
 	}
 
-	// Fix the catalogue, replay the refused ones.
+	// Fix the catalogue; the operator lists and replays the refused ones
+	// with the hub's own command.
 	e.sims.National.SetCatalog(full)
-	resp, err := http.Post(api+"/replay?field="+url.QueryEscape("national:21"), "application/json", nil)
-	if err != nil {
-		t.Fatal(err)
+	bin := buildHub(t)
+	cfgPath := writeServeConfig(t, e.cfg)
+	hubCmd := func(args ...string) string {
+		out, err := exec.Command(bin, append(args, "--config", cfgPath)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("hub %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	var replayed struct {
-		Replayed int `json:"replayed"`
+	listed := hubCmd("dlq", "list", "--field", "national:21", "--limit", "1000")
+	for _, it := range refused {
+		if !strings.Contains(listed, it.DossierID) {
+			t.Errorf("hub dlq list does not show entry %d (%s):\n%.500s", it.ID, it.DossierID, listed)
+			break
+		}
 	}
-	if err := json.Unmarshal(body, &replayed); err != nil || replayed.Replayed != len(refused) {
-		t.Fatalf("replay: %s %s; want %d replayed", resp.Status, body, len(refused))
+	if out := hubCmd("dlq", "replay", "--all", "--field", "national:21"); !strings.Contains(out, fmt.Sprint(len(refused))) {
+		t.Errorf("hub dlq replay --all: %q does not report %d replayed", out, len(refused))
 	}
 	want := map[string]int64{}
 	for _, it := range refused {
@@ -129,7 +138,7 @@ func TestQuarantineReplay(t *testing.T) {
 	// A discarded entry leaves the open list, with the reason on the timeline.
 	d := malformed[0]
 	b, _ := json.Marshal(map[string]string{"reason": "corrupted at the source, re-sent by the province"})
-	resp, err = http.Post(api+"/"+jsonID(d.ID)+"/discard", "application/json", bytes.NewReader(b))
+	resp, err := http.Post(api+"/"+jsonID(d.ID)+"/discard", "application/json", bytes.NewReader(b))
 	if err != nil {
 		t.Fatal(err)
 	}
