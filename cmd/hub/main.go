@@ -6,6 +6,7 @@
 //	hub migrate --config FILE
 //	hub bench                end-to-end dossiers per second on a generated load
 //	hub dlq list|show|replay|discard --config FILE   quarantine operations
+//	hub token create|list|revoke --config FILE       API tokens
 package main
 
 import (
@@ -36,6 +37,8 @@ func main() {
 		err = runBench(ctx, os.Args[2:])
 	case "dlq":
 		err = runDLQ(ctx, os.Args[2:])
+	case "token":
+		err = runToken(ctx, os.Args[2:])
 	case "-h", "--help", "help":
 		usage()
 		return
@@ -61,6 +64,9 @@ commands:
   dlq       quarantined records: hub dlq list|show|replay|discard --config FILE
             (list and filter them, show one with its payload, replay them through
             the normal path after a fix, or discard them)
+  token     API tokens: hub token create|list|revoke --config FILE
+            (create one with a role, national, provincial --province CODE or
+            postal, its secret printed once; list them; revoke one)
 
 Run "hub <command> -h" for a command's flags.
 `)

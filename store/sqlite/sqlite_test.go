@@ -130,7 +130,7 @@ func TestMigrateEmpty(t *testing.T) {
 		t.Fatalf("version = %d, %v; want %d", v, err, len(ms))
 	}
 	for _, tbl := range []string{"cursors", "ledger", "events", "quarantine", "idempotency", "identity_index", "leases",
-		"payments", "deliveries", "payment_notices"} {
+		"payments", "deliveries", "payment_notices", "api_tokens", "audit_log"} {
 		if !tableExists(t, s, tbl) {
 			t.Errorf("table %s missing", tbl)
 		}

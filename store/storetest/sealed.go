@@ -54,6 +54,7 @@ func RunEncryption(t *testing.T, newDB func(t *testing.T) Database) {
 		{"ResealConcurrent", testResealConcurrent},
 		{"NoticeSealed", testNoticeSealed},
 		{"ResealBatches", testResealBatches},
+		{"TokenSecretNotStored", testTokenSecretNotStored},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newDB(t)) })

@@ -67,6 +67,15 @@ type Store interface {
 
 	AddPaymentNotice(ctx context.Context, n store.PaymentNotice) (id int64, err error)
 	ListPaymentNotices(ctx context.Context, f store.NoticeFilter) ([]store.PaymentNotice, error)
+
+	CreateToken(ctx context.Context, t store.APIToken) error
+	TokenByHash(ctx context.Context, hash []byte) (store.APIToken, error)
+	TouchToken(ctx context.Context, id string, at time.Time) error
+	RevokeToken(ctx context.Context, id string) error
+	ListTokens(ctx context.Context) ([]store.APIToken, error)
+
+	AppendAudit(ctx context.Context, e store.AuditEntry) (int64, error)
+	ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditEntry, error)
 }
 
 // IdentityKey is the identity key newStore must open stores with
@@ -120,6 +129,11 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"DeliveryFilter", testDeliveryFilter},
 		{"DeliveryConcurrent", testDeliveryConcurrent},
 		{"PaymentNotices", testPaymentNotices},
+		{"TokenRoundTrip", testTokenRoundTrip},
+		{"TokenInvalid", testTokenInvalid},
+		{"TokenTouchRevoke", testTokenTouchRevoke},
+		{"TokenTouchConcurrent", testTokenTouchConcurrent},
+		{"Audit", testAudit},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

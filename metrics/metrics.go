@@ -1,0 +1,384 @@
+// Package metrics exposes the hub's state as Prometheus metrics, on a
+// registry of its own (never the global one), served in the Prometheus text
+// format by Metrics.Handler.
+//
+// Most series are read at scrape time from the state the hub already keeps
+// (the per-source progress counters, the circuit breakers' counts, the Go
+// runtime and the process); the rest are set by the hub as things happen
+// (Middleware, ObserveLag, SetQuarantineOpen, ObserveCall). Nothing runs in
+// the background.
+//
+// Labels never carry a dossier ID, a MaHoSo, a URL, an error text or
+// anything from a record: only names from the hub's configuration and code
+// (sources, endpoints, handlers, targets), so the number of series stays
+// bounded. The dashboard (deploy/grafana/lienthong.json) and the alert rules
+// (deploy/prometheus/alerts.yml) use these names; a test checks that every
+// series they reference is exposed here.
+//
+// # Series
+//
+// Per source (from progress.Counters; sources are the ones given to New):
+//
+//	name                                 type     labels                     meaning
+//	lienthong_records_pulled_total       counter  source                     records the source's poller pulled and published to raw.<source>
+//	lienthong_records_normalised_total   counter  source                     records mapped to a canonical dossier
+//	lienthong_records_quarantined_total  counter  source                     records and dossier versions put in quarantine (unmappable, or refused by the national portal: 21, 24, unknown code)
+//	lienthong_dossiers_synced_total      counter  source, target="national"  dossier versions the national portal acknowledged (code 00)
+//	lienthong_dossiers_skipped_total     counter  source                     dossier versions with nothing new for the national portal (older than what it holds, or already there)
+//	lienthong_dossiers_deleted_total     counter  source                     dossiers recorded as deleted at the source (XOA)
+//
+// Set by the hub (Middleware, ObserveLag, SetQuarantineOpen, ObserveCall):
+//
+//	name                                      type       labels          meaning
+//	lienthong_handler_duration_seconds        histogram  handler         time a Watermill handler took per message, errors and panics included
+//	lienthong_handler_errors_total            counter    handler         messages a handler returned an error for (or panicked on): nacked, to be redelivered
+//	lienthong_sync_lag_seconds                gauge      source          how far the national portal is behind the source's newest change
+//	lienthong_quarantine_open                 gauge      source          quarantined records still open (neither replayed nor discarded)
+//	lienthong_calls_total                     counter    target, result  calls to an external system, result "ok" or "error"
+//	lienthong_last_success_timestamp_seconds  gauge      target          Unix time of the last successful call to target
+//
+// Per endpoint (from breaker.Set.Stats; endpoints are the provinces by
+// source name, "national", "payment", "vnpost", "sms", "smtp", as they are
+// first used):
+//
+//	name                                   type     labels    meaning
+//	lienthong_breaker_state                gauge    endpoint  0 closed, 1 half-open, 2 open
+//	lienthong_breaker_requests_total       counter  endpoint  calls the breaker let through
+//	lienthong_breaker_successes_total      counter  endpoint  of those, counted as successes
+//	lienthong_breaker_failures_total       counter  endpoint  of those, counted as failures (timeouts, connection errors, 5xx, 429)
+//	lienthong_breaker_rejected_total       counter  endpoint  calls refused at once because the breaker was open (or half-open and busy)
+//	lienthong_breaker_state_changes_total  counter  endpoint  breaker transitions, any direction
+//	lienthong_retries_total                counter  endpoint  retries of calls to the endpoint, as the callers' retry loops report them
+//
+// Runtime and process (client_golang's standard collectors): go_* (goroutines,
+// memory, GC, scheduler), process_* (CPU, resident memory, open file
+// descriptors, start time), go_build_info, and
+// promhttp_metric_handler_errors_total (scrapes that failed to gather).
+//
+// The counters are the process's own, from its start: several instances
+// each export theirs, so dashboards sum them by source or endpoint; the
+// gauges read from the store (lag, quarantine) are the same on every
+// instance, so dashboards take their max.
+package metrics
+
+import (
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/lienthong/lienthong/breaker"
+	"github.com/lienthong/lienthong/progress"
+)
+
+const namespace = "lienthong"
+
+// Breaker state values of lienthong_breaker_state.
+const (
+	BreakerClosed   = 0
+	BreakerHalfOpen = 1
+	BreakerOpen     = 2
+)
+
+// HandlerBuckets are the bucket bounds (seconds) of
+// lienthong_handler_duration_seconds: from a normalisation (milliseconds) to
+// a national batch that waited for its linger and retried (a minute).
+var HandlerBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120}
+
+// Metrics holds the hub's Prometheus registry and the series the hub sets.
+// It is safe for concurrent use. A nil *Metrics records nothing (its
+// Middleware passes messages straight through), so components can run
+// without one.
+type Metrics struct {
+	reg     *prometheus.Registry
+	handler http.Handler
+
+	handlerDuration *prometheus.HistogramVec
+	handlerErrors   *prometheus.CounterVec
+	lag             *prometheus.GaugeVec
+	quarantineOpen  *prometheus.GaugeVec
+	calls           *prometheus.CounterVec
+	lastSuccess     *prometheus.GaugeVec
+
+	mu   sync.Mutex
+	last map[string]float64 // lastSuccess's values, by target
+}
+
+// New returns the metrics of a hub: counters are its progress counters,
+// exported for each of sources (the configured source names; counters of
+// other sources are not exported); breakers its circuit breakers. Either
+// may be nil, which leaves its series out.
+func New(counters *progress.Counters, breakers *breaker.Set, sources []string) *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{
+		reg:  reg,
+		last: map[string]float64{},
+		handlerDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "handler_duration_seconds",
+			Help:    "Time a Watermill handler took per message, errors and panics included.",
+			Buckets: HandlerBuckets,
+		}, []string{"handler"}),
+		handlerErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "handler_errors_total",
+			Help: "Messages a Watermill handler returned an error for or panicked on (nacked, to be redelivered).",
+		}, []string{"handler"}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "sync_lag_seconds",
+			Help: "How far the national portal is behind the source's newest change, in seconds.",
+		}, []string{"source"}),
+		quarantineOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "quarantine_open",
+			Help: "Quarantined records of the source still open (neither replayed nor discarded).",
+		}, []string{"source"}),
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "calls_total",
+			Help: "Calls to an external system by result (ok, error).",
+		}, []string{"target", "result"}),
+		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "last_success_timestamp_seconds",
+			Help: "Unix time of the last successful call to the external system.",
+		}, []string{"target"}),
+	}
+	reg.MustRegister(
+		m.handlerDuration, m.handlerErrors, m.lag, m.quarantineOpen, m.calls, m.lastSuccess,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewBuildInfoCollector(),
+	)
+	if counters != nil {
+		reg.MustRegister(newProgressCollector(counters, sources))
+	}
+	if breakers != nil {
+		reg.MustRegister(newBreakerCollector(breakers))
+	}
+	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		// One collector failing leaves the others' series in the scrape;
+		// the failure is counted in promhttp_metric_handler_errors_total.
+		ErrorHandling: promhttp.ContinueOnError,
+		Registry:      reg,
+	})
+	return m
+}
+
+// Registry is the registry the metrics are on, for components that add
+// series of their own (and for tests). Do not register on the global one.
+func (m *Metrics) Registry() *prometheus.Registry {
+	if m == nil {
+		return nil
+	}
+	return m.reg
+}
+
+// Handler serves the metrics in the Prometheus text format (or in the
+// format the scraper negotiates), for /metrics.
+func (m *Metrics) Handler() http.Handler {
+	if m == nil {
+		return http.NotFoundHandler()
+	}
+	return m.handler
+}
+
+// Middleware times a Watermill handler's every message in
+// lienthong_handler_duration_seconds{handler} and counts the messages it
+// returned an error for (or panicked on, the panic going on up) in
+// lienthong_handler_errors_total{handler}. An empty handler takes the
+// router's name of the handler from the message's context, for use as
+// router-wide middleware (message.Router.AddMiddleware). Both series exist,
+// at zero, as soon as a named handler's middleware is made.
+func (m *Metrics) Middleware(handler string) message.HandlerMiddleware {
+	if m == nil {
+		return func(h message.HandlerFunc) message.HandlerFunc { return h }
+	}
+	var (
+		dur  prometheus.Observer
+		errs prometheus.Counter
+	)
+	if handler != "" {
+		dur, errs = m.handlerDuration.WithLabelValues(handler), m.handlerErrors.WithLabelValues(handler)
+	}
+	return func(h message.HandlerFunc) message.HandlerFunc {
+		return func(msg *message.Message) (out []*message.Message, err error) {
+			d, e := dur, errs
+			if d == nil {
+				name := message.HandlerNameFromCtx(msg.Context())
+				if name == "" {
+					name = "unknown"
+				}
+				d, e = m.handlerDuration.WithLabelValues(name), m.handlerErrors.WithLabelValues(name)
+			}
+			start := time.Now()
+			failed := true // until h returns: a panic counts as an error
+			defer func() {
+				d.Observe(time.Since(start).Seconds())
+				if failed {
+					e.Inc()
+				}
+			}()
+			out, err = h(msg)
+			failed = err != nil
+			return out, err
+		}
+	}
+}
+
+// ObserveLag sets lienthong_sync_lag_seconds{source}: how far the national
+// portal is behind the source's newest change (the time between that change
+// and the newest one the portal acknowledged; zero when it has them all).
+// A negative lag is taken as zero.
+func (m *Metrics) ObserveLag(source string, lag time.Duration) {
+	if m == nil {
+		return
+	}
+	m.lag.WithLabelValues(source).Set(max(lag, 0).Seconds())
+}
+
+// SetQuarantineOpen sets lienthong_quarantine_open{source}, the
+// number of the source's quarantined records still open.
+func (m *Metrics) SetQuarantineOpen(source string, n int) {
+	if m == nil {
+		return
+	}
+	m.quarantineOpen.WithLabelValues(source).Set(float64(max(n, 0)))
+}
+
+// ObserveCall records one call to an external system (target: "national",
+// "payment", "vnpost", "sms", "smtp" or a source name) that ended at at (the
+// zero time: now): it counts it in lienthong_calls_total{target,result} and,
+// when ok, sets lienthong_last_success_timestamp_seconds{target} to at
+// (never backwards).
+func (m *Metrics) ObserveCall(target string, ok bool, at time.Time) {
+	if m == nil {
+		return
+	}
+	if !ok {
+		m.calls.WithLabelValues(target, "error").Inc()
+		return
+	}
+	m.calls.WithLabelValues(target, "ok").Inc()
+	if at.IsZero() {
+		at = time.Now()
+	}
+	ts := float64(at.UnixNano()) / 1e9
+	// Calls end out of order under concurrency: keep the newest.
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if ts > m.last[target] {
+		m.last[target] = ts
+		m.lastSuccess.WithLabelValues(target).Set(ts)
+	}
+}
+
+// progressCollector reads the progress counters at scrape time.
+type progressCollector struct {
+	counters *progress.Counters
+	sources  []string
+	series   []progressSeries
+}
+
+type progressSeries struct {
+	counter string // progress counter name
+	desc    *prometheus.Desc
+}
+
+func newProgressCollector(counters *progress.Counters, sources []string) *progressCollector {
+	sources = slices.Clone(sources)
+	slices.Sort(sources)
+	sources = slices.Compact(sources)
+	desc := func(name, help string, constLabels prometheus.Labels) *prometheus.Desc {
+		return prometheus.NewDesc(prometheus.BuildFQName(namespace, "", name), help, []string{"source"}, constLabels)
+	}
+	return &progressCollector{counters: counters, sources: sources, series: []progressSeries{
+		{progress.Pulled, desc("records_pulled_total",
+			"Records the source's poller pulled and published.", nil)},
+		{progress.Normalised, desc("records_normalised_total",
+			"Records mapped to a canonical dossier.", nil)},
+		{progress.Quarantined, desc("records_quarantined_total",
+			"Records and dossier versions put in quarantine (unmappable, or refused by the national portal).", nil)},
+		{progress.Synced, desc("dossiers_synced_total",
+			"Dossier versions the target portal acknowledged.", prometheus.Labels{"target": "national"})},
+		{progress.Skipped, desc("dossiers_skipped_total",
+			"Dossier versions with nothing new for the national portal.", nil)},
+		{progress.Deleted, desc("dossiers_deleted_total",
+			"Dossiers recorded as deleted at the source.", nil)},
+	}}
+}
+
+func (c *progressCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, s := range c.series {
+		ch <- s.desc
+	}
+}
+
+func (c *progressCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, src := range c.sources {
+		for _, s := range c.series {
+			ch <- prometheus.MustNewConstMetric(s.desc, prometheus.CounterValue, float64(c.counters.Get(src, s.counter)), src)
+		}
+	}
+}
+
+// breakerCollector reads the circuit breakers' states and counts at scrape
+// time.
+type breakerCollector struct {
+	breakers *breaker.Set
+
+	state, requests, successes, failures, rejected, changes, retries *prometheus.Desc
+}
+
+func newBreakerCollector(breakers *breaker.Set) *breakerCollector {
+	desc := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc(prometheus.BuildFQName(namespace, "", name), help, []string{"endpoint"}, nil)
+	}
+	return &breakerCollector{
+		breakers:  breakers,
+		state:     desc("breaker_state", "Circuit breaker state: 0 closed, 1 half-open, 2 open."),
+		requests:  desc("breaker_requests_total", "Calls the circuit breaker let through."),
+		successes: desc("breaker_successes_total", "Calls the circuit breaker let through that counted as successes."),
+		failures:  desc("breaker_failures_total", "Calls the circuit breaker let through that counted as failures."),
+		rejected:  desc("breaker_rejected_total", "Calls the circuit breaker refused (open, or half-open and busy)."),
+		changes:   desc("breaker_state_changes_total", "Circuit breaker state transitions, any direction."),
+		retries:   desc("retries_total", "Retries of calls to the endpoint, as reported by the callers' retry loops."),
+	}
+}
+
+func (c *breakerCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.state, c.requests, c.successes, c.failures, c.rejected, c.changes, c.retries} {
+		ch <- d
+	}
+}
+
+func (c *breakerCollector) Collect(ch chan<- prometheus.Metric) {
+	for name, st := range c.breakers.Stats() {
+		if v, ok := breakerState(st.State); ok {
+			ch <- prometheus.MustNewConstMetric(c.state, prometheus.GaugeValue, v, name)
+		}
+		for _, s := range []struct {
+			desc *prometheus.Desc
+			v    uint64
+		}{
+			{c.requests, st.Requests}, {c.successes, st.Successes}, {c.failures, st.Failures},
+			{c.rejected, st.Rejected}, {c.changes, st.StateChanges}, {c.retries, st.Retries},
+		} {
+			ch <- prometheus.MustNewConstMetric(s.desc, prometheus.CounterValue, float64(s.v), name)
+		}
+	}
+}
+
+// breakerState maps a breaker.Stat state to its lienthong_breaker_state
+// value.
+func breakerState(s string) (float64, bool) {
+	switch s {
+	case breaker.StateClosed:
+		return BreakerClosed, true
+	case breaker.StateHalfOpen:
+		return BreakerHalfOpen, true
+	case breaker.StateOpen:
+		return BreakerOpen, true
+	}
+	return 0, false
+}

@@ -1,0 +1,512 @@
+package metrics
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/lienthong/lienthong/breaker"
+	"github.com/lienthong/lienthong/progress"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// scrape GETs m's handler over HTTP and parses the text format.
+func scrape(t *testing.T, m *Metrics) map[string]*dto.MetricFamily {
+	t.Helper()
+	srv := httptest.NewServer(m.Handler())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: %s\n%s", resp.Status, body)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+		t.Fatalf("Content-Type %q, want the text format", ct)
+	}
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := p.TextToMetricFamilies(bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("parse scrape: %v\n%s", err, body)
+	}
+	return fams
+}
+
+// sample returns the one sample of family name whose labels are exactly
+// labels (a histogram's sample count for histograms).
+func sample(t *testing.T, fams map[string]*dto.MetricFamily, name string, typ dto.MetricType, labels map[string]string) float64 {
+	t.Helper()
+	v, ok := lookup(t, fams, name, typ, labels)
+	if !ok {
+		t.Fatalf("%s%v: no such series", name, labels)
+	}
+	return v
+}
+
+func lookup(t *testing.T, fams map[string]*dto.MetricFamily, name string, typ dto.MetricType, labels map[string]string) (float64, bool) {
+	t.Helper()
+	f := fams[name]
+	if f == nil {
+		t.Fatalf("%s not in the scrape", name)
+	}
+	if f.GetType() != typ {
+		t.Fatalf("%s is a %v, want a %v", name, f.GetType(), typ)
+	}
+	if f.GetHelp() == "" {
+		t.Errorf("%s has no help", name)
+	}
+	for _, m := range f.GetMetric() {
+		got := map[string]string{}
+		for _, lp := range m.GetLabel() {
+			got[lp.GetName()] = lp.GetValue()
+		}
+		if !equalLabels(got, labels) {
+			continue
+		}
+		switch typ {
+		case dto.MetricType_COUNTER:
+			return m.GetCounter().GetValue(), true
+		case dto.MetricType_GAUGE:
+			return m.GetGauge().GetValue(), true
+		case dto.MetricType_HISTOGRAM:
+			return float64(m.GetHistogram().GetSampleCount()), true
+		case dto.MetricType_UNTYPED:
+			return m.GetUntyped().GetValue(), true
+		}
+	}
+	return 0, false
+}
+
+func equalLabels(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// failingBreaker opens set's breaker named name against a server answering
+// 500: failures calls fail, one more is rejected.
+func failingBreaker(t *testing.T, set *breaker.Set, name string, failures int) {
+	t.Helper()
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "down", http.StatusInternalServerError)
+	}))
+	defer down.Close()
+	c := &http.Client{Transport: set.Transport(name, nil)}
+	for range failures {
+		resp, err := c.Get(down.URL)
+		if err != nil {
+			t.Fatalf("call %s: %v", name, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusInternalServerError {
+			t.Fatalf("call %s: %s", name, resp.Status)
+		}
+	}
+	if !set.Open(name) {
+		t.Fatalf("breaker %s not open after %d failures", name, failures)
+	}
+	if _, err := c.Get(down.URL); !errors.Is(err, breaker.ErrOpen) {
+		t.Fatalf("call %s through an open breaker: %v, want ErrOpen", name, err)
+	}
+}
+
+// drive exercises every series of a Metrics: it is what the dashboard and
+// alert tests scrape.
+type driven struct {
+	m      *Metrics
+	lastOK time.Time
+}
+
+func drive(t *testing.T) driven {
+	t.Helper()
+	counters := progress.New()
+	for _, c := range []struct {
+		name string
+		n    int64
+	}{
+		{progress.Pulled, 10}, {progress.Normalised, 8}, {progress.Quarantined, 2},
+		{progress.Synced, 7}, {progress.Skipped, 1}, {progress.Deleted, 3},
+	} {
+		counters.Add("sonla", c.name, c.n)
+	}
+	counters.Add("hatinh", progress.Pulled, 4)
+	counters.Add("unconfigured", progress.Pulled, 99) // not in sources: not exported
+
+	set := breaker.New(breaker.Settings{Failures: 2, Timeout: time.Hour}, quiet)
+	failingBreaker(t, set, "national", 2)
+	set.CountRetry("national")
+	set.CountRetry("national")
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	defer up.Close()
+	resp, err := (&http.Client{Transport: set.Transport("payment", nil)}).Get(up.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	m := New(counters, set, []string{"sonla", "thainguyen", "hatinh", "sonla"})
+
+	msg := message.NewMessage("1", nil)
+	ok := m.Middleware("normalise-sonla")(func(*message.Message) ([]*message.Message, error) {
+		time.Sleep(2 * time.Millisecond)
+		return nil, nil
+	})
+	for range 3 {
+		if _, err := ok(msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	failing := m.Middleware("national")(func(*message.Message) ([]*message.Message, error) {
+		return nil, errors.New("portal down")
+	})
+	for range 2 {
+		if _, err := failing(msg); err == nil {
+			t.Fatal("error lost")
+		}
+	}
+	panicking := m.Middleware("fees")(func(*message.Message) ([]*message.Message, error) { panic("boom") })
+	func() {
+		defer func() {
+			if r := recover(); r != "boom" {
+				t.Fatalf("recovered %v, want the handler's panic", r)
+			}
+		}()
+		_, _ = panicking(msg)
+	}()
+	_ = m.Middleware("postal") // made, never called
+
+	m.ObserveLag("sonla", 90*time.Second)
+	m.ObserveLag("hatinh", -time.Second)
+	m.SetQuarantineOpen("sonla", 7)
+	m.SetQuarantineOpen("hatinh", 0)
+
+	lastOK := time.Date(2026, 3, 1, 8, 0, 0, 500_000_000, time.UTC)
+	m.ObserveCall("national", true, lastOK)
+	m.ObserveCall("national", true, lastOK.Add(-time.Minute)) // ended earlier, reported later
+	m.ObserveCall("national", false, lastOK.Add(time.Minute))
+	m.ObserveCall("sms", false, time.Time{})
+	return driven{m: m, lastOK: lastOK}
+}
+
+func TestScrape(t *testing.T) {
+	d := drive(t)
+	fams := scrape(t, d.m)
+	const (
+		counter   = dto.MetricType_COUNTER
+		gauge     = dto.MetricType_GAUGE
+		histogram = dto.MetricType_HISTOGRAM
+	)
+	src := func(s string) map[string]string { return map[string]string{"source": s} }
+	ep := func(s string) map[string]string { return map[string]string{"endpoint": s} }
+	hd := func(s string) map[string]string { return map[string]string{"handler": s} }
+
+	for _, c := range []struct {
+		name   string
+		typ    dto.MetricType
+		labels map[string]string
+		want   float64
+	}{
+		{"lienthong_records_pulled_total", counter, src("sonla"), 10},
+		{"lienthong_records_pulled_total", counter, src("hatinh"), 4},
+		{"lienthong_records_pulled_total", counter, src("thainguyen"), 0},
+		{"lienthong_records_normalised_total", counter, src("sonla"), 8},
+		{"lienthong_records_quarantined_total", counter, src("sonla"), 2},
+		{"lienthong_dossiers_synced_total", counter, map[string]string{"source": "sonla", "target": "national"}, 7},
+		{"lienthong_dossiers_synced_total", counter, map[string]string{"source": "thainguyen", "target": "national"}, 0},
+		{"lienthong_dossiers_skipped_total", counter, src("sonla"), 1},
+		{"lienthong_dossiers_deleted_total", counter, src("sonla"), 3},
+
+		{"lienthong_breaker_state", gauge, ep("national"), BreakerOpen},
+		{"lienthong_breaker_state", gauge, ep("payment"), BreakerClosed},
+		{"lienthong_breaker_requests_total", counter, ep("national"), 2},
+		{"lienthong_breaker_successes_total", counter, ep("national"), 0},
+		{"lienthong_breaker_failures_total", counter, ep("national"), 2},
+		{"lienthong_breaker_rejected_total", counter, ep("national"), 1},
+		{"lienthong_breaker_state_changes_total", counter, ep("national"), 1},
+		{"lienthong_retries_total", counter, ep("national"), 2},
+		{"lienthong_breaker_requests_total", counter, ep("payment"), 1},
+		{"lienthong_breaker_successes_total", counter, ep("payment"), 1},
+		{"lienthong_breaker_failures_total", counter, ep("payment"), 0},
+		{"lienthong_retries_total", counter, ep("payment"), 0},
+
+		{"lienthong_handler_duration_seconds", histogram, hd("normalise-sonla"), 3},
+		{"lienthong_handler_errors_total", counter, hd("normalise-sonla"), 0},
+		{"lienthong_handler_duration_seconds", histogram, hd("national"), 2},
+		{"lienthong_handler_errors_total", counter, hd("national"), 2},
+		{"lienthong_handler_duration_seconds", histogram, hd("fees"), 1},
+		{"lienthong_handler_errors_total", counter, hd("fees"), 1},
+		{"lienthong_handler_duration_seconds", histogram, hd("postal"), 0},
+		{"lienthong_handler_errors_total", counter, hd("postal"), 0},
+
+		{"lienthong_sync_lag_seconds", gauge, src("sonla"), 90},
+		{"lienthong_sync_lag_seconds", gauge, src("hatinh"), 0},
+		{"lienthong_quarantine_open", gauge, src("sonla"), 7},
+		{"lienthong_quarantine_open", gauge, src("hatinh"), 0},
+
+		{"lienthong_calls_total", counter, map[string]string{"target": "national", "result": "ok"}, 2},
+		{"lienthong_calls_total", counter, map[string]string{"target": "national", "result": "error"}, 1},
+		{"lienthong_calls_total", counter, map[string]string{"target": "sms", "result": "error"}, 1},
+		{"lienthong_last_success_timestamp_seconds", gauge, map[string]string{"target": "national"}, float64(d.lastOK.UnixNano()) / 1e9},
+	} {
+		if got := sample(t, fams, c.name, c.typ, c.labels); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+
+	// Only the configured sources, once each.
+	if n := len(fams["lienthong_records_pulled_total"].GetMetric()); n != 3 {
+		t.Errorf("lienthong_records_pulled_total has %d series, want 3 (sonla, thainguyen, hatinh)", n)
+	}
+	if _, ok := lookup(t, fams, "lienthong_records_pulled_total", counter, src("unconfigured")); ok {
+		t.Error("a source not given to New is exported")
+	}
+	// A failed call sets no success time; nor does an older success.
+	if _, ok := lookup(t, fams, "lienthong_last_success_timestamp_seconds", gauge, map[string]string{"target": "sms"}); ok {
+		t.Error("lienthong_last_success_timestamp_seconds{target=sms} set by a failed call")
+	}
+	// The buckets are the documented ones.
+	for _, m := range fams["lienthong_handler_duration_seconds"].GetMetric() {
+		var bounds []float64
+		for _, b := range m.GetHistogram().GetBucket() {
+			bounds = append(bounds, b.GetUpperBound())
+		}
+		if want := append(slices.Clone(HandlerBuckets), math.Inf(1)); !slices.Equal(bounds, want) {
+			t.Fatalf("buckets %v, want %v", bounds, want)
+		}
+	}
+	if s := fams["lienthong_handler_duration_seconds"]; s != nil {
+		for _, m := range s.GetMetric() {
+			if m.GetLabel()[0].GetValue() == "normalise-sonla" && m.GetHistogram().GetSampleSum() < 3*0.002 {
+				t.Errorf("normalise-sonla took %vs in all, want at least 6ms", m.GetHistogram().GetSampleSum())
+			}
+		}
+	}
+
+	// Runtime and process collectors.
+	for _, c := range []struct {
+		name string
+		typ  dto.MetricType
+	}{
+		{"go_goroutines", gauge},
+		{"go_memstats_heap_alloc_bytes", gauge},
+		{"process_cpu_seconds_total", counter},
+		{"process_resident_memory_bytes", gauge},
+		{"go_build_info", gauge},
+	} {
+		f := fams[c.name]
+		if f == nil || f.GetType() != c.typ || len(f.GetMetric()) == 0 {
+			t.Errorf("%s: missing, or not a %v", c.name, c.typ)
+		}
+	}
+}
+
+// The hub's own series carry only bounded labels: names from configuration
+// and code, never a dossier or a person.
+func TestLabelsBounded(t *testing.T) {
+	allowed := map[string]bool{"source": true, "target": true, "endpoint": true, "handler": true, "result": true}
+	fams := scrape(t, drive(t).m)
+	var ours []*dto.MetricFamily
+	for name, f := range fams {
+		if !strings.HasPrefix(name, "lienthong_") {
+			continue
+		}
+		ours = append(ours, f)
+		for _, m := range f.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if !allowed[lp.GetName()] {
+					t.Errorf("%s has label %q", name, lp.GetName())
+				}
+			}
+		}
+	}
+	problems, err := promlint.NewWithMetricFamilies(ours).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	}
+}
+
+// The package doc's tables list exactly the lienthong_ series the scrape
+// has, with their types.
+func TestDocumented(t *testing.T) {
+	src, err := os.ReadFile("metrics.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, _, _ := strings.Cut(string(src), "\npackage metrics")
+	documented := map[string]string{} // name → type
+	for _, line := range strings.Split(doc, "\n") {
+		fields := strings.Fields(strings.TrimPrefix(line, "//"))
+		if len(fields) >= 2 && strings.HasPrefix(fields[0], "lienthong_") {
+			documented[fields[0]] = fields[1]
+		}
+	}
+	fams := scrape(t, drive(t).m)
+	for name, f := range fams {
+		if !strings.HasPrefix(name, "lienthong_") {
+			continue
+		}
+		typ := strings.ToLower(f.GetType().String())
+		if documented[name] != typ {
+			t.Errorf("%s (%s) is not in the package doc's tables as a %s", name, typ, typ)
+		}
+	}
+	for name := range documented {
+		if fams[name] == nil {
+			t.Errorf("%s is documented but not exposed", name)
+		}
+	}
+}
+
+func TestBreakerHalfOpen(t *testing.T) {
+	set := breaker.New(breaker.Settings{Failures: 1, Timeout: 20 * time.Millisecond}, quiet)
+	failingBreaker(t, set, "vnpost", 1)
+	m := New(nil, set, nil)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		fams := scrape(t, m)
+		v := sample(t, fams, "lienthong_breaker_state", dto.MetricType_GAUGE, map[string]string{"endpoint": "vnpost"})
+		if v == BreakerHalfOpen {
+			break
+		}
+		if v != BreakerOpen || time.Now().After(deadline) {
+			t.Fatalf("lienthong_breaker_state{endpoint=vnpost} = %v, want %v (half-open) once the timeout has passed", v, BreakerHalfOpen)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, ok := scrape(t, m)["lienthong_records_pulled_total"]; ok {
+		t.Error("progress series without counters")
+	}
+}
+
+// As router-wide middleware, an unnamed Middleware takes the handler's name
+// from the router.
+func TestMiddlewareRouter(t *testing.T) {
+	m := New(nil, nil, nil)
+	pubsub := gochannel.NewGoChannel(gochannel.Config{}, watermill.NopLogger{})
+	defer pubsub.Close()
+	r, err := message.NewRouter(message.RouterConfig{CloseTimeout: 5 * time.Second}, watermill.NopLogger{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.AddMiddleware(m.Middleware(""))
+	r.AddConsumerHandler("echo", "in", pubsub, func(*message.Message) error { return nil })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	<-r.Running()
+	if err := pubsub.Publish("in", message.NewMessage("1", nil)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		fams := scrape(t, m)
+		if _, ok := fams["lienthong_handler_duration_seconds"]; ok {
+			n, ok := lookup(t, fams, "lienthong_handler_duration_seconds", dto.MetricType_HISTOGRAM, map[string]string{"handler": "echo"})
+			if ok && n == 1 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no lienthong_handler_duration_seconds{handler=echo} sample after a message went through the router")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestNil(t *testing.T) {
+	var m *Metrics
+	m.ObserveLag("sonla", time.Second)
+	m.SetQuarantineOpen("sonla", 1)
+	m.ObserveCall("national", true, time.Now())
+	if m.Registry() != nil {
+		t.Error("nil Metrics has a registry")
+	}
+	h := m.Middleware("x")(func(*message.Message) ([]*message.Message, error) { return nil, errors.New("kept") })
+	if _, err := h(message.NewMessage("1", nil)); err == nil || err.Error() != "kept" {
+		t.Errorf("nil Middleware: %v", err)
+	}
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusNotFound {
+		t.Errorf("nil Handler: %d", rec.Code)
+	}
+}
+
+// Concurrent use, for the race detector.
+func TestConcurrent(t *testing.T) {
+	counters := progress.New()
+	set := breaker.New(breaker.Settings{}, quiet)
+	m := New(counters, set, []string{"sonla"})
+	done := make(chan struct{})
+	for i := range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			h := m.Middleware("")(func(*message.Message) ([]*message.Message, error) { return nil, nil })
+			for j := range 100 {
+				counters.Add("sonla", progress.Pulled, 1)
+				set.CountRetry("national")
+				m.ObserveLag("sonla", time.Duration(j)*time.Second)
+				m.SetQuarantineOpen("sonla", j)
+				m.ObserveCall("national", j%2 == 0, time.Unix(int64(i*1000+j), 0))
+				_, _ = h(message.NewMessage("1", nil))
+			}
+		}()
+	}
+	for range 3 {
+		scrape(t, m)
+	}
+	for range 4 {
+		<-done
+	}
+	fams := scrape(t, m)
+	if v := sample(t, fams, "lienthong_records_pulled_total", dto.MetricType_COUNTER, map[string]string{"source": "sonla"}); v != 400 {
+		t.Errorf("pulled %v, want 400", v)
+	}
+	if v := sample(t, fams, "lienthong_last_success_timestamp_seconds", dto.MetricType_GAUGE, map[string]string{"target": "national"}); v != 3098 {
+		t.Errorf("last success %v, want 3098, the newest", v)
+	}
+	if v := sample(t, fams, "lienthong_handler_duration_seconds", dto.MetricType_HISTOGRAM, map[string]string{"handler": "unknown"}); v != 400 {
+		t.Errorf("handler samples %v, want 400", v)
+	}
+}
