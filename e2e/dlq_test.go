@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os/exec"
@@ -12,6 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/lienthong/lienthong/auth"
 	"github.com/lienthong/lienthong/devenv"
 	"github.com/lienthong/lienthong/sim/catalog"
 	"github.com/lienthong/lienthong/store"
@@ -49,6 +54,53 @@ func TestQuarantineReplay(t *testing.T) {
 	e.waitSynced(t, 5*time.Minute)
 
 	api := "http://" + e.sims.HubAddr + "/api/dlq"
+	// The quarantine API wants a national operator's token; without one,
+	// or with a province's, it refuses.
+	secret, tok, err := auth.NewToken(store.RoleNational, "", "e2e operator")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.CreateToken(context.Background(), tok); err != nil {
+		t.Fatal(err)
+	}
+	provincial, ptok, _ := auth.NewToken(store.RoleProvincial, "14", "e2e Sơn La")
+	if err := e.store.CreateToken(context.Background(), ptok); err != nil {
+		t.Fatal(err)
+	}
+	call := func(method, u, token string, body []byte) (int, []byte) {
+		req, _ := http.NewRequest(method, u, bytes.NewReader(body))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	base := "http://" + e.sims.HubAddr
+	if code, b := call("GET", base+"/readyz", "", nil); code != http.StatusOK {
+		t.Errorf("/readyz: HTTP %d %s", code, b)
+	}
+	_, scrape := call("GET", base+"/metrics", "", nil)
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(scrape))
+	if err != nil {
+		t.Fatalf("/metrics does not parse: %v", err)
+	}
+	for _, name := range []string{"lienthong_records_pulled_total", "lienthong_records_quarantined_total", "lienthong_dossiers_synced_total", "lienthong_breaker_state", "lienthong_handler_duration_seconds"} {
+		if families[name] == nil || len(families[name].GetMetric()) == 0 {
+			t.Errorf("/metrics has no %s", name)
+		}
+	}
+	if code, _ := call("GET", api, "", nil); code != http.StatusUnauthorized {
+		t.Errorf("quarantine list without a token: HTTP %d; want 401", code)
+	}
+	if code, _ := call("GET", api, provincial, nil); code != http.StatusForbidden {
+		t.Errorf("quarantine list with a provincial token: HTTP %d; want 403", code)
+	}
 	type item struct {
 		ID        int64  `json:"id"`
 		Source    string `json:"source"`
@@ -62,7 +114,10 @@ func TestQuarantineReplay(t *testing.T) {
 		var res struct {
 			Items []item `json:"items"`
 		}
-		getJSON(t, api+"?limit=1000&"+q, &res)
+		code, b := call("GET", api+"?limit=1000&"+q, secret, nil)
+		if err := json.Unmarshal(b, &res); code != http.StatusOK || err != nil {
+			t.Fatalf("list: HTTP %d %s", code, b)
+		}
 		return res.Items
 	}
 	refused := list("field=" + url.QueryEscape("national:21"))
@@ -138,13 +193,18 @@ func TestQuarantineReplay(t *testing.T) {
 	// A discarded entry leaves the open list, with the reason on the timeline.
 	d := malformed[0]
 	b, _ := json.Marshal(map[string]string{"reason": "corrupted at the source, re-sent by the province"})
-	resp, err := http.Post(api+"/"+jsonID(d.ID)+"/discard", "application/json", bytes.NewReader(b))
+	if code, _ := call("POST", api+"/"+jsonID(d.ID)+"/discard", provincial, b); code != http.StatusForbidden {
+		t.Errorf("discard with a provincial token: HTTP %d; want 403", code)
+	}
+	if code, body := call("POST", api+"/"+jsonID(d.ID)+"/discard", secret, b); code != http.StatusOK {
+		t.Errorf("discard: HTTP %d %s", code, body)
+	}
+	audit, err := e.store.ListAudit(context.Background(), store.AuditFilter{TokenID: tok.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Errorf("discard: %s", resp.Status)
+	if len(audit) != 1 || audit[0].Action != auth.ActionDiscard || audit[0].Outcome != auth.OutcomeOK || !strings.Contains(audit[0].Target, jsonID(d.ID)) {
+		t.Errorf("audit log %+v; want the discard of entry %d by the operator", audit, d.ID)
 	}
 	for _, it := range list("") {
 		if it.ID == d.ID {

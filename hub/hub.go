@@ -18,6 +18,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
+	"github.com/lienthong/lienthong/auth"
 	"github.com/lienthong/lienthong/breaker"
 	"github.com/lienthong/lienthong/connectors/national"
 	"github.com/lienthong/lienthong/dlq"
@@ -25,6 +26,7 @@ import (
 	"github.com/lienthong/lienthong/flows/notify"
 	"github.com/lienthong/lienthong/flows/postal"
 	"github.com/lienthong/lienthong/ingest"
+	"github.com/lienthong/lienthong/metrics"
 	"github.com/lienthong/lienthong/progress"
 	"github.com/lienthong/lienthong/router"
 	"github.com/lienthong/lienthong/router/kafka"
@@ -41,6 +43,9 @@ type Store interface {
 	postal.Store
 	notify.Store
 	dlq.Store
+	auth.TokenStore
+	auth.AuditStore
+	CreateToken(ctx context.Context, t store.APIToken) error
 	IndexIdentities(ctx context.Context, links []store.IdentityLink) error
 	CountQuarantine(ctx context.Context, source string) (int, error)
 	Close() error
@@ -102,6 +107,12 @@ func (h *Hub) Run(ctx context.Context) error {
 		return fmt.Errorf("router: %w", err)
 	}
 	r.AddMiddleware(middleware.Recoverer)
+	names := make([]string, len(sources))
+	for i, src := range sources {
+		names[i] = src.name
+	}
+	m := metrics.New(h.counters, h.breakers, names)
+	r.AddMiddleware(m.Middleware(""))
 	if h.cfg.Router.DuplicateDeliveries {
 		h.log.Warn("router: every message is handled twice (router.duplicate_deliveries); a test setting")
 		r.AddMiddleware(middleware.Duplicator)
@@ -248,9 +259,14 @@ func (h *Hub) Run(ctx context.Context) error {
 	for name, run := range loops {
 		lead(name, run)
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		h.gauges(runCtx, m, names)
+	}()
 	if h.cfg.HTTP.Listen != "" {
 		dead := dlq.New(h.store, pub, topics, h.cfg.Instance)
-		srv, err := serveHTTP(h.cfg.HTTP.Listen, l4.httpHandler(dead.Handler()))
+		srv, err := serveHTTP(h.cfg.HTTP.Listen, h.httpHandler(l4, dead, m))
 		if err != nil {
 			cancel()
 			wg.Wait()

@@ -3,7 +3,6 @@ package hub
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -157,19 +156,6 @@ func (l *level4) loops(cfg Config) map[string]func(ctx context.Context) error {
 		out["vnpost-tracking"] = func(ctx context.Context) error { return l.postal.Follow(ctx, every) }
 	}
 	return out
-}
-
-// httpHandler is the hub's HTTP surface: the payment callback and the
-// quarantine (dead-letter) API.
-func (l *level4) httpHandler(deadLetters http.Handler) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	mux.Handle("/api/dlq", deadLetters)
-	mux.Handle("/api/dlq/", deadLetters)
-	if l.fees != nil {
-		mux.Handle(PaymentCallbackPath, l.fees)
-	}
-	return mux
 }
 
 // breakerMail sends mail through the SMTP relay's circuit breaker. Only

@@ -12,12 +12,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lienthong/lienthong/auth"
 	"github.com/lienthong/lienthong/breaker"
 	"github.com/lienthong/lienthong/broker"
 	"github.com/lienthong/lienthong/devenv"
 	"github.com/lienthong/lienthong/hub"
 	"github.com/lienthong/lienthong/progress"
 	"github.com/lienthong/lienthong/sim/simctl"
+	"github.com/lienthong/lienthong/store"
 )
 
 func runDev(ctx context.Context, args []string) error {
@@ -85,6 +87,10 @@ func runDev(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
+	tokenPath, err := devToken(ctx, st, *dataDir)
+	if err != nil {
+		return err
+	}
 
 	fresh := true
 	for _, src := range devenv.Sources {
@@ -122,14 +128,15 @@ func runDev(ctx context.Context, args []string) error {
   VNPost              %s   → /_sim/orders (delivered automatically)
   SMS gateway         %s   → /_sim/messages
   SMTP                %s   → %s/_sim/mail
-  hub HTTP            http://%s   (payment notifications)
+  hub HTTP            http://%s   (payment notifications, /metrics, /api/dlq)
+  operator token      %s   (national; send as "Authorization: Bearer …")
 Press Ctrl-C to stop; run again to resume.
 
 `, state, b.Addrs()[0], filepath.Join(*dataDir, "hub.db"), logPath,
 		sims.URLs[devenv.NameSonLa], sims.URLs[devenv.NameThaiNguyen], sims.URLs[devenv.NameHaTinh],
 		sims.URLs[devenv.NameNational], sims.URLs[devenv.NameNational], sims.URLs[devenv.NameNational],
 		sims.URLs[devenv.NamePayment], sims.URLs[devenv.NameVNPost], sims.URLs[devenv.NameSMS],
-		sims.SMTPAddr, sims.URLs[devenv.NameMail], sims.HubAddr)
+		sims.SMTPAddr, sims.URLs[devenv.NameMail], sims.HubAddr, tokenPath)
 
 	done := make(chan error, 1)
 	go func() { done <- h.Run(ctx) }()
@@ -189,4 +196,24 @@ func breakerLine(b *breaker.Set) string {
 		parts = append(parts, fmt.Sprintf("%s %s (failures %d, rejected %d, retries %d)", name, st.State, st.Failures, st.Rejected, st.Retries))
 	}
 	return strings.Join(parts, " · ")
+}
+
+// devToken makes a national operator's token on first use and keeps its
+// secret beside the data, so the operator API of `hub dev` can be tried.
+func devToken(ctx context.Context, st hub.Store, dir string) (string, error) {
+	path := filepath.Join(dir, "operator.token")
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	secret, tok, err := auth.NewToken(store.RoleNational, "", "hub dev operator")
+	if err != nil {
+		return "", err
+	}
+	if err := st.CreateToken(ctx, tok); err != nil {
+		return "", fmt.Errorf("dev operator token: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return path, nil
 }
