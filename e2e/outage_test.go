@@ -83,11 +83,11 @@ func TestOutageNational(t *testing.T) {
 		t.Fatal(err)
 	}
 	down := time.Now()
-	e.waitBreaker(t, "national", true, 20*time.Second)
 	pulled := e.counters.Get(devenv.NameSonLa, progress.Pulled)
-	for i, src := range devenv.Sources { // new dossiers arrive meanwhile
+	for i, src := range devenv.Sources { // new dossiers arrive meanwhile, for the sink to wait with
 		postJSON(t, e.sims.URLs[src]+"/_sim/generate", map[string]any{"count": 20, "seed": 9100 + i, "steps": 2})
 	}
+	e.waitBreaker(t, "national", true, 20*time.Second)
 	time.Sleep(30*time.Second - time.Since(down))
 	if e.counters.Get(devenv.NameSonLa, progress.Pulled) == pulled {
 		t.Error("pollers stopped pulling while the national portal was down")

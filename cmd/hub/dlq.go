@@ -44,18 +44,10 @@ func runDLQ(ctx context.Context, args []string) error {
 
 // dlqCommand runs `hub dlq`, writing results to out and usage to errOut.
 func dlqCommand(ctx context.Context, args []string, out, errOut io.Writer) error {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprint(errOut, dlqUsage)
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			return nil
-		}
-		return errors.New("dlq: list, show, replay or discard?")
+	sub, fs, path, err := subcommand("dlq", dlqUsage, "list, show, replay or discard", args, errOut)
+	if sub == "" {
+		return err
 	}
-	sub := args[0]
-	fs := flag.NewFlagSet("dlq "+sub, flag.ContinueOnError)
-	fs.SetOutput(errOut)
-	fs.Usage = func() { fmt.Fprint(errOut, dlqUsage) }
-	path := fs.String("config", "", "configuration file")
 	var (
 		f              dlq.Filter
 		since, until   string
@@ -331,4 +323,22 @@ func cell(s string, n int) string {
 		s = string([]rune(s)[:n-1]) + "…"
 	}
 	return s
+}
+
+// subcommand reads the sub-command of `hub <cmd> <sub> [flags]` and gives it
+// a flag set with --config. sub is "" when there is none to run: err then
+// says why, or is nil after -h printed the usage.
+func subcommand(cmd, usage, subs string, args []string, errOut io.Writer) (sub string, fs *flag.FlagSet, path *string, err error) {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		fmt.Fprint(errOut, usage)
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			return "", nil, nil, nil
+		}
+		return "", nil, nil, fmt.Errorf("%s: %s?", cmd, subs)
+	}
+	sub = args[0]
+	fs = flag.NewFlagSet(cmd+" "+sub, flag.ContinueOnError)
+	fs.SetOutput(errOut)
+	fs.Usage = func() { fmt.Fprint(errOut, usage) }
+	return sub, fs, fs.String("config", "", "configuration file"), nil
 }

@@ -47,18 +47,10 @@ func runToken(ctx context.Context, args []string) error {
 // tokenCommand runs `hub token`, writing results to out and usage to
 // errOut.
 func tokenCommand(ctx context.Context, args []string, out, errOut io.Writer) error {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprint(errOut, tokenUsage)
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			return nil
-		}
-		return errors.New("token: create, list or revoke?")
+	sub, fs, path, err := subcommand("token", tokenUsage, "create, list or revoke", args, errOut)
+	if sub == "" {
+		return err
 	}
-	sub := args[0]
-	fs := flag.NewFlagSet("token "+sub, flag.ContinueOnError)
-	fs.SetOutput(errOut)
-	fs.Usage = func() { fmt.Fprint(errOut, tokenUsage) }
-	path := fs.String("config", "", "configuration file")
 	var role, province, name string
 	switch sub {
 	case "create":
