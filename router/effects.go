@@ -9,6 +9,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/lienthong/lienthong/connectors/httpx"
 	"github.com/lienthong/lienthong/router/kafka"
 	"github.com/lienthong/lienthong/schemas"
 	"github.com/lienthong/lienthong/store"
@@ -70,8 +71,6 @@ func loadFacts(ctx context.Context, eff Effects, ids []string) (map[string]*fact
 	return out, nil
 }
 
-var vietnam = time.FixedZone("ICT", 7*3600)
-
 // apply returns d with the facts laid over it; d itself is not changed.
 func (f *facts) apply(d *schemas.Dossier) *schemas.Dossier {
 	if f == nil {
@@ -91,7 +90,7 @@ func (f *facts) apply(d *schemas.Dossier) *schemas.Dossier {
 	if !f.deliveredAt.IsZero() && out.Status == schemas.StatusResolved {
 		// Delivered by post is returned: the province may record it later
 		// or never; the national portal learns it now.
-		at := f.deliveredAt.In(vietnam)
+		at := f.deliveredAt.In(httpx.Vietnam)
 		out.Status, out.ReturnedAt = schemas.StatusReturned, &at
 	}
 	return &out

@@ -178,7 +178,9 @@ func (f *Flow) judge(ctx context.Context, n payment.IPN, j *judgement) {
 		u.PaidAt = q.PaidAt
 	}
 	if to == store.PaymentPaid && u.PaidAt.IsZero() {
-		u.PaidAt = parseTime(n.ThoiGianGD, time.Now())
+		if u.PaidAt, err = payment.ParseTime(n.ThoiGianGD); err != nil {
+			u.PaidAt = time.Now()
+		}
 	}
 	p, changed, err := f.cfg.Store.UpdatePayment(ctx, p.Ref, u)
 	if err != nil {
@@ -199,17 +201,6 @@ func (f *Flow) judge(ctx context.Context, n payment.IPN, j *judgement) {
 		}
 	}
 }
-
-// parseTime reads yyyyMMddHHmmss in Vietnam's zone.
-func parseTime(s string, def time.Time) time.Time {
-	t, err := time.ParseInLocation("20060102150405", s, vn)
-	if err != nil {
-		return def
-	}
-	return t
-}
-
-var vn = time.FixedZone("ICT", 7*3600)
 
 // keyedMutex serialises work per key within this instance, so two copies of
 // one notification arriving together settle once.

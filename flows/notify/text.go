@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lienthong/lienthong/connectors/httpx"
 	"github.com/lienthong/lienthong/connectors/sms"
 	"github.com/lienthong/lienthong/schemas"
 )
@@ -21,8 +22,6 @@ const (
 // MaxSMS is the length of one brand-name SMS part; every message fits one.
 const MaxSMS = 160
 
-var vn = time.FixedZone("ICT", 7*3600)
-
 // text is one notification in both channels.
 type text struct {
 	sms     string // ASCII, at most MaxSMS characters
@@ -34,7 +33,7 @@ func date(t *time.Time) string {
 	if t == nil || t.IsZero() {
 		return ""
 	}
-	return t.In(vn).Format("02/01/2006")
+	return t.In(httpx.Vietnam).Format("02/01/2006")
 }
 
 // vnd formats whole đồng the Vietnamese way: 1.250.000.
