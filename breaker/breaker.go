@@ -102,6 +102,9 @@ type Stat struct {
 	StateChanges uint64    `json:"state_changes"` // transitions, any direction
 	Retries      uint64    `json:"retries"`       // reported by callers through CountRetry
 	Since        time.Time `json:"since"`         // last state change; zero when there was none
+	// LastSuccess is when the last call counted as a success ended; zero
+	// when none has.
+	LastSuccess time.Time `json:"last_success,omitzero"`
 }
 
 // Set holds one breaker per endpoint name. It is safe for concurrent use.
@@ -131,7 +134,7 @@ type endpoint struct {
 	cb   *gobreaker.TwoStepCircuitBreaker[struct{}]
 
 	requests, successes, failures, rejected, changes, retries atomic.Uint64
-	openedAt, changedAt                                       atomic.Int64 // unix nanoseconds
+	openedAt, changedAt, lastSuccess                          atomic.Int64 // unix nanoseconds
 	lastFailure                                               atomic.Pointer[string]
 }
 
@@ -227,8 +230,20 @@ func (e *endpoint) finish(done func(error), outcome error, cause string) {
 		e.lastFailure.Store(&cause)
 	case nil:
 		e.successes.Add(1)
+		e.storeLastSuccess(time.Now().UnixNano())
 	}
 	done(outcome)
+}
+
+// storeLastSuccess moves lastSuccess forward to at; calls ending at the same
+// time under concurrency never move it back.
+func (e *endpoint) storeLastSuccess(at int64) {
+	for {
+		old := e.lastSuccess.Load()
+		if at <= old || e.lastSuccess.CompareAndSwap(old, at) {
+			return
+		}
+	}
 }
 
 func (e *endpoint) openError() error {
@@ -434,6 +449,9 @@ func (s *Set) Stats() map[string]Stat {
 		}
 		if at := e.changedAt.Load(); at != 0 {
 			st.Since = time.Unix(0, at)
+		}
+		if at := e.lastSuccess.Load(); at != 0 {
+			st.LastSuccess = time.Unix(0, at)
 		}
 		out[e.name] = st
 	}

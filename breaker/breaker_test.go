@@ -2,6 +2,7 @@ package breaker_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -195,7 +196,10 @@ func TestOpensAfterConsecutiveFailures(t *testing.T) {
 
 	st := set.Stats()["sonla"]
 	want := breaker.Stat{State: "open", Requests: 6, Successes: 1, Failures: 5, Rejected: 4, StateChanges: 1}
-	st.Since = time.Time{}
+	if st.LastSuccess.IsZero() {
+		t.Fatalf("stats = %+v: no last success", st)
+	}
+	st.Since, st.LastSuccess = time.Time{}, time.Time{}
 	if st != want {
 		t.Fatalf("stats = %+v, want %+v", st, want)
 	}
@@ -554,7 +558,10 @@ func TestDo(t *testing.T) {
 	}
 	want := breaker.Stat{State: "open", Requests: 13, Successes: 6, Failures: 2, Rejected: 1, StateChanges: 1}
 	st := set.Stats()["smtp"]
-	st.Since = time.Time{}
+	if st.LastSuccess.IsZero() {
+		t.Fatalf("stats = %+v: no last success", st)
+	}
+	st.Since, st.LastSuccess = time.Time{}, time.Time{}
 	if st != want {
 		t.Fatalf("stats = %+v, want %+v", st, want)
 	}
@@ -609,6 +616,70 @@ func TestStatsAndRetries(t *testing.T) {
 	}
 	if open.level != slog.LevelWarn || open.attrs["endpoint"] != "vnpost" || open.attrs["retries"] != "3" || open.attrs["last_failure"] != "error" {
 		t.Fatalf("open log = %+v", open)
+	}
+}
+
+func TestLastSuccess(t *testing.T) {
+	ctx := ctxT(t)
+	set := breaker.New(breaker.Settings{Failures: 10}, slog.New(newRecorder()))
+	set.Do(ctx, "smtp", func(context.Context) error { return errors.New("down") }, nil)
+	if st := set.Stats()["smtp"]; !st.LastSuccess.IsZero() {
+		t.Fatalf("last success %v after a failure only, want zero", st.LastSuccess)
+	}
+	if b, err := json.Marshal(set.Stats()["smtp"]); err != nil || strings.Contains(string(b), "last_success") {
+		t.Fatalf("never succeeded: %s, %v; want no last_success", b, err)
+	}
+
+	before := time.Now()
+	set.Do(ctx, "smtp", func(context.Context) error { return nil }, nil)
+	after := time.Now()
+	first := set.Stats()["smtp"].LastSuccess
+	if first.Before(before) || first.After(after) {
+		t.Fatalf("last success %v, want between %v and %v", first, before, after)
+	}
+
+	// A failure, a cancelled call and an error the caller does not count
+	// against the system: only the last is a success.
+	set.Do(ctx, "smtp", func(context.Context) error { return errors.New("down") }, nil)
+	set.Do(ctx, "smtp", func(context.Context) error { return context.Canceled }, nil)
+	if st := set.Stats()["smtp"]; !st.LastSuccess.Equal(first) {
+		t.Fatalf("last success %v after a failure and a cancellation, want %v", st.LastSuccess, first)
+	}
+	time.Sleep(time.Millisecond)
+	set.Do(ctx, "smtp", func(context.Context) error { return errors.New("bad address") }, func(error) bool { return false })
+	st := set.Stats()["smtp"]
+	if !st.LastSuccess.After(first) || st.Successes != 2 {
+		t.Fatalf("after a success: %+v, want last success after %v", st, first)
+	}
+	b, err := json.Marshal(st)
+	if err != nil || !strings.Contains(string(b), `"last_success":"`) {
+		t.Fatalf("json %s, %v; want last_success", b, err)
+	}
+
+	// Over HTTP: a 4xx answer counts as a success, a 5xx does not.
+	code := atomic.Int32{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(int(code.Load()))
+	}))
+	defer srv.Close()
+	c := &http.Client{Transport: set.Transport("hatinh", nil)}
+	get := func(status int) {
+		t.Helper()
+		code.Store(int32(status))
+		resp, err := c.Get(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	get(http.StatusBadGateway)
+	if st := set.Stats()["hatinh"]; !st.LastSuccess.IsZero() {
+		t.Fatalf("hatinh last success %v after a 502, want zero", st.LastSuccess)
+	}
+	before = time.Now()
+	get(http.StatusNotFound)
+	if st := set.Stats()["hatinh"]; st.LastSuccess.Before(before) || st.LastSuccess.After(time.Now()) {
+		t.Fatalf("hatinh last success %v after a 404 at %v", st.LastSuccess, before)
 	}
 }
 

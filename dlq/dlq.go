@@ -85,7 +85,11 @@ const maxDetail = 500
 // Filter selects quarantine entries. Empty fields do not filter, except
 // State, whose default is open.
 type Filter struct {
-	Source    string
+	Source string
+	// Sources, when not nil, keeps only the entries of these sources (an
+	// empty slice keeps none): how an operator's view is limited to its
+	// own province.
+	Sources   []string
 	DossierID string
 	Field     string
 	// Reason keeps the entries whose reason contains it, ignoring case.
@@ -145,7 +149,7 @@ func New(st Store, pub message.Publisher, topics router.Topics, instance string)
 
 // storeFilter is what the store can filter of f.
 func (f Filter) storeFilter() (store.QuarantineFilter, error) {
-	sf := store.QuarantineFilter{Source: f.Source, DossierID: f.DossierID, Field: f.Field,
+	sf := store.QuarantineFilter{Source: f.Source, Sources: f.Sources, DossierID: f.DossierID, Field: f.Field,
 		Since: f.Since, Until: f.Until}
 	switch f.State {
 	case "":
@@ -299,6 +303,9 @@ func (s *Service) message(e store.QuarantineEntry) (string, *message.Message, er
 		return "", nil, fmt.Errorf("format %q: %w", e.Format, ErrUnreplayable)
 	}
 	msg.Metadata.Set(MetadataEntry, strconv.FormatInt(e.ID, 10))
+	// The lag of a replayed record counts from the replay, not from when
+	// it was first pulled.
+	msg.Metadata.Set(router.MetadataPulled, time.Now().UTC().Format(time.RFC3339Nano))
 	return topic, msg, nil
 }
 

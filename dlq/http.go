@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -51,26 +52,69 @@ func DetailOf(e store.QuarantineEntry) Detail {
 // not open, or not replayable) or 500; a bulk replay that stops on an
 // error also says how many it had replayed.
 //
-// TODO(auth): no authentication or roles yet: they come with their own
-// issue. Until then, serve this handler only where operators alone reach
-// it; it shows personal data and replays records.
-func (s *Service) Handler() http.Handler {
+// Handler does not authenticate: the hub serves it behind its API tokens.
+// visible limits what a request may see and act on to some sources' entries
+// (a provincial operator's own); nil, or a visible answering all, admits
+// every entry. An entry of another source is answered 404, as if it did not
+// exist, so that its existence is not revealed either.
+func (s *Service) Handler(visible Visible) http.Handler {
+	if visible == nil {
+		visible = func(*http.Request) ([]string, bool) { return nil, true }
+	}
+	h := &handler{s: s, visible: visible}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/dlq", s.handleList)
-	mux.HandleFunc("GET /api/dlq/{id}", s.handleShow)
-	mux.HandleFunc("POST /api/dlq/{id}/replay", s.handleReplay)
-	mux.HandleFunc("POST /api/dlq/replay", s.handleReplayAll)
-	mux.HandleFunc("POST /api/dlq/{id}/discard", s.handleDiscard)
+	mux.HandleFunc("GET /api/dlq", h.list)
+	mux.HandleFunc("GET /api/dlq/{id}", h.show)
+	mux.HandleFunc("POST /api/dlq/{id}/replay", h.replay)
+	mux.HandleFunc("POST /api/dlq/replay", h.replayAll)
+	mux.HandleFunc("POST /api/dlq/{id}/discard", h.discard)
 	return mux
 }
 
-func (s *Service) handleList(w http.ResponseWriter, r *http.Request) {
+// Visible says whose entries a request may see and act on: every source's
+// (all), or only those of sources.
+type Visible func(r *http.Request) (sources []string, all bool)
+
+type handler struct {
+	s       *Service
+	visible Visible
+}
+
+// filter reads the request's filter, limited to the sources it may see.
+func (h *handler) filter(r *http.Request) (Filter, error) {
 	f, err := filterFromQuery(r.URL.Query(), time.Now())
+	if err != nil {
+		return f, err
+	}
+	if sources, all := h.visible(r); !all {
+		f.Sources = append([]string{}, sources...) // not nil: none visible sees none
+	}
+	return f, nil
+}
+
+// entry reads the entry the path names, if the request may see it.
+func (h *handler) entry(r *http.Request) (store.QuarantineEntry, error) {
+	id, err := pathID(r)
+	if err != nil {
+		return store.QuarantineEntry{}, err
+	}
+	e, err := h.s.Show(r.Context(), id)
+	if err != nil {
+		return e, err
+	}
+	if sources, all := h.visible(r); !all && !slices.Contains(sources, e.Source) {
+		return store.QuarantineEntry{}, fmt.Errorf("quarantine entry %d: %w", id, store.ErrNotFound)
+	}
+	return e, nil
+}
+
+func (h *handler) list(w http.ResponseWriter, r *http.Request) {
+	f, err := h.filter(r)
 	if err != nil {
 		writeError(w, err, nil)
 		return
 	}
-	items, err := s.List(r.Context(), f)
+	items, err := h.s.List(r.Context(), f)
 	if err != nil {
 		writeError(w, err, nil)
 		return
@@ -78,13 +122,8 @@ func (s *Service) handleList(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"items": items})
 }
 
-func (s *Service) handleShow(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err != nil {
-		writeError(w, err, nil)
-		return
-	}
-	e, err := s.Show(r.Context(), id)
+func (h *handler) show(w http.ResponseWriter, r *http.Request) {
+	e, err := h.entry(r)
 	if err != nil {
 		writeError(w, err, nil)
 		return
@@ -94,26 +133,26 @@ func (s *Service) handleShow(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, DetailOf(e))
 }
 
-func (s *Service) handleReplay(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
+func (h *handler) replay(w http.ResponseWriter, r *http.Request) {
+	e, err := h.entry(r)
 	if err != nil {
 		writeError(w, err, nil)
 		return
 	}
-	if err := s.Replay(r.Context(), id); err != nil {
+	if err := h.s.Replay(r.Context(), e.ID); err != nil {
 		writeError(w, err, nil)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"id": id, "state": store.QuarantineReplayed})
+	writeJSON(w, http.StatusOK, map[string]any{"id": e.ID, "state": store.QuarantineReplayed})
 }
 
-func (s *Service) handleReplayAll(w http.ResponseWriter, r *http.Request) {
-	f, err := filterFromQuery(r.URL.Query(), time.Now())
+func (h *handler) replayAll(w http.ResponseWriter, r *http.Request) {
+	f, err := h.filter(r)
 	if err != nil {
 		writeError(w, err, nil)
 		return
 	}
-	n, err := s.ReplayAll(r.Context(), f)
+	n, err := h.s.ReplayAll(r.Context(), f)
 	if err != nil {
 		writeError(w, err, map[string]any{"replayed": n})
 		return
@@ -121,8 +160,8 @@ func (s *Service) handleReplayAll(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"replayed": n})
 }
 
-func (s *Service) handleDiscard(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
+func (h *handler) discard(w http.ResponseWriter, r *http.Request) {
+	e, err := h.entry(r)
 	if err != nil {
 		writeError(w, err, nil)
 		return
@@ -136,11 +175,11 @@ func (s *Service) handleDiscard(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fmt.Errorf("body: want {\"reason\": \"…\"}: %v: %w", err, store.ErrInvalid), nil)
 		return
 	}
-	if err := s.Discard(r.Context(), id, body.Reason); err != nil {
+	if err := h.s.Discard(r.Context(), e.ID, body.Reason); err != nil {
 		writeError(w, err, nil)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"id": id, "state": store.QuarantineDiscarded})
+	writeJSON(w, http.StatusOK, map[string]any{"id": e.ID, "state": store.QuarantineDiscarded})
 }
 
 func pathID(r *http.Request) (int64, error) {

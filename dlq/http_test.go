@@ -73,7 +73,7 @@ func TestHTTP(t *testing.T) {
 			Format: schemas.FormatRawMessage, Payload: []byte{0xff, 0x00, 'x'}},
 		store.QuarantineEntry{Source: schemas.SourceSonLa, DossierID: "D-ODD", Reason: "odd", Format: "yaml", Payload: []byte("a: b")},
 	)
-	srv := httptest.NewServer(e.svc.Handler())
+	srv := httptest.NewServer(e.svc.Handler(nil))
 	t.Cleanup(srv.Close)
 	c := apiClient{t: t, url: srv.URL}
 	t0 := q[0].At

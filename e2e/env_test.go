@@ -90,6 +90,8 @@ func (e *env) runHub() (stop func()) {
 		if e.t.Failed() {
 			e.dumpLog(40)
 		}
+		// Whatever the test, the hub's log holds no personal data.
+		checkNoPersonalData(e.t, e.logPath)
 	}
 }
 

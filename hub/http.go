@@ -2,25 +2,28 @@ package hub
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
+	"slices"
 	"time"
 
-	"github.com/lienthong/lienthong/auth"
+	"github.com/lienthong/lienthong/api"
+	"github.com/lienthong/lienthong/console"
 	"github.com/lienthong/lienthong/dlq"
+	hatinhmap "github.com/lienthong/lienthong/mapping/hatinh"
+	sonlamap "github.com/lienthong/lienthong/mapping/sonla"
+	tnmap "github.com/lienthong/lienthong/mapping/thainguyen"
 	"github.com/lienthong/lienthong/metrics"
-	"github.com/lienthong/lienthong/store"
+	"github.com/lienthong/lienthong/schemas"
 )
 
 // httpHandler is the hub's HTTP surface: health and readiness, Prometheus
 // metrics, the payment platform's callback (authenticated by its own
-// signature) and the token-protected operator API.
-func (h *Hub) httpHandler(l4 *level4, dead *dlq.Service, m *metrics.Metrics) http.Handler {
+// signature), the token-protected operator API and the console that uses
+// it.
+func (h *Hub) httpHandler(l4 *level4, ops *api.Server, m *metrics.Metrics) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
@@ -34,11 +37,34 @@ func (h *Hub) httpHandler(l4 *level4, dead *dlq.Service, m *metrics.Metrics) htt
 	if l4.fees != nil {
 		mux.Handle(PaymentCallbackPath, l4.fees)
 	}
-	authn := auth.Middleware(h.store, h.log)
-	deadLetters := authn(nationalOnly(h.audited(dead.Handler())))
-	mux.Handle("/api/dlq", deadLetters)
-	mux.Handle("/api/dlq/", deadLetters)
+	mux.Handle("/api/", ops.Handler())
+	mux.Handle("/console/", console.Handler())
+	mux.Handle("GET /{$}", http.RedirectHandler("/console/", http.StatusFound))
 	return mux
+}
+
+// sourceProvinces are the provinces of the portals the hub knows, and their
+// names for people.
+var sourceProvinces = map[string]api.Source{
+	schemas.SourceSonLa:      {Name: schemas.SourceSonLa, Province: sonlamap.ProvinceCode, Label: "Sơn La"},
+	schemas.SourceThaiNguyen: {Name: schemas.SourceThaiNguyen, Province: tnmap.ProvinceCode, Label: "Thái Nguyên"},
+	schemas.SourceHaTinh:     {Name: schemas.SourceHaTinh, Province: hatinhmap.ProvinceCode, Label: "Hà Tĩnh"},
+}
+
+// operatorAPI is the operator API over the configured sources and targets.
+func (h *Hub) operatorAPI(sources []source, dead *dlq.Service, m *metrics.Metrics) *api.Server {
+	cfg := api.Config{Store: h.store, Counters: h.counters, Breakers: h.breakers, Lag: m.Lag,
+		Quarantine: dead, Log: h.log, Targets: []string{"national"}}
+	for _, src := range sources {
+		cfg.Sources = append(cfg.Sources, sourceProvinces[src.name])
+	}
+	for name, on := range map[string]bool{"payment": h.cfg.Payment != nil, "vnpost": h.cfg.VNPost != nil, "sms": h.cfg.SMS != nil, "smtp": h.cfg.SMTP != nil} {
+		if on {
+			cfg.Targets = append(cfg.Targets, name)
+		}
+	}
+	slices.Sort(cfg.Targets[1:])
+	return api.New(cfg)
 }
 
 // ready reports whether the store and a broker answer.
@@ -56,71 +82,6 @@ func (h *Hub) ready(ctx context.Context) error {
 		}
 	}
 	return errors.New("no Kafka broker answers")
-}
-
-// nationalOnly admits national operators. The quarantine holds every
-// province's records and scoping it to one province is not built yet, so
-// provincial and postal tokens are refused rather than shown too much.
-func nationalOnly(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, ok := auth.FromContext(r.Context())
-		if !ok || p.Role != store.RoleNational {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusForbidden)
-			_ = json.NewEncoder(w).Encode(map[string]string{"error": "the quarantine API is open to national operators only"})
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// audited writes every replay and discard to the audit log, with who asked
-// and how it ended.
-func (h *Hub) audited(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodGet || r.Method == http.MethodHead {
-			next.ServeHTTP(w, r)
-			return
-		}
-		action, target := auditAction(r)
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		next.ServeHTTP(rec, r)
-		outcome := auth.OutcomeOK
-		switch {
-		case rec.status >= 500:
-			outcome = auth.OutcomeFailed
-		case rec.status >= 400:
-			outcome = auth.OutcomeRefused
-		}
-		p, _ := auth.FromContext(r.Context())
-		if err := auth.Audit(context.WithoutCancel(r.Context()), h.store, p, action, target, fmt.Sprintf("HTTP %d", rec.status), outcome); err != nil {
-			h.log.Error("audit log write failed", "action", action, "target", target, "error", err.Error())
-		}
-	})
-}
-
-// auditAction names what a quarantine API call does and to what.
-func auditAction(r *http.Request) (action, target string) {
-	rest := strings.Trim(strings.TrimPrefix(r.URL.Path, "/api/dlq"), "/")
-	switch {
-	case rest == "replay":
-		return auth.ActionReplayAll, r.URL.RawQuery
-	case strings.HasSuffix(rest, "/replay"):
-		return auth.ActionReplay, "entry " + strings.TrimSuffix(rest, "/replay")
-	case strings.HasSuffix(rest, "/discard"):
-		return auth.ActionDiscard, "entry " + strings.TrimSuffix(rest, "/discard")
-	}
-	return "quarantine." + strings.ToLower(r.Method), rest
-}
-
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusRecorder) WriteHeader(code int) {
-	s.status = code
-	s.ResponseWriter.WriteHeader(code)
 }
 
 // gauges refreshes the metrics read from the store until ctx ends.

@@ -18,7 +18,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
-	"github.com/lienthong/lienthong/auth"
+	"github.com/lienthong/lienthong/api"
 	"github.com/lienthong/lienthong/breaker"
 	"github.com/lienthong/lienthong/connectors/national"
 	"github.com/lienthong/lienthong/dlq"
@@ -43,11 +43,9 @@ type Store interface {
 	postal.Store
 	notify.Store
 	dlq.Store
-	auth.TokenStore
-	auth.AuditStore
+	api.Store
 	CreateToken(ctx context.Context, t store.APIToken) error
 	IndexIdentities(ctx context.Context, links []store.IdentityLink) error
-	CountQuarantine(ctx context.Context, source string) (int, error)
 	Close() error
 }
 
@@ -148,6 +146,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	sink := router.NewNationalSink(router.NationalSinkConfig{
 		Units: units, Linger: h.cfg.National.Linger, Instance: h.cfg.Instance, Effects: h.store,
 		Wait: h.waitFor(endpointNational), Retried: func() { h.breakers.CountRetry(endpointNational) },
+		Track: m.TrackLag,
 		// The breaker paces calls to a portal that is down; a long backoff
 		// on top would only delay the catch-up once it is back.
 		MaxBackoff: 5 * time.Second,
@@ -265,8 +264,13 @@ func (h *Hub) Run(ctx context.Context) error {
 		h.gauges(runCtx, m, names)
 	}()
 	if h.cfg.HTTP.Listen != "" {
-		dead := dlq.New(h.store, pub, topics, h.cfg.Instance)
-		srv, err := serveHTTP(h.cfg.HTTP.Listen, h.httpHandler(l4, dead, m))
+		ops := h.operatorAPI(sources, dlq.New(h.store, pub, topics, h.cfg.Instance), m)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ops.Run(runCtx)
+		}()
+		srv, err := serveHTTP(h.cfg.HTTP.Listen, h.httpHandler(l4, ops, m))
 		if err != nil {
 			cancel()
 			wg.Wait()

@@ -5,8 +5,8 @@
 // Most series are read at scrape time from the state the hub already keeps
 // (the per-source progress counters, the circuit breakers' counts, the Go
 // runtime and the process); the rest are set by the hub as things happen
-// (Middleware, ObserveLag, SetQuarantineOpen, ObserveCall). Nothing runs in
-// the background.
+// (Middleware, TrackLag, SetQuarantineOpen). Nothing runs in the
+// background.
 //
 // Labels never carry a dossier ID, a MaHoSo, a URL, an error text or
 // anything from a record: only names from the hub's configuration and code
@@ -27,28 +27,30 @@
 //	lienthong_dossiers_skipped_total     counter  source                     dossier versions with nothing new for the national portal (older than what it holds, or already there)
 //	lienthong_dossiers_deleted_total     counter  source                     dossiers recorded as deleted at the source (XOA)
 //
-// Set by the hub (Middleware, ObserveLag, SetQuarantineOpen, ObserveCall):
+// Set by the hub (Middleware, TrackLag, SetQuarantineOpen):
 //
-//	name                                      type       labels          meaning
-//	lienthong_handler_duration_seconds        histogram  handler         time a Watermill handler took per message, errors and panics included
-//	lienthong_handler_errors_total            counter    handler         messages a handler returned an error for (or panicked on): nacked, to be redelivered
-//	lienthong_sync_lag_seconds                gauge      source          how far the national portal is behind the source's newest change
-//	lienthong_quarantine_open                 gauge      source          quarantined records still open (neither replayed nor discarded)
-//	lienthong_calls_total                     counter    target, result  calls to an external system, result "ok" or "error"
-//	lienthong_last_success_timestamp_seconds  gauge      target          Unix time of the last successful call to target
+//	name                                type       labels   meaning
+//	lienthong_handler_duration_seconds  histogram  handler  time a Watermill handler took per message, errors and panics included
+//	lienthong_handler_errors_total      counter    handler  messages a handler returned an error for (or panicked on): nacked, to be redelivered
+//	lienthong_sync_lag_seconds          gauge      source   age of the source's oldest dossier version in flight to the national portal (now minus when its record was pulled); 0 when none is in flight
+//	lienthong_quarantine_open           gauge      source   quarantined records still open (neither replayed nor discarded)
+//
+// The lag is computed at scrape time from the messages TrackLag has
+// registered and not yet released, for every source given to New.
 //
 // Per endpoint (from breaker.Set.Stats; endpoints are the provinces by
 // source name, "national", "payment", "vnpost", "sms", "smtp", as they are
 // first used):
 //
-//	name                                   type     labels    meaning
-//	lienthong_breaker_state                gauge    endpoint  0 closed, 1 half-open, 2 open
-//	lienthong_breaker_requests_total       counter  endpoint  calls the breaker let through
-//	lienthong_breaker_successes_total      counter  endpoint  of those, counted as successes
-//	lienthong_breaker_failures_total       counter  endpoint  of those, counted as failures (timeouts, connection errors, 5xx, 429)
-//	lienthong_breaker_rejected_total       counter  endpoint  calls refused at once because the breaker was open (or half-open and busy)
-//	lienthong_breaker_state_changes_total  counter  endpoint  breaker transitions, any direction
-//	lienthong_retries_total                counter  endpoint  retries of calls to the endpoint, as the callers' retry loops report them
+//	name                                      type     labels    meaning
+//	lienthong_breaker_state                   gauge    endpoint  0 closed, 1 half-open, 2 open
+//	lienthong_breaker_requests_total          counter  endpoint  calls the breaker let through
+//	lienthong_breaker_successes_total         counter  endpoint  of those, counted as successes
+//	lienthong_breaker_failures_total          counter  endpoint  of those, counted as failures (timeouts, connection errors, 5xx, 429)
+//	lienthong_breaker_rejected_total          counter  endpoint  calls refused at once because the breaker was open (or half-open and busy)
+//	lienthong_breaker_state_changes_total     counter  endpoint  breaker transitions, any direction
+//	lienthong_retries_total                   counter  endpoint  retries of calls to the endpoint, as the callers' retry loops report them
+//	lienthong_last_success_timestamp_seconds  gauge    endpoint  Unix time the last call counted as a success ended; absent for an endpoint that never succeeded
 //
 // Runtime and process (client_golang's standard collectors): go_* (goroutines,
 // memory, GC, scheduler), process_* (CPU, resident memory, open file
@@ -56,9 +58,11 @@
 // promhttp_metric_handler_errors_total (scrapes that failed to gather).
 //
 // The counters are the process's own, from its start: several instances
-// each export theirs, so dashboards sum them by source or endpoint; the
-// gauges read from the store (lag, quarantine) are the same on every
-// instance, so dashboards take their max.
+// each export theirs, so dashboards sum them by source or endpoint. The
+// gauges take their max: quarantine, read from the store, is the same on
+// every instance; lag and last success are each instance's own (its
+// messages in flight, its calls), and the max is the worst lag and the
+// newest success of them all.
 package metrics
 
 import (
@@ -100,13 +104,11 @@ type Metrics struct {
 
 	handlerDuration *prometheus.HistogramVec
 	handlerErrors   *prometheus.CounterVec
-	lag             *prometheus.GaugeVec
 	quarantineOpen  *prometheus.GaugeVec
-	calls           *prometheus.CounterVec
-	lastSuccess     *prometheus.GaugeVec
 
-	mu   sync.Mutex
-	last map[string]float64 // lastSuccess's values, by target
+	mu       sync.Mutex
+	nextID   uint64
+	inFlight map[string]map[uint64]time.Time // by source: TrackLag's messages not yet done, by id → since
 }
 
 // New returns the metrics of a hub: counters are its progress counters,
@@ -116,8 +118,8 @@ type Metrics struct {
 func New(counters *progress.Counters, breakers *breaker.Set, sources []string) *Metrics {
 	reg := prometheus.NewRegistry()
 	m := &Metrics{
-		reg:  reg,
-		last: map[string]float64{},
+		reg:      reg,
+		inFlight: map[string]map[uint64]time.Time{},
 		handlerDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "handler_duration_seconds",
 			Help:    "Time a Watermill handler took per message, errors and panics included.",
@@ -127,25 +129,14 @@ func New(counters *progress.Counters, breakers *breaker.Set, sources []string) *
 			Namespace: namespace, Name: "handler_errors_total",
 			Help: "Messages a Watermill handler returned an error for or panicked on (nacked, to be redelivered).",
 		}, []string{"handler"}),
-		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: namespace, Name: "sync_lag_seconds",
-			Help: "How far the national portal is behind the source's newest change, in seconds.",
-		}, []string{"source"}),
 		quarantineOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "quarantine_open",
 			Help: "Quarantined records of the source still open (neither replayed nor discarded).",
 		}, []string{"source"}),
-		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Name: "calls_total",
-			Help: "Calls to an external system by result (ok, error).",
-		}, []string{"target", "result"}),
-		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: namespace, Name: "last_success_timestamp_seconds",
-			Help: "Unix time of the last successful call to the external system.",
-		}, []string{"target"}),
 	}
 	reg.MustRegister(
-		m.handlerDuration, m.handlerErrors, m.lag, m.quarantineOpen, m.calls, m.lastSuccess,
+		m.handlerDuration, m.handlerErrors, m.quarantineOpen,
+		newLagCollector(m, sources),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector(),
@@ -226,15 +217,65 @@ func (m *Metrics) Middleware(handler string) message.HandlerMiddleware {
 	}
 }
 
-// ObserveLag sets lienthong_sync_lag_seconds{source}: how far the national
-// portal is behind the source's newest change (the time between that change
-// and the newest one the portal acknowledged; zero when it has them all).
-// A negative lag is taken as zero.
-func (m *Metrics) ObserveLag(source string, lag time.Duration) {
+// TrackLag registers one message of source in flight since since (the time
+// its record was pulled from the source; the zero time means now) and
+// returns the func that releases it once the message is handled. done may
+// be called more than once; only the first call counts. While the message
+// is in flight, Lag(source) and lienthong_sync_lag_seconds{source} are at
+// least now − since. A nil *Metrics returns a no-op done.
+func (m *Metrics) TrackLag(source string, since time.Time) (done func()) {
 	if m == nil {
-		return
+		return func() {}
 	}
-	m.lag.WithLabelValues(source).Set(max(lag, 0).Seconds())
+	if since.IsZero() {
+		since = time.Now()
+	}
+	m.mu.Lock()
+	m.nextID++
+	id := m.nextID
+	f := m.inFlight[source]
+	if f == nil {
+		f = map[uint64]time.Time{}
+		m.inFlight[source] = f
+	}
+	f[id] = since
+	m.mu.Unlock()
+	return func() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		// Ids are never reused: a second call finds nothing to delete.
+		if f := m.inFlight[source]; f != nil {
+			delete(f, id)
+			if len(f) == 0 {
+				delete(m.inFlight, source) // sources are few; keep no empty sets
+			}
+		}
+	}
+}
+
+// Lag returns how long the oldest message of source in flight (registered
+// by TrackLag, not yet done) has been waiting: now minus its since. It is 0
+// when none is in flight, and never negative. A nil *Metrics returns 0.
+func (m *Metrics) Lag(source string) time.Duration {
+	if m == nil {
+		return 0
+	}
+	return m.lag(source, time.Now())
+}
+
+func (m *Metrics) lag(source string, now time.Time) time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var oldest time.Time
+	for _, since := range m.inFlight[source] {
+		if oldest.IsZero() || since.Before(oldest) {
+			oldest = since
+		}
+	}
+	if oldest.IsZero() {
+		return 0
+	}
+	return max(now.Sub(oldest), 0)
 }
 
 // SetQuarantineOpen sets lienthong_quarantine_open{source}, the
@@ -246,31 +287,35 @@ func (m *Metrics) SetQuarantineOpen(source string, n int) {
 	m.quarantineOpen.WithLabelValues(source).Set(float64(max(n, 0)))
 }
 
-// ObserveCall records one call to an external system (target: "national",
-// "payment", "vnpost", "sms", "smtp" or a source name) that ended at at (the
-// zero time: now): it counts it in lienthong_calls_total{target,result} and,
-// when ok, sets lienthong_last_success_timestamp_seconds{target} to at
-// (never backwards).
-func (m *Metrics) ObserveCall(target string, ok bool, at time.Time) {
-	if m == nil {
-		return
+// lagCollector computes lienthong_sync_lag_seconds at scrape time from the
+// messages in flight.
+type lagCollector struct {
+	m       *Metrics
+	sources []string
+	desc    *prometheus.Desc
+}
+
+func newLagCollector(m *Metrics, sources []string) *lagCollector {
+	return &lagCollector{m: m, sources: sortedUnique(sources), desc: prometheus.NewDesc(
+		prometheus.BuildFQName(namespace, "", "sync_lag_seconds"),
+		"Age of the source's oldest dossier version in flight to the national portal (now minus when its record was pulled), in seconds; 0 when none is in flight.",
+		[]string{"source"}, nil)}
+}
+
+func (c *lagCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
+	now := time.Now()
+	for _, src := range c.sources {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, c.m.lag(src, now).Seconds(), src)
 	}
-	if !ok {
-		m.calls.WithLabelValues(target, "error").Inc()
-		return
-	}
-	m.calls.WithLabelValues(target, "ok").Inc()
-	if at.IsZero() {
-		at = time.Now()
-	}
-	ts := float64(at.UnixNano()) / 1e9
-	// Calls end out of order under concurrency: keep the newest.
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if ts > m.last[target] {
-		m.last[target] = ts
-		m.lastSuccess.WithLabelValues(target).Set(ts)
-	}
+}
+
+// sortedUnique returns a sorted copy of names without duplicates.
+func sortedUnique(names []string) []string {
+	names = slices.Clone(names)
+	slices.Sort(names)
+	return slices.Compact(names)
 }
 
 // progressCollector reads the progress counters at scrape time.
@@ -286,9 +331,7 @@ type progressSeries struct {
 }
 
 func newProgressCollector(counters *progress.Counters, sources []string) *progressCollector {
-	sources = slices.Clone(sources)
-	slices.Sort(sources)
-	sources = slices.Compact(sources)
+	sources = sortedUnique(sources)
 	desc := func(name, help string, constLabels prometheus.Labels) *prometheus.Desc {
 		return prometheus.NewDesc(prometheus.BuildFQName(namespace, "", name), help, []string{"source"}, constLabels)
 	}
@@ -327,7 +370,7 @@ func (c *progressCollector) Collect(ch chan<- prometheus.Metric) {
 type breakerCollector struct {
 	breakers *breaker.Set
 
-	state, requests, successes, failures, rejected, changes, retries *prometheus.Desc
+	state, requests, successes, failures, rejected, changes, retries, lastSuccess *prometheus.Desc
 }
 
 func newBreakerCollector(breakers *breaker.Set) *breakerCollector {
@@ -343,11 +386,13 @@ func newBreakerCollector(breakers *breaker.Set) *breakerCollector {
 		rejected:  desc("breaker_rejected_total", "Calls the circuit breaker refused (open, or half-open and busy)."),
 		changes:   desc("breaker_state_changes_total", "Circuit breaker state transitions, any direction."),
 		retries:   desc("retries_total", "Retries of calls to the endpoint, as reported by the callers' retry loops."),
+		lastSuccess: desc("last_success_timestamp_seconds",
+			"Unix time the last call to the endpoint that counted as a success ended; absent when none has."),
 	}
 }
 
 func (c *breakerCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.state, c.requests, c.successes, c.failures, c.rejected, c.changes, c.retries} {
+	for _, d := range []*prometheus.Desc{c.state, c.requests, c.successes, c.failures, c.rejected, c.changes, c.retries, c.lastSuccess} {
 		ch <- d
 	}
 }
@@ -365,6 +410,9 @@ func (c *breakerCollector) Collect(ch chan<- prometheus.Metric) {
 			{c.rejected, st.Rejected}, {c.changes, st.StateChanges}, {c.retries, st.Retries},
 		} {
 			ch <- prometheus.MustNewConstMetric(s.desc, prometheus.CounterValue, float64(s.v), name)
+		}
+		if !st.LastSuccess.IsZero() {
+			ch <- prometheus.MustNewConstMetric(c.lastSuccess, prometheus.GaugeValue, float64(st.LastSuccess.UnixNano())/1e9, name)
 		}
 	}
 }

@@ -144,8 +144,12 @@ func failingBreaker(t *testing.T, set *breaker.Set, name string, failures int) {
 // drive exercises every series of a Metrics: it is what the dashboard and
 // alert tests scrape.
 type driven struct {
-	m      *Metrics
-	lastOK time.Time
+	m *Metrics
+	// okFrom and okTo bracket the end of the last successful call to
+	// "payment".
+	okFrom, okTo time.Time
+	// lagAt is when the sonla message still in flight was pulled.
+	lagAt time.Time
 }
 
 func drive(t *testing.T) driven {
@@ -169,11 +173,13 @@ func drive(t *testing.T) driven {
 	set.CountRetry("national")
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
 	defer up.Close()
+	okFrom := time.Now()
 	resp, err := (&http.Client{Transport: set.Transport("payment", nil)}).Get(up.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
+	okTo := time.Now()
 
 	m := New(counters, set, []string{"sonla", "thainguyen", "hatinh", "sonla"})
 
@@ -206,17 +212,18 @@ func drive(t *testing.T) driven {
 	}()
 	_ = m.Middleware("postal") // made, never called
 
-	m.ObserveLag("sonla", 90*time.Second)
-	m.ObserveLag("hatinh", -time.Second)
+	// sonla: the older of two messages stays in flight; hatinh: one done,
+	// one pulled "in the future" (clock skew) still in flight.
+	lagAt := time.Now().Add(-90 * time.Second)
+	m.TrackLag("sonla", lagAt)
+	m.TrackLag("sonla", time.Now().Add(-time.Second))()
+	m.TrackLag("sonla", time.Now().Add(-10*time.Second))
+	m.TrackLag("hatinh", time.Now().Add(-time.Hour))()
+	m.TrackLag("hatinh", time.Now().Add(time.Hour))
+	m.TrackLag("unconfigured", time.Now().Add(-time.Hour))
 	m.SetQuarantineOpen("sonla", 7)
 	m.SetQuarantineOpen("hatinh", 0)
-
-	lastOK := time.Date(2026, 3, 1, 8, 0, 0, 500_000_000, time.UTC)
-	m.ObserveCall("national", true, lastOK)
-	m.ObserveCall("national", true, lastOK.Add(-time.Minute)) // ended earlier, reported later
-	m.ObserveCall("national", false, lastOK.Add(time.Minute))
-	m.ObserveCall("sms", false, time.Time{})
-	return driven{m: m, lastOK: lastOK}
+	return driven{m: m, okFrom: okFrom, okTo: okTo, lagAt: lagAt}
 }
 
 func TestScrape(t *testing.T) {
@@ -269,15 +276,10 @@ func TestScrape(t *testing.T) {
 		{"lienthong_handler_duration_seconds", histogram, hd("postal"), 0},
 		{"lienthong_handler_errors_total", counter, hd("postal"), 0},
 
-		{"lienthong_sync_lag_seconds", gauge, src("sonla"), 90},
 		{"lienthong_sync_lag_seconds", gauge, src("hatinh"), 0},
+		{"lienthong_sync_lag_seconds", gauge, src("thainguyen"), 0},
 		{"lienthong_quarantine_open", gauge, src("sonla"), 7},
 		{"lienthong_quarantine_open", gauge, src("hatinh"), 0},
-
-		{"lienthong_calls_total", counter, map[string]string{"target": "national", "result": "ok"}, 2},
-		{"lienthong_calls_total", counter, map[string]string{"target": "national", "result": "error"}, 1},
-		{"lienthong_calls_total", counter, map[string]string{"target": "sms", "result": "error"}, 1},
-		{"lienthong_last_success_timestamp_seconds", gauge, map[string]string{"target": "national"}, float64(d.lastOK.UnixNano()) / 1e9},
 	} {
 		if got := sample(t, fams, c.name, c.typ, c.labels); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
@@ -291,9 +293,21 @@ func TestScrape(t *testing.T) {
 	if _, ok := lookup(t, fams, "lienthong_records_pulled_total", counter, src("unconfigured")); ok {
 		t.Error("a source not given to New is exported")
 	}
-	// A failed call sets no success time; nor does an older success.
-	if _, ok := lookup(t, fams, "lienthong_last_success_timestamp_seconds", gauge, map[string]string{"target": "sms"}); ok {
-		t.Error("lienthong_last_success_timestamp_seconds{target=sms} set by a failed call")
+	// Lag: the oldest sonla message in flight, read at the scrape.
+	if got, want := sample(t, fams, "lienthong_sync_lag_seconds", gauge, src("sonla")), time.Since(d.lagAt).Seconds(); got < 90 || got > want {
+		t.Errorf("lienthong_sync_lag_seconds{source=sonla} = %v, want between 90 and %v", got, want)
+	}
+	if n := len(fams["lienthong_sync_lag_seconds"].GetMetric()); n != 3 {
+		t.Errorf("lienthong_sync_lag_seconds has %d series, want 3 (the configured sources)", n)
+	}
+	// Last success: when the payment call ended; none for national, whose
+	// calls all failed.
+	got := sample(t, fams, "lienthong_last_success_timestamp_seconds", gauge, ep("payment"))
+	if from, to := float64(d.okFrom.UnixNano())/1e9, float64(d.okTo.UnixNano())/1e9; got < from || got > to {
+		t.Errorf("lienthong_last_success_timestamp_seconds{endpoint=payment} = %v, want between %v and %v", got, from, to)
+	}
+	if _, ok := lookup(t, fams, "lienthong_last_success_timestamp_seconds", gauge, ep("national")); ok {
+		t.Error("lienthong_last_success_timestamp_seconds{endpoint=national}: national never succeeded")
 	}
 	// The buckets are the documented ones.
 	for _, m := range fams["lienthong_handler_duration_seconds"].GetMetric() {
@@ -334,7 +348,7 @@ func TestScrape(t *testing.T) {
 // The hub's own series carry only bounded labels: names from configuration
 // and code, never a dossier or a person.
 func TestLabelsBounded(t *testing.T) {
-	allowed := map[string]bool{"source": true, "target": true, "endpoint": true, "handler": true, "result": true}
+	allowed := map[string]bool{"source": true, "target": true, "endpoint": true, "handler": true}
 	fams := scrape(t, drive(t).m)
 	var ours []*dto.MetricFamily
 	for name, f := range fams {
@@ -456,9 +470,13 @@ func TestMiddlewareRouter(t *testing.T) {
 
 func TestNil(t *testing.T) {
 	var m *Metrics
-	m.ObserveLag("sonla", time.Second)
+	done := m.TrackLag("sonla", time.Now().Add(-time.Hour))
+	done()
+	done()
+	if l := m.Lag("sonla"); l != 0 {
+		t.Errorf("nil Lag = %v", l)
+	}
 	m.SetQuarantineOpen("sonla", 1)
-	m.ObserveCall("national", true, time.Now())
 	if m.Registry() != nil {
 		t.Error("nil Metrics has a registry")
 	}
@@ -478,18 +496,25 @@ func TestConcurrent(t *testing.T) {
 	counters := progress.New()
 	set := breaker.New(breaker.Settings{}, quiet)
 	m := New(counters, set, []string{"sonla"})
+	start := time.Now()
 	done := make(chan struct{})
-	for i := range 4 {
+	ctx := context.Background()
+	for range 4 {
 		go func() {
 			defer func() { done <- struct{}{} }()
 			h := m.Middleware("")(func(*message.Message) ([]*message.Message, error) { return nil, nil })
 			for j := range 100 {
 				counters.Add("sonla", progress.Pulled, 1)
 				set.CountRetry("national")
-				m.ObserveLag("sonla", time.Duration(j)*time.Second)
+				release := m.TrackLag("sonla", time.Now().Add(-time.Duration(j)*time.Second))
+				if m.Lag("sonla") < time.Duration(j)*time.Second {
+					t.Errorf("lag %v with a message %ds old in flight", m.Lag("sonla"), j)
+				}
 				m.SetQuarantineOpen("sonla", j)
-				m.ObserveCall("national", j%2 == 0, time.Unix(int64(i*1000+j), 0))
+				_ = set.Do(ctx, "national", func(context.Context) error { return nil }, nil)
 				_, _ = h(message.NewMessage("1", nil))
+				release()
+				release()
 			}
 		}()
 	}
@@ -503,10 +528,69 @@ func TestConcurrent(t *testing.T) {
 	if v := sample(t, fams, "lienthong_records_pulled_total", dto.MetricType_COUNTER, map[string]string{"source": "sonla"}); v != 400 {
 		t.Errorf("pulled %v, want 400", v)
 	}
-	if v := sample(t, fams, "lienthong_last_success_timestamp_seconds", dto.MetricType_GAUGE, map[string]string{"target": "national"}); v != 3098 {
-		t.Errorf("last success %v, want 3098, the newest", v)
+	if v := sample(t, fams, "lienthong_last_success_timestamp_seconds", dto.MetricType_GAUGE, map[string]string{"endpoint": "national"}); v < float64(start.UnixNano())/1e9 {
+		t.Errorf("last success %v, before the test started at %v", v, start)
+	}
+	if v := sample(t, fams, "lienthong_sync_lag_seconds", dto.MetricType_GAUGE, map[string]string{"source": "sonla"}); v != 0 {
+		t.Errorf("lag %v with nothing in flight, want 0", v)
+	}
+	if l := m.Lag("sonla"); l != 0 {
+		t.Errorf("Lag = %v with nothing in flight, want 0", l)
 	}
 	if v := sample(t, fams, "lienthong_handler_duration_seconds", dto.MetricType_HISTOGRAM, map[string]string{"handler": "unknown"}); v != 400 {
 		t.Errorf("handler samples %v, want 400", v)
+	}
+}
+
+// Lag grows while a message stays in flight, follows the oldest one, and
+// drops to 0 once all are done.
+func TestLagInFlight(t *testing.T) {
+	m := New(nil, nil, []string{"sonla", "hatinh"})
+	lagGauge := func(source string) float64 {
+		t.Helper()
+		return sample(t, scrape(t, m), "lienthong_sync_lag_seconds", dto.MetricType_GAUGE, map[string]string{"source": source})
+	}
+	if l, g := m.Lag("sonla"), lagGauge("sonla"); l != 0 || g != 0 {
+		t.Fatalf("nothing in flight: Lag %v, gauge %v; want 0", l, g)
+	}
+
+	pulled := time.Now()
+	doneOld := m.TrackLag("sonla", pulled)
+	time.Sleep(20 * time.Millisecond)
+	l1 := m.Lag("sonla")
+	if l1 < 20*time.Millisecond || l1 > time.Since(pulled) {
+		t.Fatalf("Lag %v, want at least 20ms and at most %v", l1, time.Since(pulled))
+	}
+	time.Sleep(20 * time.Millisecond)
+	if g := lagGauge("sonla"); g < (l1 + 20*time.Millisecond).Seconds() {
+		t.Fatalf("gauge %vs, want it grown past %v", g, l1+20*time.Millisecond)
+	}
+	if l, g := m.Lag("hatinh"), lagGauge("hatinh"); l != 0 || g != 0 {
+		t.Fatalf("hatinh: Lag %v, gauge %v; want 0, nothing of it in flight", l, g)
+	}
+
+	// A newer message: the lag is still the oldest one's.
+	newer := time.Now().Add(-5 * time.Millisecond)
+	doneNew := m.TrackLag("sonla", newer)
+	if l := m.Lag("sonla"); l < 40*time.Millisecond {
+		t.Fatalf("Lag %v with the old message still in flight", l)
+	}
+	// The old one done (twice: the second call changes nothing): the lag
+	// is the newer one's.
+	doneOld()
+	doneOld()
+	if l := m.Lag("sonla"); l < 5*time.Millisecond || l > time.Since(newer) {
+		t.Fatalf("Lag %v, want the newer message's age (at most %v)", l, time.Since(newer))
+	}
+	// Pulled after now (clock skew): never negative.
+	doneFuture := m.TrackLag("hatinh", time.Now().Add(time.Hour))
+	if l, g := m.Lag("hatinh"), lagGauge("hatinh"); l != 0 || g != 0 {
+		t.Fatalf("future since: Lag %v, gauge %v; want 0", l, g)
+	}
+	doneFuture()
+
+	doneNew()
+	if l, g := m.Lag("sonla"), lagGauge("sonla"); l != 0 || g != 0 {
+		t.Fatalf("all done: Lag %v, gauge %v; want 0", l, g)
 	}
 }

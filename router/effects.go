@@ -123,5 +123,7 @@ func (r *Resyncer) Resync(ctx context.Context, dossierID string) error {
 	msg.Metadata.Set(kafka.PartitionKeyMetadata, dossierID)
 	msg.Metadata.Set("source", e.Source)
 	msg.Metadata.Set("resync", "effects")
+	// The lag counts from now: the source's change is long acknowledged.
+	msg.Metadata.Set(MetadataPulled, time.Now().UTC().Format(time.RFC3339Nano))
 	return r.Publisher.Publish(r.Topic, msg)
 }

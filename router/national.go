@@ -66,6 +66,10 @@ type NationalSinkConfig struct {
 	Wait func(ctx context.Context) error
 	// Retried, when set, is told of each retry of a batch.
 	Retried func()
+	// Track, when set, is told of each dossier in flight from when its
+	// record was pulled, for the lag gauge: the sink calls done once the
+	// dossier's message is handled (acknowledged or not).
+	Track func(source string, since time.Time) (done func())
 }
 
 // NationalSink pushes canonical dossiers to the national portal. Handler
@@ -123,10 +127,29 @@ func (s *NationalSink) Handle(msg *message.Message) error {
 			Format: schemas.FormatCanonical, Payload: msg.Payload,
 		}})
 	}
+	if s.cfg.Track != nil {
+		done := s.cfg.Track(d.Source, pulledAt(msg, &d))
+		defer done()
+	}
 	// Returns once the dossier's batch is done; if the message's context
 	// ends first the batch may still finish, and the ledger makes the
 	// redelivery harmless.
 	return s.gather.Do(msg.Context(), &pending{d: &d, raw: msg.Payload})
+}
+
+// pulledAt is when d's record was pulled from the source, as the
+// normaliser noted it (MetadataPulled); for a message without it (a
+// replay, an older normaliser) the source's update time, else now.
+func pulledAt(msg *message.Message, d *schemas.Dossier) time.Time {
+	if v := msg.Metadata.Get(MetadataPulled); v != "" {
+		if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+			return t
+		}
+	}
+	if d.SourceUpdated != nil {
+		return *d.SourceUpdated
+	}
+	return time.Now()
 }
 
 // Run gathers and processes batches until ctx ends.

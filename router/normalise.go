@@ -99,6 +99,9 @@ func (n *Normaliser) Handle(msg *message.Message) ([]*message.Message, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !rec.Pulled.IsZero() {
+		out.Metadata.Set(MetadataPulled, rec.Pulled.UTC().Format(time.RFC3339Nano))
+	}
 	if err := n.events.Do(msg.Context(), store.Event{DossierID: d.ID, Source: d.Source, Version: d.SourceVersion,
 		Kind: "normalised", Detail: fmt.Sprintf("status %d", d.Status), At: time.Now(), Instance: n.instance}); err != nil {
 		return nil, fmt.Errorf("provenance of %s dossier %s: %w", d.Source, d.ID, err)
@@ -107,7 +110,14 @@ func (n *Normaliser) Handle(msg *message.Message) ([]*message.Message, error) {
 	return []*message.Message{out}, nil
 }
 
-// CanonicalMessage wraps d for the canonical topic, keyed by dossier.
+// MetadataPulled is the canonical message metadata key that carries when
+// the dossier's record was pulled from the source (RFC 3339, nanoseconds),
+// set by the normaliser when the raw record has that time. The national sink
+// measures the lag from it.
+const MetadataPulled = "pulled"
+
+// CanonicalMessage wraps d for the canonical topic, keyed by dossier. It
+// sets no MetadataPulled: the caller adds it when it knows the time.
 func CanonicalMessage(d *schemas.Dossier) (*message.Message, error) {
 	body, err := json.Marshal(d)
 	if err != nil {

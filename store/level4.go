@@ -51,11 +51,15 @@ type PaymentUpdate struct {
 	SettledAt time.Time
 }
 
-// PaymentFilter selects payments. Empty fields do not filter. Results are
-// ordered by CreatedAt, then Ref.
+// PaymentFilter selects payments. Empty fields do not filter, except
+// Sources. Results are ordered by CreatedAt, then Ref.
 type PaymentFilter struct {
-	DossierIDs    []string
-	States        []string
+	DossierIDs []string
+	States     []string
+	// Sources, when not nil, keeps only payments whose Source is one of
+	// them. A nil Sources does not filter; a non-nil empty one matches
+	// nothing (scoping to no source fails closed).
+	Sources       []string
 	UpdatedBefore time.Time // exclusive
 	Unsettled     bool      // only SettledAt zero
 	Limit         int       // <= 0: no limit
@@ -112,14 +116,21 @@ type DeliveryUpdate struct {
 	Problem     string
 }
 
-// DeliveryFilter selects deliveries. Empty fields do not filter. Results are
-// ordered by CreatedAt, then OrderNumber.
+// DeliveryFilter selects deliveries. Empty fields do not filter, except
+// Sources. Results are ordered by CreatedAt, then OrderNumber.
 type DeliveryFilter struct {
 	DossierIDs   []string
 	OrderNumbers []string
 	States       []string
-	Problems     bool // only deliveries with a Problem
-	Limit        int  // <= 0: no limit
+	// Sources, when not nil, keeps only deliveries whose Source is one of
+	// them. A nil Sources does not filter; a non-nil empty one matches
+	// nothing (scoping to no source fails closed).
+	Sources  []string
+	Problems bool // only deliveries with a Problem
+	// InFlight keeps only deliveries on their way: ordered
+	// (State == DeliveryOrdered) and not yet delivered (DeliveredAt zero).
+	InFlight bool
+	Limit    int // <= 0: no limit
 }
 
 // Verdicts on a payment notification.

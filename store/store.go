@@ -128,14 +128,19 @@ type QuarantineEntry struct {
 	State     string    // QuarantineOpen (default when empty), QuarantineReplayed, QuarantineDiscarded
 }
 
-// QuarantineFilter selects quarantine entries. Empty fields do not filter.
-// Since is inclusive, Until exclusive. Limit <= 0 means no limit. Results
-// are ordered by ID, oldest first, so paging with Offset is stable and a
-// replay keeps the order records were quarantined in.
+// QuarantineFilter selects quarantine entries. Empty fields do not filter,
+// except Sources. Since is inclusive, Until exclusive. Limit <= 0 means no
+// limit. Results are ordered by ID, oldest first, so paging with Offset is
+// stable and a replay keeps the order records were quarantined in.
 type QuarantineFilter struct {
 	Source, DossierID, Field, State string
-	Since, Until                    time.Time
-	Limit, Offset                   int
+	// Sources, when not nil, keeps only entries whose Source is one of
+	// them, on top of the other fields (Source included). A nil Sources does
+	// not filter; a non-nil empty one matches nothing, so a caller scoping
+	// to the sources someone may see fails closed when they may see none.
+	Sources       []string
+	Since, Until  time.Time
+	Limit, Offset int
 }
 
 // IdentityLink ties a dossier to an applicant's identity number (CCCD, CMND

@@ -128,8 +128,8 @@ func runDev(ctx context.Context, args []string) error {
   VNPost              %s   → /_sim/orders (delivered automatically)
   SMS gateway         %s   → /_sim/messages
   SMTP                %s   → %s/_sim/mail
-  hub HTTP            http://%s   (payment notifications, /metrics, /api/dlq)
-  operator token      %s   (national; send as "Authorization: Bearer …")
+  operator console    http://%s/console/   (log in with the operator token)
+  operator token      %s   (national; the API is described at /api/openapi.yaml)
 Press Ctrl-C to stop; run again to resume.
 
 `, state, b.Addrs()[0], filepath.Join(*dataDir, "hub.db"), logPath,

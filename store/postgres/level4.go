@@ -75,6 +75,14 @@ func (w *where) in(column string, list []string) {
 	}
 }
 
+// within adds "column is one of list" unless list is nil: unlike in, a
+// non-nil empty list matches nothing (source = ANY('{}') is false).
+func (w *where) within(column string, list []string) {
+	if list != nil {
+		w.add(column+" = ANY(?)", list)
+	}
+}
+
 // query completes sel with the conditions, the order and a limit (<= 0:
 // none).
 func (w *where) query(sel, order string, limit int) string {
@@ -182,6 +190,7 @@ func (s *Store) ListPayments(ctx context.Context, f store.PaymentFilter) ([]stor
 	var w where
 	w.in("dossier_id", f.DossierIDs)
 	w.in("state", f.States)
+	w.within("source", f.Sources)
 	if !f.UpdatedBefore.IsZero() {
 		w.add("updated_at < ?", f.UpdatedBefore)
 	}
@@ -297,8 +306,13 @@ func (s *Store) ListDeliveries(ctx context.Context, f store.DeliveryFilter) ([]s
 	w.in("dossier_id", f.DossierIDs)
 	w.in("order_number", f.OrderNumbers)
 	w.in("state", f.States)
+	w.within("source", f.Sources)
 	if f.Problems {
 		w.add("problem <> ''")
+	}
+	if f.InFlight {
+		w.add("state = ?", store.DeliveryOrdered)
+		w.add("delivered_at IS NULL")
 	}
 	q := w.query(`SELECT `+deliveryColumns+` FROM deliveries`, `created_at, order_number`, f.Limit)
 	rows, err := s.pool.Query(ctx, q, w.args...)

@@ -366,6 +366,10 @@ func (s *Store) ListQuarantine(ctx context.Context, f store.QuarantineFilter) ([
 	if f.Source != "" {
 		add("source = ?", f.Source)
 	}
+	if f.Sources != nil {
+		// Not nil but empty: source = ANY('{}') matches nothing.
+		add("source = ANY(?)", f.Sources)
+	}
 	if f.DossierID != "" {
 		add("dossier_id = ?", f.DossierID)
 	}

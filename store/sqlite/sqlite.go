@@ -460,6 +460,10 @@ func (s *Store) ListQuarantine(ctx context.Context, f store.QuarantineFilter) ([
 	if f.Source != "" {
 		add("source = ?", f.Source)
 	}
+	if f.Sources != nil {
+		// Not nil but empty: IN over json_each('[]') matches nothing.
+		add("source IN (SELECT value FROM json_each(?))", jsonList(f.Sources))
+	}
 	if f.DossierID != "" {
 		add("dossier_id = ?", f.DossierID)
 	}

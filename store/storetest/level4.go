@@ -215,9 +215,9 @@ func testPaymentUpdate(t *testing.T, s Store) {
 
 func testPaymentFilter(t *testing.T, s Store) {
 	ctx := ctxT(t)
-	create := func(ref, dossierID, state string, settled bool) store.Payment {
+	create := func(ref, dossierID, source, state string, settled bool) store.Payment {
 		t.Helper()
-		p := store.Payment{Ref: ref, DossierID: dossierID, Source: "sonla", State: state}
+		p := store.Payment{Ref: ref, DossierID: dossierID, Source: source, State: state}
 		if settled {
 			p.SettledAt = time.Date(2025, 7, 1, 0, 0, 0, 0, time.UTC)
 		}
@@ -227,10 +227,10 @@ func testPaymentFilter(t *testing.T, s Store) {
 		return got
 	}
 	// Created in an order that is not the refs': lists are in creation order.
-	p3 := create("P3", "A", store.PaymentNew, false)
-	p1 := create("P1", "B", store.PaymentPending, false)
-	p2 := create("P2", "A", store.PaymentPaid, true)
-	p4 := create("P4", "C", store.PaymentPaid, false)
+	p3 := create("P3", "A", "sonla", store.PaymentNew, false)
+	p1 := create("P1", "B", "hatinh", store.PaymentPending, false)
+	p2 := create("P2", "A", "sonla", store.PaymentPaid, true)
+	p4 := create("P4", "C", "laocai", store.PaymentPaid, false)
 	// P3 is updated last.
 	p3, _, err := s.UpdatePayment(ctx, "P3", store.PaymentUpdate{State: store.PaymentPending})
 	must(t, err)
@@ -269,6 +269,18 @@ func testPaymentFilter(t *testing.T, s Store) {
 		{"limit filtered", store.PaymentFilter{DossierIDs: []string{"A", "C"}, Limit: 2}, []string{"P3", "P2"}},
 		{"no dossier", store.PaymentFilter{DossierIDs: []string{"nowhere"}}, []string{}},
 		{"no state", store.PaymentFilter{States: []string{store.PaymentCancelled}}, []string{}},
+		// Sources: nil does not filter, empty matches nothing.
+		{"sources nil", store.PaymentFilter{Sources: nil}, []string{"P3", "P1", "P2", "P4"}},
+		{"sources empty", store.PaymentFilter{Sources: []string{}}, []string{}},
+		{"sources empty and others", store.PaymentFilter{Sources: []string{}, States: []string{store.PaymentPaid}, Unsettled: true}, []string{}},
+		{"source", store.PaymentFilter{Sources: []string{"sonla"}}, []string{"P3", "P2"}},
+		{"sources", store.PaymentFilter{Sources: []string{"laocai", "nowhere", "hatinh"}}, []string{"P1", "P4"}},
+		{"sources unknown", store.PaymentFilter{Sources: []string{"nowhere"}}, []string{}},
+		{"sources and state", store.PaymentFilter{Sources: []string{"sonla"}, States: []string{store.PaymentPaid}}, []string{"P2"}},
+		{"sources and dossier", store.PaymentFilter{Sources: []string{"hatinh", "laocai"}, DossierIDs: []string{"A", "B"}}, []string{"P1"}},
+		{"sources unsettled", store.PaymentFilter{Sources: []string{"sonla", "laocai"}, Unsettled: true}, []string{"P3", "P4"}},
+		{"sources updated before", store.PaymentFilter{Sources: []string{"sonla", "hatinh"}, UpdatedBefore: p4.UpdatedAt}, []string{"P1", "P2"}},
+		{"sources limit", store.PaymentFilter{Sources: []string{"sonla", "laocai"}, Limit: 2}, []string{"P3", "P2"}},
 	}
 	for _, c := range cases {
 		if got := refs(c.f); !reflect.DeepEqual(got, c.want) {
@@ -606,25 +618,33 @@ func testDeliveryTracking(t *testing.T, s Store) {
 
 func testDeliveryFilter(t *testing.T, s Store) {
 	ctx := ctxT(t)
-	create := func(order, dossierID, state string) store.Delivery {
+	create := func(order, dossierID, source, state string) store.Delivery {
 		t.Helper()
-		got, _, err := s.CreateDelivery(ctx, store.Delivery{OrderNumber: order, DossierID: dossierID, Source: "hatinh", State: state})
+		got, _, err := s.CreateDelivery(ctx, store.Delivery{OrderNumber: order, DossierID: dossierID, Source: source, State: state})
 		must(t, err)
 		time.Sleep(2 * time.Millisecond)
 		return got
 	}
-	o3 := create("O3", "A", store.DeliveryNew)
-	create("O1", "B", store.DeliveryOrdered)
-	o2 := create("O2", "A", store.DeliveryOrdered)
-	create("O4", "C", store.DeliveryOrdered)
+	o3 := create("O3", "A", "hatinh", store.DeliveryNew)
+	create("O1", "B", "sonla", store.DeliveryOrdered)
+	o2 := create("O2", "A", "hatinh", store.DeliveryOrdered)
+	create("O4", "C", "hatinh", store.DeliveryOrdered)
+	create("O5", "D", "laocai", store.DeliveryOrdered)
 	o1, _, err := s.UpdateDelivery(ctx, "O1", store.DeliveryUpdate{Problem: "5 Phát không thành công"})
 	must(t, err)
 	o4, _, err := s.UpdateDelivery(ctx, "O4", store.DeliveryUpdate{TrackingID: 3, Status: 20, Problem: "20 Đã hoàn"})
 	must(t, err)
+	// O5 is delivered: ordered, but no longer in flight.
+	o5, _, err := s.UpdateDelivery(ctx, "O5", store.DeliveryUpdate{TrackingID: 4, Status: 14,
+		StatusAt: time.Date(2025, 7, 4, 15, 0, 0, 0, ict), DeliveredAt: time.Date(2025, 7, 4, 15, 0, 0, 0, ict)})
+	must(t, err)
+	if o5.DeliveredAt.IsZero() {
+		t.Fatalf("O5 = %+v: want DeliveredAt set", o5)
+	}
 
 	all, err := s.ListDeliveries(ctx, store.DeliveryFilter{})
 	must(t, err)
-	if want := []store.Delivery{o3, o1, o2, o4}; !reflect.DeepEqual(all, want) {
+	if want := []store.Delivery{o3, o1, o2, o4, o5}; !reflect.DeepEqual(all, want) {
 		t.Fatalf("list all:\n got %+v\nwant %+v", all, want)
 	}
 	orders := func(f store.DeliveryFilter) []string {
@@ -644,13 +664,31 @@ func testDeliveryFilter(t *testing.T, s Store) {
 	}{
 		{"dossier", store.DeliveryFilter{DossierIDs: []string{"A"}}, []string{"O3", "O2"}},
 		{"order numbers", store.DeliveryFilter{OrderNumbers: []string{"O4", "O1", "nowhere"}}, []string{"O1", "O4"}},
-		{"state", store.DeliveryFilter{States: []string{store.DeliveryOrdered}}, []string{"O1", "O2", "O4"}},
+		{"state", store.DeliveryFilter{States: []string{store.DeliveryOrdered}}, []string{"O1", "O2", "O4", "O5"}},
 		{"problems", store.DeliveryFilter{Problems: true}, []string{"O1", "O4"}},
 		{"problems of a dossier", store.DeliveryFilter{Problems: true, DossierIDs: []string{"B", "A"}}, []string{"O1"}},
 		{"orders in a state", store.DeliveryFilter{OrderNumbers: []string{"O3", "O2"}, States: []string{store.DeliveryNew}}, []string{"O3"}},
 		{"limit", store.DeliveryFilter{Limit: 3}, []string{"O3", "O1", "O2"}},
 		{"problems limit", store.DeliveryFilter{Problems: true, Limit: 1}, []string{"O1"}},
 		{"none", store.DeliveryFilter{DossierIDs: []string{"nowhere"}}, []string{}},
+		// Sources: nil does not filter, empty matches nothing.
+		{"sources nil", store.DeliveryFilter{Sources: nil}, []string{"O3", "O1", "O2", "O4", "O5"}},
+		{"sources empty", store.DeliveryFilter{Sources: []string{}}, []string{}},
+		{"sources empty and others", store.DeliveryFilter{Sources: []string{}, InFlight: true, Problems: true}, []string{}},
+		{"source", store.DeliveryFilter{Sources: []string{"hatinh"}}, []string{"O3", "O2", "O4"}},
+		{"sources", store.DeliveryFilter{Sources: []string{"laocai", "nowhere", "sonla"}}, []string{"O1", "O5"}},
+		{"sources unknown", store.DeliveryFilter{Sources: []string{"nowhere"}}, []string{}},
+		{"sources and dossier", store.DeliveryFilter{Sources: []string{"sonla"}, DossierIDs: []string{"A", "B"}}, []string{"O1"}},
+		{"sources and state", store.DeliveryFilter{Sources: []string{"hatinh"}, States: []string{store.DeliveryNew}}, []string{"O3"}},
+		{"sources limit", store.DeliveryFilter{Sources: []string{"hatinh", "laocai"}, Limit: 2}, []string{"O3", "O2"}},
+		// In flight: ordered (not O3, still new) and not delivered (not O5).
+		// A returned order (O4) never gets a DeliveredAt: it stays in flight.
+		{"in flight", store.DeliveryFilter{InFlight: true}, []string{"O1", "O2", "O4"}},
+		{"in flight of sources", store.DeliveryFilter{InFlight: true, Sources: []string{"hatinh", "laocai"}}, []string{"O2", "O4"}},
+		{"in flight problems", store.DeliveryFilter{InFlight: true, Problems: true}, []string{"O1", "O4"}},
+		{"in flight of a dossier", store.DeliveryFilter{InFlight: true, DossierIDs: []string{"A", "D"}}, []string{"O2"}},
+		{"in flight new", store.DeliveryFilter{InFlight: true, States: []string{store.DeliveryNew}}, []string{}},
+		{"in flight limit", store.DeliveryFilter{InFlight: true, Limit: 1}, []string{"O1"}},
 	}
 	for _, c := range cases {
 		if got := orders(c.f); !reflect.DeepEqual(got, c.want) {

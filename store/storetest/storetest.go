@@ -608,6 +608,18 @@ func testQuarantineFilter(t *testing.T, s Store) {
 		{"offset", store.QuarantineFilter{Offset: 8}, []int64{8, 9}},
 		{"page", store.QuarantineFilter{Source: "sonla", Limit: 2, Offset: 2}, []int64{4, 6}},
 		{"none", store.QuarantineFilter{Source: "nowhere"}, []int64{}},
+		// Sources: nil does not filter, empty matches nothing.
+		{"sources nil", store.QuarantineFilter{Sources: nil}, []int64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}},
+		{"sources empty", store.QuarantineFilter{Sources: []string{}}, []int64{}},
+		{"sources empty and others", store.QuarantineFilter{Sources: []string{}, DossierID: "D1", State: store.QuarantineOpen}, []int64{}},
+		{"sources", store.QuarantineFilter{Sources: []string{"hatinh"}}, []int64{1, 3, 5, 7, 9}},
+		{"sources several", store.QuarantineFilter{Sources: []string{"nowhere", "sonla", "hatinh"}}, []int64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}},
+		{"sources unknown", store.QuarantineFilter{Sources: []string{"nowhere"}}, []int64{}},
+		{"sources and source", store.QuarantineFilter{Source: "sonla", Sources: []string{"hatinh"}}, []int64{}},
+		{"sources and source agree", store.QuarantineFilter{Source: "sonla", Sources: []string{"hatinh", "sonla"}}, []int64{0, 2, 4, 6, 8}},
+		{"sources and fields", store.QuarantineFilter{Sources: []string{"sonla"}, State: store.QuarantineOpen, Field: "fees"}, []int64{0, 6}},
+		{"sources window", store.QuarantineFilter{Sources: []string{"hatinh"}, Since: t0.Add(3 * time.Hour), Until: t0.Add(7 * time.Hour)}, []int64{3, 5}},
+		{"sources page", store.QuarantineFilter{Sources: []string{"hatinh"}, Limit: 2, Offset: 1}, []int64{3, 5}},
 	}
 	for _, c := range cases {
 		if got := versions(c.f); !reflect.DeepEqual(got, c.want) {
