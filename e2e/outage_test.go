@@ -1,11 +1,15 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/lienthong/lienthong/devenv"
 	"github.com/lienthong/lienthong/progress"
@@ -92,11 +96,26 @@ func TestOutageNational(t *testing.T) {
 	if e.counters.Get(devenv.NameSonLa, progress.Pulled) == pulled {
 		t.Error("pollers stopped pulling while the national portal was down")
 	}
+	// The lag shows how long the national portal has been behind.
+	lag := e.scrapeLag(t)
+	t.Logf("lag after 30 s of outage: %v", lag)
+	for _, src := range devenv.Sources {
+		if lag[src] < 15 {
+			t.Errorf("%s: lienthong_sync_lag_seconds %.1f after 30 s of national outage; want over 15", src, lag[src])
+		}
+	}
 	if err := e.sims.PatchFaults(devenv.NameNational, map[string]any{"down": false}); err != nil {
 		t.Fatal(err)
 	}
 	e.waitBreaker(t, "national", false, 20*time.Second)
 	e.waitSynced(t, 10*time.Minute)
+	lag = e.scrapeLag(t)
+	t.Logf("lag once synced: %v", lag)
+	for _, src := range devenv.Sources {
+		if lag[src] > 10 {
+			t.Errorf("%s: lienthong_sync_lag_seconds %.1f once synced; want it back under 10", src, lag[src])
+		}
+	}
 	st := e.hub.Breakers().Stats()["national"]
 	t.Logf("national breaker: %+v", st)
 	if st.State != "closed" || st.StateChanges < 2 || st.Retries == 0 || st.Failures == 0 {
@@ -190,4 +209,25 @@ func TestFlakySystems(t *testing.T) {
 func simctlGenerate(n, seed int) simctl.GenerateRequest {
 	s := int64(seed)
 	return simctl.GenerateRequest{Count: n, Seed: &s, Steps: 2}
+}
+
+// scrapeLag reads lienthong_sync_lag_seconds by source from the hub's
+// /metrics.
+func (e *env) scrapeLag(t *testing.T) map[string]float64 {
+	t.Helper()
+	b := getRaw(t, "http://"+e.sims.HubAddr+"/metrics")
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("/metrics does not parse: %v", err)
+	}
+	out := map[string]float64{}
+	for _, m := range families["lienthong_sync_lag_seconds"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "source" {
+				out[l.GetValue()] = m.GetGauge().GetValue()
+			}
+		}
+	}
+	return out
 }
