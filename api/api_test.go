@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -31,17 +30,7 @@ import (
 // testBrokers is the embedded Kafka broker (kfake over TCP) replays go to.
 var testBrokers []string
 
-func TestMain(m *testing.M) {
-	b, err := broker.Start(context.Background(), broker.Config{Partitions: 1})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "start broker:", err)
-		os.Exit(1)
-	}
-	testBrokers = b.Addrs()
-	code := m.Run()
-	_ = b.Close()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { broker.TestMain(m, broker.Config{Partitions: 1}, &testBrokers) }
 
 // province is one province's seeded data: a dossier with a payment, a
 // delivery and a quarantined record, and the personal data they hold.

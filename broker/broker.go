@@ -38,6 +38,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -183,4 +184,19 @@ func (b *Broker) Close() error {
 		b.c.Close()
 	})
 	return nil
+}
+
+// TestMain runs a test binary's tests (m.Run) with a broker of cfg started
+// for them, its addresses in *addrs, then exits with their status: the
+// TestMain of the packages whose tests talk to Kafka.
+func TestMain(m interface{ Run() int }, cfg Config, addrs *[]string) {
+	b, err := Start(context.Background(), cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "start broker:", err)
+		os.Exit(1)
+	}
+	*addrs = b.Addrs()
+	code := m.Run()
+	_ = b.Close()
+	os.Exit(code)
 }

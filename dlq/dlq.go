@@ -77,7 +77,7 @@ const (
 
 // MetadataEntry is the message metadata that names the quarantine entry a
 // replayed message comes from, for whoever inspects the topic.
-const MetadataEntry = "quarantine_entry"
+const MetadataEntry = router.MetadataReplayOf
 
 // maxDetail caps the discard reason kept in the timeline.
 const maxDetail = 500

@@ -30,17 +30,7 @@ import (
 // One partition per topic: what a test publishes it reads back in order.
 var testBrokers []string
 
-func TestMain(m *testing.M) {
-	b, err := broker.Start(context.Background(), broker.Config{Partitions: 1})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "start broker:", err)
-		os.Exit(1)
-	}
-	testBrokers = b.Addrs()
-	code := m.Run()
-	_ = b.Close()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { broker.TestMain(m, broker.Config{Partitions: 1}, &testBrokers) }
 
 // testStore is a real store as the tests use it.
 type testStore interface {

@@ -203,10 +203,19 @@ func TestConsole(t *testing.T) {
 		document.querySelector('#q-payload').textContent.includes(`+jsString(target.DossierID)+`)`, 30*time.Second)
 	run("replay", chromedp.Click(chromedp.CSS(`#q-replay`)))
 	waitJS("the replay's confirmation", `/replay/i.test(document.querySelector('#q-message').textContent)`, 30*time.Second)
-	if err := eval(`window.scrollTo(0, 0) || true`, new(bool)); err != nil {
+	if err := eval(`(window.scrollTo(0, 0), true)`, new(bool)); err != nil {
 		t.Fatal(err)
 	}
 	shot("quarantine.png", false)
+
+	// 4. Level 4: payments and deliveries load (a row each, or the empty
+	// line, and no error).
+	run("open level 4", chromedp.Navigate(dev.base+"/console/#/level4"))
+	waitJS("the level-4 tables", `["payments", "stale-payments", "deliveries", "problems"].every(id => {
+		const rows = document.querySelectorAll('#' + id + ' tbody tr');
+		return rows.length > 0 && !document.querySelector('#' + id + ' td.error');
+	}) && /\d/.test(document.querySelector('#level4-updated').textContent)`, time.Minute)
+	shot("level4.png", true)
 
 	var after entry
 	dev.api(t, "GET", fmt.Sprintf("/api/dlq/%d", target.ID), &after)

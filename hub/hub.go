@@ -117,6 +117,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	}
 
 	norm := router.NewNormaliser(h.store, h.counters, h.log, h.cfg.Instance)
+	norm.Resolved = m.Resolved
 	var closers []func() error
 	defer func() {
 		for _, c := range closers {
@@ -146,7 +147,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	sink := router.NewNationalSink(router.NationalSinkConfig{
 		Units: units, Linger: h.cfg.National.Linger, Instance: h.cfg.Instance, Effects: h.store,
 		Wait: h.waitFor(endpointNational), Retried: func() { h.breakers.CountRetry(endpointNational) },
-		Track: m.TrackLag,
+		Track: m.TrackLag, Resolved: m.Resolved,
 		// The breaker paces calls to a portal that is down; a long backoff
 		// on top would only delay the catch-up once it is back.
 		MaxBackoff: 5 * time.Second,
@@ -250,6 +251,7 @@ func (h *Hub) Run(ctx context.Context) error {
 			Cursors: h.store, Events: h.store, Instance: h.cfg.Instance,
 			Interval: durationOr(src.interval, time.Second), Counters: h.counters, Logger: h.log,
 			Wait: h.waitFor(src.name), Retried: func() { h.breakers.CountRetry(src.name) },
+			Published:  func(pulled time.Time) { m.Published(src.name, pulled) },
 			MaxBackoff: 5 * time.Second,
 		}
 		lead("poller:"+src.name, p.Run)

@@ -64,6 +64,10 @@ type Poller struct {
 	Wait func(ctx context.Context) error
 	// Retried, when set, is told of each retry after a failed pull.
 	Retried func()
+	// Published, when set, is told after each published page when its
+	// records were pulled (the earliest of their pull times): the lag gauge
+	// counts from then until the sink resolves them.
+	Published func(pulled time.Time)
 }
 
 // CursorName is the store key of source's cursor.
@@ -159,6 +163,15 @@ func (p *Poller) once(ctx context.Context, cursor []byte, log *slog.Logger) ([]b
 			return nil, false, err
 		}
 		p.Counters.Add(p.Source, progress.Pulled, int64(len(msgs)))
+		if p.Published != nil {
+			earliest := page.Records[0].Pulled
+			for _, r := range page.Records {
+				if r.Pulled.Before(earliest) {
+					earliest = r.Pulled
+				}
+			}
+			p.Published(earliest)
+		}
 		log.Info("pulled", "source", p.Source, "records", len(msgs), "more", page.More)
 	}
 	if page.Cursor != nil && string(page.Cursor) != string(cursor) {

@@ -32,7 +32,7 @@
 //	name                                type       labels   meaning
 //	lienthong_handler_duration_seconds  histogram  handler  time a Watermill handler took per message, errors and panics included
 //	lienthong_handler_errors_total      counter    handler  messages a handler returned an error for (or panicked on): nacked, to be redelivered
-//	lienthong_sync_lag_seconds          gauge      source   age of the source's oldest dossier version in flight to the national portal (now minus when its record was pulled); 0 when none is in flight
+//	lienthong_sync_lag_seconds          gauge      source   how long the source's oldest record not yet resolved has waited since it was pulled: in flight to the national portal (TrackLag) or published and still in Kafka (Published, until Resolved); 0 when none waits
 //	lienthong_quarantine_open           gauge      source   quarantined records still open (neither replayed nor discarded)
 //
 // The lag is computed at scrape time from the messages TrackLag has
@@ -109,6 +109,8 @@ type Metrics struct {
 	mu       sync.Mutex
 	nextID   uint64
 	inFlight map[string]map[uint64]time.Time // by source: TrackLag's messages not yet done, by id → since
+	pulls    map[string][]time.Time          // by source: Published pull times after resolved, ascending
+	resolved map[string]time.Time            // by source: the latest pull time Resolved was told of
 }
 
 // New returns the metrics of a hub: counters are its progress counters,
@@ -120,6 +122,8 @@ func New(counters *progress.Counters, breakers *breaker.Set, sources []string) *
 	m := &Metrics{
 		reg:      reg,
 		inFlight: map[string]map[uint64]time.Time{},
+		pulls:    map[string][]time.Time{},
+		resolved: map[string]time.Time{},
 		handlerDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "handler_duration_seconds",
 			Help:    "Time a Watermill handler took per message, errors and panics included.",
@@ -263,10 +267,61 @@ func (m *Metrics) Lag(source string) time.Duration {
 	return m.lag(source, time.Now())
 }
 
+// maxPulls bounds the pull times kept per source while nothing is
+// resolved (the national portal down for long): the oldest stay, which
+// are the ones the lag counts from.
+const maxPulls = 10000
+
+// Published records that records of source pulled at pulled are on their
+// way (ingest.Poller.Published). Until Resolved is told of a record pulled
+// then or later, Lag(source) is at least now − pulled: the records may be
+// waiting in Kafka, where TrackLag does not see them.
+func (m *Metrics) Published(source string, pulled time.Time) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !pulled.After(m.resolved[source]) {
+		return
+	}
+	p := m.pulls[source]
+	// Pages come in order; within a second one time is as good as many.
+	if n := len(p); (n > 0 && pulled.Sub(p[n-1]) < time.Second) || n >= maxPulls {
+		return
+	}
+	m.pulls[source] = append(p, pulled)
+}
+
+// Resolved records that a record of source pulled at pulled went as far as
+// it goes (acknowledged, skipped or quarantined): every pull up to then is
+// taken as resolved. Records are resolved out of order across partitions;
+// the older ones still waiting are in flight, where TrackLag sees them.
+func (m *Metrics) Resolved(source string, pulled time.Time) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !pulled.After(m.resolved[source]) {
+		return
+	}
+	m.resolved[source] = pulled
+	p := m.pulls[source]
+	i := 0
+	for i < len(p) && !p[i].After(pulled) {
+		i++
+	}
+	m.pulls[source] = p[i:]
+}
+
 func (m *Metrics) lag(source string, now time.Time) time.Duration {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var oldest time.Time
+	if p := m.pulls[source]; len(p) > 0 {
+		oldest = p[0]
+	}
 	for _, since := range m.inFlight[source] {
 		if oldest.IsZero() || since.Before(oldest) {
 			oldest = since

@@ -594,3 +594,37 @@ func TestLagInFlight(t *testing.T) {
 		t.Fatalf("all done: Lag %v, gauge %v; want 0", l, g)
 	}
 }
+
+// TestLagPublished: records published and not yet resolved count in the
+// lag although nothing of them is in flight (they wait in Kafka); a
+// resolved record of a later pull clears the earlier ones.
+func TestLagPublished(t *testing.T) {
+	m := New(nil, nil, []string{"sonla"})
+	now := time.Now()
+	m.Published("sonla", now.Add(-40*time.Second))
+	m.Published("sonla", now.Add(-40*time.Second+100*time.Millisecond)) // the same second
+	m.Published("sonla", now.Add(-20*time.Second))
+	if got := m.lag("sonla", now); got != 40*time.Second {
+		t.Errorf("lag with two pulls waiting: %v, want 40s", got)
+	}
+	m.Resolved("sonla", now.Add(-30*time.Second))
+	if got := m.lag("sonla", now); got != 20*time.Second {
+		t.Errorf("lag once the first pull is resolved: %v, want 20s", got)
+	}
+	done := m.TrackLag("sonla", now.Add(-25*time.Second)) // an older record still in flight
+	m.Resolved("sonla", now.Add(-20*time.Second))
+	if got := m.lag("sonla", now); got != 25*time.Second {
+		t.Errorf("lag with a record in flight: %v, want 25s", got)
+	}
+	done()
+	if got := m.lag("sonla", now); got != 0 {
+		t.Errorf("lag with everything resolved: %v, want 0", got)
+	}
+	m.Published("sonla", now.Add(-time.Hour)) // older than what is resolved: nothing waits
+	if got := m.lag("sonla", now); got != 0 {
+		t.Errorf("lag after a stale pull: %v, want 0", got)
+	}
+	var nilM *Metrics
+	nilM.Published("sonla", now)
+	nilM.Resolved("sonla", now)
+}

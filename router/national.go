@@ -70,6 +70,9 @@ type NationalSinkConfig struct {
 	// record was pulled, for the lag gauge: the sink calls done once the
 	// dossier's message is handled (acknowledged or not).
 	Track func(source string, since time.Time) (done func())
+	// Resolved, when set, is told of each dossier version the sink is done
+	// with (sent, skipped, quarantined), with when its record was pulled.
+	Resolved func(source string, pulled time.Time)
 }
 
 // NationalSink pushes canonical dossiers to the national portal. Handler
@@ -127,14 +130,20 @@ func (s *NationalSink) Handle(msg *message.Message) error {
 			Format: schemas.FormatCanonical, Payload: msg.Payload,
 		}})
 	}
+	since := pulledAt(msg, &d)
 	if s.cfg.Track != nil {
-		done := s.cfg.Track(d.Source, pulledAt(msg, &d))
+		done := s.cfg.Track(d.Source, since)
 		defer done()
 	}
 	// Returns once the dossier's batch is done; if the message's context
 	// ends first the batch may still finish, and the ledger makes the
 	// redelivery harmless.
-	return s.gather.Do(msg.Context(), &pending{d: &d, raw: msg.Payload})
+	err := s.gather.Do(msg.Context(), &pending{d: &d, raw: msg.Payload})
+	// A resync or a replay is not a pull: it resolves nothing pulled.
+	if err == nil && s.cfg.Resolved != nil && msg.Metadata.Get("resync") == "" && msg.Metadata.Get(MetadataReplayOf) == "" {
+		s.cfg.Resolved(d.Source, since)
+	}
+	return err
 }
 
 // pulledAt is when d's record was pulled from the source, as the

@@ -41,6 +41,10 @@ type NormaliserStore interface {
 // behind it. Its store writes are gathered across concurrent handler calls
 // into one round trip per batch.
 type Normaliser struct {
+	// Resolved, when set, is told of each record that goes no further (it
+	// is quarantined), with when it was pulled, for the lag gauge.
+	Resolved func(source string, pulled time.Time)
+
 	counters   *progress.Counters
 	log        *slog.Logger
 	instance   string
@@ -93,6 +97,9 @@ func (n *Normaliser) Handle(msg *message.Message) ([]*message.Message, error) {
 			return nil, err
 		}
 		n.counters.Add(rec.Source, progress.Quarantined, 1)
+		if n.Resolved != nil && msg.Metadata.Get(MetadataReplayOf) == "" {
+			n.Resolved(rec.Source, rec.Pulled)
+		}
 		return nil, nil
 	}
 	out, err := CanonicalMessage(d)
@@ -106,6 +113,9 @@ func (n *Normaliser) Handle(msg *message.Message) ([]*message.Message, error) {
 		Kind: "normalised", Detail: fmt.Sprintf("status %d", d.Status), At: time.Now(), Instance: n.instance}); err != nil {
 		return nil, fmt.Errorf("provenance of %s dossier %s: %w", d.Source, d.ID, err)
 	}
+	if e := msg.Metadata.Get(MetadataReplayOf); e != "" {
+		out.Metadata.Set(MetadataReplayOf, e)
+	}
 	n.counters.Add(rec.Source, progress.Normalised, 1)
 	return []*message.Message{out}, nil
 }
@@ -115,6 +125,10 @@ func (n *Normaliser) Handle(msg *message.Message) ([]*message.Message, error) {
 // set by the normaliser when the raw record has that time. The national sink
 // measures the lag from it.
 const MetadataPulled = "pulled"
+
+// MetadataReplayOf names the quarantine entry a replayed message comes from
+// (dlq.MetadataEntry); the normaliser carries it to the canonical message.
+const MetadataReplayOf = "quarantine_entry"
 
 // CanonicalMessage wraps d for the canonical topic, keyed by dossier. It
 // sets no MetadataPulled: the caller adds it when it knows the time.

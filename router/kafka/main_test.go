@@ -1,8 +1,6 @@
 package kafka_test
 
 import (
-	"context"
-	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -20,15 +18,7 @@ var testBrokers []string
 const testPartitions = 4
 
 func TestMain(m *testing.M) {
-	b, err := broker.Start(context.Background(), broker.Config{Partitions: testPartitions})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "start broker:", err)
-		os.Exit(1)
-	}
-	testBrokers = b.Addrs()
-	code := m.Run()
-	_ = b.Close()
-	os.Exit(code)
+	broker.TestMain(m, broker.Config{Partitions: testPartitions}, &testBrokers)
 }
 
 func testLogger() watermill.LoggerAdapter {
