@@ -204,7 +204,25 @@ type work struct {
 	entry store.LedgerEntry
 	hoso  national.HoSo
 	steps []national.Step
+	due   []int // indices of steps the portal has not acknowledged, in time order
 	hash  string
+}
+
+// planSteps works out which of w's steps the portal lacks, from the keys of
+// those it acknowledged. A row from before keys were kept counts steps; its
+// count is read as the first steps in time order, as it was written.
+func (w *work) planSteps() {
+	if len(w.entry.NationalStepKeys) == 0 && w.entry.NationalSteps > 0 {
+		w.entry.NationalStepKeys = natmap.LegacyStepKeys(w.d, w.entry.NationalSteps)
+	}
+	w.due = natmap.DueSteps(w.d, w.entry.NationalStepKeys)
+}
+
+// forgetSteps is for a portal that does not hold the dossier (23): it holds
+// none of its steps either, so all are due once it is created again.
+func (w *work) forgetSteps() {
+	w.entry.NationalStepKeys, w.entry.NationalSteps = nil, 0
+	w.due = natmap.DueSteps(w.d, nil)
 }
 
 func (s *NationalSink) process(ctx context.Context, batch []*pending) error {
@@ -253,6 +271,7 @@ func (s *NationalSink) process(ctx context.Context, batch []*pending) error {
 		// it; steps are the source's history as it is.
 		eff := effects[d.ID].apply(d)
 		w := &work{d: d, raw: p.raw, unit: unit, entry: e, hoso: natmap.HoSo(eff), steps: natmap.Steps(d), hash: natmap.ContentHash(eff)}
+		w.planSteps()
 		if e.NationalState == statePending {
 			// A create went out and its answer was lost (crash, timeout):
 			// ask the portal rather than risk a duplicate create.
@@ -281,7 +300,7 @@ func (s *NationalSink) process(ctx context.Context, batch []*pending) error {
 			updates = append(updates, w)
 		case w.entry.NationalState == stateHeld && w.entry.NationalVersion == d.SourceVersion:
 			// Already there (a redelivery): only steps may be missing.
-			if w.entry.NationalSteps < len(w.steps) {
+			if len(w.due) > 0 {
 				stepsDue = append(stepsDue, w)
 			} else {
 				s.counters.Add(d.Source, progress.Skipped, 1)
@@ -430,6 +449,7 @@ func (s *NationalSink) push(ctx context.Context, ws []*work, updating bool) ([]*
 				redo = append(redo, w)
 			case code == national.CodeNotExists && updating:
 				w.entry.NationalState = stateNone
+				w.forgetSteps()
 				redo = append(redo, w)
 			default:
 				// 21, 24 or a code we do not know: the portal refuses this
@@ -451,8 +471,8 @@ func (s *NationalSink) push(ctx context.Context, ws []*work, updating bool) ([]*
 	return redo, nil
 }
 
-// pushSteps sends the processing steps the portal has not had, in order per
-// dossier, in chunks of up to 100 per unit.
+// pushSteps sends the processing steps the portal has not had, each once and
+// in time order per dossier, in chunks of up to 100 per unit.
 func (s *NationalSink) pushSteps(ctx context.Context, ws []*work) error {
 	type stepRef struct {
 		w *work
@@ -463,8 +483,14 @@ func (s *NationalSink) pushSteps(ctx context.Context, ws []*work) error {
 		units   []national.Unit
 		noSteps []store.LedgerEntry
 	)
+	seen := make(map[*work]bool, len(ws))
 	for _, w := range ws {
-		if w.entry.NationalSteps >= len(w.steps) {
+		// A create answered 22 is also an update: one dossier, one plan.
+		if seen[w] {
+			continue
+		}
+		seen[w] = true
+		if len(w.due) == 0 {
 			// Nothing to send, but the ledger must learn the new version.
 			noSteps = append(noSteps, s.ledgerEntry(w))
 			continue
@@ -472,7 +498,7 @@ func (s *NationalSink) pushSteps(ctx context.Context, ws []*work) error {
 		if _, ok := byUnit[w.unit]; !ok {
 			units = append(units, w.unit)
 		}
-		for i := w.entry.NationalSteps; i < len(w.steps); i++ {
+		for _, i := range w.due {
 			byUnit[w.unit] = append(byUnit[w.unit], stepRef{w, i})
 		}
 	}
@@ -507,6 +533,7 @@ func (s *NationalSink) pushSteps(ctx context.Context, ws []*work) error {
 					// Create it again on the next version or replay.
 					r.w.entry.NationalState = stateNone
 					r.w.entry.NationalVersion = 0
+					r.w.forgetSteps()
 				} else if code != national.CodeOK {
 					quarantine = append(quarantine, s.quarantineEntry(r.w.d, r.w.raw, "national:"+code,
 						fmt.Sprintf("%s: dossier %s: national portal answered %s to step %d: %s", r.w.d.Source, r.w.d.ID, code, r.i+1, res[i].Message)))
@@ -514,7 +541,8 @@ func (s *NationalSink) pushSteps(ctx context.Context, ws []*work) error {
 				if r.w.entry.NationalState == stateHeld {
 					// A refused step is recorded and passed, so it does
 					// not block the steps after it.
-					r.w.entry.NationalSteps = r.i + 1
+					r.w.entry.NationalStepKeys = append(r.w.entry.NationalStepKeys, natmap.StepKey(r.w.d.Steps[r.i]))
+					r.w.entry.NationalSteps = len(r.w.entry.NationalStepKeys)
 				}
 				if !touched[r.w] {
 					touched[r.w] = true

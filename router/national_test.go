@@ -199,3 +199,30 @@ func TestSinkAnswerCodes(t *testing.T) {
 		t.Fatal("C-4 should not be at the national portal")
 	}
 }
+
+// A ledger row written before step keys were kept counts the steps sent;
+// the count reads as the first steps in time order, and the rest are sent
+// once, with their keys from then on.
+func TestSinkLegacyStepCount(t *testing.T) {
+	e := newSinkEnv(t)
+	ctx := context.Background()
+	v1 := dossier("L-1", 1, 2, 1)
+	e.handle(t, v1)
+	l, err := e.store.GetLedger(ctx, []string{"L-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := l["L-1"]
+	old.NationalStepKeys = nil // as the previous release wrote it
+	if err := e.store.PutLedger(ctx, []store.LedgerEntry{old}); err != nil {
+		t.Fatal(err)
+	}
+	e.handle(t, dossier("L-1", 2, 4, 3))
+	got, l2 := e.held(t, "L-1")
+	if len(got.History) != 1+1+1+2 {
+		t.Fatalf("national received %d items, want create, step, update and two new steps", len(got.History))
+	}
+	if l2.NationalSteps != 3 || len(l2.NationalStepKeys) != 3 {
+		t.Fatalf("ledger steps %d keys %v, want 3 and 3", l2.NationalSteps, l2.NationalStepKeys)
+	}
+}

@@ -37,6 +37,7 @@ package store
 import (
 	"errors"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -98,8 +99,13 @@ type LedgerEntry struct {
 	NationalState   string // NationalNone, NationalPending, NationalHeld
 	NationalVersion int64  // source version last acknowledged by the national portal
 	NationalSteps   int    // number of processing steps the portal has acknowledged
-	NationalAt      time.Time
-	UpdatedAt       time.Time // set by the store on every write
+	// NationalStepKeys identify the acknowledged steps by content (see
+	// mapping/national.StepKey), one per step: sources list repeated steps
+	// in no fixed order, so a count alone cannot say which were sent. Rows
+	// written before keys were kept have NationalSteps without keys.
+	NationalStepKeys []string
+	NationalAt       time.Time
+	UpdatedAt        time.Time // set by the store on every write
 }
 
 // Event is one provenance record. Events are append-only.
@@ -170,6 +176,17 @@ func DedupeLedger(entries []LedgerEntry) []LedgerEntry {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].DossierID < out[j].DossierID })
 	return out
+}
+
+// JoinStepKeys is how both stores keep NationalStepKeys in one column.
+func JoinStepKeys(keys []string) string { return strings.Join(keys, " ") }
+
+// SplitStepKeys reads a column written by JoinStepKeys; "" is no keys.
+func SplitStepKeys(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Fields(s)
 }
 
 // Now is the store's clock for values it sets itself: UTC, microseconds.

@@ -6,6 +6,10 @@
 package national
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sort"
 	"time"
 
 	wire "github.com/lienthong/lienthong/connectors/national"
@@ -138,4 +142,55 @@ func Steps(d *schemas.Dossier) []wire.Step {
 		})
 	}
 	return out
+}
+
+// StepKey identifies a processing step by its content: when it happened (to
+// the second), the status it led to, who handled it and what was done.
+// Sources list repeated steps in no fixed order and many share one second,
+// so a step's position in the list says nothing about which step it is.
+// Title and department are left out: a later version that only corrects a
+// handler's title is the same step, not a new one.
+func StepKey(s schemas.Step) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%d\x00%d\x00%s\x00%s", s.At.Unix(), s.Status, s.Handler, s.Content)
+	return hex.EncodeToString(h.Sum(nil)[:8])
+}
+
+// DueSteps returns the indices of d's steps that acked (the keys of the
+// steps the portal has acknowledged, a step that occurs twice counted
+// twice) does not cover, in time order (ties in list order), so each step
+// is sent exactly once whatever order the versions list them in.
+func DueSteps(d *schemas.Dossier, acked []string) []int {
+	seen := make(map[string]int, len(acked))
+	for _, k := range acked {
+		seen[k]++
+	}
+	order := make([]int, len(d.Steps))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return d.Steps[order[a]].At.Before(d.Steps[order[b]].At) })
+	var due []int
+	for _, i := range order {
+		k := StepKey(d.Steps[i])
+		if seen[k] > 0 {
+			seen[k]--
+			continue
+		}
+		due = append(due, i)
+	}
+	return due
+}
+
+// LegacyStepKeys are the keys of the first n of d's steps in time order:
+// what a ledger row that counted acknowledged steps (before keys were
+// kept) says the portal has.
+func LegacyStepKeys(d *schemas.Dossier, n int) []string {
+	order := DueSteps(d, nil)
+	n = min(n, len(order))
+	keys := make([]string, n)
+	for j, i := range order[:n] {
+		keys[j] = StepKey(d.Steps[i])
+	}
+	return keys
 }

@@ -231,3 +231,47 @@ func TestFormatTime(t *testing.T) {
 		t.Errorf("nil = %q", got)
 	}
 }
+
+func TestDueStepsByContent(t *testing.T) {
+	at := time.Date(2026, 11, 21, 8, 2, 11, 0, time.UTC)
+	a := schemas.Step{At: at, Status: 2, Handler: "Nguyễn Thị Hoa", Content: "Tiếp nhận"}
+	b := schemas.Step{At: at, Status: 4, Handler: "Trần Văn Bình", Content: "Chuyển xử lý"}
+	c := schemas.Step{At: at.Add(time.Minute), Status: 4, Handler: "Lê Văn Tâm", Content: "Thẩm định"}
+	keys := func(d *schemas.Dossier, idx []int) []string {
+		var out []string
+		for _, i := range idx {
+			out = append(out, national.StepKey(d.Steps[i]))
+		}
+		return out
+	}
+	// Listed late-first and shuffled: due in time order, ties in list order.
+	d := &schemas.Dossier{Steps: []schemas.Step{c, b, a}}
+	if got := national.DueSteps(d, nil); !reflect.DeepEqual(got, []int{1, 2, 0}) {
+		t.Fatalf("DueSteps with none acknowledged = %v, want [1 2 0]", got)
+	}
+	// A acknowledged: B and C are due, whatever position A is at.
+	if got := keys(d, national.DueSteps(d, []string{national.StepKey(a)})); !reflect.DeepEqual(got, []string{national.StepKey(b), national.StepKey(c)}) {
+		t.Fatalf("due after A = %v", got)
+	}
+	// Title and department are not part of a step's identity.
+	a2 := a
+	a2.Title, a2.Department = "Chuyên viên chính", "Văn phòng"
+	if national.StepKey(a2) != national.StepKey(a) {
+		t.Fatal("a corrected title made a new step")
+	}
+	// A step that occurs twice is sent twice, and only twice.
+	twice := &schemas.Dossier{Steps: []schemas.Step{a, a}}
+	if got := national.DueSteps(twice, []string{national.StepKey(a)}); len(got) != 1 {
+		t.Fatalf("one of two identical steps acknowledged: due %v, want one", got)
+	}
+	if got := national.DueSteps(twice, []string{national.StepKey(a), national.StepKey(a)}); len(got) != 0 {
+		t.Fatalf("both identical steps acknowledged: due %v, want none", got)
+	}
+	// A ledger row that counted steps reads as the first in time order.
+	if got := national.LegacyStepKeys(d, 2); !reflect.DeepEqual(got, []string{national.StepKey(b), national.StepKey(a)}) {
+		t.Fatalf("LegacyStepKeys = %v", got)
+	}
+	if got := national.LegacyStepKeys(d, 9); len(got) != 3 {
+		t.Fatalf("LegacyStepKeys past the end = %v", got)
+	}
+}

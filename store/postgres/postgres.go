@@ -105,7 +105,7 @@ ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.u
 // Ledger
 
 const ledgerColumns = `dossier_id, source, province, procedure_code, agency, version, content_hash, status,
-	canonical, deleted, national_state, national_version, national_steps, national_at, updated_at`
+	canonical, deleted, national_state, national_version, national_steps, national_at, updated_at, national_step_keys`
 
 // GetLedger returns the entries of ids that exist, keyed by dossier ID, in
 // one query.
@@ -123,12 +123,14 @@ func (s *Store) GetLedger(ctx context.Context, ids []string) (map[string]store.L
 		var (
 			e          store.LedgerEntry
 			nationalAt pgtype.Timestamptz
+			stepKeys   string
 		)
 		if err := rows.Scan(&e.DossierID, &e.Source, &e.Province, &e.Procedure, &e.Agency, &e.Version,
 			&e.ContentHash, &e.Status, &e.Canonical, &e.Deleted, &e.NationalState, &e.NationalVersion,
-			&e.NationalSteps, &nationalAt, &e.UpdatedAt); err != nil {
+			&e.NationalSteps, &nationalAt, &e.UpdatedAt, &stepKeys); err != nil {
 			return nil, fmt.Errorf("get ledger: scan: %w", err)
 		}
+		e.NationalStepKeys = store.SplitStepKeys(stepKeys)
 		c, err := s.seal.Open(store.SealLedgerCanonical, e.DossierID, e.Canonical)
 		if err != nil {
 			return nil, fmt.Errorf("get ledger: dossier %s: %w", e.DossierID, err)
@@ -166,6 +168,7 @@ func (s *Store) PutLedger(ctx context.Context, entries []store.LedgerEntry) erro
 		plain                                    = make([][]byte, n)
 		deleted                                  = make([]bool, n)
 		nat                                      = make([]pgtype.Timestamptz, n)
+		stepKeys                                 = make([]string, n)
 	)
 	for i, e := range entries {
 		if e.DossierID == "" {
@@ -177,6 +180,7 @@ func (s *Store) PutLedger(ctx context.Context, entries []store.LedgerEntry) erro
 		statuses[i], nsteps[i] = int32(e.Status), int32(e.NationalSteps)
 		plain[i] = e.Canonical
 		deleted[i] = e.Deleted
+		stepKeys[i] = store.JoinStepKeys(e.NationalStepKeys)
 		if !e.NationalAt.IsZero() {
 			nat[i] = pgtype.Timestamptz{Time: e.NationalAt, Valid: true}
 		}
@@ -184,10 +188,10 @@ func (s *Store) PutLedger(ctx context.Context, entries []store.LedgerEntry) erro
 	canon := s.seal.SealAll(store.SealLedgerCanonical, ids, plain)
 	const q = `
 INSERT INTO ledger (` + ledgerColumns + `)
-SELECT id, src, prov, proc, ag, v, h, st, c, del, ns, nv, nst, nat, now()
+SELECT id, src, prov, proc, ag, v, h, st, c, del, ns, nv, nst, nat, now(), sk
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::text[],
-	$8::int4[], $9::bytea[], $10::bool[], $11::text[], $12::int8[], $13::int4[], $14::timestamptz[])
-	WITH ORDINALITY AS u(id, src, prov, proc, ag, v, h, st, c, del, ns, nv, nst, nat, ord)
+	$8::int4[], $9::bytea[], $10::bool[], $11::text[], $12::int8[], $13::int4[], $14::timestamptz[], $15::text[])
+	WITH ORDINALITY AS u(id, src, prov, proc, ag, v, h, st, c, del, ns, nv, nst, nat, sk, ord)
 ORDER BY ord -- sorted by ID: the row lock order
 ON CONFLICT (dossier_id) DO UPDATE SET
 	source = excluded.source, province = excluded.province, procedure_code = excluded.procedure_code,
@@ -195,9 +199,9 @@ ON CONFLICT (dossier_id) DO UPDATE SET
 	status = excluded.status, canonical = excluded.canonical, deleted = excluded.deleted,
 	national_state = excluded.national_state, national_version = excluded.national_version,
 	national_steps = excluded.national_steps, national_at = excluded.national_at,
-	updated_at = excluded.updated_at`
+	updated_at = excluded.updated_at, national_step_keys = excluded.national_step_keys`
 	if _, err := s.pool.Exec(ctx, q, ids, sources, provinces, procs, agencies, versions, hashes,
-		statuses, canon, deleted, nstates, nversions, nsteps, nat); err != nil {
+		statuses, canon, deleted, nstates, nversions, nsteps, nat, stepKeys); err != nil {
 		return fmt.Errorf("put ledger: %w", err)
 	}
 	return nil

@@ -115,7 +115,8 @@ func seedLegacy(t *testing.T, s *Store, v int, canon, payload, result []byte) {
 		sql   string
 		args  []any
 	}{
-		{1, `INSERT INTO ledger (` + ledgerColumns + `) VALUES
+		{1, `INSERT INTO ledger (dossier_id, source, province, procedure_code, agency, version, content_hash, status,
+	canonical, deleted, national_state, national_version, national_steps, national_at, updated_at) VALUES
 	('D1', 'sonla', '14', 'p', 'a', 3, 'h', 4, $1, false, 'held', 2, 1, NULL, now()),
 	('D2', 'sonla', '14', 'p', 'a', 1, 'h', 4, '', true, '', 0, 0, NULL, now())`, []any{canon}},
 		{1, `INSERT INTO events (dossier_id, source, version, kind, detail, at, instance) VALUES ('D1', 'sonla', 3, 'pulled', '', now(), 'i')`, nil},

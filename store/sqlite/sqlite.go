@@ -197,7 +197,7 @@ ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.u
 // Ledger
 
 const ledgerColumns = `dossier_id, source, province, procedure_code, agency, version, content_hash, status,
-	canonical, deleted, national_state, national_version, national_steps, national_at, updated_at`
+	canonical, deleted, national_state, national_version, national_steps, national_at, updated_at, national_step_keys`
 
 // GetLedger returns the entries of ids that exist, keyed by dossier ID, in
 // one query: the IDs travel as one JSON array, so there is no limit on
@@ -221,13 +221,15 @@ WHERE dossier_id IN (SELECT value FROM json_each(?))`, string(js))
 		var (
 			e          store.LedgerEntry
 			nationalAt sql.NullInt64
+			stepKeys   string
 			updatedAt  int64
 		)
 		if err := rows.Scan(&e.DossierID, &e.Source, &e.Province, &e.Procedure, &e.Agency, &e.Version,
 			&e.ContentHash, &e.Status, &e.Canonical, &e.Deleted, &e.NationalState, &e.NationalVersion,
-			&e.NationalSteps, &nationalAt, &updatedAt); err != nil {
+			&e.NationalSteps, &nationalAt, &updatedAt, &stepKeys); err != nil {
 			return nil, fmt.Errorf("get ledger: scan: %w", err)
 		}
+		e.NationalStepKeys = store.SplitStepKeys(stepKeys)
 		c, err := s.seal.Open(store.SealLedgerCanonical, e.DossierID, e.Canonical)
 		if err != nil {
 			return nil, fmt.Errorf("get ledger: dossier %s: %w", e.DossierID, err)
@@ -262,14 +264,14 @@ func (s *Store) PutLedger(ctx context.Context, entries []store.LedgerEntry) erro
 	canon := s.seal.SealAll(store.SealLedgerCanonical, ids, plain)
 	now := micros(store.Now())
 	const q = `
-INSERT INTO ledger (` + ledgerColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO ledger (` + ledgerColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (dossier_id) DO UPDATE SET
 	source = excluded.source, province = excluded.province, procedure_code = excluded.procedure_code,
 	agency = excluded.agency, version = excluded.version, content_hash = excluded.content_hash,
 	status = excluded.status, canonical = excluded.canonical, deleted = excluded.deleted,
 	national_state = excluded.national_state, national_version = excluded.national_version,
 	national_steps = excluded.national_steps, national_at = excluded.national_at,
-	updated_at = excluded.updated_at`
+	updated_at = excluded.updated_at, national_step_keys = excluded.national_step_keys`
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		st, err := tx.PrepareContext(ctx, q)
 		if err != nil {
@@ -279,7 +281,7 @@ ON CONFLICT (dossier_id) DO UPDATE SET
 		for i, e := range entries {
 			if _, err := st.ExecContext(ctx, e.DossierID, e.Source, e.Province, e.Procedure, e.Agency, e.Version,
 				e.ContentHash, e.Status, canon[i], e.Deleted, e.NationalState, e.NationalVersion, e.NationalSteps,
-				nullMicros(e.NationalAt), now); err != nil {
+				nullMicros(e.NationalAt), now, store.JoinStepKeys(e.NationalStepKeys)); err != nil {
 				return fmt.Errorf("%s: %w", e.DossierID, err)
 			}
 		}

@@ -219,6 +219,8 @@ func entry(id string, version int64) store.LedgerEntry {
 		NationalState:   store.NationalHeld,
 		NationalVersion: version - 1,
 		NationalSteps:   3,
+		// A step that occurs twice is kept twice.
+		NationalStepKeys: []string{"0a1b2c3d4e5f6071", "8899aabbccddeeff", "0a1b2c3d4e5f6071"},
 		// Nanoseconds and a non-UTC zone: the store must normalise.
 		NationalAt: time.Date(2025, 3, 14, 9, 26, 53, 589793238, time.FixedZone("ICT", 7*3600)),
 	}
@@ -253,6 +255,7 @@ func testLedgerRoundTrip(t *testing.T, s Store) {
 	b := entry("H14.01-250101-0002", 1)
 	b.Deleted = true
 	b.NationalState, b.NationalVersion, b.NationalSteps, b.NationalAt = store.NationalNone, 0, 0, time.Time{}
+	b.NationalStepKeys = nil // none stays nil
 	c := entry("H42.99-250101-0003", 2)
 	c.Canonical = nil // nil stays nil
 	c.Source, c.Province, c.NationalState = "hatinh", "42", store.NationalPending
@@ -287,6 +290,7 @@ func testLedgerUpsert(t *testing.T, s Store) {
 	before := time.Now()
 	a2 := entry("D1", 2)
 	a2.Status, a2.Agency, a2.NationalState, a2.NationalSteps = 9, "other", store.NationalHeld, 5
+	a2.NationalStepKeys = append(a2.NationalStepKeys, "ffeeddccbbaa9988", "7766554433221100")
 	must(t, s.PutLedger(ctx, []store.LedgerEntry{a2, entry("D2", 1)}))
 	got, err := s.GetLedger(ctx, []string{"D1", "D2"})
 	must(t, err)
