@@ -18,8 +18,10 @@
 package breaker
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -284,18 +286,35 @@ func (e *endpoint) admits() bool {
 // breaker is open the round trip fails at once, without touching the
 // network, with a transient *httpx.Error wrapping ErrOpen.
 func (s *Set) Transport(name string, base http.RoundTripper) http.RoundTripper {
+	return s.CheckedTransport(name, base, nil)
+}
+
+// AnswerCheck judges the body of a 2xx answer, for a system that reports
+// its own failures inside an HTTP 200 (the national portal answers an
+// internal error as {"error_code":"99"}). It returns a data-free cause
+// when the answer is a failure of the system.
+type AnswerCheck func(body []byte) (cause string, failed bool)
+
+// CheckedTransport is Transport with check also run on every 2xx answer's
+// body (read whole, then handed back unread to the caller); a failed check
+// counts against the breaker like a 5xx. A nil check is Transport.
+func (s *Set) CheckedTransport(name string, base http.RoundTripper, check AnswerCheck) http.RoundTripper {
 	if base == nil {
 		base = http.DefaultTransport
 	}
 	if s == nil {
 		return base
 	}
-	return &roundTripper{ep: s.endpoint(name), base: base}
+	return &roundTripper{ep: s.endpoint(name), base: base, check: check}
 }
 
+// maxCheckedBody bounds what CheckedTransport buffers of one answer.
+const maxCheckedBody = 64 << 20
+
 type roundTripper struct {
-	ep   *endpoint
-	base http.RoundTripper
+	ep    *endpoint
+	base  http.RoundTripper
+	check AnswerCheck
 }
 
 func (t *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -317,6 +336,18 @@ func (t *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		outcome, cause = classifyErr(req.Context(), err)
 	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
 		outcome, cause = errFailed, "HTTP "+strconv.Itoa(resp.StatusCode)
+	case t.check != nil && resp.StatusCode/100 == 2:
+		body, rerr := io.ReadAll(io.LimitReader(resp.Body, maxCheckedBody))
+		resp.Body.Close()
+		if rerr != nil {
+			outcome, cause = classifyErr(req.Context(), rerr)
+			return nil, rerr
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		outcome, cause = nil, ""
+		if c, failed := t.check(body); failed {
+			outcome, cause = errFailed, c
+		}
 	default:
 		outcome, cause = nil, ""
 	}

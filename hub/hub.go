@@ -135,7 +135,7 @@ func (h *Hub) Run(ctx context.Context) error {
 
 	portal, err := national.New(national.Config{
 		BaseURL: h.cfg.National.BaseURL, Username: h.cfg.National.Username, Password: h.cfg.National.Password,
-		HTTPClient: h.client(endpointNational, h.cfg.National.Timeout),
+		HTTPClient: h.checkedClient(endpointNational, h.cfg.National.Timeout, national.InternalError),
 	})
 	if err != nil {
 		return err

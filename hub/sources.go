@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/lienthong/lienthong/breaker"
 	"github.com/lienthong/lienthong/connectors/hatinh"
 	"github.com/lienthong/lienthong/connectors/national"
 	"github.com/lienthong/lienthong/connectors/sonla"
@@ -33,7 +34,13 @@ func unitOf(p PortalCommon) national.Unit {
 // client is an HTTP client to one external endpoint, through its circuit
 // breaker.
 func (h *Hub) client(endpoint string, timeout time.Duration) *http.Client {
-	return &http.Client{Timeout: durationOr(timeout, 30*time.Second), Transport: h.breakers.Transport(endpoint, http.DefaultTransport)}
+	return h.checkedClient(endpoint, timeout, nil)
+}
+
+// checkedClient is client for a system that also reports failures inside
+// 2xx answers, which check recognises.
+func (h *Hub) checkedClient(endpoint string, timeout time.Duration, check breaker.AnswerCheck) *http.Client {
+	return &http.Client{Timeout: durationOr(timeout, 30*time.Second), Transport: h.breakers.CheckedTransport(endpoint, http.DefaultTransport, check)}
 }
 
 // sources builds a connector for every configured portal.

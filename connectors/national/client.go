@@ -340,6 +340,24 @@ func (c *Client) post(ctx context.Context, u Unit, path, op string, body any) ([
 	return raw, nil
 }
 
+// InternalError is a breaker.AnswerCheck for the portal: it answers its
+// own internal error ("99", retry later) with HTTP 200, which must count
+// against the portal's circuit breaker as a 5xx would. Item codes and an
+// expired session ("98") are not the portal failing.
+func InternalError(body []byte) (cause string, failed bool) {
+	var head struct {
+		ErrorCode json.RawMessage `json:"error_code"`
+	}
+	if json.Unmarshal(body, &head) != nil {
+		// Not JSON from a 2xx: the portal is not answering as it should.
+		return "unreadable answer", true
+	}
+	if codeString(head.ErrorCode) == codeInternal {
+		return "error_code " + codeInternal, true
+	}
+	return "", false
+}
+
 // codeString reads error_code whether the portal sent it as a string or a
 // number (login answers 0, calls answer "00").
 func codeString(raw json.RawMessage) string {
