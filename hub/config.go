@@ -37,8 +37,20 @@ type Config struct {
 	SMS     *SMSConfig     `yaml:"sms"`
 	SMTP    *SMTPConfig    `yaml:"smtp"`
 
-	Router  RouterConfig  `yaml:"router"`
-	Breaker BreakerConfig `yaml:"breaker"`
+	Router    RouterConfig    `yaml:"router"`
+	Breaker   BreakerConfig   `yaml:"breaker"`
+	Retention RetentionConfig `yaml:"retention"`
+}
+
+// RetentionConfig bounds what the store keeps. Only provenance events are
+// pruned: the ledger, the quarantine and the audit log are kept.
+type RetentionConfig struct {
+	// Events is how long provenance events are kept (default 4320h, 180
+	// days); a negative value keeps them for ever. Events of dossiers with
+	// an open quarantine entry are kept whatever their age.
+	Events time.Duration `yaml:"events"`
+	// Interval is how often old events are pruned (default 1h).
+	Interval time.Duration `yaml:"interval"`
 }
 
 // BreakerConfig tunes the circuit breaker of every external endpoint.

@@ -44,6 +44,7 @@ type Store interface {
 	notify.Store
 	dlq.Store
 	api.Store
+	eventPruner
 	CreateToken(ctx context.Context, t store.APIToken) error
 	IndexIdentities(ctx context.Context, links []store.IdentityLink) error
 	Close() error
@@ -257,6 +258,10 @@ func (h *Hub) Run(ctx context.Context) error {
 		lead("poller:"+src.name, p.Run)
 	}
 	loops := l4.loops(h.cfg)
+	if keep := durationOr(h.cfg.Retention.Events, defaultEventRetention); h.cfg.Retention.Events >= 0 {
+		every := durationOr(h.cfg.Retention.Interval, defaultPruneInterval)
+		loops["retention"] = func(ctx context.Context) error { return pruneEvents(ctx, h.store, keep, every, h.log) }
+	}
 	for name, run := range loops {
 		lead(name, run)
 	}

@@ -295,6 +295,23 @@ FROM events WHERE dossier_id = $1 ORDER BY at, id`, dossierID)
 	return out, nil
 }
 
+// PruneEvents deletes up to limit events older than before, oldest first,
+// and returns how many went. Events of a dossier with an open quarantine
+// entry are kept: an operator is yet to look at it. The ledger, the
+// quarantine and the audit log are never pruned.
+func (s *Store) PruneEvents(ctx context.Context, before time.Time, limit int) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `
+DELETE FROM events WHERE id IN (
+	SELECT e.id FROM events e
+	WHERE e.at < $1 AND NOT EXISTS (
+		SELECT 1 FROM quarantine q WHERE q.dossier_id = e.dossier_id AND q.state = 'open')
+	ORDER BY e.at LIMIT $2)`, before, limit)
+	if err != nil {
+		return 0, fmt.Errorf("prune events: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
 // =============================================================================
 // Quarantine
 

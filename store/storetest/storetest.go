@@ -35,6 +35,7 @@ type Store interface {
 
 	AppendEvents(ctx context.Context, events []store.Event) error
 	Timeline(ctx context.Context, dossierID string) ([]store.Event, error)
+	PruneEvents(ctx context.Context, before time.Time, limit int) (int64, error)
 
 	AddQuarantine(ctx context.Context, entries []store.QuarantineEntry) error
 	ListQuarantine(ctx context.Context, f store.QuarantineFilter) ([]store.QuarantineEntry, error)
@@ -109,6 +110,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"LedgerConcurrent", testLedgerConcurrent},
 		{"LedgerCounts", testLedgerCounts},
 		{"Events", testEvents},
+		{"PruneEvents", testPruneEvents},
 		{"Quarantine", testQuarantine},
 		{"QuarantineFilter", testQuarantineFilter},
 		{"QuarantineState", testQuarantineState},
@@ -427,6 +429,75 @@ func testLedgerCounts(t *testing.T, s Store) {
 	must(t, err)
 	if got["sonla"] != 1 {
 		t.Fatalf("counts after update = %v", got)
+	}
+}
+
+// Retention deletes old events, oldest first and a batch at a time, and
+// keeps those of dossiers an operator has yet to look at (open quarantine),
+// the ledger and the quarantine.
+func testPruneEvents(t *testing.T, s Store) {
+	ctx := ctxT(t)
+	now := time.Now()
+	old, recent := now.Add(-100*24*time.Hour), now.Add(-time.Hour)
+	var evs []store.Event
+	for i := range 5 {
+		evs = append(evs, store.Event{DossierID: "OLD", Source: "sonla", Version: int64(i + 1), Kind: "pulled", At: old.Add(time.Duration(i) * time.Minute), Instance: "i"})
+	}
+	evs = append(evs,
+		store.Event{DossierID: "OLD", Source: "sonla", Version: 6, Kind: "pulled", At: recent, Instance: "i"},
+		store.Event{DossierID: "HELD", Source: "sonla", Version: 1, Kind: "quarantined", At: old, Instance: "i"},
+		store.Event{DossierID: "DONE", Source: "sonla", Version: 1, Kind: "quarantined", At: old.Add(time.Hour), Instance: "i"})
+	must(t, s.AppendEvents(ctx, evs))
+	must(t, s.PutLedger(ctx, []store.LedgerEntry{entry("OLD", 6)}))
+	must(t, s.AddQuarantine(ctx, []store.QuarantineEntry{
+		{Source: "sonla", DossierID: "HELD", Version: 1, Field: "f", Reason: "bad", Format: "json", Payload: []byte("{}")},
+		{Source: "sonla", DossierID: "DONE", Version: 1, Field: "f", Reason: "bad", Format: "json", Payload: []byte("{}")},
+	}))
+	q, err := s.ListQuarantine(ctx, store.QuarantineFilter{DossierID: "DONE"})
+	must(t, err)
+	must(t, s.SetQuarantineState(ctx, q[0].ID, store.QuarantineDiscarded))
+
+	cutoff := now.Add(-30 * 24 * time.Hour)
+	n, err := s.PruneEvents(ctx, cutoff, 2)
+	must(t, err)
+	if n != 2 {
+		t.Fatalf("first batch pruned %d, want 2 (the limit)", n)
+	}
+	tl, err := s.Timeline(ctx, "OLD")
+	must(t, err)
+	if len(tl) != 4 || tl[0].Version != 3 {
+		t.Fatalf("after one batch the timeline is %+v; want the two oldest gone", tl)
+	}
+	total := n
+	for {
+		n, err := s.PruneEvents(ctx, cutoff, 2)
+		must(t, err)
+		if n == 0 {
+			break
+		}
+		total += n
+	}
+	if total != 6 {
+		t.Fatalf("pruned %d events in all, want 6 (five old of OLD, one of DONE)", total)
+	}
+	for id, want := range map[string]int{"OLD": 1, "HELD": 1, "DONE": 0} {
+		tl, err := s.Timeline(ctx, id)
+		must(t, err)
+		if len(tl) != want {
+			t.Errorf("%s: %d events left, want %d", id, len(tl), want)
+		}
+	}
+	l, err := s.GetLedger(ctx, []string{"OLD"})
+	must(t, err)
+	if len(l) != 1 {
+		t.Error("pruning events touched the ledger")
+	}
+	for _, id := range []string{"HELD", "DONE"} {
+		q, err := s.ListQuarantine(ctx, store.QuarantineFilter{DossierID: id})
+		must(t, err)
+		if len(q) != 1 {
+			t.Errorf("pruning events touched the quarantine: %d entries of %s left", len(q), id)
+		}
 	}
 }
 
