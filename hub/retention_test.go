@@ -35,7 +35,9 @@ func TestEventRetention(t *testing.T) {
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- pruneEvents(runCtx, st, defaultEventRetention, time.Hour, slog.New(slog.DiscardHandler)) }()
+	go func() {
+		done <- pruneEvents(runCtx, st, defaultEventRetention, time.Hour, slog.New(slog.DiscardHandler))
+	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		tl, err := st.Timeline(ctx, "D")
