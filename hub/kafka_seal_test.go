@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/lienthong/lienthong/auth"
@@ -26,6 +27,7 @@ import (
 	"github.com/lienthong/lienthong/hub"
 	"github.com/lienthong/lienthong/ingest"
 	"github.com/lienthong/lienthong/router/kafka"
+	"github.com/lienthong/lienthong/router/seal"
 	"github.com/lienthong/lienthong/schemas"
 	"github.com/lienthong/lienthong/sim/simctl"
 	"github.com/lienthong/lienthong/store"
@@ -491,9 +493,10 @@ func TestKafkaCarriesNoPersonalData(t *testing.T) {
 }
 
 // TestKafkaKeyRotation: messages sealed under a key are still read after
-// that key was rotated out to old_encryption_keys, and a message written in
+// that key was rotated out to old_encryption_keys, a message written in
 // clear before sealing existed (by a hub of the previous release) is still
-// handled.
+// handled, and one sealed under a key the hub does not have is quarantined
+// once, by the national sink, while the messages behind it go on.
 func TestKafkaKeyRotation(t *testing.T) {
 	ctx := context.Background()
 	oldKey := storetest.EncryptionKey
@@ -562,6 +565,22 @@ func TestKafkaKeyRotation(t *testing.T) {
 	if err := plain.Publish(w.prefix+"raw."+devenv.NameSonLa, msg); err != nil {
 		t.Fatal(err)
 	}
+	// And a canonical message sealed under a key this hub never had: four
+	// consumer groups read the topic, the national sink quarantines it, once.
+	lostKeys, err := store.NewSealer(bytes.Repeat([]byte{0xC}, store.EncryptionKeyLen))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lostPub, err := seal.NewPublisher(plain, lostKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost := message.NewMessage(watermill.NewUUID(), []byte(`{"id":"`+ids[devenv.NameThaiNguyen][0]+`","source":"thainguyen"}`))
+	lost.Metadata.Set(kafka.PartitionKeyMetadata, ids[devenv.NameThaiNguyen][0])
+	lost.Metadata.Set("source", devenv.NameThaiNguyen)
+	if err := lostPub.Publish(canonical, lost); err != nil {
+		t.Fatal(err)
+	}
 	plain.Close()
 
 	// The rotation: the new key is current, the old one is kept for what it
@@ -578,8 +597,18 @@ func TestKafkaKeyRotation(t *testing.T) {
 		l, err := st2.GetLedger(ctx, []string{legacyID})
 		return err == nil && l[legacyID].NationalState == "held"
 	})
-	if q, err := st2.ListQuarantine(ctx, store.QuarantineFilter{}); err != nil || len(q) > 0 {
-		t.Errorf("quarantined: %+v %v", q, err)
+	waitFor(t, "the message sealed under an unknown key quarantined", 30*time.Second, func() bool {
+		q, err := st2.ListQuarantine(ctx, store.QuarantineFilter{})
+		return err == nil && len(q) > 0
+	})
+	time.Sleep(time.Second) // every consumer group has had the message by now
+	q, err := st2.ListQuarantine(ctx, store.QuarantineFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(q) != 1 || q[0].Format != schemas.FormatCanonical || q[0].DossierID != lost.Metadata.Get(kafka.PartitionKeyMetadata) ||
+		!strings.Contains(q[0].Reason, lost.UUID) || !strings.Contains(q[0].Reason, "cannot be opened") || !seal.IsSealed(q[0].Payload) {
+		t.Errorf("quarantine: %+v, want the one message sealed under an unknown key, once, as it came", q)
 	}
 	newID := store.KeyID(newKey)
 	after := topicRecords(t, w.prefix)[canonical]
