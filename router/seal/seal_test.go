@@ -38,7 +38,7 @@ var (
 
 const secret = `{"applicant":{"name":"Nguyễn Thị Hoa","idNumber":"014195001234","phone":"0912345678"}}`
 
-func sealer(t *testing.T, current []byte, old ...[]byte) *store.Sealer {
+func sealer(t testing.TB, current []byte, old ...[]byte) *store.Sealer {
 	t.Helper()
 	s, err := store.NewSealer(current, old...)
 	if err != nil {
