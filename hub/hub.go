@@ -319,8 +319,8 @@ func (h *Hub) Run(ctx context.Context) error {
 }
 
 // PublisherConfig is the Kafka publisher configuration the hub publishes
-// with (brokers, topic creation, TLS, SASL), for tools that publish as the
-// hub does, such as `hub dlq replay`.
+// with (brokers, topic creation, TLS, SASL). Tools that publish as the hub
+// does use NewPublisher, which also seals the payloads.
 func (c Config) PublisherConfig() kafka.PublisherConfig {
 	if c.Instance == "" {
 		c.Instance = "hub"
