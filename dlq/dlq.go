@@ -11,9 +11,15 @@
 // normaliser maps it again; a canonical dossier refused later (format
 // canonical) goes back onto the canonical topic, so the national sink and
 // the level-4 flows see it again; an unreadable raw-topic message (format
-// raw-message) goes back onto its raw topic as it was. A record that fails
-// again is quarantined again by that path, as a new entry; the replayed entry
-// stays, marked replayed, as a record of what was done.
+// raw-message) goes back onto its raw topic as it was, and a notice that
+// could not be opened (format notice) onto the notices topic. A record that
+// fails again is quarantined again by that path, as a new entry; the
+// replayed entry stays, marked replayed, as a record of what was done.
+//
+// The hub's publisher seals what it publishes (router/seal). A message
+// quarantined because it could not be opened keeps its sealed payload,
+// which a replay puts back as it is: it opens once the key it was sealed
+// with is configured again (store.old_encryption_keys).
 //
 // Personal data: payloads carry it. List never returns payloads, only their
 // size; Show returns one entry's payload because an operator asked for that
@@ -299,6 +305,8 @@ func (s *Service) message(e store.QuarantineEntry) (string, *message.Message, er
 	case schemas.FormatRawMessage:
 		// Not a raw record: as it came, with the key it came with.
 		topic, msg = s.topics.Raw(e.Source), keyed(e.Payload, e.DossierID, e.Source)
+	case schemas.FormatNotice:
+		topic, msg = s.topics.Notices(), keyed(e.Payload, e.DossierID, e.Source)
 	default:
 		return "", nil, fmt.Errorf("format %q: %w", e.Format, ErrUnreplayable)
 	}

@@ -175,6 +175,7 @@ func testReplayEachFormat(t *testing.T, e *env) {
 	ctx := context.Background()
 	canonical := []byte(`{"id":"000.00.19.H55-261121-0007",  "source":"thainguyen","source_version":2}`)
 	rawMsg := []byte("not a raw record \x00\xff")
+	notice := []byte("\x00LT\x01 a notice sealed under a key since lost")
 	entries := e.add(t,
 		store.QuarantineEntry{Source: schemas.SourceSonLa, DossierID: "000.00.14.H52-261121-0001", Version: 3, Field: "thuTuc.ma",
 			Reason: "sonla: dossier 000.00.14.H52-261121-0001: thuTuc.ma: unknown procedure", Format: schemas.FormatJSON,
@@ -186,6 +187,8 @@ func testReplayEachFormat(t *testing.T, e *env) {
 			Reason: "national portal answered 22", Format: schemas.FormatCanonical, Payload: canonical},
 		store.QuarantineEntry{Source: schemas.SourceSonLa, DossierID: "sonla#0", Field: "message",
 			Reason: "raw message x is not a raw record", Format: schemas.FormatRawMessage, Payload: rawMsg},
+		store.QuarantineEntry{Source: schemas.SourceHaTinh, DossierID: "000.00.42.H25-261121-0004", Field: "message",
+			Reason: "message y on notices cannot be opened", Format: schemas.FormatNotice, Payload: notice},
 	)
 	before := time.Now()
 	for _, q := range entries {
@@ -215,6 +218,12 @@ func testReplayEachFormat(t *testing.T, e *env) {
 	if r := can[0]; r.key != entries[2].DossierID || r.source != schemas.SourceThaiNguyen || string(r.body) != string(canonical) ||
 		r.entry != fmt.Sprint(entries[2].ID) {
 		t.Errorf("canonical dossier replayed as key %q source %q entry %q body %s", r.key, r.source, r.entry, r.body)
+	}
+	// A notice, back on the notices topic as it was.
+	notices := e.drain(t, e.topics.Notices())
+	if len(notices) != 1 || notices[0].key != entries[4].DossierID || notices[0].source != schemas.SourceHaTinh ||
+		string(notices[0].body) != string(notice) || notices[0].entry != fmt.Sprint(entries[4].ID) {
+		t.Errorf("notice replayed as %+v", notices)
 	}
 	if got := e.drain(t, e.topics.Raw(schemas.SourceThaiNguyen)); len(got) != 0 {
 		t.Errorf("a canonical entry went to raw.thainguyen: %d messages", len(got))

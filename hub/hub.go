@@ -30,6 +30,8 @@ import (
 	"github.com/lienthong/lienthong/progress"
 	"github.com/lienthong/lienthong/router"
 	"github.com/lienthong/lienthong/router/kafka"
+	"github.com/lienthong/lienthong/router/seal"
+	"github.com/lienthong/lienthong/schemas"
 	"github.com/lienthong/lienthong/store"
 )
 
@@ -95,9 +97,15 @@ func (h *Hub) Run(ctx context.Context) error {
 	topics := router.Topics{Prefix: h.cfg.Kafka.TopicPrefix}
 	wlog := watermill.NewSlogLoggerWithLevelMapping(h.log, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
 
-	pub, err := kafka.NewPublisher(h.publisherConfig(), wlog)
+	// Every message goes to Kafka sealed with the store's key set, and is
+	// opened before a handler sees it.
+	keys, err := h.cfg.Store.MessageKeys()
 	if err != nil {
-		return fmt.Errorf("kafka publisher: %w", err)
+		return fmt.Errorf("kafka messages: %w", err)
+	}
+	pub, err := newPublisher(h.publisherConfig(), keys, wlog)
+	if err != nil {
+		return err
 	}
 	defer pub.Close()
 
@@ -105,11 +113,18 @@ func (h *Hub) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("router: %w", err)
 	}
-	r.AddMiddleware(middleware.Recoverer)
 	names := make([]string, len(sources))
 	for i, src := range sources {
 		names[i] = src.name
 	}
+	// Filled in as the handlers are added: per topic, the one handler that
+	// quarantines a message it cannot open (the others skip it), with the
+	// format a replay puts back on that topic.
+	quarantineBy := map[string]string{}
+	opener := &seal.Opener{Keys: keys, Store: h.store, QuarantineBy: quarantineBy,
+		Instance: h.cfg.Instance, Log: h.log,
+		Quarantined: func(source string) { h.counters.Add(source, progress.Quarantined, 1) }}
+	r.AddMiddleware(middleware.Recoverer, opener.Middleware)
 	m := metrics.New(h.counters, h.breakers, names)
 	r.AddMiddleware(m.Middleware(""))
 	if h.cfg.Router.DuplicateDeliveries {
@@ -132,6 +147,7 @@ func (h *Hub) Run(ctx context.Context) error {
 		}
 		closers = append(closers, sub.Close)
 		r.AddHandler("normalise-"+src.name, topics.Raw(src.name), sub, topics.Canonical(), pub, norm.Handle)
+		quarantineBy["normalise-"+src.name] = schemas.FormatRawMessage
 	}
 
 	portal, err := national.New(national.Config{
@@ -159,6 +175,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	}
 	closers = append(closers, sinkSub.Close)
 	r.AddConsumerHandler("national", topics.Canonical(), sinkSub, sink.Handle)
+	quarantineBy["national"] = schemas.FormatCanonical
 
 	resync := &router.Resyncer{Ledger: h.store, Publisher: pub, Topic: topics.Canonical()}
 	l4, err := h.buildLevel4(sources, resync, &notify.Publisher{Publisher: pub, Topic: topics.Notices()})
@@ -171,6 +188,9 @@ func (h *Hub) Run(ctx context.Context) error {
 			return fmt.Errorf("kafka subscriber: %w", err)
 		}
 		closers = append(closers, sub.Close)
+		if spec.quarantine != "" {
+			quarantineBy[spec.name] = spec.quarantine
+		}
 		var hd *message.Handler
 		if spec.handle != nil {
 			hd = r.AddHandler(spec.name, spec.topic, sub, spec.out, pub, spec.handle)
@@ -304,8 +324,8 @@ func (h *Hub) Run(ctx context.Context) error {
 }
 
 // PublisherConfig is the Kafka publisher configuration the hub publishes
-// with (brokers, topic creation, TLS, SASL), for tools that publish as the
-// hub does, such as `hub dlq replay`.
+// with (brokers, topic creation, TLS, SASL). Tools that publish as the hub
+// does use NewPublisher, which also seals the payloads.
 func (c Config) PublisherConfig() kafka.PublisherConfig {
 	if c.Instance == "" {
 		c.Instance = "hub"

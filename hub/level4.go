@@ -17,6 +17,7 @@ import (
 	"github.com/lienthong/lienthong/flows/postal"
 	"github.com/lienthong/lienthong/flows/writeback"
 	"github.com/lienthong/lienthong/router"
+	"github.com/lienthong/lienthong/schemas"
 )
 
 // level4 are the level-4 flows this configuration turns on; nil fields are
@@ -39,6 +40,9 @@ type handlerSpec struct {
 	// needs are the external systems the handler calls: while one's
 	// breaker is open the handler takes no messages.
 	needs []string
+	// quarantine, when set, makes this handler the one of its topic that
+	// quarantines the messages it cannot open, in this format.
+	quarantine string
 }
 
 // handlers are the level-4 handlers: consumers of the canonical topic, and
@@ -48,11 +52,17 @@ func (l *level4) handlers(topics router.Topics) []handlerSpec {
 	if l.detector != nil {
 		out = append(out, handlerSpec{name: "notices", topic: topics.Canonical(), handle: l.detector.Handle, out: topics.Notices()})
 	}
+	// One channel quarantines a notice that cannot be opened, for both.
 	if l.sms != nil {
-		out = append(out, handlerSpec{name: "notify-sms", topic: topics.Notices(), consume: l.sms.HandleNotice, needs: []string{endpointSMS}})
+		out = append(out, handlerSpec{name: "notify-sms", topic: topics.Notices(), consume: l.sms.HandleNotice, needs: []string{endpointSMS},
+			quarantine: schemas.FormatNotice})
 	}
 	if l.email != nil {
-		out = append(out, handlerSpec{name: "notify-email", topic: topics.Notices(), consume: l.email.HandleNotice, needs: []string{endpointSMTP}})
+		spec := handlerSpec{name: "notify-email", topic: topics.Notices(), consume: l.email.HandleNotice, needs: []string{endpointSMTP}}
+		if l.sms == nil {
+			spec.quarantine = schemas.FormatNotice
+		}
+		out = append(out, spec)
 	}
 	if l.fees != nil {
 		out = append(out, handlerSpec{name: "fees", topic: topics.Canonical(), consume: l.fees.HandleDossier, needs: []string{endpointPayment}})

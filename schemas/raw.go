@@ -36,10 +36,14 @@ const (
 // replay knows where the payload goes back in.
 const (
 	// FormatCanonical: a canonical dossier (JSON) refused after mapping, by
-	// the national portal, the payment platform or VNPost; replayed onto the
+	// the national portal, the payment platform or VNPost, or a message of
+	// the canonical topic that could not be opened; replayed onto the
 	// canonical topic.
 	FormatCanonical = "canonical"
-	// FormatRawMessage: a message of a raw topic that is not a RawRecord;
-	// replayed onto its raw topic as it is.
+	// FormatRawMessage: a message of a raw topic that is not a RawRecord
+	// (or could not be opened); replayed onto its raw topic as it is.
 	FormatRawMessage = "raw-message"
+	// FormatNotice: a message of the notices topic that could not be
+	// opened; replayed onto the notices topic as it is.
+	FormatNotice = "notice"
 )

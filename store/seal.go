@@ -275,6 +275,17 @@ func (s *Sealer) SealAll(column string, rows []string, values [][]byte) [][]byte
 // is nil. The result may share stored's memory (a value sealed under a key
 // is decrypted in place).
 func (s *Sealer) Open(column, row string, stored []byte) ([]byte, error) {
+	return s.open(column, row, stored, true)
+}
+
+// OpenCopy is Open that leaves stored as it is, for bytes that may be opened
+// again: a Kafka message handed to a handler once more after a failed
+// attempt still holds its sealed payload.
+func (s *Sealer) OpenCopy(column, row string, stored []byte) ([]byte, error) {
+	return s.open(column, row, stored, false)
+}
+
+func (s *Sealer) open(column, row string, stored []byte, inPlace bool) ([]byte, error) {
 	if len(stored) == 0 {
 		return nil, nil
 	}
@@ -309,7 +320,11 @@ func (s *Sealer) Open(column, row string, stored []byte) ([]byte, error) {
 	ct := stored[sealHeaderLen+sealNonceLen:]
 	var buf [128]byte
 	ad := additionalData(buf[:0], header, column, row)
-	plain, err := k.aead.Open(ct[:0], nonce, ct, ad)
+	dst := ct[:0]
+	if !inPlace {
+		dst = make([]byte, 0, len(ct))
+	}
+	plain, err := k.aead.Open(dst, nonce, ct, ad)
 	if err != nil {
 		return nil, fmt.Errorf("%s: value sealed under key id %s does not authenticate (altered, or moved from another row): %w",
 			column, hex.EncodeToString(id), ErrDecrypt)

@@ -81,6 +81,31 @@ func TestSealBinding(t *testing.T) {
 	}
 }
 
+// OpenCopy leaves the sealed bytes as they were, compressed or not, opened
+// or refused, so they open again.
+func TestSealOpenCopy(t *testing.T) {
+	s := newTestSealer(t, testKey)
+	for name, plain := range map[string][]byte{
+		"short":        []byte("secret"),
+		"compressible": bytes.Repeat([]byte(`{"name":"Nguyễn Văn An"}`), 20),
+	} {
+		sealed := s.Seal(nil, SealLedgerCanonical, "D1", plain)
+		keep := bytes.Clone(sealed)
+		for range 2 {
+			got, err := s.OpenCopy(SealLedgerCanonical, "D1", sealed)
+			if err != nil || !bytes.Equal(got, plain) {
+				t.Fatalf("%s: open copy = %q, %v", name, got, err)
+			}
+			if !bytes.Equal(sealed, keep) {
+				t.Fatalf("%s: OpenCopy changed the sealed bytes", name)
+			}
+		}
+		if _, err := s.OpenCopy(SealLedgerCanonical, "D2", sealed); !errors.Is(err, ErrDecrypt) || !bytes.Equal(sealed, keep) {
+			t.Fatalf("%s: refused open copy: %v; sealed bytes changed: %v", name, err, !bytes.Equal(sealed, keep))
+		}
+	}
+}
+
 func TestSealWrongKey(t *testing.T) {
 	sealed := newTestSealer(t, testKey).Seal(nil, SealIdempotencyResult, "k", []byte("secret"))
 	_, err := newTestSealer(t, otherKey).Open(SealIdempotencyResult, "k", sealed)

@@ -46,11 +46,11 @@ func runBench(ctx context.Context, args []string) error {
 		return err
 	}
 	defer sims.Close()
-	sc := hub.StoreConfig{SQLitePath: filepath.Join(dir, "hub.db"), PostgresDSN: *pg}
 	keys, err := hub.DevKeys(dir)
 	if err != nil {
 		return err
 	}
+	sc := hub.StoreConfig{SQLitePath: filepath.Join(dir, "hub.db"), PostgresDSN: *pg}.WithKeys(keys)
 	st, err := hub.OpenStore(ctx, sc, keys)
 	if err != nil {
 		return err

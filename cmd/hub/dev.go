@@ -82,7 +82,9 @@ func runDev(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := hub.OpenStore(ctx, hub.StoreConfig{SQLitePath: filepath.Join(*dataDir, "hub.db")}, keys)
+	// The hub seals its Kafka messages with the store's keys.
+	sc := hub.StoreConfig{SQLitePath: filepath.Join(*dataDir, "hub.db")}.WithKeys(keys)
+	st, err := hub.OpenStore(ctx, sc, keys)
 	if err != nil {
 		return err
 	}
@@ -108,7 +110,7 @@ func runDev(ctx context.Context, args []string) error {
 	sims.VNPost.SetAuto(true, 2*time.Second)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 42))
 
-	cfg := sims.HubConfig(b.Addrs(), hub.StoreConfig{SQLitePath: filepath.Join(*dataDir, "hub.db")})
+	cfg := sims.HubConfig(b.Addrs(), sc)
 	counters := progress.New()
 	h := hub.New(cfg, st, counters, log)
 

@@ -21,7 +21,6 @@ import (
 	"github.com/lienthong/lienthong/dlq"
 	"github.com/lienthong/lienthong/hub"
 	"github.com/lienthong/lienthong/router"
-	"github.com/lienthong/lienthong/router/kafka"
 )
 
 const dlqUsage = `usage: hub dlq <list|show|replay|discard> --config FILE [flags] [ID…]
@@ -164,9 +163,10 @@ func dlqCommand(ctx context.Context, args []string, out, errOut io.Writer) error
 			return dlqEach(ids, "discarded", out, func(id int64) error { return svc.Discard(ctx, id, why) })
 		}
 	}
-	pub, err := kafka.NewPublisher(cfg.PublisherConfig(), watermill.NopLogger{})
+	// Sealed like everything the hub publishes.
+	pub, err := hub.NewPublisher(cfg, watermill.NopLogger{})
 	if err != nil {
-		return fmt.Errorf("kafka publisher: %w", err)
+		return fmt.Errorf("dlq replay: %w", err)
 	}
 	defer pub.Close()
 	svc := dlq.New(st, pub, topics, instance)

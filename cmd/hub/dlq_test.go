@@ -19,6 +19,7 @@ import (
 	"github.com/lienthong/lienthong/broker"
 	"github.com/lienthong/lienthong/dlq"
 	"github.com/lienthong/lienthong/router/kafka"
+	"github.com/lienthong/lienthong/router/seal"
 	"github.com/lienthong/lienthong/schemas"
 	"github.com/lienthong/lienthong/store"
 	"github.com/lienthong/lienthong/store/postgres"
@@ -153,6 +154,19 @@ sonla:
 	msgs := drainTopic(t, b.Addrs(), prefix+"raw.sonla")
 	if len(msgs) != 2 {
 		t.Fatalf("raw.sonla holds %d messages, want 2", len(msgs))
+	}
+	// Sealed in Kafka, as everything the hub publishes; the hub opens them.
+	keys, err := store.NewSealer(storetest.EncryptionKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range msgs {
+		if !seal.IsSealed(m.Payload) || bytes.Contains(m.Payload, []byte(person)) {
+			t.Fatalf("replayed message %d is not sealed: %q", i, m.Payload)
+		}
+		if m.Payload, err = seal.Open(keys, m); err != nil {
+			t.Fatalf("replayed message %d: %v", i, err)
+		}
 	}
 	var rec schemas.RawRecord
 	if err := json.Unmarshal(msgs[0].Payload, &rec); err != nil || rec.ID != entries[0].DossierID || rec.Version != 3 ||
