@@ -25,14 +25,8 @@ import (
 // it.
 func (h *Hub) httpHandler(l4 *level4, ops *api.Server, m *metrics.Metrics) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if err := h.ready(r.Context()); err != nil {
-			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = w.Write([]byte("ready\n"))
-	})
+	mux.HandleFunc("GET /healthz", h.healthz)
+	mux.HandleFunc("GET /readyz", h.readyz)
 	mux.Handle("GET /metrics", m.Handler())
 	if l4.fees != nil {
 		mux.Handle(PaymentCallbackPath, l4.fees)

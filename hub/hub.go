@@ -11,7 +11,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -59,6 +61,7 @@ type Hub struct {
 	counters *progress.Counters
 	log      *slog.Logger
 	breakers *breaker.Set
+	life     life
 }
 
 // New returns a hub over an open store. Counters may be shared with the
@@ -88,7 +91,9 @@ func (h *Hub) waitFor(names ...string) func(ctx context.Context) error {
 }
 
 // Run runs the hub until ctx ends, then stops pulling, lets in-flight
-// messages finish and returns.
+// messages finish and returns nil (or what failed as it stopped). If the
+// router or one of its handlers stops before ctx ends, Run stops everything
+// the same way and returns an error naming what stopped.
 func (h *Hub) Run(ctx context.Context) error {
 	sources, err := h.sources()
 	if err != nil {
@@ -140,14 +145,27 @@ func (h *Hub) Run(ctx context.Context) error {
 			_ = c()
 		}
 	}()
-	for _, src := range sources {
-		sub, err := kafka.NewSubscriber(h.subscriberConfig("normalise-"+src.name), wlog)
+	// Each handler has a subscriber of its own, in its own consumer group
+	// (named after the handler), whose last error is kept to say why the
+	// handler stopped if it does.
+	var handlers []watched
+	subscriber := func(name, topic string) (*kafka.Subscriber, func(*message.Handler), error) {
+		tap := &errorTap{LoggerAdapter: wlog, last: new(atomic.Pointer[string])}
+		sub, err := kafka.NewSubscriber(h.subscriberConfig(name), tap)
 		if err != nil {
-			return fmt.Errorf("kafka subscriber: %w", err)
+			return nil, nil, fmt.Errorf("kafka subscriber %s: %w", name, err)
 		}
 		closers = append(closers, sub.Close)
-		r.AddHandler("normalise-"+src.name, topics.Raw(src.name), sub, topics.Canonical(), pub, norm.Handle)
-		quarantineBy["normalise-"+src.name] = schemas.FormatRawMessage
+		return sub, func(hd *message.Handler) { handlers = append(handlers, watched{name, topic, hd, tap}) }, nil
+	}
+	for _, src := range sources {
+		name, topic := "normalise-"+src.name, topics.Raw(src.name)
+		sub, watch, err := subscriber(name, topic)
+		if err != nil {
+			return err
+		}
+		watch(r.AddHandler(name, topic, sub, topics.Canonical(), pub, norm.Handle))
+		quarantineBy[name] = schemas.FormatRawMessage
 	}
 
 	portal, err := national.New(national.Config{
@@ -169,12 +187,11 @@ func (h *Hub) Run(ctx context.Context) error {
 		// on top would only delay the catch-up once it is back.
 		MaxBackoff: 5 * time.Second,
 	}, portal, h.store, h.counters, h.log)
-	sinkSub, err := kafka.NewSubscriber(h.subscriberConfig("national"), wlog)
+	sinkSub, watch, err := subscriber("national", topics.Canonical())
 	if err != nil {
-		return fmt.Errorf("kafka subscriber: %w", err)
+		return err
 	}
-	closers = append(closers, sinkSub.Close)
-	r.AddConsumerHandler("national", topics.Canonical(), sinkSub, sink.Handle)
+	watch(r.AddConsumerHandler("national", topics.Canonical(), sinkSub, sink.Handle))
 	quarantineBy["national"] = schemas.FormatCanonical
 
 	resync := &router.Resyncer{Ledger: h.store, Publisher: pub, Topic: topics.Canonical()}
@@ -183,11 +200,10 @@ func (h *Hub) Run(ctx context.Context) error {
 		return err
 	}
 	for _, spec := range l4.handlers(topics) {
-		sub, err := kafka.NewSubscriber(h.subscriberConfig(spec.name), wlog)
+		sub, watch, err := subscriber(spec.name, spec.topic)
 		if err != nil {
-			return fmt.Errorf("kafka subscriber: %w", err)
+			return err
 		}
-		closers = append(closers, sub.Close)
 		if spec.quarantine != "" {
 			quarantineBy[spec.name] = spec.quarantine
 		}
@@ -197,6 +213,7 @@ func (h *Hub) Run(ctx context.Context) error {
 		} else {
 			hd = r.AddConsumerHandler(spec.name, spec.topic, sub, spec.consume)
 		}
+		watch(hd)
 		// An external system that fails now often answers a moment later;
 		// past these retries the message is redelivered.
 		needs := spec.needs
@@ -225,7 +242,30 @@ func (h *Hub) Run(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errs := make(chan error, len(sources)+8)
+	var (
+		errMu sync.Mutex
+		errs  []error
+	)
+	report := func(err error) {
+		errMu.Lock()
+		errs = append(errs, err)
+		errMu.Unlock()
+	}
+	// fail stops the hub because err stopped under it. A Watermill router
+	// cannot be run again, and a handler that stopped has closed the
+	// publisher it shares with the pollers and the other handlers: rather
+	// than rebuild all that in-process, the hub stops whole and says why,
+	// so that its supervisor restarts it (with backoff) and /healthz tells
+	// the truth meanwhile. Pollers' leases and the consumer groups' partitions
+	// go to the other instances as they would after a crash.
+	fail := func(err error) {
+		if runCtx.Err() != nil {
+			return // already stopping: this is a consequence, not a cause
+		}
+		report(err)
+		h.life.stopping(err.Error(), true)
+		cancel()
+	}
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
@@ -238,14 +278,54 @@ func (h *Hub) Run(ctx context.Context) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := r.Run(runCtx); err != nil {
-			errs <- fmt.Errorf("router: %w", err)
-			cancel()
+		// Run returns nil when the router closed itself because all its
+		// handlers stopped: only ctx may end it without an error.
+		err := r.Run(runCtx)
+		h.life.routerEnded()
+		if runCtx.Err() != nil {
+			if err != nil {
+				report(fmt.Errorf("router: %w", err))
+			}
+			return
+		}
+		var why []string
+		if err != nil {
+			why = append(why, err.Error())
+		}
+		for _, w := range handlers {
+			select {
+			case <-w.h.Stopped(): // nil, so never ready, if it never started
+				why = append(why, w.stopped().Error())
+			default:
+			}
+		}
+		if len(why) == 0 {
+			fail(errors.New("router stopped"))
+		} else {
+			fail(fmt.Errorf("router stopped: %s", strings.Join(why, "; ")))
 		}
 	}()
 	select {
 	case <-r.Running():
+		// Running stays closed once a running router has stopped; the
+		// handler watchers below then see their handlers stopped at once.
+		h.life.routerStarted()
+		for _, w := range handlers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				select {
+				case <-w.h.Stopped():
+					fail(w.stopped())
+				case <-runCtx.Done():
+				}
+			}()
+		}
 	case <-runCtx.Done():
+	}
+	if runCtx.Err() != nil {
+		// Stopped or failed before the router ran: start nothing more.
+		return h.finish(&wg, &errMu, &errs)
 	}
 	// Every instance runs the router; each poller and background loop runs
 	// on one instance at a time, the holder of its lease. Another takes over
@@ -260,9 +340,8 @@ func (h *Hub) Run(ctx context.Context) error {
 				h.log.Info("leading", "lease", name, "holder", holder)
 				return run(ctx)
 			})
-			if err != nil && runCtx.Err() == nil {
-				errs <- fmt.Errorf("%s: %w", name, err)
-				cancel()
+			if err != nil {
+				fail(fmt.Errorf("%s: %w", name, err))
 			}
 		}()
 	}
@@ -297,7 +376,7 @@ func (h *Hub) Run(ctx context.Context) error {
 			defer wg.Done()
 			ops.Run(runCtx)
 		}()
-		srv, err := serveHTTP(h.cfg.HTTP.Listen, h.httpHandler(l4, ops, m))
+		srv, err := serveHTTP(h.cfg.HTTP.Listen, h.httpHandler(l4, ops, m), h.log)
 		if err != nil {
 			cancel()
 			wg.Wait()
@@ -312,15 +391,62 @@ func (h *Hub) Run(ctx context.Context) error {
 	}
 	h.log.Info("hub running", "instance", h.cfg.Instance, "sources", len(sources))
 	<-runCtx.Done()
-	h.log.Info("hub stopping: no more pulls, finishing messages in flight")
-	wg.Wait()
-	close(errs)
-	var all []error
-	for err := range errs {
-		all = append(all, err)
+	return h.finish(&wg, &errMu, &errs)
+}
+
+// finish waits, once Run's context has ended, for everything Run started
+// and returns what failed.
+func (h *Hub) finish(wg *sync.WaitGroup, mu *sync.Mutex, errs *[]error) error {
+	h.life.stopping("shutdown requested", false)
+	mu.Lock()
+	failed := errors.Join(*errs...)
+	mu.Unlock()
+	if failed != nil {
+		h.log.Error("hub stopping: no more pulls, finishing messages in flight", "error", failed.Error())
+	} else {
+		h.log.Info("hub stopping: no more pulls, finishing messages in flight")
 	}
+	wg.Wait()
 	h.log.Info("hub stopped")
-	return errors.Join(all...)
+	mu.Lock()
+	defer mu.Unlock()
+	return errors.Join(*errs...)
+}
+
+// watched is a router handler whose stop stops the hub.
+type watched struct {
+	name, topic string
+	h           *message.Handler
+	tap         *errorTap
+}
+
+// stopped says which handler stopped and, when its subscriber logged an
+// error, the last one: usually why its subscription ended.
+func (w watched) stopped() error {
+	if last := w.tap.last.Load(); last != nil {
+		return fmt.Errorf("router handler %s stopped: its subscription to %s ended (last error: %s)", w.name, w.topic, *last)
+	}
+	return fmt.Errorf("router handler %s stopped: its subscription to %s ended", w.name, w.topic)
+}
+
+// errorTap is a Watermill logger that also keeps the last error logged
+// through it or a logger derived from it.
+type errorTap struct {
+	watermill.LoggerAdapter
+	last *atomic.Pointer[string]
+}
+
+func (t *errorTap) Error(msg string, err error, fields watermill.LogFields) {
+	s := msg
+	if err != nil {
+		s += ": " + err.Error()
+	}
+	t.last.Store(&s)
+	t.LoggerAdapter.Error(msg, err, fields)
+}
+
+func (t *errorTap) With(fields watermill.LogFields) watermill.LoggerAdapter {
+	return &errorTap{LoggerAdapter: t.LoggerAdapter.With(fields), last: t.last}
 }
 
 // PublisherConfig is the Kafka publisher configuration the hub publishes
@@ -373,12 +499,14 @@ func durationOr(d, def time.Duration) time.Duration {
 }
 
 // serveHTTP listens on addr and serves h until Shutdown.
-func serveHTTP(addr string, h http.Handler) (*http.Server, error) {
+func serveHTTP(addr string, h http.Handler, log *slog.Logger) (*http.Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("http listen %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
+		// Its own complaints (bad TLS handshakes, panics) as JSON log lines too.
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go func() { _ = srv.Serve(ln) }()
 	return srv, nil
 }

@@ -75,7 +75,7 @@ func runDev(ctx context.Context, args []string) error {
 	}
 	defer func() {
 		if err := sims.Close(); err != nil {
-			fmt.Fprintf(os.Stderr, "saving simulator state: %v\n", err)
+			slog.Error("saving simulator state failed", "error", err.Error())
 		}
 	}()
 	keys, err := hub.DevKeys(*dataDir)

@@ -23,6 +23,10 @@ func main() {
 		usage()
 		os.Exit(2)
 	}
+	// Every log line goes to stderr as JSON, the final error below too, and
+	// so does anything a library prints through the standard log package:
+	// whoever collects hub serve's log then reads one format.
+	slog.SetDefault(slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()})))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var err error

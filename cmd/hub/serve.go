@@ -22,7 +22,7 @@ func runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()}))
+	log := slog.Default() // JSON on stderr (see main)
 	keys, err := cfg.Store.Keys()
 	if err != nil {
 		return err

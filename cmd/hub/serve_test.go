@@ -21,7 +21,7 @@ import (
 
 // TestServeProcess runs `hub serve --config FILE` as its own process against
 // a Kafka broker and PostgreSQL, with every secret from the environment, and
-// stops it with SIGTERM.
+// stops it with SIGTERM; everything it printed is JSON log lines.
 func TestServeProcess(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the hub binary")
@@ -145,6 +145,8 @@ hatinh:
 			t.Fatalf("hub serve after SIGTERM: %v\n%s", err, out)
 		}
 		t.Logf("hub serve synced %d dossiers and stopped %s after SIGTERM", 3*perPortal, time.Since(stopAt).Round(time.Millisecond))
+		out, _ := os.ReadFile(logPath)
+		t.Logf("%d log lines, every one JSON", len(jsonLines(t, out)))
 	case <-time.After(15 * time.Second):
 		t.Fatal("hub serve did not stop within 15 s of SIGTERM")
 	}
