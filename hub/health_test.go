@@ -130,8 +130,9 @@ func TestHealthAfterRouterStops(t *testing.T) {
 // retry), against brokers, listening on a free loopback port.
 func testHub(t *testing.T, brokers []string) (*Hub, *lockedBuffer) {
 	t.Helper()
-	st, err := OpenStore(context.Background(), StoreConfig{SQLitePath: filepath.Join(t.TempDir(), "hub.db")},
-		StoreKeys{Encryption: storetest.EncryptionKey, Identity: storetest.IdentityKey})
+	keys := StoreKeys{Encryption: storetest.EncryptionKey, Identity: storetest.IdentityKey}
+	stc := StoreConfig{SQLitePath: filepath.Join(t.TempDir(), "hub.db")}
+	st, err := OpenStore(context.Background(), stc, keys)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +144,8 @@ func testHub(t *testing.T, brokers []string) (*Hub, *lockedBuffer) {
 		National: NationalConfig{BaseURL: nowhere, Username: "hub", Password: "hub-secret"},
 		SonLa: &SonLaConfig{PortalCommon: PortalCommon{BaseURL: nowhere, PollInterval: 200 * time.Millisecond, DstCode: "000.00.00.H52"},
 			ClientID: "hub", ClientSecret: "hub-secret"},
-		HTTP: HTTPConfig{Listen: freeAddr(t)},
+		HTTP:  HTTPConfig{Listen: freeAddr(t)},
+		Store: stc.WithKeys(keys), // Kafka messages are sealed with them
 	}
 	log := &lockedBuffer{}
 	return New(cfg, st, nil, slog.New(slog.NewJSONHandler(log, nil))), log
