@@ -164,7 +164,7 @@ func (h *Hub) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		watch(r.AddHandler(name, topic, sub, topics.Canonical(), pub, norm.Handle))
+		watch(r.AddHandler(name, topic, sub, topics.Canonical(), keepOpen{pub}, norm.Handle))
 		quarantineBy[name] = schemas.FormatRawMessage
 	}
 
@@ -209,7 +209,7 @@ func (h *Hub) Run(ctx context.Context) error {
 		}
 		var hd *message.Handler
 		if spec.handle != nil {
-			hd = r.AddHandler(spec.name, spec.topic, sub, spec.out, pub, spec.handle)
+			hd = r.AddHandler(spec.name, spec.topic, sub, spec.out, keepOpen{pub}, spec.handle)
 		} else {
 			hd = r.AddConsumerHandler(spec.name, spec.topic, sub, spec.consume)
 		}
@@ -448,6 +448,14 @@ func (t *errorTap) Error(msg string, err error, fields watermill.LogFields) {
 func (t *errorTap) With(fields watermill.LogFields) watermill.LoggerAdapter {
 	return &errorTap{LoggerAdapter: t.LoggerAdapter.With(fields), last: t.last}
 }
+
+// keepOpen hands the shared publisher to a router handler without letting
+// it close it: Watermill closes a handler's publisher when the handler
+// stops, and the first handler to stop would close it under the pollers
+// and the other handlers still publishing. Run closes it last.
+type keepOpen struct{ message.Publisher }
+
+func (keepOpen) Close() error { return nil }
 
 // PublisherConfig is the Kafka publisher configuration the hub publishes
 // with (brokers, topic creation, TLS, SASL). Tools that publish as the hub
