@@ -42,4 +42,8 @@ const (
 	// FormatRawMessage: a message of a raw topic that is not a RawRecord;
 	// replayed onto its raw topic as it is.
 	FormatRawMessage = "raw-message"
+	// FormatSettlement: a writeback the province refused too often, held
+	// (flows/settlement); the payload names the settlement, and a replay
+	// reopens it, so the next pass writes back under a new reference.
+	FormatSettlement = "settlement"
 )
