@@ -113,6 +113,18 @@ type Message struct {
 // IsTransient reports whether a Send error is worth retrying later.
 func IsTransient(err error) bool { return httpx.IsTransient(err) }
 
+// stageEndOfData is the stage of the final dot and its reply.
+const stageEndOfData = "end of DATA"
+
+// Uncertain reports whether a Send error leaves it unknown whether the relay
+// took the message: the whole message and its final dot were sent and no
+// reply came (a broken connection, a timeout). Any SMTP reply, and any
+// failure before that point, is certain: not sent.
+func Uncertain(err error) bool {
+	var e *httpx.Error
+	return errors.As(err, &e) && e.Op == "email: "+stageEndOfData && e.Code == ""
+}
+
 // Send delivers m to the relay. It returns once the relay accepted the
 // message (250 after DATA), within ctx and the configured timeout.
 func (c *Client) Send(ctx context.Context, m Message) error {
@@ -184,6 +196,9 @@ func (c *Client) session(ctx context.Context, rcpt string, raw []byte, m Message
 	if _, err := w.Write(raw); err != nil {
 		return err
 	}
+	// Close sends the final dot and reads the reply: from here on a broken
+	// connection leaves it unknown whether the relay took the message.
+	*stage = stageEndOfData
 	if err := w.Close(); err != nil {
 		return err
 	}

@@ -121,14 +121,15 @@ func (nf *Notifier) Notify(ctx context.Context, n Notice) error {
 
 // mail sends the email once per key. SMTP keeps no idempotency key, so the
 // send records its progress: a marker just before DATA, the confirmation
-// as soon as the relay answers 250 (before QUIT). A crash between the two
-// is the one case that can send it twice; the retry finds the marker, sends
-// it again with the same Message-ID (so a receiving system can drop the
-// copy) and notes it on the dossier's timeline.
+// as soon as the relay answers 250 (before QUIT). A crash between the two,
+// or a reply lost after the whole message went, is the one case that can
+// send it twice; the retry finds the marker, sends it again with the same
+// Message-ID (so a receiving system can drop the copy) and notes it on the
+// dossier's timeline.
 func (nf *Notifier) mail(ctx context.Context, d *schemas.Dossier, kind, key string, t text) (bool, error) {
 	var again bool
 	_, done, err := once.DoTracked(ctx, nf.cfg.Store, key, "notify email", func(ctx context.Context, p *once.Progress) ([]byte, error) {
-		return nil, nf.cfg.Mail.Send(ctx, email.Message{
+		err := nf.cfg.Mail.Send(ctx, email.Message{
 			To: d.Applicant.Email, Subject: t.subject, Body: t.body,
 			MessageID: "<" + requestID(key) + "@" + nf.cfg.MailDomain + ">",
 			BeforeData: func(ctx context.Context) (err error) {
@@ -140,6 +141,10 @@ func (nf *Notifier) mail(ctx context.Context, d *schemas.Dossier, kind, key stri
 				_ = p.Done(ctx, nil)
 			},
 		})
+		if email.Uncertain(err) {
+			p.Uncertain() // the reply to the message was lost: as good as a crash
+		}
+		return nil, err
 	})
 	if again && err == nil {
 		nf.cfg.Log.Warn("email sent again after an attempt stopped between DATA and its confirmation; the relay may have it twice, with one Message-ID",

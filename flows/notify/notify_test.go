@@ -6,6 +6,7 @@ import (
 	"net"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/lienthong/lienthong/connectors/email"
 	"github.com/lienthong/lienthong/flows/notify"
@@ -40,7 +41,7 @@ func newMailWorld(t *testing.T) *mailWorld {
 	done := make(chan error, 1)
 	go func() { done <- relay.ServeSMTP(ln) }()
 	t.Cleanup(func() { _ = relay.Close(); <-done })
-	mc, err := email.New(email.Config{Addr: ln.Addr().String(), From: "khongtraloi@dichvucong.example"})
+	mc, err := email.New(email.Config{Addr: ln.Addr().String(), From: "khongtraloi@dichvucong.example", Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,5 +154,32 @@ func TestEmailAfterCrashInWindow(t *testing.T) {
 	}
 	if ev.Detail == "" || ev.DossierID != n.Dossier.ID {
 		t.Errorf("resent event %+v", ev)
+	}
+}
+
+// The relay took the whole message and its reply never came (timeout_rate:
+// it holds the answer, then drops the connection): as good as a crash in
+// the window. The retry sends it again and notes the possible duplicate.
+func TestEmailAfterLostReply(t *testing.T) {
+	w := newMailWorld(t)
+	ctx := context.Background()
+	n := notice()
+	if _, err := w.relay.Controller().Patch([]byte(`{"timeout_rate":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.nf.Notify(ctx, n); err == nil {
+		t.Fatal("a send without a reply reported success")
+	}
+	if _, err := w.relay.Controller().Patch([]byte(`{"timeout_rate":0}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.nf.Notify(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	if m := w.relay.Mail(); len(m) != 1 {
+		t.Fatalf("%d mails recorded; want the retry's", len(m))
+	}
+	if k := w.kinds(t, n.Dossier.ID); k["notify.email.resent"] != 1 {
+		t.Errorf("timeline %v; want the possible duplicate noted", k)
 	}
 }

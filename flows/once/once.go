@@ -42,6 +42,7 @@ type Progress struct {
 	effect    string
 	marked    bool // Committing claimed the marker
 	inherited bool // …which an earlier attempt had left
+	uncertain bool // the effect failed not knowing whether it happened
 	confirmed bool
 	result    []byte
 }
@@ -63,6 +64,12 @@ func (p *Progress) Committing(ctx context.Context) (again bool, err error) {
 	p.marked, p.inherited = true, already
 	return already, nil
 }
+
+// Uncertain records that the effect is failing without knowing whether it
+// happened (for SMTP: the message sent and no reply read). The marker then
+// stays, as after a crash, so that the attempt that succeeds knows it may
+// repeat it.
+func (p *Progress) Uncertain() { p.uncertain = true }
 
 // Done confirms the key at once, as soon as the effect is known to have
 // happened, instead of when the effect's call returns. A failure is
@@ -103,8 +110,9 @@ func DoTracked(ctx context.Context, keys Keys, key, effect string, fn func(ctx c
 	if err != nil {
 		rerr := keys.ReleaseIdempotency(bg, key)
 		// A marker an earlier attempt left stays: that attempt's fate is
-		// still unknown, and whichever attempt succeeds must know it.
-		if !p.inherited {
+		// still unknown, and whichever attempt succeeds must know it; so
+		// does this one's when its own fate is.
+		if !p.inherited && !p.uncertain {
 			if merr := p.unmark(bg); merr != nil {
 				rerr = errors.Join(rerr, merr)
 			}

@@ -142,6 +142,23 @@ func TestDoTrackedMarker(t *testing.T) {
 			t.Fatalf("after a failed attempt: err %v, again %v; want not again: a failure is not a crash", err, again)
 		}
 	})
+	t.Run("uncertain", func(t *testing.T) {
+		st := openStore(t)
+		// The message went and the reply was lost: as good as a crash.
+		if _, _, err := once.DoTracked(ctx, st, "k", "e", func(ctx context.Context, p *once.Progress) ([]byte, error) {
+			if _, err := p.Committing(ctx); err != nil {
+				return nil, err
+			}
+			p.Uncertain()
+			return nil, errors.New("no reply to the final dot")
+		}); err == nil {
+			t.Fatal("an uncertain failure reported success")
+		}
+		var again bool
+		if _, _, err := once.DoTracked(ctx, st, "k", "e", commit(&again, nil)); err != nil || !again {
+			t.Fatalf("retry after an uncertain failure: err %v, again %v; want told", err, again)
+		}
+	})
 	t.Run("crashed", func(t *testing.T) {
 		st := openStore(t)
 		// What a process killed after DATA and before the confirmation leaves.
