@@ -48,6 +48,9 @@ func (f *Flow) plan(ctx context.Context, s store.Settlement) (settlement.Plan, e
 			return nil
 		},
 		Settled: func(ctx context.Context) error {
+			if !p.SettledAt.IsZero() {
+				return nil // marked by a pass whose close was not recorded
+			}
 			if _, _, err := f.cfg.Store.UpdatePayment(ctx, p.Ref, store.PaymentUpdate{SettledAt: f.cfg.Now()}); err != nil {
 				return fmt.Errorf("settle payment %s: %w", p.Ref, err)
 			}

@@ -152,7 +152,8 @@ func (nf *Notifier) mail(ctx context.Context, d *schemas.Dossier, kind, key stri
 		if aerr := nf.cfg.Store.AppendEvents(ctx, []store.Event{{DossierID: d.ID, Source: d.Source, Version: d.SourceVersion,
 			Kind: "notify.email.resent", Detail: kind + ": an earlier attempt stopped after DATA; possibly a duplicate, same Message-ID",
 			At: time.Now(), Instance: nf.cfg.Instance}}); aerr != nil {
-			return false, fmt.Errorf("provenance of %s dossier %s: %w", d.Source, d.ID, aerr)
+			// Sent and confirmed: the note is lost, not the email.
+			nf.cfg.Log.Warn("notify: resent note not recorded", "source", d.Source, "dossier", d.ID, "error", aerr.Error())
 		}
 	}
 	return done, err
