@@ -12,9 +12,13 @@
 // canonical) goes back onto the canonical topic, so the national sink and
 // the level-4 flows see it again; an unreadable raw-topic message (format
 // raw-message) goes back onto its raw topic as it was, and a notice that
-// could not be opened (format notice) onto the notices topic. A record that
-// fails again is quarantined again by that path, as a new entry; the
-// replayed entry stays, marked replayed, as a record of what was done.
+// could not be opened (format notice) onto the notices topic; a writeback
+// the province refused too often (format settlement) is no message at all:
+// its settlement is reopened in the store, and the flow's next pass writes
+// back again, under a new reference. A record that fails again is
+// quarantined again by that path, as a new entry; the replayed entry stays,
+// marked replayed, as a record of what was done. Discarding a settlement
+// entry leaves its writeback held for good: the province is never told.
 //
 // The hub's publisher seals what it publishes (router/seal). A message
 // quarantined because it could not be opened keeps its sealed payload,
@@ -29,6 +33,7 @@ package dlq
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -40,6 +45,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/lienthong/lienthong/flows/settlement"
 	"github.com/lienthong/lienthong/ingest"
 	"github.com/lienthong/lienthong/router"
 	"github.com/lienthong/lienthong/router/kafka"
@@ -54,6 +60,7 @@ type Store interface {
 	GetQuarantine(ctx context.Context, id int64) (store.QuarantineEntry, error)
 	SetQuarantineState(ctx context.Context, id int64, state string) error
 	AppendEvents(ctx context.Context, events []store.Event) error
+	ReopenSettlement(ctx context.Context, kind, ref string) (store.Settlement, bool, error)
 }
 
 // Errors of the operations, besides the store's (store.ErrNotFound for an
@@ -252,6 +259,9 @@ func (s *Service) Replay(ctx context.Context, id int64) error {
 	if e.State != store.QuarantineOpen {
 		return fmt.Errorf("replay entry %d: it is %s: %w", id, e.State, ErrNotOpen)
 	}
+	if e.Format == schemas.FormatSettlement {
+		return s.reopen(ctx, e)
+	}
 	if s.pub == nil {
 		return fmt.Errorf("replay entry %d: no publisher", id)
 	}
@@ -270,6 +280,29 @@ func (s *Service) Replay(ctx context.Context, id int64) error {
 	}
 	if err := s.event(ctx, e, EventReplayed, "entry "+strconv.FormatInt(id, 10)); err != nil {
 		return fmt.Errorf("replay entry %d: replayed, but %w", id, err)
+	}
+	return nil
+}
+
+// reopen replays a held writeback: its settlement is reopened for a new
+// round, which the flow's next pass writes back. A settlement no longer
+// held (reopened by an earlier replay that died before marking the entry)
+// is left as it is; the entry is marked replayed all the same.
+func (s *Service) reopen(ctx context.Context, e store.QuarantineEntry) error {
+	var p settlement.Payload
+	if err := json.Unmarshal(e.Payload, &p); err != nil || p.Kind == "" || p.Ref == "" {
+		return fmt.Errorf("replay entry %d: payload names no settlement: %w", e.ID, ErrUnreplayable)
+	}
+	st, _, err := s.st.ReopenSettlement(ctx, p.Kind, p.Ref)
+	if err != nil {
+		return fmt.Errorf("replay entry %d: reopen %s settlement %s: %w", e.ID, p.Kind, p.Ref, err)
+	}
+	if err := s.st.SetQuarantineState(ctx, e.ID, store.QuarantineReplayed); err != nil {
+		return fmt.Errorf("replay entry %d: settlement reopened but entry not marked replayed: %w", e.ID, err)
+	}
+	detail := fmt.Sprintf("entry %d: %s settlement %s reopened, round %d", e.ID, p.Kind, p.Ref, st.Round)
+	if err := s.event(ctx, e, EventReplayed, detail); err != nil {
+		return fmt.Errorf("replay entry %d: replayed, but %w", e.ID, err)
 	}
 	return nil
 }

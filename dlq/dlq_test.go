@@ -16,6 +16,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/lienthong/lienthong/broker"
+	"github.com/lienthong/lienthong/flows/settlement"
 	"github.com/lienthong/lienthong/router"
 	"github.com/lienthong/lienthong/router/kafka"
 	"github.com/lienthong/lienthong/schemas"
@@ -37,6 +38,9 @@ type testStore interface {
 	Store
 	AddQuarantine(ctx context.Context, entries []store.QuarantineEntry) error
 	Timeline(ctx context.Context, dossierID string) ([]store.Event, error)
+	OpenSettlement(ctx context.Context, s store.Settlement) (store.Settlement, bool, error)
+	UpdateSettlement(ctx context.Context, kind, ref string, u store.SettlementUpdate) (store.Settlement, bool, error)
+	GetSettlement(ctx context.Context, kind, ref string) (store.Settlement, error)
 }
 
 func newSQLite(t *testing.T) testStore {
@@ -311,6 +315,76 @@ func TestReplayRefused(t *testing.T) {
 	ok := e.add(t, store.QuarantineEntry{Source: schemas.SourceSonLa, DossierID: "D-3", Format: schemas.FormatJSON, Reason: "x", Payload: []byte("{}")})
 	if err := New(e.st, nil, e.topics, "test-hub").Replay(ctx, ok[0].ID); err == nil || e.state(t, ok[0].ID) != store.QuarantineOpen {
 		t.Errorf("replay without a publisher: %v, state %s", err, e.state(t, ok[0].ID))
+	}
+}
+
+// held opens a settlement and holds its writeback as the flows do, which
+// quarantines it; it returns the entry.
+func held(t *testing.T, st testStore, kind, ref, dossierID string) store.QuarantineEntry {
+	t.Helper()
+	ctx := context.Background()
+	if _, _, err := st.OpenSettlement(ctx, store.Settlement{Kind: kind, Ref: ref, DossierID: dossierID, Source: schemas.SourceSonLa}); err != nil {
+		t.Fatal(err)
+	}
+	payload, _ := json.Marshal(settlement.Payload{Kind: kind, Ref: ref, Reference: ref})
+	if _, _, err := st.UpdateSettlement(ctx, kind, ref, store.SettlementUpdate{Refused: true, HoldAt: 1, State: store.SettlementClosed,
+		Hold: &store.QuarantineEntry{Source: schemas.SourceSonLa, DossierID: dossierID, Field: "writeback:THANH_TOAN",
+			Reason: "sonla: dossier " + dossierID + ": writeback THANH_TOAN refused 1 times, last: HTTP 404", Format: schemas.FormatSettlement, Payload: payload}}); err != nil {
+		t.Fatal(err)
+	}
+	q, err := st.ListQuarantine(ctx, store.QuarantineFilter{DossierID: dossierID})
+	if err != nil || len(q) != 1 {
+		t.Fatalf("quarantine of %s: %+v, %v", dossierID, q, err)
+	}
+	return q[0]
+}
+
+// A held writeback is replayed in the store, not through Kafka: its
+// settlement is reopened for a new round. Discarding one leaves it held.
+func TestReplaySettlement(t *testing.T) {
+	for _, s := range stores {
+		t.Run(s.name, func(t *testing.T) {
+			t.Parallel()
+			st := s.open(t)
+			ctx := context.Background()
+			svc := New(st, nil, router.Topics{}, "test-hub") // no publisher needed
+			e := held(t, st, store.SettlementPayment, "R-1", "D-1")
+			if err := svc.Replay(ctx, e.ID); err != nil {
+				t.Fatal(err)
+			}
+			got, err := st.GetSettlement(ctx, store.SettlementPayment, "R-1")
+			if err != nil || got.Writeback != store.WritebackDue || got.State != store.SettlementOpen || got.Round != 1 || got.Attempts != 0 {
+				t.Fatalf("settlement after the replay %+v, %v; want due, open, round 1", got, err)
+			}
+			if e2, _ := st.GetQuarantine(ctx, e.ID); e2.State != store.QuarantineReplayed {
+				t.Errorf("entry %s after the replay", e2.State)
+			}
+			tl, _ := st.Timeline(ctx, "D-1")
+			if len(tl) != 1 || tl[0].Kind != EventReplayed || !strings.Contains(tl[0].Detail, "round 1") {
+				t.Errorf("timeline %+v; want the replay noted with its round", tl)
+			}
+			if err := svc.Replay(ctx, e.ID); !errors.Is(err, ErrNotOpen) {
+				t.Errorf("second replay: %v, want ErrNotOpen", err)
+			}
+
+			d := held(t, st, store.SettlementDelivered, "KQ-2", "D-2")
+			if err := svc.Discard(ctx, d.ID, "dossier withdrawn at the province"); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := st.GetSettlement(ctx, store.SettlementDelivered, "KQ-2"); got.Writeback != store.WritebackHeld {
+				t.Errorf("discarded settlement %+v; want still held", got)
+			}
+
+			bad := store.QuarantineEntry{Source: schemas.SourceSonLa, DossierID: "D-3", Field: "writeback:BUU_CHINH", Reason: "x",
+				Format: schemas.FormatSettlement, Payload: []byte(`{"kind":""}`)}
+			if err := st.AddQuarantine(ctx, []store.QuarantineEntry{bad}); err != nil {
+				t.Fatal(err)
+			}
+			q, _ := st.ListQuarantine(ctx, store.QuarantineFilter{DossierID: "D-3"})
+			if err := svc.Replay(ctx, q[0].ID); !errors.Is(err, ErrUnreplayable) {
+				t.Errorf("replay of a settlement entry naming none: %v, want ErrUnreplayable", err)
+			}
+		})
 	}
 }
 

@@ -46,4 +46,8 @@ const (
 	// FormatNotice: a message of the notices topic that could not be
 	// opened; replayed onto the notices topic as it is.
 	FormatNotice = "notice"
+	// FormatSettlement: a writeback the province refused too often, held
+	// (flows/settlement); the payload names the settlement, and a replay
+	// reopens it, so the next pass writes back under a new reference.
+	FormatSettlement = "settlement"
 )

@@ -62,7 +62,11 @@ type PaymentFilter struct {
 	Sources       []string
 	UpdatedBefore time.Time // exclusive
 	Unsettled     bool      // only SettledAt zero
-	Limit         int       // <= 0: no limit
+	// NoSettlement keeps only payments without a Settlement (kind
+	// SettlementPayment) yet: once one is opened, the settlement pass, not
+	// the payment list, carries the payment's effects on.
+	NoSettlement bool
+	Limit        int // <= 0: no limit
 }
 
 // Delivery states.

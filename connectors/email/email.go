@@ -96,10 +96,34 @@ type Message struct {
 	// (the angle brackets are added when missing): a resend after an
 	// ambiguous failure carries the same id, so mail systems can tell.
 	MessageID string
+
+	// SMTP has no idempotency key, so a caller that records what it sent
+	// needs the two moments that bound the window in which the message may
+	// be with the relay without the caller knowing.
+	//
+	// BeforeData, when set, runs once the relay has taken the recipient,
+	// just before DATA: the last moment the message is certainly not sent.
+	// An error ends the session without sending it.
+	BeforeData func(ctx context.Context) error
+	// Accepted, when set, runs as soon as the relay has answered 250 to the
+	// message, before QUIT: the first moment it is certainly sent.
+	Accepted func(ctx context.Context)
 }
 
 // IsTransient reports whether a Send error is worth retrying later.
 func IsTransient(err error) bool { return httpx.IsTransient(err) }
+
+// stageEndOfData is the stage of the final dot and its reply.
+const stageEndOfData = "end of DATA"
+
+// Uncertain reports whether a Send error leaves it unknown whether the relay
+// took the message: the whole message and its final dot were sent and no
+// reply came (a broken connection, a timeout). Any SMTP reply, and any
+// failure before that point, is certain: not sent.
+func Uncertain(err error) bool {
+	var e *httpx.Error
+	return errors.As(err, &e) && e.Op == "email: "+stageEndOfData && e.Code == ""
+}
 
 // Send delivers m to the relay. It returns once the relay accepted the
 // message (250 after DATA), within ctx and the configured timeout.
@@ -115,15 +139,16 @@ func (c *Client) Send(ctx context.Context, m Message) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 	stage := "connect"
-	err = c.session(ctx, to.Address, raw, &stage)
+	err = c.session(ctx, to.Address, raw, m, &stage)
 	if err != nil {
 		return classify(ctx, "email: "+stage, err)
 	}
 	return nil
 }
 
-// session runs one SMTP transaction; *stage tracks where it failed.
-func (c *Client) session(ctx context.Context, rcpt string, raw []byte, stage *string) error {
+// session runs one SMTP transaction, calling m's hooks around DATA; *stage
+// tracks where it failed.
+func (c *Client) session(ctx context.Context, rcpt string, raw []byte, m Message, stage *string) error {
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", c.cfg.Addr)
 	if err != nil {
@@ -157,6 +182,12 @@ func (c *Client) session(ctx context.Context, rcpt string, raw []byte, stage *st
 	if err := cl.Rcpt(rcpt, nil); err != nil {
 		return err
 	}
+	if m.BeforeData != nil {
+		*stage = "before DATA"
+		if err := m.BeforeData(ctx); err != nil {
+			return err
+		}
+	}
 	*stage = "DATA"
 	w, err := cl.Data()
 	if err != nil {
@@ -165,10 +196,18 @@ func (c *Client) session(ctx context.Context, rcpt string, raw []byte, stage *st
 	if _, err := w.Write(raw); err != nil {
 		return err
 	}
+	// Close sends the final dot and reads the reply: from here on a broken
+	// connection leaves it unknown whether the relay took the message.
+	*stage = stageEndOfData
 	if err := w.Close(); err != nil {
 		return err
 	}
-	// The relay has the message; a failed QUIT changes nothing for it.
+	// The relay has the message: tell the caller before anything else can
+	// fail or take time (QUIT waits for a reply).
+	if m.Accepted != nil {
+		m.Accepted(ctx)
+	}
+	// A failed QUIT changes nothing for the message.
 	_ = cl.Quit()
 	return nil
 }

@@ -1,6 +1,7 @@
 package email_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -179,27 +181,29 @@ func TestFaults(t *testing.T) {
 	c := r.client(t, func(c *email.Config) { c.Timeout = 500 * time.Millisecond })
 	ctx := context.Background()
 	msg := email.Message{To: rcpt, Subject: "Hồ sơ", Body: "Hồ sơ đã được tiếp nhận", MessageID: "<f@lienthong>"}
-	check := func(name, code string) {
+	// uncertain: whether the relay may have taken the message (no reply
+	// after the final dot).
+	check := func(name, code string, uncertain bool) {
 		t.Helper()
 		err := c.Send(ctx, msg)
 		var he *httpx.Error
-		if !email.IsTransient(err) || !errors.As(err, &he) || he.Code != code {
-			t.Fatalf("%s: %v", name, err)
+		if !email.IsTransient(err) || !errors.As(err, &he) || he.Code != code || email.Uncertain(err) != uncertain {
+			t.Fatalf("%s: %v (uncertain %v)", name, err, email.Uncertain(err))
 		}
 		noPersonalData(t, err)
 	}
 	r.faults(t, `{"down":true}`)
-	check("down", "421")
+	check("down", "421", false)
 	r.faults(t, `{"down":false,"error_rate":1}`)
-	check("error_rate", "451")
+	check("error_rate", "451", false) // a reply to the message: certainly not taken
 	r.faults(t, `{"error_rate":0,"latency_ms":2000}`)
 	start := time.Now()
-	check("latency beyond the timeout", "")
+	check("latency beyond the timeout", "", false)
 	if d := time.Since(start); d > 1500*time.Millisecond {
 		t.Fatalf("timeout not respected: %v", d)
 	}
 	r.faults(t, `{"latency_ms":0,"timeout_rate":1}`)
-	check("timeout_rate", "")
+	check("timeout_rate", "", true) // the message went, the reply never came
 	if n := len(r.sim.Mail()); n != 0 {
 		t.Fatalf("%d mails recorded under faults", n)
 	}
@@ -318,5 +322,93 @@ func TestRefusedBeforeConnecting(t *testing.T) {
 		if _, err := email.New(cfg); err == nil {
 			t.Errorf("New(%+v) accepted", cfg)
 		}
+	}
+}
+
+// The hooks bound the window in which the relay may have the message
+// unbeknown to the caller: BeforeData runs after RCPT with nothing sent
+// yet, Accepted once the relay holds it; a BeforeData error sends nothing.
+func TestHooksAroundData(t *testing.T) {
+	r := newRelay(t, simmail.Config{})
+	c := r.client(t, nil)
+	var order []string
+	m := email.Message{To: rcpt, Subject: "Hồ sơ", Body: "Đã trả kết quả", MessageID: "<hooks@lienthong>",
+		BeforeData: func(context.Context) error {
+			order = append(order, "before DATA with "+strconv.Itoa(len(r.sim.Mail()))+" mail")
+			return nil
+		},
+		Accepted: func(context.Context) { order = append(order, "accepted with "+strconv.Itoa(len(r.sim.Mail()))+" mail") },
+	}
+	if err := c.Send(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(order, "; "); got != "before DATA with 0 mail; accepted with 1 mail" {
+		t.Fatalf("hooks ran: %s", got)
+	}
+
+	refused := errors.New("claim not recorded")
+	m.MessageID, m.Accepted = "<hooks-2@lienthong>", func(context.Context) { t.Error("accepted after BeforeData failed") }
+	m.BeforeData = func(context.Context) error { return refused }
+	err := c.Send(context.Background(), m)
+	if !errors.Is(err, refused) || !strings.Contains(err.Error(), "before DATA") {
+		t.Fatalf("err %v; want the hook's error, at stage before DATA", err)
+	}
+	if n := len(r.sim.Mail()); n != 1 {
+		t.Fatalf("%d mails; the second must not have been sent", n)
+	}
+}
+
+// Accepted does not wait for QUIT: a relay that takes the message and then
+// never answers QUIT still has the caller told at once.
+func TestAcceptedBeforeQuit(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		rd := bufio.NewReader(conn)
+		io.WriteString(conn, "220 fake ESMTP\r\n")
+		inData := false
+		for {
+			line, err := rd.ReadString('\n')
+			if err != nil {
+				return
+			}
+			switch {
+			case inData:
+				if line == ".\r\n" {
+					inData = false
+					io.WriteString(conn, "250 2.0.0 queued\r\n")
+				}
+			case strings.HasPrefix(line, "EHLO"):
+				io.WriteString(conn, "250-fake\r\n250 8BITMIME\r\n")
+			case strings.HasPrefix(line, "MAIL"), strings.HasPrefix(line, "RCPT"):
+				io.WriteString(conn, "250 2.1.0 ok\r\n")
+			case strings.HasPrefix(line, "DATA"):
+				inData = true
+				io.WriteString(conn, "354 go ahead\r\n")
+			default: // QUIT: no answer, ever
+			}
+		}
+	}()
+	c, err := email.New(email.Config{Addr: ln.Addr().String(), From: "noreply@lienthong.gov.vn", Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	var accepted time.Duration
+	err = c.Send(context.Background(), email.Message{To: rcpt, Subject: "x", Body: "y", MessageID: "<q@lienthong>",
+		Accepted: func(context.Context) { accepted = time.Since(start) }})
+	if err != nil {
+		t.Fatalf("a QUIT left unanswered after the 250 failed the send: %v", err)
+	}
+	if accepted == 0 || accepted > time.Second {
+		t.Fatalf("accepted after %v; want at once, before QUIT's answer (which never comes)", accepted)
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/lienthong/lienthong/connectors/httpx"
 	"github.com/lienthong/lienthong/connectors/payment"
 	"github.com/lienthong/lienthong/flows/notify"
+	"github.com/lienthong/lienthong/flows/settlement"
 	"github.com/lienthong/lienthong/schemas"
 	"github.com/lienthong/lienthong/store"
 )
@@ -48,6 +49,7 @@ type Store interface {
 	AddPaymentNotice(ctx context.Context, n store.PaymentNotice) (int64, error)
 	AddQuarantine(ctx context.Context, entries []store.QuarantineEntry) error
 	AppendEvents(ctx context.Context, events []store.Event) error
+	settlement.Store
 }
 
 // Writeback tells the province.
@@ -80,13 +82,17 @@ type Config struct {
 	QueryAfter time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// WritebackAttempts is how many permanent refusals of a payment's
+	// THANH_TOAN writeback are taken before it is quarantined; default
+	// settlement.DefaultMaxAttempts.
+	WritebackAttempts int
 }
 
 // Flow is the online fee payment flow.
 type Flow struct {
 	cfg       Config
 	byPartner map[string]string // MaDoiTac → source
-	settling  keyedMutex
+	settler   *settlement.Runner
 }
 
 // New returns the flow.
@@ -101,6 +107,8 @@ func New(cfg Config) *Flow {
 		cfg.Now = time.Now
 	}
 	f := &Flow{cfg: cfg, byPartner: map[string]string{}}
+	f.settler = settlement.New(settlement.Config{Store: cfg.Store, Writeback: cfg.Writeback, Plan: f.plan,
+		MaxAttempts: cfg.WritebackAttempts, Now: cfg.Now, Instance: cfg.Instance, Log: cfg.Log})
 	for src, p := range cfg.Partners {
 		f.byPartner[p.Code] = src
 	}

@@ -62,7 +62,8 @@ const partner, secret = "DVC14", "test-secret"
 
 // newWorld wires the flow to a real SQLite store and the payment simulator
 // over HTTP; the simulator posts its notifications to the flow's handler.
-func newWorld(t *testing.T) *world {
+// opts change the flow's configuration before it is built.
+func newWorld(t *testing.T, opts ...func(w *world, cfg *fees.Config)) *world {
 	t.Helper()
 	ctx := context.Background()
 	w := &world{wb: &writebacks{}, rs: &resyncs{}}
@@ -85,10 +86,14 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.flow = fees.New(fees.Config{
+	cfg := fees.Config{
 		Partners: map[string]fees.Partner{schemas.SourceSonLa: {Code: partner, Secret: secret, Platform: cl}},
 		Store:    w.store, Writeback: w.wb, Resync: w.rs, QueryAfter: time.Millisecond,
-	})
+	}
+	for _, o := range opts {
+		o(w, &cfg)
+	}
+	w.flow = fees.New(cfg)
 	flow = w.flow
 	return w
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/lienthong/lienthong/connectors/payment"
@@ -193,46 +192,12 @@ func (f *Flow) judge(ctx context.Context, n payment.IPN, j *judgement) {
 		j.notice.Verdict = store.NoticeAccepted
 	}
 	if p.State == store.PaymentPaid && p.SettledAt.IsZero() {
-		// A duplicate settles too when the first attempt's effects failed;
-		// the effects are idempotent.
+		// A duplicate settles too when the first one's settlement was not
+		// recorded. Once it is, the reconciliation owns whatever is left,
+		// so only failing to record it has the platform notify again.
 		if err := f.settle(ctx, p); err != nil {
-			f.cfg.Log.Warn("payment effects failed; the platform will notify again", "reference", p.Ref, "dossier", p.DossierID, "error", err.Error())
+			f.cfg.Log.Warn("payment settlement not recorded; the platform will notify again", "reference", p.Ref, "dossier", p.DossierID, "error", err.Error())
 			j.notice.Answer, j.message = answerRetry, "internal error, retry later"
 		}
-	}
-}
-
-// keyedMutex serialises work per key within this instance, so two copies of
-// one notification arriving together settle once.
-type keyedMutex struct {
-	mu sync.Mutex
-	m  map[string]*refMutex
-}
-
-type refMutex struct {
-	sync.Mutex
-	n int
-}
-
-func (k *keyedMutex) lock(key string) func() {
-	k.mu.Lock()
-	if k.m == nil {
-		k.m = map[string]*refMutex{}
-	}
-	r := k.m[key]
-	if r == nil {
-		r = &refMutex{}
-		k.m[key] = r
-	}
-	r.n++
-	k.mu.Unlock()
-	r.Lock()
-	return func() {
-		r.Unlock()
-		k.mu.Lock()
-		if r.n--; r.n == 0 {
-			delete(k.m, key)
-		}
-		k.mu.Unlock()
 	}
 }

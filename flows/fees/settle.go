@@ -7,39 +7,56 @@ import (
 	"time"
 
 	"github.com/lienthong/lienthong/connectors/httpx"
+	"github.com/lienthong/lienthong/flows/settlement"
 	"github.com/lienthong/lienthong/store"
 )
 
-// settle carries a paid payment's effects on: the province learns it was
-// paid (THANH_TOAN writeback, keyed by the reference), the national sink
-// looks at the dossier again (its fees are now paid), and the payment is
-// marked settled. Every step is idempotent, so settling twice is harmless.
+// settle makes sure a paid payment's effects are owed durably (a
+// settlement, written before the notification is answered) and makes a
+// first pass over them. The effects are the THANH_TOAN writeback to the
+// province, the dossier republished so the national portal learns its fees
+// are paid, and the payment marked settled; whatever the pass leaves owed,
+// the reconciliation retries. An error means the settlement was not
+// recorded; a failed pass is only logged.
 func (f *Flow) settle(ctx context.Context, p store.Payment) error {
-	unlock := f.settling.lock(p.Ref)
-	defer unlock()
-	cur, err := f.cfg.Store.GetPayment(ctx, p.Ref)
-	if err != nil {
-		return fmt.Errorf("settle payment %s: %w", p.Ref, err)
-	}
-	if !cur.SettledAt.IsZero() {
-		return nil // settled meanwhile
-	}
-	p = cur
-	err = f.cfg.Writeback.Send(ctx, p.Source, httpx.Event{
-		DossierID: p.DossierID, Kind: httpx.KindPayment, Reference: p.Ref, At: p.PaidAt,
-		Content: fmt.Sprintf("Đã thanh toán trực tuyến %d đồng phí, lệ phí qua Cổng thanh toán quốc gia, mã giao dịch %s", p.Amount, p.TxnID),
-		Data:    map[string]any{"maThamChieu": p.Ref, "maGiaoDich": p.TxnID, "soTien": p.Amount, "phiLePhi": p.FeeCodes},
-	})
+	s, err := f.settler.Open(ctx, store.Settlement{Kind: store.SettlementPayment, Ref: p.Ref, DossierID: p.DossierID, Source: p.Source})
 	if err != nil {
 		return err
 	}
-	if err := f.cfg.Resync.Resync(ctx, p.DossierID); err != nil {
-		return fmt.Errorf("resync dossier %s after payment %s: %w", p.DossierID, p.Ref, err)
+	if err := f.settler.Run(ctx, s); err != nil && ctx.Err() == nil {
+		f.cfg.Log.Warn("payment effects incomplete; retried later", "reference", p.Ref, "dossier", p.DossierID, "error", err.Error())
 	}
-	if _, _, err := f.cfg.Store.UpdatePayment(ctx, p.Ref, store.PaymentUpdate{SettledAt: f.cfg.Now()}); err != nil {
-		return fmt.Errorf("settle payment %s: %w", p.Ref, err)
+	return nil
+}
+
+// plan is what settling a payment owes; every step is idempotent.
+func (f *Flow) plan(ctx context.Context, s store.Settlement) (settlement.Plan, error) {
+	p, err := f.cfg.Store.GetPayment(ctx, s.Ref)
+	if err != nil {
+		return settlement.Plan{}, fmt.Errorf("settle payment %s of %s dossier %s: %w", s.Ref, s.Source, s.DossierID, err)
 	}
-	return f.event(ctx, p.DossierID, p.Source, 0, "payment.settled", fmt.Sprintf("reference %s amount %d transaction %s", p.Ref, p.Amount, p.TxnID))
+	return settlement.Plan{
+		Writeback: httpx.Event{
+			DossierID: p.DossierID, Kind: httpx.KindPayment, Reference: p.Ref, At: p.PaidAt,
+			Content: fmt.Sprintf("Đã thanh toán trực tuyến %d đồng phí, lệ phí qua Cổng thanh toán quốc gia, mã giao dịch %s", p.Amount, p.TxnID),
+			Data:    map[string]any{"maThamChieu": p.Ref, "maGiaoDich": p.TxnID, "soTien": p.Amount, "phiLePhi": p.FeeCodes},
+		},
+		Effects: func(ctx context.Context) error {
+			if err := f.cfg.Resync.Resync(ctx, p.DossierID); err != nil {
+				return fmt.Errorf("resync dossier %s after payment %s: %w", p.DossierID, p.Ref, err)
+			}
+			return nil
+		},
+		Settled: func(ctx context.Context) error {
+			if !p.SettledAt.IsZero() {
+				return nil // marked by a pass whose close was not recorded
+			}
+			if _, _, err := f.cfg.Store.UpdatePayment(ctx, p.Ref, store.PaymentUpdate{SettledAt: f.cfg.Now()}); err != nil {
+				return fmt.Errorf("settle payment %s: %w", p.Ref, err)
+			}
+			return f.event(ctx, p.DossierID, p.Source, 0, "payment.settled", fmt.Sprintf("reference %s amount %d transaction %s", p.Ref, p.Amount, p.TxnID))
+		},
+	}, nil
 }
 
 // Reconcile is one pass of the background work: payments waiting longer
@@ -58,10 +75,11 @@ func (f *Flow) Reconcile(ctx context.Context) error {
 	for _, p := range stale {
 		errs = append(errs, f.query(ctx, p))
 	}
-	// Settle what the notification handler could not finish; leave a short
-	// grace so this does not race a notification being handled right now.
+	// Paid payments whose settlement was never recorded (the hub stopped
+	// between the two); leave a short grace so this does not race a
+	// notification being handled right now.
 	unsettled, err := f.cfg.Store.ListPayments(ctx, store.PaymentFilter{
-		States: []string{store.PaymentPaid}, Unsettled: true, UpdatedBefore: now.Add(-10 * time.Second), Limit: 200,
+		States: []string{store.PaymentPaid}, Unsettled: true, NoSettlement: true, UpdatedBefore: now.Add(-10 * time.Second), Limit: 200,
 	})
 	if err != nil {
 		return errors.Join(append(errs, fmt.Errorf("list unsettled payments: %w", err))...)
@@ -71,6 +89,9 @@ func (f *Flow) Reconcile(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	// What earlier passes left owed, when its time has come. A writeback
+	// the province refused too often is held and not among them.
+	errs = append(errs, f.settler.RunDue(ctx, []string{store.SettlementPayment}, 200))
 	return errors.Join(errs...)
 }
 
@@ -121,6 +142,7 @@ func (f *Flow) query(ctx context.Context, p store.Payment) error {
 // Run reconciles every interval until ctx ends. Run it on one instance at
 // a time (under a lease): the work is idempotent, but doubling it is waste.
 func (f *Flow) Run(ctx context.Context, interval time.Duration) error {
+	f.settler.SetRetry(interval)
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {

@@ -100,25 +100,69 @@ func (nf *Notifier) Notify(ctx context.Context, n Notice) error {
 	var errs []error
 	if nf.cfg.SMS != nil && d.Applicant.Phone != "" && t.sms != "" {
 		key := n.key("sms")
-		errs = append(errs, nf.send(ctx, d, n.Kind, "sms", key, func(ctx context.Context) ([]byte, error) {
-			id, err := nf.cfg.SMS.Send(ctx, d.Applicant.Phone, t.sms, requestID(key))
-			return []byte(id), err
+		errs = append(errs, nf.send(ctx, d, n.Kind, "sms", func(ctx context.Context) (bool, error) {
+			// The gateway takes requestId as its idempotency key: a repeat
+			// after a crash sends nothing.
+			_, done, err := once.Do(ctx, nf.cfg.Store, key, "notify sms", func(ctx context.Context) ([]byte, error) {
+				id, err := nf.cfg.SMS.Send(ctx, d.Applicant.Phone, t.sms, requestID(key))
+				return []byte(id), err
+			})
+			return done, err
 		}))
 	}
 	if nf.cfg.Mail != nil && d.Applicant.Email != "" {
 		key := n.key("email")
-		errs = append(errs, nf.send(ctx, d, n.Kind, "email", key, func(ctx context.Context) ([]byte, error) {
-			return nil, nf.cfg.Mail.Send(ctx, email.Message{
-				To: d.Applicant.Email, Subject: t.subject, Body: t.body,
-				MessageID: "<" + requestID(key) + "@" + nf.cfg.MailDomain + ">",
-			})
+		errs = append(errs, nf.send(ctx, d, n.Kind, "email", func(ctx context.Context) (bool, error) {
+			return nf.mail(ctx, d, n.Kind, key, t)
 		}))
 	}
 	return errors.Join(errs...)
 }
 
-func (nf *Notifier) send(ctx context.Context, d *schemas.Dossier, kind, channel, key string, fn func(context.Context) ([]byte, error)) error {
-	_, done, err := once.Do(ctx, nf.cfg.Store, key, "notify "+channel, fn)
+// mail sends the email once per key. SMTP keeps no idempotency key, so the
+// send records its progress: a marker just before DATA, the confirmation
+// as soon as the relay answers 250 (before QUIT). A crash between the two,
+// or a reply lost after the whole message went, is the one case that can
+// send it twice; the retry finds the marker, sends it again with the same
+// Message-ID (so a receiving system can drop the copy) and notes it on the
+// dossier's timeline.
+func (nf *Notifier) mail(ctx context.Context, d *schemas.Dossier, kind, key string, t text) (bool, error) {
+	var again bool
+	_, done, err := once.DoTracked(ctx, nf.cfg.Store, key, "notify email", func(ctx context.Context, p *once.Progress) ([]byte, error) {
+		err := nf.cfg.Mail.Send(ctx, email.Message{
+			To: d.Applicant.Email, Subject: t.subject, Body: t.body,
+			MessageID: "<" + requestID(key) + "@" + nf.cfg.MailDomain + ">",
+			BeforeData: func(ctx context.Context) (err error) {
+				again, err = p.Committing(ctx)
+				return err
+			},
+			Accepted: func(ctx context.Context) {
+				// A failure here is confirmed again once Send returns.
+				_ = p.Done(ctx, nil)
+			},
+		})
+		if email.Uncertain(err) {
+			p.Uncertain() // the reply to the message was lost: as good as a crash
+		}
+		return nil, err
+	})
+	if again && err == nil {
+		nf.cfg.Log.Warn("email sent again after an attempt stopped between DATA and its confirmation; the relay may have it twice, with one Message-ID",
+			"source", d.Source, "dossier", d.ID, "kind", kind)
+		if aerr := nf.cfg.Store.AppendEvents(ctx, []store.Event{{DossierID: d.ID, Source: d.Source, Version: d.SourceVersion,
+			Kind: "notify.email.resent", Detail: kind + ": an earlier attempt stopped after DATA; possibly a duplicate, same Message-ID",
+			At: time.Now(), Instance: nf.cfg.Instance}}); aerr != nil {
+			// Sent and confirmed: the note is lost, not the email.
+			nf.cfg.Log.Warn("notify: resent note not recorded", "source", d.Source, "dossier", d.ID, "error", aerr.Error())
+		}
+	}
+	return done, err
+}
+
+// send runs one channel's once-only send and notes the outcome on the
+// dossier's timeline.
+func (nf *Notifier) send(ctx context.Context, d *schemas.Dossier, kind, channel string, run func(context.Context) (done bool, err error)) error {
+	done, err := run(ctx)
 	if done {
 		return nil
 	}

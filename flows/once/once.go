@@ -5,6 +5,7 @@ package once
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
 
@@ -22,11 +23,74 @@ type Keys interface {
 // A claim found unconfirmed means an earlier attempt died between the effect
 // and its confirmation: fn runs again. Every target the hub calls
 // deduplicates by the same key (payment MaThamChieu, VNPost orderNumber,
-// province reference, SMS requestId), except SMTP, where a crash in that
-// window can send one email twice; losing it was judged worse.
+// province reference, SMS requestId), except SMTP: there DoTracked narrows
+// the window in which a crash sends one email twice to the relay's reply to
+// the message; losing it was judged worse.
 //
 // When fn fails the claim is released, so a retry runs it again.
 func Do(ctx context.Context, keys Keys, key, effect string, fn func(ctx context.Context) ([]byte, error)) (result []byte, done bool, err error) {
+	return DoTracked(ctx, keys, key, effect, func(ctx context.Context, _ *Progress) ([]byte, error) { return fn(ctx) })
+}
+
+// Progress is what an effect run by DoTracked records of itself, for a
+// target that keeps no idempotency key (SMTP): the moment past which it may
+// have happened (Committing), and the moment it is known to have (Done).
+// Between the two, and only there, a crash leaves the hub not knowing.
+type Progress struct {
+	keys      Keys
+	key       string
+	effect    string
+	marked    bool // Committing claimed the marker
+	inherited bool // …which an earlier attempt had left
+	uncertain bool // the effect failed not knowing whether it happened
+	confirmed bool
+	result    []byte
+}
+
+// MarkerKey is the idempotency key Committing claims for key: it exists
+// while an attempt is past the point of no return and unconfirmed, and
+// survives only a crash there.
+func MarkerKey(key string) string { return key + "#committing" }
+
+// Committing records, just before the step after which the effect may have
+// happened (for SMTP: DATA), that this attempt got there. again reports
+// that an earlier attempt got there too and never finished: it may have
+// happened already, and running it now may repeat it.
+func (p *Progress) Committing(ctx context.Context) (again bool, err error) {
+	already, _, err := p.keys.ClaimIdempotency(ctx, MarkerKey(p.key), p.effect+" committing")
+	if err != nil {
+		return false, fmt.Errorf("record %s committing: %w", p.key, err)
+	}
+	p.marked, p.inherited = true, already
+	return already, nil
+}
+
+// Uncertain records that the effect is failing without knowing whether it
+// happened (for SMTP: the message sent and no reply read). The marker then
+// stays, as after a crash, so that the attempt that succeeds knows it may
+// repeat it.
+func (p *Progress) Uncertain() { p.uncertain = true }
+
+// Done confirms the key at once, as soon as the effect is known to have
+// happened, instead of when the effect's call returns. A failure is
+// returned, and DoTracked confirms again when the call returns.
+func (p *Progress) Done(ctx context.Context, result []byte) error {
+	if result == nil {
+		result = []byte{}
+	}
+	if err := p.keys.ConfirmIdempotency(context.WithoutCancel(ctx), p.key, result); err != nil {
+		return fmt.Errorf("confirm %s: %w", p.key, err)
+	}
+	p.confirmed, p.result = true, result
+	return nil
+}
+
+// DoTracked is Do for an effect that records its own progress (Progress).
+// Once the effect called Done it counts as done, whatever it returns
+// afterwards (for SMTP, a QUIT that fails after the message was taken).
+// When it fails before, the claim and its own marker are released: like
+// Do, DoTracked takes a failed effect for one that did not happen.
+func DoTracked(ctx context.Context, keys Keys, key, effect string, fn func(ctx context.Context, p *Progress) ([]byte, error)) (result []byte, done bool, err error) {
 	already, result, err := keys.ClaimIdempotency(ctx, key, effect)
 	if err != nil {
 		return nil, false, err
@@ -34,19 +98,47 @@ func Do(ctx context.Context, keys Keys, key, effect string, fn func(ctx context.
 	if already && result != nil {
 		return result, true, nil
 	}
-	result, err = fn(ctx)
+	p := &Progress{keys: keys, key: key, effect: effect}
+	result, err = fn(ctx, p)
+	// Background from here: the bookkeeping must happen even when ctx
+	// ended mid-effect.
+	bg := context.WithoutCancel(ctx)
+	if p.confirmed {
+		_ = p.unmark(bg) // a marker left over beside a confirmed key is never read
+		return p.result, false, nil
+	}
 	if err != nil {
-		// Background: the claim must go even when ctx ended mid-effect.
-		if rerr := keys.ReleaseIdempotency(context.WithoutCancel(ctx), key); rerr != nil {
+		rerr := keys.ReleaseIdempotency(bg, key)
+		// A marker an earlier attempt left stays: that attempt's fate is
+		// still unknown, and whichever attempt succeeds must know it; so
+		// does this one's when its own fate is.
+		if !p.inherited && !p.uncertain {
+			if merr := p.unmark(bg); merr != nil {
+				rerr = errors.Join(rerr, merr)
+			}
+		}
+		if rerr != nil {
 			return nil, false, fmt.Errorf("%w (and releasing key %s: %v)", err, key, rerr)
 		}
 		return nil, false, err
 	}
-	if result == nil {
-		result = []byte{}
+	if err := p.Done(bg, result); err != nil {
+		return nil, false, err
 	}
-	if err := keys.ConfirmIdempotency(context.WithoutCancel(ctx), key, result); err != nil {
-		return nil, false, fmt.Errorf("confirm %s: %w", key, err)
+	_ = p.unmark(bg)
+	return p.result, false, nil
+}
+
+// unmark drops the marker once the attempt has finished either way: only
+// a crash in between leaves it for the next attempt to find. (Released
+// after a confirmation, it is only tidying: a confirmed key is never run
+// again, so its marker is never read.)
+func (p *Progress) unmark(ctx context.Context) error {
+	if !p.marked {
+		return nil
 	}
-	return result, false, nil
+	if err := p.keys.ReleaseIdempotency(ctx, MarkerKey(p.key)); err != nil {
+		return fmt.Errorf("release %s: %w", MarkerKey(p.key), err)
+	}
+	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/lienthong/lienthong/connectors/httpx"
 	"github.com/lienthong/lienthong/connectors/vnpost"
 	"github.com/lienthong/lienthong/flows/notify"
+	"github.com/lienthong/lienthong/flows/settlement"
 	"github.com/lienthong/lienthong/schemas"
 	"github.com/lienthong/lienthong/store"
 )
@@ -38,6 +39,7 @@ type Store interface {
 	PutCursor(ctx context.Context, name string, value []byte) error
 	AddQuarantine(ctx context.Context, entries []store.QuarantineEntry) error
 	AppendEvents(ctx context.Context, events []store.Event) error
+	settlement.Store
 }
 
 // Writeback tells the province.
@@ -71,11 +73,16 @@ type Config struct {
 	Instance  string
 	Log       *slog.Logger
 	PageSize  int // tracking page size, default 200
+	// WritebackAttempts is how many permanent refusals of a BUU_CHINH or
+	// COD THANH_TOAN writeback are taken before it is quarantined; default
+	// settlement.DefaultMaxAttempts.
+	WritebackAttempts int
 }
 
 // Flow is the postal delivery flow.
 type Flow struct {
-	cfg Config
+	cfg     Config
+	settler *settlement.Runner
 }
 
 // New returns the flow.
@@ -86,7 +93,10 @@ func New(cfg Config) *Flow {
 	if cfg.PageSize <= 0 {
 		cfg.PageSize = 200
 	}
-	return &Flow{cfg: cfg}
+	f := &Flow{cfg: cfg}
+	f.settler = settlement.New(settlement.Config{Store: cfg.Store, Writeback: cfg.Writeback, Plan: f.plan,
+		MaxAttempts: cfg.WritebackAttempts, Instance: cfg.Instance, Log: cfg.Log})
+	return f
 }
 
 // OrderNumber is the hub's order number for a dossier's result: one

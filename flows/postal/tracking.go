@@ -11,6 +11,7 @@ import (
 	"github.com/lienthong/lienthong/connectors/httpx"
 	"github.com/lienthong/lienthong/connectors/vnpost"
 	"github.com/lienthong/lienthong/flows/notify"
+	"github.com/lienthong/lienthong/flows/settlement"
 	"github.com/lienthong/lienthong/schemas"
 	"github.com/lienthong/lienthong/store"
 )
@@ -18,13 +19,19 @@ import (
 // CursorName is where the tracking feed's lastId is kept.
 const CursorName = "vnpost:tracking"
 
-// Follow polls the tracking feed every interval until ctx ends. Run it on
-// one instance at a time (under a lease).
+// Follow polls the tracking feed every interval until ctx ends, and after
+// each page makes a pass over the deliveries' effects still owed and due,
+// whether VNPost answered or not: they go to the provinces and the sink.
+// Run it on one instance at a time (under a lease).
 func (f *Flow) Follow(ctx context.Context, interval time.Duration) error {
+	f.settler.SetRetry(interval)
 	for {
 		more, err := f.Poll(ctx)
 		if err != nil && ctx.Err() == nil {
 			f.cfg.Log.Warn("VNPost tracking poll failed; retrying", "error", err.Error())
+		}
+		if serr := f.settler.RunDue(ctx, settlementKinds, 200); serr != nil && ctx.Err() == nil {
+			f.cfg.Log.Warn("delivery effects incomplete; retried later", "error", serr.Error())
 		}
 		if more && err == nil {
 			continue
@@ -37,10 +44,20 @@ func (f *Flow) Follow(ctx context.Context, interval time.Duration) error {
 	}
 }
 
-// Poll reads one page of tracking events after the stored cursor, applies
-// them in order, then moves the cursor. If applying fails the cursor stays
-// and the page is read again: every effect is idempotent. more reports a
-// full page.
+// settlementKinds are the settlements the postal flow opens.
+var settlementKinds = []string{store.SettlementDelivered, store.SettlementCOD}
+
+// Poll reads one page of tracking events after the stored cursor and
+// records them in order, then moves the cursor, then makes a first pass
+// over the effects the page's deliveries and COD collections owe. The
+// cursor moves past an event only once what it owes is recorded (a
+// settlement, in the store that holds the cursor): if recording fails the
+// cursor stays and the page is read again, since recording is idempotent;
+// a crash after the cursor moved loses nothing, because the settlement is
+// retried by Follow, as is any effect the first pass could not carry out
+// (a writeback the province does not take yet, a notice for a dossier the
+// ledger does not hold yet), without holding up the events behind it.
+// more reports a full page.
 func (f *Flow) Poll(ctx context.Context) (more bool, err error) {
 	raw, err := f.cfg.Store.GetCursor(ctx, CursorName)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -56,9 +73,14 @@ func (f *Flow) Poll(ctx context.Context) (more bool, err error) {
 	if err != nil {
 		return false, err
 	}
+	var owed []store.Settlement
 	for _, ev := range events {
-		if err := f.apply(ctx, ev); err != nil {
+		s, err := f.apply(ctx, ev)
+		if err != nil {
 			return false, err
+		}
+		if s != nil {
+			owed = append(owed, *s)
 		}
 	}
 	if next > last {
@@ -66,18 +88,24 @@ func (f *Flow) Poll(ctx context.Context) (more bool, err error) {
 			return false, fmt.Errorf("write tracking cursor: %w", err)
 		}
 	}
+	for _, s := range owed {
+		if err := f.settler.Run(ctx, s); err != nil && ctx.Err() == nil {
+			f.cfg.Log.Warn("delivery effects incomplete; retried later", "source", s.Source, "dossier", s.DossierID, "order", s.Ref, "kind", s.Kind, "error", err.Error())
+		}
+	}
 	return len(events) >= f.cfg.PageSize, nil
 }
 
-// apply records one tracking event and carries its effects on.
-func (f *Flow) apply(ctx context.Context, ev vnpost.TrackingEvent) error {
+// apply records one tracking event and, for a delivery or a COD
+// collection, the settlement of what it owes, which it returns.
+func (f *Flow) apply(ctx context.Context, ev vnpost.TrackingEvent) (*store.Settlement, error) {
 	del, err := f.cfg.Store.GetDelivery(ctx, ev.OrderNumber)
 	if errors.Is(err, store.ErrNotFound) {
 		// Not an order of the hub (the account may be shared): not ours.
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return fmt.Errorf("read delivery %s: %w", ev.OrderNumber, err)
+		return nil, fmt.Errorf("read delivery %s: %w", ev.OrderNumber, err)
 	}
 	text := fmt.Sprintf("%d %s", ev.StatusCode, vnpost.StatusText(ev.StatusCode))
 	u := store.DeliveryUpdate{TrackingID: ev.ID, Status: ev.StatusCode, StatusAt: ev.Time}
@@ -91,7 +119,7 @@ func (f *Flow) apply(ctx context.Context, ev vnpost.TrackingEvent) error {
 	}
 	_, changed, err := f.cfg.Store.UpdateDelivery(ctx, ev.OrderNumber, u)
 	if err != nil {
-		return fmt.Errorf("record tracking event %d of order %s: %w", ev.ID, ev.OrderNumber, err)
+		return nil, fmt.Errorf("record tracking event %d of order %s: %w", ev.ID, ev.OrderNumber, err)
 	}
 	if changed {
 		kind := "postal.status"
@@ -100,39 +128,71 @@ func (f *Flow) apply(ctx context.Context, ev vnpost.TrackingEvent) error {
 			f.cfg.Log.Warn("delivery problem", "source", del.Source, "dossier", del.DossierID, "order", ev.OrderNumber, "status", ev.StatusCode, "text", vnpost.StatusText(ev.StatusCode))
 		}
 		if err := f.event(ctx, del.DossierID, del.Source, 0, kind, "order "+ev.OrderNumber+" status "+text); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	// Effects run for replays too (a crash may have come between the
-	// record and them); each is idempotent.
+	// Opened for replays too (a crash may have come between the record and
+	// this); opening twice finds the first.
+	var kind string
 	switch ev.StatusCode {
 	case vnpost.StatusDelivered:
-		if err := f.cfg.Writeback.Send(ctx, del.Source, httpx.Event{
-			DossierID: del.DossierID, Kind: httpx.KindPost, Reference: ev.OrderNumber + "/delivered", At: ev.Time,
-			Content: "Đã phát thành công kết quả qua dịch vụ bưu chính công ích, số hiệu bưu gửi " + del.ItemCode,
-			Data:    map[string]any{"orderNumber": ev.OrderNumber, "itemCode": del.ItemCode, "statusCode": ev.StatusCode},
-		}); err != nil {
-			return err
-		}
-		if err := f.cfg.Resync.Resync(ctx, del.DossierID); err != nil {
-			return fmt.Errorf("resync dossier %s after delivery: %w", del.DossierID, err)
-		}
-		return f.notifyDelivered(ctx, del)
+		kind = store.SettlementDelivered
 	case vnpost.StatusCODPaid:
-		if err := f.cfg.Writeback.Send(ctx, del.Source, httpx.Event{
-			DossierID: del.DossierID, Kind: httpx.KindPayment, Reference: ev.OrderNumber + "/cod", At: ev.Time,
-			Content: fmt.Sprintf("Đã thu %d đồng phí, lệ phí khi phát kết quả (COD), số hiệu bưu gửi %s", del.COD, del.ItemCode),
-			Data:    map[string]any{"orderNumber": ev.OrderNumber, "itemCode": del.ItemCode, "soTien": del.COD},
-		}); err != nil {
-			return err
-		}
-		if err := f.cfg.Resync.Resync(ctx, del.DossierID); err != nil {
-			return fmt.Errorf("resync dossier %s after COD: %w", del.DossierID, err)
-		}
+		kind = store.SettlementCOD
+	default:
+		return nil, nil
 	}
-	return nil
+	s, err := f.settler.Open(ctx, store.Settlement{Kind: kind, Ref: ev.OrderNumber, DossierID: del.DossierID, Source: del.Source})
+	if err != nil {
+		return nil, err
+	}
+	return &s, nil
 }
 
+// plan is what a delivery or a COD collection owes: the writeback
+// (BUU_CHINH, or THANH_TOAN for the cash collected), the dossier
+// republished so the national portal learns it (returned, or its fees
+// paid), and for a delivery the applicant told. Every step is idempotent.
+func (f *Flow) plan(ctx context.Context, s store.Settlement) (settlement.Plan, error) {
+	del, err := f.cfg.Store.GetDelivery(ctx, s.Ref)
+	if err != nil {
+		return settlement.Plan{}, fmt.Errorf("settle %s of delivery %s of %s dossier %s: %w", s.Kind, s.Ref, s.Source, s.DossierID, err)
+	}
+	resync := func(ctx context.Context) error {
+		if err := f.cfg.Resync.Resync(ctx, del.DossierID); err != nil {
+			return fmt.Errorf("resync dossier %s after %s of order %s: %w", del.DossierID, s.Kind, del.OrderNumber, err)
+		}
+		return nil
+	}
+	switch s.Kind {
+	case store.SettlementDelivered:
+		return settlement.Plan{
+			Writeback: httpx.Event{
+				DossierID: del.DossierID, Kind: httpx.KindPost, Reference: del.OrderNumber + "/delivered", At: del.DeliveredAt,
+				Content: "Đã phát thành công kết quả qua dịch vụ bưu chính công ích, số hiệu bưu gửi " + del.ItemCode,
+				Data:    map[string]any{"orderNumber": del.OrderNumber, "itemCode": del.ItemCode, "statusCode": vnpost.StatusDelivered},
+			},
+			Effects: func(ctx context.Context) error {
+				return errors.Join(resync(ctx), f.notifyDelivered(ctx, del))
+			},
+		}, nil
+	case store.SettlementCOD:
+		return settlement.Plan{
+			Writeback: httpx.Event{
+				DossierID: del.DossierID, Kind: httpx.KindPayment, Reference: del.OrderNumber + "/cod", At: del.CODPaidAt,
+				Content: fmt.Sprintf("Đã thu %d đồng phí, lệ phí khi phát kết quả (COD), số hiệu bưu gửi %s", del.COD, del.ItemCode),
+				Data:    map[string]any{"orderNumber": del.OrderNumber, "itemCode": del.ItemCode, "soTien": del.COD},
+			},
+			Effects: resync,
+		}, nil
+	}
+	return settlement.Plan{}, fmt.Errorf("settle delivery %s of %s dossier %s: unknown kind %q", s.Ref, s.Source, s.DossierID, s.Kind)
+}
+
+// notifyDelivered tells the applicant the result was delivered. The notice
+// needs the dossier (where to send it), which only the ledger holds; when
+// the national sink has not got it there yet, the notice waits for a later
+// pass (settlement.ErrWait) rather than being dropped.
 func (f *Flow) notifyDelivered(ctx context.Context, del store.Delivery) error {
 	if f.cfg.Notifier == nil {
 		return nil
@@ -143,12 +203,14 @@ func (f *Flow) notifyDelivered(ctx context.Context, del store.Delivery) error {
 	}
 	e, ok := l[del.DossierID]
 	if !ok || len(e.Canonical) == 0 {
-		f.cfg.Log.Warn("delivered dossier not in the ledger; applicant not notified", "source", del.Source, "dossier", del.DossierID)
-		return nil
+		return fmt.Errorf("delivered notice of %s dossier %s: dossier not in the ledger yet: %w", del.Source, del.DossierID, settlement.ErrWait)
 	}
 	var d schemas.Dossier
 	if err := json.Unmarshal(e.Canonical, &d); err != nil {
 		return fmt.Errorf("read dossier %s: %w", del.DossierID, err)
 	}
-	return f.cfg.Notifier.Notify(ctx, notify.Notice{Kind: notify.Delivered, Occurrence: del.OrderNumber, Dossier: &d, ItemCode: del.ItemCode})
+	if err := f.cfg.Notifier.Notify(ctx, notify.Notice{Kind: notify.Delivered, Occurrence: del.OrderNumber, Dossier: &d, ItemCode: del.ItemCode}); err != nil {
+		return fmt.Errorf("delivered notice of %s dossier %s: %w", del.Source, del.DossierID, err)
+	}
+	return nil
 }

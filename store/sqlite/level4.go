@@ -201,6 +201,9 @@ func (s *Store) ListPayments(ctx context.Context, f store.PaymentFilter) ([]stor
 	if f.Unsettled {
 		w.add("settled_at IS NULL")
 	}
+	if f.NoSettlement {
+		w.add("NOT EXISTS (SELECT 1 FROM settlements s WHERE s.kind = '" + store.SettlementPayment + "' AND s.ref = payments.ref)")
+	}
 	q := w.query(`SELECT `+paymentColumns+` FROM payments`, `created_at, ref`, f.Limit)
 	rows, err := s.r.QueryContext(ctx, q, w.args...)
 	out, err := all(rows, err, scanPayment)

@@ -66,6 +66,12 @@ type Store interface {
 	GetDelivery(ctx context.Context, orderNumber string) (store.Delivery, error)
 	ListDeliveries(ctx context.Context, f store.DeliveryFilter) ([]store.Delivery, error)
 
+	OpenSettlement(ctx context.Context, s store.Settlement) (stored store.Settlement, created bool, err error)
+	GetSettlement(ctx context.Context, kind, ref string) (store.Settlement, error)
+	UpdateSettlement(ctx context.Context, kind, ref string, u store.SettlementUpdate) (s store.Settlement, changed bool, err error)
+	ReopenSettlement(ctx context.Context, kind, ref string) (s store.Settlement, changed bool, err error)
+	ListSettlements(ctx context.Context, f store.SettlementFilter) ([]store.Settlement, error)
+
 	AddPaymentNotice(ctx context.Context, n store.PaymentNotice) (id int64, err error)
 	ListPaymentNotices(ctx context.Context, f store.NoticeFilter) ([]store.PaymentNotice, error)
 
@@ -131,6 +137,11 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"DeliveryFilter", testDeliveryFilter},
 		{"DeliveryConcurrent", testDeliveryConcurrent},
 		{"PaymentNotices", testPaymentNotices},
+		{"SettlementOpen", testSettlementOpen},
+		{"SettlementUpdate", testSettlementUpdate},
+		{"SettlementHold", testSettlementHold},
+		{"SettlementReopen", testSettlementReopen},
+		{"SettlementFilter", testSettlementFilter},
 		{"TokenRoundTrip", testTokenRoundTrip},
 		{"TokenInvalid", testTokenInvalid},
 		{"TokenTouchRevoke", testTokenTouchRevoke},

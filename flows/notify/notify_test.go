@@ -1,0 +1,185 @@
+package notify_test
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/lienthong/lienthong/connectors/email"
+	"github.com/lienthong/lienthong/flows/notify"
+	"github.com/lienthong/lienthong/flows/once"
+	"github.com/lienthong/lienthong/schemas"
+	simmail "github.com/lienthong/lienthong/sim/mail"
+	"github.com/lienthong/lienthong/store"
+	"github.com/lienthong/lienthong/store/sqlite"
+	"github.com/lienthong/lienthong/store/storetest"
+)
+
+// mailWorld is the email channel over a real SQLite store and the SMTP
+// relay simulated over TCP.
+type mailWorld struct {
+	store *sqlite.Store
+	relay *simmail.Server
+	nf    *notify.Notifier
+}
+
+func newMailWorld(t *testing.T) *mailWorld {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "hub.db"), storetest.Options()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	relay := simmail.New(simmail.Config{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- relay.ServeSMTP(ln) }()
+	t.Cleanup(func() { _ = relay.Close(); <-done })
+	mc, err := email.New(email.Config{Addr: ln.Addr().String(), From: "khongtraloi@dichvucong.example", Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &mailWorld{store: st, relay: relay,
+		nf: notify.New(notify.Config{Mail: mc, Store: st, Instance: "test", Log: slog.New(slog.DiscardHandler)})}
+}
+
+func notice() notify.Notice {
+	return notify.Notice{Kind: notify.Received, Occurrence: "s1", Dossier: &schemas.Dossier{
+		ID: "000.00.14.H52-261121-0301", Source: schemas.SourceSonLa, SourceVersion: 2, Status: schemas.StatusReceived,
+		Procedure: schemas.Procedure{Name: "Đăng ký khai sinh"},
+		Applicant: schemas.Applicant{Name: "Lò Văn Minh", Email: "minh@example.vn"},
+	}}
+}
+
+// key is the notice's email idempotency key: dossier, kind, occurrence.
+func key(n notify.Notice) string {
+	return "notify/email/" + n.Dossier.ID + "/" + n.Kind + "/" + n.Occurrence
+}
+
+func (w *mailWorld) kinds(t *testing.T, id string) map[string]int {
+	t.Helper()
+	tl, err := w.store.Timeline(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	for _, ev := range tl {
+		out[ev.Kind]++
+	}
+	return out
+}
+
+// leaves claims what a hub killed at some point of a send would leave.
+func (w *mailWorld) leaves(t *testing.T, keys map[string]string) {
+	t.Helper()
+	for k, effect := range keys {
+		if _, _, err := w.store.ClaimIdempotency(context.Background(), k, effect); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestEmailOncePerNotice(t *testing.T) {
+	w := newMailWorld(t)
+	ctx := context.Background()
+	n := notice()
+	for range 2 {
+		if err := w.nf.Notify(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m := w.relay.Mail(); len(m) != 1 {
+		t.Fatalf("%d mails; want one", len(m))
+	}
+	if k := w.kinds(t, n.Dossier.ID); k["notify.email"] != 1 || k["notify.email.resent"] != 0 {
+		t.Errorf("timeline %v", k)
+	}
+	// Nothing is left to mislead a later attempt.
+	already, _, err := w.store.ClaimIdempotency(ctx, once.MarkerKey(key(n)), "notify email committing")
+	if err != nil || already {
+		t.Errorf("marker left after a finished send: %v %v", already, err)
+	}
+}
+
+// A hub killed before DATA certainly sent nothing: the retry sends it, and
+// it is no duplicate.
+func TestEmailAfterCrashBeforeData(t *testing.T) {
+	w := newMailWorld(t)
+	n := notice()
+	w.leaves(t, map[string]string{key(n): "notify email"})
+	if err := w.nf.Notify(context.Background(), n); err != nil {
+		t.Fatal(err)
+	}
+	if m := w.relay.Mail(); len(m) != 1 {
+		t.Fatalf("%d mails; want one", len(m))
+	}
+	if k := w.kinds(t, n.Dossier.ID); k["notify.email.resent"] != 0 {
+		t.Errorf("timeline %v: a send after a crash before DATA is no possible duplicate", k)
+	}
+}
+
+// A hub killed between DATA and the confirmation (the one window left) may
+// have had the relay take the message: the retry sends it again, with the
+// same Message-ID, and says so on the dossier's timeline; then never again.
+func TestEmailAfterCrashInWindow(t *testing.T) {
+	w := newMailWorld(t)
+	ctx := context.Background()
+	n := notice()
+	w.leaves(t, map[string]string{key(n): "notify email", once.MarkerKey(key(n)): "notify email committing"})
+	for range 2 {
+		if err := w.nf.Notify(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := w.relay.Mail()
+	if len(m) != 1 {
+		t.Fatalf("%d mails; want one more after the crash, then none", len(m))
+	}
+	k := w.kinds(t, n.Dossier.ID)
+	if k["notify.email.resent"] != 1 || k["notify.email"] != 1 {
+		t.Errorf("timeline %v; want the send and its possible duplicate noted once", k)
+	}
+	var ev store.Event
+	tl, _ := w.store.Timeline(ctx, n.Dossier.ID)
+	for _, e := range tl {
+		if e.Kind == "notify.email.resent" {
+			ev = e
+		}
+	}
+	if ev.Detail == "" || ev.DossierID != n.Dossier.ID {
+		t.Errorf("resent event %+v", ev)
+	}
+}
+
+// The relay took the whole message and its reply never came (timeout_rate:
+// it holds the answer, then drops the connection): as good as a crash in
+// the window. The retry sends it again and notes the possible duplicate.
+func TestEmailAfterLostReply(t *testing.T) {
+	w := newMailWorld(t)
+	ctx := context.Background()
+	n := notice()
+	if _, err := w.relay.Controller().Patch([]byte(`{"timeout_rate":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.nf.Notify(ctx, n); err == nil {
+		t.Fatal("a send without a reply reported success")
+	}
+	if _, err := w.relay.Controller().Patch([]byte(`{"timeout_rate":0}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.nf.Notify(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	if m := w.relay.Mail(); len(m) != 1 {
+		t.Fatalf("%d mails recorded; want the retry's", len(m))
+	}
+	if k := w.kinds(t, n.Dossier.ID); k["notify.email.resent"] != 1 {
+		t.Errorf("timeline %v; want the possible duplicate noted", k)
+	}
+}
