@@ -76,10 +76,10 @@ type NationalSinkConfig struct {
 }
 
 // NationalSink pushes canonical dossiers to the national portal. Handler
-// calls from many partitions are gathered into batches of up to 100 items a
-// call; one batch runs at a time and holds at most one version per dossier
-// (one message per partition is in flight), so each dossier's changes reach
-// the portal in source order. The ledger decides create or update and skips
+// calls from many partitions are gathered into batches, sent in calls of up
+// to 100 items; one batch runs at a time and holds at most one version per
+// dossier (the subscriber hands out one message per key, MaHoSo, at a
+// time), so each dossier's changes reach the portal in source order. The ledger decides create or update and skips
 // versions the portal already has, so redeliveries send nothing twice.
 type NationalSink struct {
 	cfg      NationalSinkConfig
@@ -99,9 +99,8 @@ type pending struct {
 // NewNationalSink returns a sink; call Run before handling messages.
 func NewNationalSink(cfg NationalSinkConfig, portal NationalPortal, ledger Ledger, counters *progress.Counters, log *slog.Logger) *NationalSink {
 	if cfg.Linger <= 0 {
-		// Short: with one message in flight per partition, a batch holds at
-		// most one dossier per partition, and waiting longer adds latency
-		// without filling it (measured with hub bench).
+		// Short: the subscribers' windows keep many dossiers waiting when
+		// there is a backlog, and a lone change should not wait.
 		cfg.Linger = 5 * time.Millisecond
 	}
 	if cfg.MaxBatch <= 0 {

@@ -72,6 +72,17 @@ type SubscriberConfig struct {
 	// FetchMaxBytes caps one fetch response per partition. Zero means 10 MiB.
 	FetchMaxBytes int
 
+	// WindowMessages and WindowBytes bound how many messages of one
+	// partition (and how many bytes of their keys and values) are handed
+	// out and not yet acknowledged at once. Within the window order is kept
+	// per record key, not per partition: a message is handed out only once
+	// every earlier message of its key was acknowledged, while messages of
+	// other keys go on. Offsets are committed up to the first message not
+	// yet acknowledged. Zero means 256 messages and 8 MiB; WindowMessages 1
+	// hands out one message per partition at a time.
+	WindowMessages int
+	WindowBytes    int
+
 	// CreateTopics, when non-nil, makes Subscribe create the topic with these
 	// settings if it is missing. Nil means Subscribe asks the broker to
 	// auto-create it and otherwise waits until it exists.
@@ -117,6 +128,12 @@ func (c *SubscriberConfig) setDefaults() {
 	}
 	if c.PartitionWatchInterval <= 0 {
 		c.PartitionWatchInterval = 5 * time.Second
+	}
+	if c.WindowMessages <= 0 {
+		c.WindowMessages = 256
+	}
+	if c.WindowBytes <= 0 {
+		c.WindowBytes = 8 << 20
 	}
 	if c.FetchMaxWait <= 0 {
 		c.FetchMaxWait = 500 * time.Millisecond
@@ -476,9 +493,9 @@ func (sub *subscription) commit(gen *kafkago.Generation, offsets *offsetTracker)
 	sub.logger.Trace("Committed offsets", watermill.LogFields{"offsets": fmt.Sprint(pending)})
 }
 
-// offsetTracker holds, per partition, the next offset to commit (last acked
-// offset + 1). Because a partition has at most one message in flight, every
-// message before an acked one was acked too.
+// offsetTracker holds, per partition, the next offset to commit: one past
+// the last message before which every message was acked (the partition's
+// window works that out, see window.ack).
 type offsetTracker struct {
 	mu        sync.Mutex
 	acked     map[int]int64
@@ -515,8 +532,8 @@ func (o *offsetTracker) markCommitted(offsets map[int]int64) {
 	}
 }
 
-// partitionConsumer reads one partition and delivers its messages one at a
-// time.
+// partitionConsumer reads one partition and delivers its messages, many at
+// once but one at a time per record key (see window).
 type partitionConsumer struct {
 	sub       *subscription
 	partition int
@@ -556,7 +573,16 @@ func (pc *partitionConsumer) run(ctx context.Context, startOffset int64) {
 	}
 	logger.Debug("Partition consumer started", watermill.LogFields{"offset": startOffset})
 
+	w := newWindow(cfg.WindowMessages, cfg.WindowBytes)
+	var keys sync.WaitGroup
+	// Once the fetch loop returns, wait for the keys' deliveries (and the
+	// grace they give handlers of a revoked partition), so the generation's
+	// last commit has their acks.
+	defer keys.Wait()
 	for {
+		if !w.waitRoom(ctx) {
+			return
+		}
 		km, err := r.FetchMessage(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -570,9 +596,28 @@ func (pc *partitionConsumer) run(ctx context.Context, startOffset int64) {
 			}
 			continue
 		}
+		if first := w.add(km); first {
+			keys.Add(1)
+			go func() {
+				defer keys.Done()
+				pc.deliverKey(ctx, w, km, logger)
+			}()
+		}
+	}
+}
+
+// deliverKey delivers km, then every message of its key queued behind it in
+// the window, one at a time, until the key has nothing queued or ctx ends.
+func (pc *partitionConsumer) deliverKey(ctx context.Context, w *window, km kafkago.Message, logger watermill.LoggerAdapter) {
+	for {
 		if !pc.deliver(ctx, km, logger) {
 			return
 		}
+		next, ok := w.done(km, pc.ack)
+		if !ok {
+			return
+		}
+		km = next
 	}
 }
 
@@ -586,7 +631,6 @@ func (pc *partitionConsumer) deliver(ctx context.Context, km kafkago.Message, lo
 		// A record we cannot decode will never decode: skip it (and let its
 		// offset be committed) rather than block the partition forever.
 		logger.Error("Cannot unmarshal message, skipping it", err, watermill.LogFields{"offset": km.Offset})
-		pc.ack(km.Offset)
 		return true
 	}
 	for {
@@ -609,7 +653,6 @@ func (pc *partitionConsumer) deliver(ctx context.Context, km kafkago.Message, lo
 		select {
 		case <-msg.Acked():
 			cancel()
-			pc.ack(km.Offset)
 			return true
 		case <-msg.Nacked():
 			cancel()
@@ -620,9 +663,9 @@ func (pc *partitionConsumer) deliver(ctx context.Context, km kafkago.Message, lo
 			case <-time.After(cfg.NackResendDelay):
 			}
 		case <-ctx.Done():
-			pc.awaitRevoked(msg, km.Offset)
+			acked := pc.awaitRevoked(msg)
 			cancel()
-			return false
+			return acked
 		}
 	}
 }
@@ -632,22 +675,25 @@ func (pc *partitionConsumer) deliver(ctx context.Context, km kafkago.Message, lo
 // the handler RevokeGracePeriod to ack, so the offset is committed before
 // another member takes the partition over and the message is not processed
 // twice, concurrently.
-func (pc *partitionConsumer) awaitRevoked(msg *message.Message, offset int64) {
+// It reports whether the handler acked in time.
+func (pc *partitionConsumer) awaitRevoked(msg *message.Message) bool {
 	grace := pc.sub.s.cfg.RevokeGracePeriod
 	if pc.offsets == nil || grace <= 0 || pc.subCtx.Err() != nil {
-		return
+		return false
 	}
 	t := time.NewTimer(grace)
 	defer t.Stop()
 	select {
 	case <-msg.Acked():
-		pc.ack(offset)
+		return true
 	case <-msg.Nacked():
 	case <-pc.subCtx.Done():
 	case <-t.C:
 	}
+	return false
 }
 
+// ack records that every message before offset+1 was acked.
 func (pc *partitionConsumer) ack(offset int64) {
 	if pc.offsets != nil {
 		pc.offsets.ack(pc.partition, offset)

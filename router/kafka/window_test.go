@@ -1,0 +1,153 @@
+package kafka_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/lienthong/lienthong/router/kafka"
+)
+
+// TestWindowOrderPerKey: a window hands out many messages of a partition
+// at once, yet never two of one key together, and each key's messages in
+// order. With nacks (redeliveries) and a subscriber closed mid-window (a
+// crash: messages in flight never acked, acked ones not yet committed), a
+// new subscriber of the group carries on, every message is handled, and a
+// key never skips ahead: after the crash it resumes at or before where it
+// was.
+func TestWindowOrderPerKey(t *testing.T) {
+	t.Parallel()
+	const (
+		keys    = 40
+		perKey  = 30
+		total   = keys * perKey
+		crashAt = total / 3
+	)
+	topic := "window-" + watermill.NewShortUUID()
+	group := "g-" + watermill.NewShortUUID()
+	if err := mustPublisher(t, testBrokers).Publish(topic, keyedMessages(total, keys)...); err != nil {
+		t.Fatal(err)
+	}
+
+	var (
+		mu       sync.Mutex
+		inFlight = map[string]bool{} // key → a message of it is being handled
+		last     = map[string]int{}  // key → last seq acked
+		handled  = map[string]bool{} // "key:seq" acked at least once
+		acks     int
+		perPart  = map[int]int{}
+		maxPart  int // most messages of one partition in flight at once
+		failures []string
+	)
+	fail := func(format string, args ...any) {
+		if len(failures) < 10 {
+			failures = append(failures, fmt.Sprintf(format, args...))
+		}
+	}
+	// run handles messages until stopAfter acks (0: until all are handled);
+	// the messages it holds then are never acked, as in a crash.
+	run := func(sub *kafka.Subscriber, stopAfter int) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		ch, err := sub.Subscribe(ctx, topic)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		finished := make(chan struct{})
+		var once sync.Once
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		for {
+			var m *message.Message
+			select {
+			case <-finished:
+				return
+			case <-ctx.Done():
+				t.Error("timed out")
+				return
+			case mm, ok := <-ch:
+				if !ok {
+					return
+				}
+				m = mm
+			}
+			key, seqText, _ := strings.Cut(string(m.Payload), ":")
+			seq, _ := strconv.Atoi(seqText)
+			info, _ := kafka.MessageInfoFromCtx(m.Context())
+			mu.Lock()
+			if inFlight[key] {
+				fail("%s:%d handed out while another message of %s is in flight", key, seq, key)
+			}
+			if l, ok := last[key]; (ok && seq > l+1) || (!ok && seq > 0) {
+				fail("%s:%d handed out after %s:%d: skipped ahead", key, seq, key, last[key])
+			}
+			inFlight[key] = true
+			perPart[info.Partition]++
+			maxPart = max(maxPart, perPart[info.Partition])
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				time.Sleep(time.Duration(rand.N(4)) * time.Millisecond)
+				mu.Lock()
+				inFlight[key] = false
+				perPart[info.Partition]--
+				crashed := stopAfter > 0 && acks >= stopAfter
+				nack := !crashed && rand.N(10) == 0
+				if !crashed && !nack {
+					last[key] = seq
+					handled[string(m.Payload)] = true
+					acks++
+				}
+				end := len(handled) == total || (stopAfter > 0 && acks >= stopAfter)
+				mu.Unlock()
+				switch {
+				case crashed: // never acked nor nacked
+				case nack:
+					m.Nack()
+				default:
+					m.Ack()
+				}
+				if end {
+					once.Do(func() { close(finished) })
+				}
+			}()
+		}
+	}
+
+	cfg := testSubscriberConfig(testBrokers, group)
+	cfg.WindowMessages = 32
+	first := mustSubscriber(t, cfg)
+	run(first, crashAt)
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	for k := range inFlight {
+		inFlight[k] = false // the crashed subscriber's messages are gone
+	}
+	mu.Unlock()
+	run(mustSubscriber(t, cfg), 0)
+
+	mu.Lock()
+	defer mu.Unlock()
+	for _, f := range failures {
+		t.Error(f)
+	}
+	if len(handled) != total {
+		t.Fatalf("%d of %d messages handled", len(handled), total)
+	}
+	if maxPart < 2 {
+		t.Fatalf("at most %d message of a partition in flight at once: the window is not used", maxPart)
+	}
+	t.Logf("up to %d messages of one partition in flight at once", maxPart)
+}
