@@ -154,7 +154,7 @@ func TestCrashRecovery(t *testing.T) {
 	for _, src := range devenv.Sources {
 		e.verifySource(t, src, quarantined, false)
 	}
-	t.Logf("steps received twice in a row (a crash between a step call and its record): %d", repeats)
+	t.Logf("steps received again (a crash between a step call and its record): %d", repeats)
 
 	// Level 4: one payment request per fee set, one order per delivery.
 	perDossier := map[string]int{}

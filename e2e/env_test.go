@@ -31,7 +31,7 @@ type env struct {
 	counters *progress.Counters
 	logPath  string
 	// stepRepeats, when set, makes verifySource tolerate a step received
-	// twice in a row (a crash between the call and its record) and count it.
+	// again (a crash between the call and its record) and count it.
 	stepRepeats *int
 	hub         *hub.Hub // the last one runHub started
 }
