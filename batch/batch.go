@@ -6,6 +6,7 @@ package batch
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 )
 
@@ -14,12 +15,15 @@ import (
 var ErrStopped = errors.New("batch: gatherer stopped")
 
 // Gatherer hands items to Flush in batches of at most Max, waiting up to
-// Linger after the first item of a batch for more. One batch is flushed at a
-// time, in arrival order, and every caller waits for its batch's result.
+// Linger after the first item of a batch for more. By default one batch is
+// flushed at a time, in arrival order; with SetConcurrency(n) up to n
+// batches are flushed at once (the next one gathers while others flush).
+// Every caller waits for its batch's result.
 type Gatherer[T any] struct {
 	flush  func(ctx context.Context, items []T) error
 	linger time.Duration
 	max    int
+	slots  chan struct{} // one per batch that may flush at once
 	in     chan request[T]
 }
 
@@ -33,7 +37,14 @@ func New[T any](flush func(ctx context.Context, items []T) error, linger time.Du
 	if max <= 0 {
 		max = 500
 	}
-	return &Gatherer[T]{flush: flush, linger: linger, max: max, in: make(chan request[T])}
+	return &Gatherer[T]{flush: flush, linger: linger, max: max, slots: make(chan struct{}, 1), in: make(chan request[T])}
+}
+
+// SetConcurrency lets up to n batches flush at once (n < 1 is 1). Only for
+// callers whose concurrent batches never hold items that must be flushed
+// in order. Call it before Run.
+func (g *Gatherer[T]) SetConcurrency(n int) {
+	g.slots = make(chan struct{}, max(n, 1))
 }
 
 // Do adds item to the next batch and returns that batch's result. If ctx
@@ -53,12 +64,22 @@ func (g *Gatherer[T]) Do(ctx context.Context, item T) error {
 	}
 }
 
-// Run flushes batches until ctx ends.
+// Run flushes batches until ctx ends, then waits for those still flushing.
 func (g *Gatherer[T]) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for {
+		// A batch starts gathering once it has a slot to flush in, so no
+		// more batches wait than may flush.
+		select {
+		case <-ctx.Done():
+			return
+		case g.slots <- struct{}{}:
+		}
 		var batch []request[T]
 		select {
 		case <-ctx.Done():
+			<-g.slots
 			return
 		case r := <-g.in:
 			batch = append(batch, r)
@@ -80,12 +101,17 @@ func (g *Gatherer[T]) Run(ctx context.Context) {
 		for i, r := range batch {
 			items[i] = r.item
 		}
-		err := g.flush(ctx, items)
-		if err == nil && ctx.Err() != nil {
-			err = nil // flushed before the stop: the callers' work is done
-		}
-		for _, r := range batch {
-			r.done <- err
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-g.slots }()
+			err := g.flush(ctx, items)
+			if err == nil && ctx.Err() != nil {
+				err = nil // flushed before the stop: the callers' work is done
+			}
+			for _, r := range batch {
+				r.done <- err
+			}
+		}()
 	}
 }

@@ -66,3 +66,46 @@ func TestDoReturnsWhenCallerGivesUp(t *testing.T) {
 		t.Fatalf("Do = %v, want the caller's deadline", err)
 	}
 }
+
+// With SetConcurrency(2) a second batch flushes while the first is still
+// flushing; with the default, never.
+func TestConcurrentFlushes(t *testing.T) {
+	for _, n := range []int{1, 2} {
+		var running, most atomic.Int32
+		release := make(chan struct{})
+		g := New(func(ctx context.Context, items []int) error {
+			now := running.Add(1)
+			for {
+				m := most.Load()
+				if now <= m || most.CompareAndSwap(m, now) {
+					break
+				}
+			}
+			select {
+			case <-release:
+			case <-time.After(300 * time.Millisecond):
+			}
+			running.Add(-1)
+			return nil
+		}, time.Millisecond, 1)
+		g.SetConcurrency(n)
+		ctx, cancel := context.WithCancel(context.Background())
+		go g.Run(ctx)
+		var wg sync.WaitGroup
+		for i := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := g.Do(context.Background(), i); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		close(release)
+		cancel()
+		if got := most.Load(); got != int32(n) {
+			t.Errorf("concurrency %d: at most %d batches flushed at once, want %d", n, got, n)
+		}
+	}
+}

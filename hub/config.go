@@ -207,6 +207,10 @@ type NationalConfig struct {
 	Password string        `yaml:"password"`
 	Timeout  time.Duration `yaml:"timeout"`
 	Linger   time.Duration `yaml:"linger"`
+	// Concurrency is how many batches of dossiers (each up to 500, sent in
+	// calls of up to 100) may be in flight to the portal at once (default
+	// 4). A dossier is never in two at once.
+	Concurrency int `yaml:"concurrency"`
 }
 
 // PortalCommon is what every provincial section carries.

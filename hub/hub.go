@@ -180,7 +180,7 @@ func (h *Hub) Run(ctx context.Context) error {
 		units[src.name] = src.unit
 	}
 	sink := router.NewNationalSink(router.NationalSinkConfig{
-		Units: units, Linger: h.cfg.National.Linger, Instance: h.cfg.Instance, Effects: h.store,
+		Units: units, Linger: h.cfg.National.Linger, Concurrency: h.cfg.National.Concurrency, Instance: h.cfg.Instance, Effects: h.store,
 		Wait: h.waitFor(endpointNational), Retried: func() { h.breakers.CountRetry(endpointNational) },
 		Track: m.TrackLag, Resolved: m.Resolved,
 		// The breaker paces calls to a portal that is down; a long backoff

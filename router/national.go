@@ -53,6 +53,10 @@ type NationalSinkConfig struct {
 	Linger time.Duration
 	// MaxBatch caps the dossiers handled in one batch.
 	MaxBatch int
+	// Concurrency is how many batches may be sent at once (default 4).
+	// Batches never share a dossier: the subscriber hands out one message
+	// per dossier at a time.
+	Concurrency int
 	// Instance names this hub in provenance.
 	Instance string
 	// MaxBackoff caps the wait between retries of a transient failure.
@@ -77,9 +81,10 @@ type NationalSinkConfig struct {
 
 // NationalSink pushes canonical dossiers to the national portal. Handler
 // calls from many partitions are gathered into batches, sent in calls of up
-// to 100 items; one batch runs at a time and holds at most one version per
-// dossier (the subscriber hands out one message per key, MaHoSo, at a
-// time), so each dossier's changes reach the portal in source order. The ledger decides create or update and skips
+// to 100 items; up to Concurrency batches run at once, and together they
+// hold at most one version per dossier (the subscriber hands out one
+// message per key, MaHoSo, at a time), so each dossier's changes reach the
+// portal in source order. The ledger decides create or update and skips
 // versions the portal already has, so redeliveries send nothing twice.
 type NationalSink struct {
 	cfg      NationalSinkConfig
@@ -112,8 +117,12 @@ func NewNationalSink(cfg NationalSinkConfig, portal NationalPortal, ledger Ledge
 	if log == nil {
 		log = slog.Default()
 	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 4
+	}
 	s := &NationalSink{cfg: cfg, portal: portal, ledger: ledger, counters: counters, log: log}
 	s.gather = batch.New(s.processWithRetry, cfg.Linger, cfg.MaxBatch)
+	s.gather.SetConcurrency(cfg.Concurrency)
 	return s
 }
 
