@@ -282,7 +282,9 @@ func drainTopic(t *testing.T, brokers []string, topic string) []*message.Message
 	if err := pub.Publish(topic, sentinel); err != nil {
 		t.Fatal(err)
 	}
-	sub, err := kafka.NewSubscriber(kafka.SubscriberConfig{Brokers: brokers, FetchMaxWait: 100 * time.Millisecond}, nil)
+	sub, err := kafka.NewSubscriber(kafka.SubscriberConfig{Brokers: brokers, FetchMaxWait: 100 * time.Millisecond,
+		// In partition order: the sentinel published last comes last.
+		WindowMessages: 1}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
