@@ -136,6 +136,10 @@ func runLevel4(t *testing.T, duplicate bool) {
 	e.waitNational(t, all, func(h hosoView) bool {
 		return h.Status == schemas.StatusReturned && h.NgayTra != "" && h.allPaid()
 	}, "status 10 with NgayTra and every fee paid")
+	// The national portal can learn a collected COD (laid over by the sink
+	// from the recorded delivery) before the province is written back to:
+	// wait for every writeback owed.
+	e.waitWritebacksDone(t)
 	e.checkIPNRefusals(t, feeDue[0], payments[feeDue[0].id])
 	e.checkReturned(t, returned, orders[returned.id])
 	time.Sleep(time.Second) // let anything that would go twice go twice
@@ -662,6 +666,25 @@ func (e *env) checkIPNRefusals(t *testing.T, d l4dossier, p store.Payment) {
 	}
 	if n := len(e.sims.Book(d.src).Writebacks()); n != wbBefore {
 		t.Errorf("%d writebacks after the notifications; want none", n-wbBefore)
+	}
+}
+
+// waitWritebacksDone waits until no settlement owes its writeback.
+func (e *env) waitWritebacksDone(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		owed, err := e.store.ListSettlements(context.Background(), store.SettlementFilter{Writeback: []string{store.WritebackDue}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(owed) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d writebacks still owed after 60 s, e.g. %s %s of %s", len(owed), owed[0].Kind, owed[0].Ref, owed[0].DossierID)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
