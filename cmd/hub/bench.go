@@ -2,104 +2,438 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"syscall"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/lienthong/lienthong/broker"
 	"github.com/lienthong/lienthong/devenv"
 	"github.com/lienthong/lienthong/hub"
-	"github.com/lienthong/lienthong/progress"
 	"github.com/lienthong/lienthong/sim/simctl"
 )
 
-// runBench generates a load at the three simulated portals, syncs it end to
-// end through the embedded broker and a store, and prints dossiers per
-// second.
+// benchOptions are the flags of `hub bench`.
+type benchOptions struct {
+	mode       string
+	count      int
+	steps      int
+	changes    int
+	pg         string
+	partitions int
+	linger     time.Duration
+	cpuprofile string
+}
+
+// runBench syncs a generated load end to end and prints one RESULT line.
+// The simulators and the embedded broker run in this process; the hub runs
+// as a child `hub serve`, so its CPU time and peak memory are its own.
+//
+// steady: the portals hold -count dossiers each, moved through -steps
+// changes, before the hub starts; timed from the hub's start until the
+// national portal holds every dossier's last version.
+//
+// backlog: the national portal is down while the portals make -changes
+// changes, each pulled and normalised by the hub as it happens; then the
+// portal comes back and the drain is timed.
 func runBench(ctx context.Context, args []string) error {
+	var o benchOptions
 	fs := flag.NewFlagSet("bench", flag.ExitOnError)
-	count := fs.Int("count", 2000, "dossiers generated at each portal")
-	steps := fs.Int("steps", 6, "lifecycle changes per dossier, made before the hub starts")
-	pg := fs.String("postgres", "", "PostgreSQL DSN for the store (default: SQLite in a temporary directory)")
-	partitions := fs.Int("partitions", 0, "partitions per topic (default: as hub dev)")
-	linger := fs.Duration("linger", 0, "how long a national batch waits for more dossiers (default: as hub dev)")
+	fs.StringVar(&o.mode, "mode", "steady", "steady (a generated load, synced from the start) or backlog (drain after a national outage)")
+	fs.IntVar(&o.count, "count", 2000, "steady: dossiers generated at each portal")
+	fs.IntVar(&o.steps, "steps", 6, "lifecycle changes per dossier")
+	fs.IntVar(&o.changes, "changes", 200000, "backlog: changes made at the portals while the national portal is down")
+	fs.StringVar(&o.pg, "postgres", "", "PostgreSQL DSN for the store (default: SQLite in a temporary directory)")
+	fs.IntVar(&o.partitions, "partitions", 0, "partitions per topic (default: as hub dev)")
+	fs.DurationVar(&o.linger, "linger", 0, "how long a national batch waits for more dossiers (default: as hub dev)")
+	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write the hub process's CPU profile to this file")
 	_ = fs.Parse(args)
+	if o.mode != "steady" && o.mode != "backlog" {
+		return fmt.Errorf("bench: -mode %q: want steady or backlog", o.mode)
+	}
+	b, err := newBench(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+	var r benchResult
+	if o.mode == "steady" {
+		r, err = b.steady(ctx)
+	} else {
+		r, err = b.backlog(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Println(r.line())
+	return nil
+}
 
-	dir, err := os.MkdirTemp("", "lienthong-bench-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	// The broker must outlive the hub, which commits offsets as it stops:
-	// it is closed by the deferred Close, not by the signal.
-	b, err := broker.Start(context.Background(), broker.Config{Partitions: max(*partitions, 16)})
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	sims, err := devenv.Start(devenv.Options{})
-	if err != nil {
-		return err
-	}
-	defer sims.Close()
-	keys, err := hub.DevKeys(dir)
-	if err != nil {
-		return err
-	}
-	sc := hub.StoreConfig{SQLitePath: filepath.Join(dir, "hub.db"), PostgresDSN: *pg}.WithKeys(keys)
-	st, err := hub.OpenStore(ctx, sc, keys)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
+// bench is one run: the simulators and broker here, the hub a child.
+type bench struct {
+	o      benchOptions
+	dir    string
+	broker *broker.Broker
+	sims   *devenv.Sims
+	store  hub.Store
+	cfg    hub.Config
+	counts *topicCounter
+	child  *exec.Cmd
+	exited chan error
+	waited bool // the child's exit has been seen by stop
+}
 
-	versions := 0
-	for _, src := range devenv.Sources {
-		res, err := sims.Book(src).Generate(simctl.GenerateRequest{Count: *count, Seed: ptr(int64(42)), Steps: *steps})
+func newBench(ctx context.Context, o benchOptions) (_ *bench, err error) {
+	b := &bench{o: o}
+	defer func() {
+		if err != nil {
+			b.close()
+		}
+	}()
+	if b.dir, err = os.MkdirTemp("", "lienthong-bench-"); err != nil {
+		return nil, err
+	}
+	if b.broker, err = broker.Start(context.Background(), broker.Config{Partitions: max(o.partitions, 16)}); err != nil {
+		return nil, err
+	}
+	if b.sims, err = devenv.Start(devenv.Options{}); err != nil {
+		return nil, err
+	}
+	keys, err := hub.DevKeys(b.dir)
+	if err != nil {
+		return nil, err
+	}
+	sc := hub.StoreConfig{SQLitePath: filepath.Join(b.dir, "hub.db"), PostgresDSN: o.pg}.WithKeys(keys)
+	// Opened here too (and migrated before the hub starts), to see what
+	// the ledger holds.
+	if b.store, err = hub.OpenStore(ctx, sc, keys); err != nil {
+		return nil, err
+	}
+	b.cfg = b.sims.HubConfig(b.broker.Addrs(), sc)
+	if o.partitions > 0 {
+		b.cfg.Kafka.Partitions = o.partitions
+	}
+	if o.linger > 0 {
+		b.cfg.National.Linger = o.linger
+	}
+	// An open breaker probes after a second, not five: the drain is timed
+	// from the portal's return.
+	b.cfg.Breaker.Timeout = time.Second
+	b.counts = &topicCounter{addr: b.broker.Addrs()[0]}
+	return b, nil
+}
+
+func (b *bench) close() {
+	if b.child != nil && !b.waited {
+		_ = b.child.Process.Kill()
+		<-b.exited
+	}
+	if b.store != nil {
+		b.store.Close()
+	}
+	if b.sims != nil {
+		b.sims.Close()
+	}
+	if b.broker != nil {
+		b.broker.Close()
+	}
+	if b.dir != "" {
+		os.RemoveAll(b.dir)
+	}
+}
+
+// start runs the hub as `hub serve` on the bench's configuration.
+func (b *bench) start() error {
+	raw, err := yaml.Marshal(b.cfg)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(b.dir, "hub.yaml")
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		return err
+	}
+	logf, err := os.Create(filepath.Join(b.dir, "hub.log"))
+	if err != nil {
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	args := []string{"serve", "--config", path}
+	if b.o.cpuprofile != "" {
+		args = append(args, "--cpuprofile", b.o.cpuprofile)
+	}
+	b.child = exec.Command(exe, args...)
+	b.child.Stdout, b.child.Stderr = logf, logf
+	b.child.Env = append(os.Environ(), "LIENTHONG_LOG_LEVEL=warn")
+	if err := b.child.Start(); err != nil {
+		logf.Close()
+		return err
+	}
+	b.exited = make(chan error, 1)
+	go func() { b.exited <- b.child.Wait(); logf.Close() }()
+	return nil
+}
+
+// stop ends the hub with SIGTERM and reads what it used.
+func (b *bench) stop() (cpu time.Duration, rssMB float64, err error) {
+	_ = b.child.Process.Signal(syscall.SIGTERM)
+	b.waited = true
+	select {
+	case err = <-b.exited:
+	case <-time.After(time.Minute):
+		_ = b.child.Process.Kill()
+		err = errors.Join(errors.New("hub did not stop within a minute of SIGTERM"), <-b.exited)
+	}
+	ru, ok := b.child.ProcessState.SysUsage().(*syscall.Rusage)
+	if !ok {
+		return 0, 0, errors.New("no resource usage for the hub process")
+	}
+	cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return cpu, float64(ru.Maxrss) / 1024, err // Maxrss is in KiB on Linux
+}
+
+// alive fails once the hub has exited, naming its log.
+func (b *bench) alive() error {
+	select {
+	case err := <-b.exited:
+		b.exited <- err
+		return fmt.Errorf("hub stopped early (%v); its log: %s", err, tail(filepath.Join(b.dir, "hub.log")))
+	default:
+		return nil
+	}
+}
+
+// waitSynced waits until the national portal holds every dossier's last
+// version, as the ledger says.
+func (b *bench) waitSynced(ctx context.Context) error {
+	for {
+		if err := b.alive(); err != nil {
+			return err
+		}
+		s, err := b.sims.Behind(ctx, b.store)
 		if err != nil {
 			return err
+		}
+		if s.Pending == 0 && s.Synced == s.Dossiers {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// pulled is how many records the hub has pulled (its raw topics) and
+// normalised (the canonical topic).
+func (b *bench) pulled(ctx context.Context) (raw, canonical int64, err error) {
+	var topics []string
+	for _, src := range devenv.Sources {
+		topics = append(topics, b.cfg.Kafka.TopicPrefix+"raw."+src)
+	}
+	if raw, err = b.counts.count(ctx, topics...); err != nil {
+		return 0, 0, err
+	}
+	canonical, err = b.counts.count(ctx, b.cfg.Kafka.TopicPrefix+"canonical")
+	return raw, canonical, err
+}
+
+// itemsPerCall is the average items of the national calls that carry
+// dossiers and steps, since the given stats.
+func (b *bench) itemsPerCall(since map[string][2]int) float64 {
+	var calls, items int
+	for op, v := range b.nationalCalls() {
+		calls += v[0] - since[op][0]
+		items += v[1] - since[op][1]
+	}
+	if calls == 0 {
+		return 0
+	}
+	return float64(items) / float64(calls)
+}
+
+// nationalCalls maps DongBoHoSoMC and CapNhatTienDoHoSoMC to their calls
+// and items accepted so far.
+func (b *bench) nationalCalls() map[string][2]int {
+	st := b.sims.National.Stats()
+	out := map[string][2]int{}
+	for _, op := range []string{"DongBoHoSoMC", "CapNhatTienDoHoSoMC"} {
+		out[op] = [2]int{st.Requests[op], st.ItemsAccepted[op]}
+	}
+	return out
+}
+
+func (b *bench) steady(ctx context.Context) (benchResult, error) {
+	versions := 0
+	for _, src := range devenv.Sources {
+		res, err := b.sims.Book(src).Generate(simctl.GenerateRequest{Count: b.o.count, Seed: ptr(int64(42)), Steps: b.o.steps})
+		if err != nil {
+			return benchResult{}, err
 		}
 		versions += res.Applied + len(res.Created)
 	}
-	fmt.Printf("generated %d dossiers per portal (%d versions in all); syncing…\n", *count, versions)
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	cfg := sims.HubConfig(b.Addrs(), sc)
-	if *partitions > 0 {
-		cfg.Kafka.Partitions = *partitions
-	}
-	if *linger > 0 {
-		cfg.National.Linger = *linger
-	}
-	h := hub.New(cfg, st, progress.New(), slog.New(slog.NewJSONHandler(io.Discard, nil)))
-	done := make(chan error, 1)
+	fmt.Printf("steady: %d dossiers at each of %d portals, %d changes made before the hub starts; syncing…\n",
+		b.o.count, len(devenv.Sources), versions)
 	start := time.Now()
-	go func() { done <- h.Run(ctx) }()
-	for {
-		select {
-		case err := <-done:
-			return fmt.Errorf("hub stopped early: %w", err)
-		case <-time.After(250 * time.Millisecond):
+	if err := b.start(); err != nil {
+		return benchResult{}, err
+	}
+	if err := b.waitSynced(ctx); err != nil {
+		return benchResult{}, err
+	}
+	el := time.Since(start)
+	raw, _, err := b.pulled(ctx)
+	if err != nil {
+		return benchResult{}, err
+	}
+	r := b.result("steady", raw, el, b.itemsPerCall(nil))
+	fmt.Printf("synced %d dossier versions (the portals' last ones) in %s\n", raw, el.Round(time.Millisecond))
+	return r, b.finish(&r)
+}
+
+func (b *bench) backlog(ctx context.Context) (benchResult, error) {
+	if err := b.sims.PatchFaults(devenv.NameNational, map[string]any{"down": true}); err != nil {
+		return benchResult{}, err
+	}
+	if err := b.start(); err != nil {
+		return benchResult{}, err
+	}
+	// Changes are made in rounds, each pulled before the next, so every
+	// change is a version the hub carries (none folded into a later one).
+	per := max(1, b.o.changes/len(devenv.Sources)/(b.o.steps+1))
+	made, round := 0, 0
+	fmt.Printf("backlog: national portal down; making %d changes at %d portals…\n", b.o.changes, len(devenv.Sources))
+	for made < b.o.changes {
+		n := 0
+		for _, src := range devenv.Sources {
+			book := b.sims.Book(src)
+			var res simctl.GenerateResult
+			var err error
+			if round%(b.o.steps+1) == 0 {
+				want := min(per, (b.o.changes-made-n+len(devenv.Sources)-1)/len(devenv.Sources))
+				res, err = book.Generate(simctl.GenerateRequest{Count: want, Seed: ptr(int64(42 + round))})
+			} else {
+				res = book.Advance(1, 0)
+			}
+			if err != nil {
+				return benchResult{}, err
+			}
+			n += res.Applied + len(res.Created)
 		}
-		s, err := sims.Behind(ctx, st)
+		round++
+		if n == 0 {
+			continue
+		}
+		made += n
+		if err := b.waitPulled(ctx, int64(made)); err != nil {
+			return benchResult{}, err
+		}
+		fmt.Printf("  %d changes pulled and normalised\n", made)
+	}
+	raw, canonical, err := b.pulled(ctx)
+	if err != nil {
+		return benchResult{}, err
+	}
+	calls := b.nationalCalls()
+	fmt.Printf("national portal back; draining %d versions…\n", canonical)
+	start := time.Now()
+	if err := b.sims.PatchFaults(devenv.NameNational, map[string]any{"down": false}); err != nil {
+		return benchResult{}, err
+	}
+	if err := b.waitSynced(ctx); err != nil {
+		return benchResult{}, err
+	}
+	el := time.Since(start)
+	r := b.result("backlog", raw, el, b.itemsPerCall(calls))
+	fmt.Printf("drained %d versions in %s\n", raw, el.Round(time.Millisecond))
+	return r, b.finish(&r)
+}
+
+// waitPulled waits until the hub has pulled and normalised n records,
+// failing if nothing moves for a minute.
+func (b *bench) waitPulled(ctx context.Context, n int64) error {
+	last, since := int64(-1), time.Now()
+	for {
+		if err := b.alive(); err != nil {
+			return err
+		}
+		raw, canonical, err := b.pulled(ctx)
 		if err != nil {
 			return err
 		}
-		if s.Synced == s.Dossiers {
-			el := time.Since(start)
-			ns := sims.National.Stats()
-			fmt.Printf("synced %d dossiers in %s: %.0f dossiers/s end to end (national calls %v, item errors %v)\n",
-				s.Dossiers, el.Round(time.Millisecond), float64(s.Dossiers)/el.Seconds(), ns.Requests, ns.ItemErrors)
-			cancel()
-			<-done
+		if raw >= n && canonical >= raw {
 			return nil
 		}
+		if raw+canonical != last {
+			last, since = raw+canonical, time.Now()
+		} else if time.Since(since) > time.Minute {
+			return fmt.Errorf("hub stuck at %d records pulled, %d normalised, of %d", raw, canonical, n)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
+}
+
+func (b *bench) result(mode string, versions int64, el time.Duration, perCall float64) benchResult {
+	store := "sqlite"
+	if b.o.pg != "" {
+		store = "postgres"
+	}
+	return benchResult{mode: mode, versions: versions, elapsed: el, itemsPerCall: perCall, store: store}
+}
+
+// finish stops the hub and fills in what it used.
+func (b *bench) finish(r *benchResult) error {
+	cpu, rss, err := b.stop()
+	r.cpu, r.rssMB = cpu, rss
+	if err != nil {
+		return fmt.Errorf("hub: %w; its log: %s", err, tail(filepath.Join(b.dir, "hub.log")))
+	}
+	return nil
+}
+
+// benchResult is what a run prints, in one comparable line.
+type benchResult struct {
+	mode         string
+	versions     int64
+	elapsed      time.Duration
+	itemsPerCall float64
+	cpu          time.Duration
+	rssMB        float64
+	store        string
+}
+
+func (r benchResult) line() string {
+	perVersion := 0.0
+	if r.versions > 0 {
+		perVersion = float64(r.cpu.Microseconds()) / float64(r.versions)
+	}
+	return fmt.Sprintf("RESULT mode=%s versions=%d versions_per_s=%.0f items_per_call=%.1f cpu_us_per_version=%.0f peak_rss_mb=%.0f store=%s",
+		r.mode, r.versions, float64(r.versions)/r.elapsed.Seconds(), r.itemsPerCall, perVersion, r.rssMB, r.store)
+}
+
+// tail is the end of a log file, for an error message.
+func tail(path string) string {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return path + " (unreadable)"
+	}
+	if len(raw) > 2000 {
+		raw = raw[len(raw)-2000:]
+	}
+	return path + ":\n" + string(raw)
 }
 
 func ptr[T any](v T) *T { return &v }

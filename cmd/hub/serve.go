@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 
 	"github.com/lienthong/lienthong/hub"
 )
@@ -14,9 +15,21 @@ import (
 func runServe(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ExitOnError)
 	path := fs.String("config", "", "configuration file (YAML; ${VAR} is read from the environment)")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to this file until the hub stops (for hub bench)")
 	_ = fs.Parse(args)
 	if *path == "" {
 		return errors.New("serve: --config FILE is required")
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	cfg, err := hub.LoadConfig(*path)
 	if err != nil {
