@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -20,12 +21,23 @@ var ErrStopped = errors.New("batch: gatherer stopped")
 // batches are flushed at once (the next one gathers while others flush).
 // Every caller waits for its batch's result.
 type Gatherer[T any] struct {
-	flush  func(ctx context.Context, items []T) error
+	flush  CarryingFlush[T]
 	linger time.Duration
 	max    int
 	slots  chan struct{} // one per batch that may flush at once
 	in     chan request[T]
+
+	queued  atomic.Int64 // callers in Do whose item no batch has taken yet
+	mu      sync.Mutex
+	carried []request[T]  // handed back by a flush, for the next batch
+	carry   chan struct{} // signalled when carried gains items
 }
+
+// CarryingFlush flushes items. It may hand back some items, by index, for
+// the next batch instead of flushing them: their callers keep waiting, and
+// items handed back come first in the next batch. waiting tells how many
+// items are waiting for a later batch right now (queued and handed back).
+type CarryingFlush[T any] func(ctx context.Context, items []T, waiting func() int) (carry []int, err error)
 
 type request[T any] struct {
 	item T
@@ -34,10 +46,45 @@ type request[T any] struct {
 
 // New returns a gatherer; call Run before Do.
 func New[T any](flush func(ctx context.Context, items []T) error, linger time.Duration, max int) *Gatherer[T] {
+	return NewCarrying(func(ctx context.Context, items []T, _ func() int) ([]int, error) { return nil, flush(ctx, items) }, linger, max)
+}
+
+// NewCarrying returns a gatherer whose flush may hand items back for the
+// next batch (to fill a remote call rather than send a part of one); call
+// Run before Do.
+func NewCarrying[T any](flush CarryingFlush[T], linger time.Duration, max int) *Gatherer[T] {
 	if max <= 0 {
 		max = 500
 	}
-	return &Gatherer[T]{flush: flush, linger: linger, max: max, slots: make(chan struct{}, 1), in: make(chan request[T])}
+	return &Gatherer[T]{flush: flush, linger: linger, max: max, slots: make(chan struct{}, 1), in: make(chan request[T]),
+		carry: make(chan struct{}, 1)}
+}
+
+// waiting is how many items wait for a later batch.
+func (g *Gatherer[T]) waiting() int {
+	g.mu.Lock()
+	n := len(g.carried)
+	g.mu.Unlock()
+	return n + int(g.queued.Load())
+}
+
+// takeCarried returns the items handed back so far and forgets them.
+func (g *Gatherer[T]) takeCarried() []request[T] {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := g.carried
+	g.carried = nil
+	return out
+}
+
+func (g *Gatherer[T]) putCarried(rs []request[T]) {
+	g.mu.Lock()
+	g.carried = append(g.carried, rs...)
+	g.mu.Unlock()
+	select {
+	case g.carry <- struct{}{}:
+	default:
+	}
 }
 
 // SetConcurrency lets up to n batches flush at once (n < 1 is 1). Only for
@@ -51,9 +98,11 @@ func (g *Gatherer[T]) SetConcurrency(n int) {
 // ends first it returns ctx's error; the item may still be flushed.
 func (g *Gatherer[T]) Do(ctx context.Context, item T) error {
 	r := request[T]{item: item, done: make(chan error, 1)}
+	g.queued.Add(1)
 	select {
 	case g.in <- r:
 	case <-ctx.Done():
+		g.queued.Add(-1)
 		return ctx.Err()
 	}
 	select {
@@ -67,7 +116,12 @@ func (g *Gatherer[T]) Do(ctx context.Context, item T) error {
 // Run flushes batches until ctx ends, then waits for those still flushing.
 func (g *Gatherer[T]) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer func() {
+		wg.Wait()
+		for _, r := range g.takeCarried() {
+			r.done <- ErrStopped
+		}
+	}()
 	for {
 		// A batch starts gathering once it has a slot to flush in, so no
 		// more batches wait than may flush.
@@ -76,19 +130,29 @@ func (g *Gatherer[T]) Run(ctx context.Context) {
 			return
 		case g.slots <- struct{}{}:
 		}
-		var batch []request[T]
-		select {
-		case <-ctx.Done():
-			<-g.slots
-			return
-		case r := <-g.in:
-			batch = append(batch, r)
+		// Items handed back come on top of Max new ones: a batch must have
+		// room for new items to fill a call with them.
+		batch := g.takeCarried()
+		limit := len(batch) + g.max
+		for len(batch) == 0 {
+			select {
+			case <-ctx.Done():
+				<-g.slots
+				return
+			case r := <-g.in:
+				g.queued.Add(-1)
+				batch = append(batch, r)
+			case <-g.carry:
+				batch = g.takeCarried()
+				limit = len(batch) + g.max
+			}
 		}
 		timer := time.NewTimer(g.linger)
 	gather:
-		for len(batch) < g.max {
+		for len(batch) < limit {
 			select {
 			case r := <-g.in:
+				g.queued.Add(-1)
 				batch = append(batch, r)
 			case <-timer.C:
 				break gather
@@ -105,12 +169,26 @@ func (g *Gatherer[T]) Run(ctx context.Context) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-g.slots }()
-			err := g.flush(ctx, items)
+			carry, err := g.flush(ctx, items, g.waiting)
 			if err == nil && ctx.Err() != nil {
 				err = nil // flushed before the stop: the callers' work is done
 			}
-			for _, r := range batch {
+			back := map[int]bool{}
+			if err == nil {
+				for _, i := range carry {
+					back[i] = true
+				}
+			}
+			var again []request[T]
+			for i, r := range batch {
+				if back[i] {
+					again = append(again, r)
+					continue
+				}
 				r.done <- err
+			}
+			if len(again) > 0 {
+				g.putCarried(again)
 			}
 		}()
 	}

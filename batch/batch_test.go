@@ -109,3 +109,79 @@ func TestConcurrentFlushes(t *testing.T) {
 		}
 	}
 }
+
+// TestCarry: items a flush hands back come first in the next batch, their
+// callers wait for that batch, and waiting counts what a batch left behind.
+func TestCarry(t *testing.T) {
+	var (
+		mu      sync.Mutex
+		batches [][]int
+		fulls   []bool
+		carried = map[int]bool{}
+	)
+	g := NewCarrying(func(ctx context.Context, items []int, waiting func() int) ([]int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		batches = append(batches, append([]int(nil), items...))
+		fulls = append(fulls, waiting() > 0)
+		var back []int
+		for i, v := range items {
+			if v%2 == 1 && !carried[v] {
+				carried[v] = true
+				back = append(back, i)
+			}
+		}
+		return back, nil
+	}, 50*time.Millisecond, 4)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go g.Run(ctx)
+	var wg sync.WaitGroup
+	for v := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := g.Do(ctx, v); err != nil {
+				t.Errorf("Do(%d) = %v", v, err)
+			}
+		}()
+	}
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	// 6 items in batches of 4: the first leaves 2 waiting; the odd ones
+	// of each batch are carried once, first into the next batch.
+	if len(batches) < 2 || len(batches[0]) != 4 || !fulls[0] {
+		t.Fatalf("batches %v (something waiting: %v), want a first batch of 4 with items waiting", batches, fulls)
+	}
+	odd := 0
+	for _, v := range batches[0] {
+		odd += v % 2
+	}
+	for _, v := range batches[1][:odd] {
+		if v%2 != 1 {
+			t.Fatalf("second batch %v does not start with the %d carried items", batches[1], odd)
+		}
+	}
+	last := batches[len(batches)-1]
+	if fulls[len(fulls)-1] && len(last) > 0 {
+		t.Fatalf("last batch %v saw items waiting", last)
+	}
+}
+
+// TestCarriedStoppedWithRun: a carried item whose gatherer stops gets
+// ErrStopped rather than waiting for ever.
+func TestCarriedStoppedWithRun(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	g := NewCarrying(func(ctx context.Context, items []int, _ func() int) ([]int, error) {
+		cancel() // stop the gatherer while the item is handed back
+		return []int{0}, nil
+	}, time.Millisecond, 10)
+	done := make(chan struct{})
+	go func() { g.Run(ctx); close(done) }()
+	err := g.Do(context.Background(), 1)
+	<-done
+	if !errors.Is(err, ErrStopped) {
+		t.Fatalf("Do = %v, want ErrStopped", err)
+	}
+}

@@ -36,6 +36,9 @@ type Ledger interface {
 	// IndexIdentities makes dossiers findable by CCCD or tax number (kept
 	// only as a keyed hash).
 	IndexIdentities(ctx context.Context, links []store.IdentityLink) error
+	// Record writes quarantine entries, identity links, ledger rows and
+	// events in one transaction.
+	Record(ctx context.Context, w store.Write) error
 }
 
 // Ledger national states.
@@ -97,9 +100,14 @@ type NationalSink struct {
 }
 
 type pending struct {
-	d   *schemas.Dossier
-	raw []byte
+	d       *schemas.Dossier
+	raw     []byte
+	carried int // times handed back to the next batch to fill a call
 }
+
+// maxCarries bounds how often a dossier waits for a fuller call: after
+// that it goes in a partial one.
+const maxCarries = 2
 
 // NewNationalSink returns a sink; call Run before handling messages.
 func NewNationalSink(cfg NationalSinkConfig, portal NationalPortal, ledger Ledger, counters *progress.Counters, log *slog.Logger) *NationalSink {
@@ -109,7 +117,9 @@ func NewNationalSink(cfg NationalSinkConfig, portal NationalPortal, ledger Ledge
 		cfg.Linger = 5 * time.Millisecond
 	}
 	if cfg.MaxBatch <= 0 {
-		cfg.MaxBatch = 500
+		// Room for a few full calls per unit and operation, and for the
+		// dossiers carried over from the batch before.
+		cfg.MaxBatch = 1000
 	}
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 30 * time.Second
@@ -121,7 +131,7 @@ func NewNationalSink(cfg NationalSinkConfig, portal NationalPortal, ledger Ledge
 		cfg.Concurrency = 4
 	}
 	s := &NationalSink{cfg: cfg, portal: portal, ledger: ledger, counters: counters, log: log}
-	s.gather = batch.New(s.processWithRetry, cfg.Linger, cfg.MaxBatch)
+	s.gather = batch.NewCarrying(s.processWithRetry, cfg.Linger, cfg.MaxBatch)
 	s.gather.SetConcurrency(cfg.Concurrency)
 	return s
 }
@@ -175,17 +185,21 @@ func (s *NationalSink) Run(ctx context.Context) { s.gather.Run(ctx) }
 // processWithRetry retries transient failures with exponential backoff and
 // jitter. Every attempt starts from the ledger, so work already acknowledged
 // is not sent again.
-func (s *NationalSink) processWithRetry(ctx context.Context, batch []*pending) error {
+//
+// While enough dossiers wait behind a batch to fill a call, the batch hands
+// back those that would only fill part of one, for the next batch: so
+// while there is a backlog every call carries MaxItems.
+func (s *NationalSink) processWithRetry(ctx context.Context, batch []*pending, waiting func() int) ([]int, error) {
 	backoff := 200 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		if s.cfg.Wait != nil {
 			if err := s.cfg.Wait(ctx); err != nil {
-				return err
+				return nil, err
 			}
 		}
-		err := s.process(ctx, batch)
+		carry, err := s.process(ctx, batch, waiting)
 		if err == nil || ctx.Err() != nil {
-			return err
+			return carry, err
 		}
 		wait := national.RetryAfter(err)
 		if wait <= 0 {
@@ -198,7 +212,7 @@ func (s *NationalSink) processWithRetry(ctx context.Context, batch []*pending) e
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil, ctx.Err()
 		case <-time.After(wait):
 		}
 	}
@@ -206,6 +220,9 @@ func (s *NationalSink) processWithRetry(ctx context.Context, batch []*pending) e
 
 // work is one dossier's plan within a batch.
 type work struct {
+	p     *pending
+	idx   int  // in the batch
+	carry bool // handed back to the next batch
 	d     *schemas.Dossier
 	raw   []byte
 	unit  national.Unit
@@ -233,28 +250,28 @@ func (w *work) forgetSteps() {
 	w.due = natmap.DueSteps(w.d, nil)
 }
 
-func (s *NationalSink) process(ctx context.Context, batch []*pending) error {
+func (s *NationalSink) process(ctx context.Context, batch []*pending, waiting func() int) ([]int, error) {
 	ids := make([]string, 0, len(batch))
 	for _, p := range batch {
 		ids = append(ids, p.d.ID)
 	}
 	ledger, err := s.ledger.GetLedger(ctx, ids)
 	if err != nil {
-		return fmt.Errorf("read ledger: %w", err)
+		return nil, fmt.Errorf("read ledger: %w", err)
 	}
 	effects, err := loadFacts(ctx, s.cfg.Effects, ids)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var (
 		creates, updates, stepsDue []*work
-		deleted                    []store.LedgerEntry
-		quarantine                 []store.QuarantineEntry
-		events                     []store.Event
 		resolved                   []store.LedgerEntry // pending creates looked up
 		now                        = time.Now()
+		// pre is written before the first call: quarantine, identities,
+		// deletions and the create intents.
+		pre = store.Write{Identities: identities(batch)}
 	)
-	for _, p := range batch {
+	for i, p := range batch {
 		d := p.d
 		e, ok := ledger[d.ID]
 		if !ok {
@@ -264,21 +281,21 @@ func (s *NationalSink) process(ctx context.Context, batch []*pending) error {
 			// Created in error at the source: recorded, nothing new for the portal.
 			if d.SourceVersion > e.Version || !e.Deleted {
 				e.Deleted, e.Version, e.Source = true, d.SourceVersion, d.Source
-				deleted = append(deleted, e)
-				events = append(events, s.event(d, "deleted", "deleted at the source", now))
+				pre.Ledger = append(pre.Ledger, e)
+				pre.Events = append(pre.Events, s.event(d, "deleted", "deleted at the source", now))
 				s.counters.Add(d.Source, progress.Deleted, 1)
 			}
 			continue
 		}
 		unit, ok := s.cfg.Units[d.Source]
 		if !ok {
-			quarantine = append(quarantine, s.quarantineEntry(d, p.raw, "source", fmt.Sprintf("%s: dossier %s: no national unit configured for source", d.Source, d.ID)))
+			pre.Quarantine = append(pre.Quarantine, s.quarantineEntry(d, p.raw, "source", fmt.Sprintf("%s: dossier %s: no national unit configured for source", d.Source, d.ID)))
 			continue
 		}
 		// The portal gets the dossier with the hub's own effects laid over
 		// it; steps are the source's history as it is.
 		eff := effects[d.ID].apply(d)
-		w := &work{d: d, raw: p.raw, unit: unit, entry: e, hoso: natmap.HoSo(eff), steps: natmap.Steps(d), hash: natmap.ContentHash(eff)}
+		w := &work{p: p, idx: i, d: d, raw: p.raw, unit: unit, entry: e, hoso: natmap.HoSo(eff), steps: natmap.Steps(d), hash: natmap.ContentHash(eff)}
 		w.planSteps()
 		if e.NationalState == statePending {
 			// A create went out and its answer was lost (crash, timeout):
@@ -287,9 +304,9 @@ func (s *NationalSink) process(ctx context.Context, batch []*pending) error {
 			if err != nil {
 				// Keep what was learnt, so the retry does not ask again.
 				if perr := s.ledger.PutLedger(ctx, resolved); perr != nil {
-					return errors.Join(err, fmt.Errorf("write ledger: %w", perr))
+					return nil, errors.Join(err, fmt.Errorf("write ledger: %w", perr))
 				}
-				return err
+				return nil, err
 			}
 			if held != nil {
 				w.entry.NationalState = stateHeld
@@ -326,105 +343,145 @@ func (s *NationalSink) process(ctx context.Context, batch []*pending) error {
 			creates = append(creates, w)
 		}
 	}
-	if len(quarantine) > 0 {
-		if err := s.ledger.AddQuarantine(ctx, quarantine); err != nil {
-			return fmt.Errorf("quarantine: %w", err)
-		}
-	}
-	if err := s.indexIdentities(ctx, batch); err != nil {
-		return err
-	}
-	if len(deleted) > 0 {
-		if err := s.ledger.PutLedger(ctx, deleted); err != nil {
-			return fmt.Errorf("write ledger: %w", err)
-		}
-	}
+	// Lookups answered are recorded with the rest, before any call.
+	pre.Ledger = append(resolved, pre.Ledger...)
+	// What would only fill part of a call waits for the next batch when
+	// enough dossiers wait behind this one to fill it.
+	fill := func(part int) bool { return waiting()+part >= national.MaxItems }
+	var carried []*work
+	creates, carried = carryRemainders(creates, carried, fill)
+	updates, carried = carryRemainders(updates, carried, fill)
 
 	// Creates first; a 22 means the portal has it after all: update instead.
-	moreUpdates, err := s.push(ctx, creates, false)
+	moreUpdates, err := s.push(ctx, creates, false, &pre)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	updates = append(updates, moreUpdates...)
 	// A 23 on update means the portal lost it: create instead.
-	moreCreates, err := s.push(ctx, updates, true)
+	moreCreates, err := s.push(ctx, updates, true, &pre)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if _, err := s.push(ctx, moreCreates, false); err != nil {
-		return err
+	if _, err := s.push(ctx, moreCreates, false, &pre); err != nil {
+		return nil, err
 	}
 	for _, w := range append(append(creates, updates...), moreCreates...) {
 		if w.entry.NationalState == stateHeld && w.entry.NationalVersion == w.d.SourceVersion {
 			stepsDue = append(stepsDue, w)
 		}
 	}
-	if err := s.pushSteps(ctx, stepsDue); err != nil {
-		return err
+	stepsCarried, err := s.pushSteps(ctx, stepsDue, fill, &pre)
+	if err != nil {
+		return nil, err
 	}
-	if len(events) > 0 {
-		if err := s.ledger.AppendEvents(ctx, events); err != nil {
-			return fmt.Errorf("append provenance: %w", err)
-		}
+	carried = append(carried, stepsCarried...)
+	if err := s.record(ctx, &pre); err != nil {
+		return nil, err
 	}
-	return nil
+	out := make([]int, 0, len(carried))
+	for _, w := range carried {
+		w.p.carried++
+		out = append(out, w.idx)
+	}
+	return out, nil
 }
 
-// indexIdentities records each dossier's identity number under its keyed
-// hash, so operators can find a citizen's dossiers by CCCD.
-func (s *NationalSink) indexIdentities(ctx context.Context, batch []*pending) error {
-	links := make([]store.IdentityLink, 0, len(batch))
+// carryRemainders moves, per unit, the dossiers past the last full call of
+// ws to carried, when fill says the next batch can fill the call and none
+// of them has waited maxCarries times already.
+func carryRemainders(ws, carried []*work, fill func(part int) bool) (send, carriedOut []*work) {
+	if len(ws) == 0 {
+		return ws, carried
+	}
+	for _, list := range byUnit(ws) {
+		r := len(list) % national.MaxItems
+		if r == 0 {
+			continue
+		}
+		tail := list[len(list)-r:]
+		if !fill(r) || !mayCarry(tail) {
+			continue
+		}
+		for _, w := range tail {
+			w.carry = true
+			carried = append(carried, w)
+		}
+	}
+	send = ws[:0:0]
+	for _, w := range ws {
+		if !w.carry {
+			send = append(send, w)
+		}
+	}
+	return send, carried
+}
+
+func mayCarry(ws []*work) bool {
+	for _, w := range ws {
+		if w.p.carried >= maxCarries {
+			return false
+		}
+	}
+	return true
+}
+
+// identities lists each dossier's identity number for the keyed-hash index,
+// so operators can find a citizen's dossiers by CCCD.
+func identities(batch []*pending) []store.IdentityLink {
+	var links []store.IdentityLink
 	for _, p := range batch {
 		if p.d.Deleted || p.d.Applicant.IDNumber == "" {
 			continue
 		}
 		links = append(links, store.IdentityLink{DossierID: p.d.ID, Source: p.d.Source, IDNumber: p.d.Applicant.IDNumber})
 	}
-	if len(links) == 0 {
-		return nil
-	}
-	if err := s.ledger.IndexIdentities(ctx, links); err != nil {
-		return fmt.Errorf("index identities: %w", err)
-	}
-	return nil
+	return links
 }
 
 // push sends DongBoHoSoMC for ws in chunks per unit and records each answer
 // in the ledger. It returns the dossiers whose answer calls for the other
-// operation (22 on create, 23 on update).
-func (s *NationalSink) push(ctx context.Context, ws []*work, updating bool) ([]*work, error) {
+// operation (22 on create, 23 on update). pre is written before the first
+// call, with the intents of the creates.
+func (s *NationalSink) push(ctx context.Context, ws []*work, updating bool, pre *store.Write) ([]*work, error) {
 	if len(ws) == 0 {
 		return nil, nil
 	}
-	var redo []*work
-	for _, chunk := range chunksByUnit(ws) {
-		unit := chunk[0].unit
-		if !updating {
-			// Record the intent first: if we crash before the answer is
-			// recorded, the next attempt looks the dossier up instead of
-			// creating it twice.
-			intents := make([]store.LedgerEntry, len(chunk))
-			for i, w := range chunk {
-				w.entry.NationalState = statePending
-				intents[i] = s.ledgerEntry(w)
-			}
-			if err := s.ledger.PutLedger(ctx, intents); err != nil {
-				return nil, fmt.Errorf("record create intent: %w", err)
-			}
+	chunks := chunksByUnit(ws)
+	if !updating {
+		// Record the intent first: if we crash before the answer is
+		// recorded, the next attempt looks the dossier up instead of
+		// creating it twice.
+		for _, w := range ws {
+			w.entry.NationalState = statePending
+			pre.Ledger = append(pre.Ledger, s.ledgerEntry(w))
 		}
+	}
+	if err := s.record(ctx, pre); err != nil {
+		return nil, fmt.Errorf("record create intent: %w", err)
+	}
+	var redo []*work
+	for ci, chunk := range chunks {
+		unit := chunk[0].unit
 		items := make([]national.HoSo, len(chunk))
 		for i, w := range chunk {
 			items[i] = w.hoso
 		}
 		res, err := s.portal.Sync(ctx, unit, updating, items)
 		if err != nil {
-			if !updating && (national.NotProcessed(err) || errors.Is(err, breaker.ErrOpen)) {
-				// Refused before any item was looked at: no create
-				// happened, so the retry needs no lookups.
-				undo := make([]store.LedgerEntry, len(chunk))
-				for i, w := range chunk {
-					w.entry.NationalState = stateNone
-					undo[i] = s.ledgerEntry(w)
+			if !updating {
+				// The chunks not sent made no create; nor did this one if it
+				// was refused before any item was looked at. Their retry
+				// needs no lookups.
+				var undo []store.LedgerEntry
+				for k := ci; k < len(chunks); k++ {
+					if k == ci && !national.NotProcessed(err) && !errors.Is(err, breaker.ErrOpen) {
+						continue
+					}
+					for _, w := range chunks[k] {
+						w.entry.NationalState = stateNone
+						undo = append(undo, s.ledgerEntry(w))
+					}
 				}
 				if perr := s.ledger.PutLedger(ctx, undo); perr != nil {
 					err = errors.Join(err, fmt.Errorf("write ledger: %w", perr))
@@ -437,14 +494,12 @@ func (s *NationalSink) push(ctx context.Context, ws []*work, updating bool) ([]*
 			kind = "national.update"
 		}
 		var (
-			done       []store.LedgerEntry
-			events     []store.Event
-			quarantine []store.QuarantineEntry
-			now        = time.Now()
+			rec = store.Write{}
+			now = time.Now()
 		)
 		for i, w := range chunk {
 			code := res[i].ErrorCode
-			events = append(events, s.event(w.d, kind, "answer "+code+" "+res[i].Message, now))
+			rec.Events = append(rec.Events, s.event(w.d, kind, "answer "+code+" "+res[i].Message, now))
 			switch {
 			case code == national.CodeOK:
 				w.entry.NationalState = stateHeld
@@ -466,13 +521,13 @@ func (s *NationalSink) push(ctx context.Context, ws []*work, updating bool) ([]*
 					w.entry.NationalState = stateNone
 				}
 				s.counters.Add(w.d.Source, progress.Quarantined, 1)
-				quarantine = append(quarantine, s.quarantineEntry(w.d, w.raw, "national:"+code,
+				rec.Quarantine = append(rec.Quarantine, s.quarantineEntry(w.d, w.raw, "national:"+code,
 					fmt.Sprintf("%s: dossier %s: national portal answered %s to %s: %s", w.d.Source, w.d.ID, code, kind, res[i].Message)))
 				s.log.Warn("national portal refused dossier", "source", w.d.Source, "dossier", w.d.ID, "version", w.d.SourceVersion, "code", code, "message", res[i].Message)
 			}
-			done = append(done, s.ledgerEntry(w))
+			rec.Ledger = append(rec.Ledger, s.ledgerEntry(w))
 		}
-		if err := s.record(ctx, done, events, quarantine); err != nil {
+		if err := s.record(ctx, &rec); err != nil {
 			return nil, err
 		}
 	}
@@ -480,17 +535,18 @@ func (s *NationalSink) push(ctx context.Context, ws []*work, updating bool) ([]*
 }
 
 // pushSteps sends the processing steps the portal has not had, each once and
-// in time order per dossier, in chunks of up to 100 per unit.
-func (s *NationalSink) pushSteps(ctx context.Context, ws []*work) error {
+// in time order per dossier, in chunks of up to 100 per unit. When fill
+// says so, the dossiers whose steps would only fill part of a call are
+// returned to be carried (steps before those go now: a dossier's steps may
+// be split across calls, in order). pre is written with the first call's
+// answers.
+func (s *NationalSink) pushSteps(ctx context.Context, ws []*work, fill func(part int) bool, pre *store.Write) ([]*work, error) {
 	type stepRef struct {
 		w *work
 		i int
 	}
 	byUnit := map[national.Unit][]stepRef{}
-	var (
-		units   []national.Unit
-		noSteps []store.LedgerEntry
-	)
+	var units []national.Unit
 	seen := make(map[*work]bool, len(ws))
 	for _, w := range ws {
 		// A create answered 22 is also an update: one dossier, one plan.
@@ -500,7 +556,7 @@ func (s *NationalSink) pushSteps(ctx context.Context, ws []*work) error {
 		seen[w] = true
 		if len(w.due) == 0 {
 			// Nothing to send, but the ledger must learn the new version.
-			noSteps = append(noSteps, s.ledgerEntry(w))
+			pre.Ledger = append(pre.Ledger, s.ledgerEntry(w))
 			continue
 		}
 		if _, ok := byUnit[w.unit]; !ok {
@@ -510,13 +566,21 @@ func (s *NationalSink) pushSteps(ctx context.Context, ws []*work) error {
 			byUnit[w.unit] = append(byUnit[w.unit], stepRef{w, i})
 		}
 	}
-	if len(noSteps) > 0 {
-		if err := s.ledger.PutLedger(ctx, noSteps); err != nil {
-			return fmt.Errorf("write ledger: %w", err)
-		}
-	}
+	var carried []*work
 	for _, u := range units {
 		refs := byUnit[u]
+		if r := len(refs) % national.MaxItems; r != 0 && fill(r) {
+			var owners []*work
+			for _, ref := range refs[len(refs)-r:] {
+				if len(owners) == 0 || owners[len(owners)-1] != ref.w {
+					owners = append(owners, ref.w)
+				}
+			}
+			if mayCarry(owners) {
+				refs = refs[:len(refs)-r]
+				carried = append(carried, owners...)
+			}
+		}
 		for start := 0; start < len(refs); start += national.MaxItems {
 			chunk := refs[start:min(start+national.MaxItems, len(refs))]
 			steps := make([]national.Step, len(chunk))
@@ -525,14 +589,12 @@ func (s *NationalSink) pushSteps(ctx context.Context, ws []*work) error {
 			}
 			res, err := s.portal.Steps(ctx, u, steps)
 			if err != nil {
-				return fmt.Errorf("CapNhatTienDoHoSoMC (%d steps): %w", len(chunk), err)
+				return nil, fmt.Errorf("CapNhatTienDoHoSoMC (%d steps): %w", len(chunk), err)
 			}
 			touched := map[*work]bool{}
 			var (
-				order      []*work
-				quarantine []store.QuarantineEntry
-				events     []store.Event
-				now        = time.Now()
+				order []*work
+				now   = time.Now()
 			)
 			for i, r := range chunk {
 				code := res[i].ErrorCode
@@ -543,7 +605,7 @@ func (s *NationalSink) pushSteps(ctx context.Context, ws []*work) error {
 					r.w.entry.NationalVersion = 0
 					r.w.forgetSteps()
 				} else if code != national.CodeOK {
-					quarantine = append(quarantine, s.quarantineEntry(r.w.d, r.w.raw, "national:"+code,
+					pre.Quarantine = append(pre.Quarantine, s.quarantineEntry(r.w.d, r.w.raw, "national:"+code,
 						fmt.Sprintf("%s: dossier %s: national portal answered %s to step %d: %s", r.w.d.Source, r.w.d.ID, code, r.i+1, res[i].Message)))
 				}
 				if r.w.entry.NationalState == stateHeld {
@@ -557,33 +619,27 @@ func (s *NationalSink) pushSteps(ctx context.Context, ws []*work) error {
 					order = append(order, r.w)
 				}
 			}
-			entries := make([]store.LedgerEntry, 0, len(order))
 			for _, w := range order {
-				entries = append(entries, s.ledgerEntry(w))
-				events = append(events, s.event(w.d, "national.steps", fmt.Sprintf("steps acknowledged %d", w.entry.NationalSteps), now))
+				pre.Ledger = append(pre.Ledger, s.ledgerEntry(w))
+				pre.Events = append(pre.Events, s.event(w.d, "national.steps", fmt.Sprintf("steps acknowledged %d", w.entry.NationalSteps), now))
 			}
-			if err := s.record(ctx, entries, events, quarantine); err != nil {
-				return err
+			if err := s.record(ctx, pre); err != nil {
+				return nil, err
 			}
 		}
 	}
-	return nil
+	return carried, nil
 }
 
-func (s *NationalSink) record(ctx context.Context, entries []store.LedgerEntry, events []store.Event, quarantine []store.QuarantineEntry) error {
-	if len(quarantine) > 0 {
-		if err := s.ledger.AddQuarantine(ctx, quarantine); err != nil {
-			return fmt.Errorf("quarantine: %w", err)
-		}
+// record writes w in one transaction, if it holds anything, and empties it.
+func (s *NationalSink) record(ctx context.Context, w *store.Write) error {
+	if w.Empty() {
+		return nil
 	}
-	if err := s.ledger.PutLedger(ctx, entries); err != nil {
-		return fmt.Errorf("write ledger: %w", err)
+	if err := s.ledger.Record(ctx, *w); err != nil {
+		return fmt.Errorf("record: %w", err)
 	}
-	if len(events) > 0 {
-		if err := s.ledger.AppendEvents(ctx, events); err != nil {
-			return fmt.Errorf("append provenance: %w", err)
-		}
-	}
+	*w = store.Write{}
 	return nil
 }
 
@@ -642,20 +698,28 @@ func (s *NationalSink) quarantineEntry(d *schemas.Dossier, raw []byte, field, re
 		Format: schemas.FormatCanonical, Payload: raw, At: time.Now(), State: "open"}
 }
 
+// byUnit groups ws per unit, in order of first appearance, keeping the
+// order within each unit.
+func byUnit(ws []*work) [][]*work {
+	index := map[national.Unit]int{}
+	var out [][]*work
+	for _, w := range ws {
+		i, ok := index[w.unit]
+		if !ok {
+			i = len(out)
+			index[w.unit] = i
+			out = append(out, nil)
+		}
+		out[i] = append(out[i], w)
+	}
+	return out
+}
+
 // chunksByUnit splits ws into calls of at most MaxItems, each for one unit,
 // keeping the batch's order.
 func chunksByUnit(ws []*work) [][]*work {
-	byUnit := map[national.Unit][]*work{}
-	var units []national.Unit
-	for _, w := range ws {
-		if _, ok := byUnit[w.unit]; !ok {
-			units = append(units, w.unit)
-		}
-		byUnit[w.unit] = append(byUnit[w.unit], w)
-	}
 	var out [][]*work
-	for _, u := range units {
-		list := byUnit[u]
+	for _, list := range byUnit(ws) {
 		for start := 0; start < len(list); start += national.MaxItems {
 			out = append(out, list[start:min(start+national.MaxItems, len(list))])
 		}

@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
@@ -32,6 +33,12 @@ type sinkEnv struct {
 
 func newSinkEnv(t *testing.T) *sinkEnv {
 	t.Helper()
+	return newSinkEnvWith(t, NationalSinkConfig{})
+}
+
+// newSinkEnvWith is newSinkEnv with cfg's MaxBatch and Concurrency.
+func newSinkEnvWith(t *testing.T, tune NationalSinkConfig) *sinkEnv {
+	t.Helper()
 	sim := simnational.New(simnational.Config{})
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
@@ -44,7 +51,8 @@ func newSinkEnv(t *testing.T) *sinkEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	sink := NewNationalSink(NationalSinkConfig{Units: map[string]national.Unit{schemas.SourceSonLa: unit}, Linger: 5 * time.Millisecond, Instance: "test"},
+	sink := NewNationalSink(NationalSinkConfig{Units: map[string]national.Unit{schemas.SourceSonLa: unit}, Linger: 5 * time.Millisecond, Instance: "test",
+		MaxBatch: tune.MaxBatch, Concurrency: tune.Concurrency},
 		client, st, nil, slog.New(slog.DiscardHandler))
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -224,5 +232,50 @@ func TestSinkLegacyStepCount(t *testing.T) {
 	}
 	if l2.NationalSteps != 3 || len(l2.NationalStepKeys) != 3 {
 		t.Fatalf("ledger steps %d keys %v, want 3 and 3", l2.NationalSteps, l2.NationalStepKeys)
+	}
+}
+
+// TestSinkFillsCalls: with a backlog, every call carries 100 items however
+// the batches cut it, but for the last few (about one per batch in flight); each
+// step still arrives once and in order.
+func TestSinkFillsCalls(t *testing.T) {
+	for _, conc := range []int{1, 4} {
+		t.Run(fmt.Sprintf("concurrency %d", conc), func(t *testing.T) {
+			// Batches of 130 would send 100 + 30 dossiers and as many steps
+			// each without carrying the remainders over: 32 calls of each.
+			e := newSinkEnvWith(t, NationalSinkConfig{MaxBatch: 130, Concurrency: conc})
+			const n = 2000
+			ds := make([]*schemas.Dossier, n)
+			for i := range ds {
+				ds[i] = dossier(fmt.Sprintf("F-%04d", i), 1, 4, 1+i%2)
+			}
+			e.handle(t, ds...)
+			st := e.sim.Stats()
+			steps := n + n/2
+			if got := st.ItemsAccepted["DongBoHoSoMC"]; got != n {
+				t.Fatalf("dossiers accepted = %d, want %d", got, n)
+			}
+			if got := st.ItemsAccepted["CapNhatTienDoHoSoMC"]; got != steps {
+				t.Fatalf("steps accepted = %d, want %d", got, steps)
+			}
+			if got, want := st.Requests["DongBoHoSoMC"], n/100+conc+1; got > want {
+				t.Errorf("DongBoHoSoMC calls = %d, want at most %d for %d dossiers", got, want, n)
+			}
+			if got, want := st.Requests["CapNhatTienDoHoSoMC"], steps/100+conc+1; got > want {
+				t.Errorf("CapNhatTienDoHoSoMC calls = %d, want at most %d for %d steps", got, want, steps)
+			}
+			for _, d := range ds {
+				got, l := e.held(t, d.ID)
+				var seen []string
+				for _, h := range got.History {
+					if h.Service == "CapNhatTienDoHoSoMC" {
+						seen = append(seen, string(h.Item))
+					}
+				}
+				if len(seen) != len(d.Steps) || l.NationalSteps != len(d.Steps) {
+					t.Fatalf("%s: %d steps at the portal, ledger %d, want %d", d.ID, len(seen), l.NationalSteps, len(d.Steps))
+				}
+			}
+		})
 	}
 }

@@ -209,3 +209,19 @@ func NilIfEmpty(b []byte) []byte {
 	}
 	return b
 }
+
+// Write is what one step of the national sink records at once: quarantine
+// entries, identity links, ledger rows and provenance events. A store
+// writes it in one transaction (PostgreSQL in one round trip), so a crash
+// leaves all of it or none.
+type Write struct {
+	Quarantine []QuarantineEntry
+	Identities []IdentityLink
+	Ledger     []LedgerEntry
+	Events     []Event
+}
+
+// Empty reports whether w writes nothing.
+func (w Write) Empty() bool {
+	return len(w.Quarantine) == 0 && len(w.Identities) == 0 && len(w.Ledger) == 0 && len(w.Events) == 0
+}

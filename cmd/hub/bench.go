@@ -29,6 +29,7 @@ type benchOptions struct {
 	partitions int
 	linger     time.Duration
 	cpuprofile string
+	pprof      string
 }
 
 // runBench syncs a generated load end to end and prints one RESULT line.
@@ -53,6 +54,7 @@ func runBench(ctx context.Context, args []string) error {
 	fs.IntVar(&o.partitions, "partitions", 0, "partitions per topic (default: as hub dev)")
 	fs.DurationVar(&o.linger, "linger", 0, "how long a national batch waits for more dossiers (default: as hub dev)")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write the hub process's CPU profile to this file")
+	fs.StringVar(&o.pprof, "pprof", "", "have the hub serve net/http/pprof on this address")
 	_ = fs.Parse(args)
 	if o.mode != "steady" && o.mode != "backlog" {
 		return fmt.Errorf("bench: -mode %q: want steady or backlog", o.mode)
@@ -169,6 +171,9 @@ func (b *bench) start() error {
 	args := []string{"serve", "--config", path}
 	if b.o.cpuprofile != "" {
 		args = append(args, "--cpuprofile", b.o.cpuprofile)
+	}
+	if b.o.pprof != "" {
+		args = append(args, "--pprof", b.o.pprof)
 	}
 	b.child = exec.Command(exe, args...)
 	b.child.Stdout, b.child.Stderr = logf, logf

@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"runtime/pprof"
 
@@ -16,9 +18,15 @@ func runServe(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ExitOnError)
 	path := fs.String("config", "", "configuration file (YAML; ${VAR} is read from the environment)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to this file until the hub stops (for hub bench)")
+	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060), for profiling")
 	_ = fs.Parse(args)
 	if *path == "" {
 		return errors.New("serve: --config FILE is required")
+	}
+	if *pprofAddr != "" {
+		// DefaultServeMux carries net/http/pprof's handlers, and only them:
+		// the hub's own listener uses its own mux.
+		go func() { _ = http.ListenAndServe(*pprofAddr, nil) }()
 	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)

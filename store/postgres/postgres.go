@@ -155,8 +155,20 @@ func (s *Store) GetLedger(ctx context.Context, ids []string) (map[string]store.L
 // by the store. Canonical is sealed here, before the statement, into one
 // allocation for the batch.
 func (s *Store) PutLedger(ctx context.Context, entries []store.LedgerEntry) error {
+	q, args, err := s.ledgerStmt(entries)
+	if err != nil || q == "" {
+		return err
+	}
+	if _, err := s.pool.Exec(ctx, q, args...); err != nil {
+		return fmt.Errorf("put ledger: %w", err)
+	}
+	return nil
+}
+
+// ledgerStmt is PutLedger's statement; "" when there is nothing to write.
+func (s *Store) ledgerStmt(entries []store.LedgerEntry) (string, []any, error) {
 	if len(entries) == 0 {
-		return nil
+		return "", nil, nil
 	}
 	entries = store.DedupeLedger(entries)
 	n := len(entries)
@@ -172,7 +184,7 @@ func (s *Store) PutLedger(ctx context.Context, entries []store.LedgerEntry) erro
 	)
 	for i, e := range entries {
 		if e.DossierID == "" {
-			return fmt.Errorf("put ledger: entry %d: empty dossier id: %w", i, store.ErrInvalid)
+			return "", nil, fmt.Errorf("put ledger: entry %d: empty dossier id: %w", i, store.ErrInvalid)
 		}
 		ids[i], sources[i], provinces[i], procs[i], agencies[i] = e.DossierID, e.Source, e.Province, e.Procedure, e.Agency
 		hashes[i], nstates[i] = e.ContentHash, e.NationalState
@@ -200,11 +212,8 @@ ON CONFLICT (dossier_id) DO UPDATE SET
 	national_state = excluded.national_state, national_version = excluded.national_version,
 	national_steps = excluded.national_steps, national_at = excluded.national_at,
 	updated_at = excluded.updated_at, national_step_keys = excluded.national_step_keys`
-	if _, err := s.pool.Exec(ctx, q, ids, sources, provinces, procs, agencies, versions, hashes,
-		statuses, canon, deleted, nstates, nversions, nsteps, nat, stepKeys); err != nil {
-		return fmt.Errorf("put ledger: %w", err)
-	}
-	return nil
+	return q, []any{ids, sources, provinces, procs, agencies, versions, hashes,
+		statuses, canon, deleted, nstates, nversions, nsteps, nat, stepKeys}, nil
 }
 
 // LedgerCounts returns, per source, how many dossiers the national portal
@@ -238,8 +247,20 @@ func (s *Store) LedgerCounts(ctx context.Context) (map[string]int, error) {
 // AppendEvents appends events in one statement, in slice order. A zero At
 // is set to the store's clock.
 func (s *Store) AppendEvents(ctx context.Context, events []store.Event) error {
-	if len(events) == 0 {
+	q, args := eventsStmt(events)
+	if q == "" {
 		return nil
+	}
+	if _, err := s.pool.Exec(ctx, q, args...); err != nil {
+		return fmt.Errorf("append events: %w", err)
+	}
+	return nil
+}
+
+// eventsStmt is AppendEvents's statement; "" when there is nothing to write.
+func eventsStmt(events []store.Event) (string, []any) {
+	if len(events) == 0 {
+		return "", nil
 	}
 	n := len(events)
 	var (
@@ -263,10 +284,7 @@ SELECT d, s, v, k, dt, a, i
 FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::timestamptz[], $7::text[])
 	WITH ORDINALITY AS u(d, s, v, k, dt, a, i, ord)
 ORDER BY ord`
-	if _, err := s.pool.Exec(ctx, q, ids, sources, versions, kinds, details, ats, instances); err != nil {
-		return fmt.Errorf("append events: %w", err)
-	}
-	return nil
+	return q, []any{ids, sources, versions, kinds, details, ats, instances}
 }
 
 // Timeline returns the events of a dossier in time order, and in order of
@@ -318,8 +336,21 @@ DELETE FROM events WHERE id IN (
 // AddQuarantine records entries in one statement. ID is assigned by the
 // store; an empty State is "open" and a zero At the store's clock.
 func (s *Store) AddQuarantine(ctx context.Context, entries []store.QuarantineEntry) error {
+	q, args, err := s.quarantineStmt(entries)
+	if err != nil || q == "" {
+		return err
+	}
+	if _, err := s.pool.Exec(ctx, q, args...); err != nil {
+		return fmt.Errorf("add quarantine: %w", err)
+	}
+	return nil
+}
+
+// quarantineStmt is AddQuarantine's statement; "" when there is nothing
+// to write.
+func (s *Store) quarantineStmt(entries []store.QuarantineEntry) (string, []any, error) {
 	if len(entries) == 0 {
-		return nil
+		return "", nil, nil
 	}
 	n := len(entries)
 	var (
@@ -342,7 +373,7 @@ func (s *Store) AddQuarantine(ctx context.Context, entries []store.QuarantineEnt
 			states[i] = store.QuarantineOpen
 		}
 		if !store.ValidQuarantineState(states[i]) {
-			return fmt.Errorf("add quarantine: entry %d: state %q: %w", i, states[i], store.ErrInvalid)
+			return "", nil, fmt.Errorf("add quarantine: entry %d: state %q: %w", i, states[i], store.ErrInvalid)
 		}
 	}
 	payloads = s.seal.SealAll(store.SealQuarantinePayload, rowKeys, payloads)
@@ -352,10 +383,7 @@ SELECT s, d, v, f, r, fm, p, a, st
 FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::bytea[],
 	$8::timestamptz[], $9::text[]) WITH ORDINALITY AS u(s, d, v, f, r, fm, p, a, st, ord)
 ORDER BY ord`
-	if _, err := s.pool.Exec(ctx, q, sources, ids, versions, fields, reasons, formats, payloads, ats, states); err != nil {
-		return fmt.Errorf("add quarantine: %w", err)
-	}
-	return nil
+	return q, []any{sources, ids, versions, fields, reasons, formats, payloads, ats, states}, nil
 }
 
 const quarantineColumns = `id, source, dossier_id, version, field, reason, format, payload, at, state`
@@ -483,4 +511,42 @@ func (s *Store) CountQuarantine(ctx context.Context, source string) (int, error)
 		return 0, fmt.Errorf("count quarantine: %w", err)
 	}
 	return n, nil
+}
+
+// =============================================================================
+// Writes of the national sink
+
+// Record writes w in one transaction and one round trip: the statements go
+// as one pipelined batch, which PostgreSQL runs as an implicit transaction.
+func (s *Store) Record(ctx context.Context, w store.Write) error {
+	var b pgx.Batch
+	queue := func(q string, args []any) {
+		if q != "" {
+			b.Queue(q, args...)
+		}
+	}
+	q, args, err := s.quarantineStmt(w.Quarantine)
+	if err != nil {
+		return fmt.Errorf("record: %w", err)
+	}
+	queue(q, args)
+	if len(w.Identities) > 0 {
+		q, args, err = s.identitiesStmt(w.Identities)
+		if err != nil {
+			return fmt.Errorf("record: %w", err)
+		}
+		queue(q, args)
+	}
+	if q, args, err = s.ledgerStmt(w.Ledger); err != nil {
+		return fmt.Errorf("record: %w", err)
+	}
+	queue(q, args)
+	queue(eventsStmt(w.Events))
+	if b.Len() == 0 {
+		return nil
+	}
+	if err := s.pool.SendBatch(ctx, &b).Close(); err != nil {
+		return fmt.Errorf("record: %w", err)
+	}
+	return nil
 }

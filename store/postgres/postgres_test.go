@@ -340,3 +340,33 @@ func TestIdentityNeedsKey(t *testing.T) {
 		t.Fatalf("short key: err = %v", err)
 	}
 }
+
+// TestRecordRollsBack: a statement the server refuses (a NUL in text)
+// takes the batch's other statements with it.
+func TestRecordRollsBack(t *testing.T) {
+	s, err := Open(ctxT(t), pgtest.Schema(t), storetest.Options()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	ctx := ctxT(t)
+	err = s.Record(ctx, store.Write{
+		Quarantine: []store.QuarantineEntry{{Source: "sonla", DossierID: "N1", Field: "x", Reason: "y"}},
+		Ledger:     []store.LedgerEntry{{DossierID: "N1", Source: "sonla", Version: 1}},
+		Events:     []store.Event{{DossierID: "N1", Source: "sonla", Kind: "bad\x00kind"}},
+	})
+	if err == nil {
+		t.Fatal("a NUL in an event's kind was accepted")
+	}
+	got, err := s.GetLedger(ctx, []string{"N1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.CountQuarantine(ctx, "sonla")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 0 || n != 0 {
+		t.Fatalf("the refused batch left ledger %v and %d quarantined", got, n)
+	}
+}

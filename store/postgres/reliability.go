@@ -94,8 +94,21 @@ func (s *Store) ReleaseIdempotency(ctx context.Context, key string) error {
 // identity number; the number itself is not stored. Links with an empty
 // number are skipped; linking twice is harmless.
 func (s *Store) IndexIdentities(ctx context.Context, links []store.IdentityLink) error {
+	q, args, err := s.identitiesStmt(links)
+	if err != nil || q == "" {
+		return err
+	}
+	if _, err := s.pool.Exec(ctx, q, args...); err != nil {
+		return fmt.Errorf("index identities: %w", err)
+	}
+	return nil
+}
+
+// identitiesStmt is IndexIdentities's statement; "" when there is nothing
+// to write.
+func (s *Store) identitiesStmt(links []store.IdentityLink) (string, []any, error) {
 	if s.ids == nil {
-		return fmt.Errorf("index identities: %w", store.ErrNoIdentityKey)
+		return "", nil, fmt.Errorf("index identities: %w", store.ErrNoIdentityKey)
 	}
 	var (
 		digests      [][]byte
@@ -109,16 +122,13 @@ func (s *Store) IndexIdentities(ctx context.Context, links []store.IdentityLink)
 		digests, ids, sources = append(digests, d), append(ids, l.DossierID), append(sources, l.Source)
 	}
 	if len(digests) == 0 {
-		return nil
+		return "", nil, nil
 	}
 	const q = `
 INSERT INTO identity_index (digest, dossier_id, source)
 SELECT * FROM unnest($1::bytea[], $2::text[], $3::text[])
 ON CONFLICT (digest, dossier_id) DO UPDATE SET source = excluded.source`
-	if _, err := s.pool.Exec(ctx, q, digests, ids, sources); err != nil {
-		return fmt.Errorf("index identities: %w", err)
-	}
-	return nil
+	return q, []any{digests, ids, sources}, nil
 }
 
 // FindByIdentity returns the IDs of the dossiers linked to idNumber, sorted.

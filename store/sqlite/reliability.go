@@ -105,27 +105,35 @@ func (s *Store) IndexIdentities(ctx context.Context, links []store.IdentityLink)
 	if s.ids == nil {
 		return fmt.Errorf("index identities: %w", store.ErrNoIdentityKey)
 	}
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		st, err := tx.PrepareContext(ctx, `
+	if len(links) == 0 {
+		return nil
+	}
+	return s.inTx(ctx, func(tx *sql.Tx) error { return s.indexIdentitiesTx(ctx, tx, links) })
+}
+
+// indexIdentitiesTx is IndexIdentities within tx.
+func (s *Store) indexIdentitiesTx(ctx context.Context, tx *sql.Tx, links []store.IdentityLink) error {
+	if len(links) == 0 {
+		return nil
+	}
+	if s.ids == nil {
+		return fmt.Errorf("index identities: %w", store.ErrNoIdentityKey)
+	}
+	st, err := tx.PrepareContext(ctx, `
 INSERT INTO identity_index (digest, dossier_id, source) VALUES (?, ?, ?)
 ON CONFLICT (digest, dossier_id) DO UPDATE SET source = excluded.source`)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		for _, l := range links {
-			d, ok := s.ids.Digest(l.IDNumber)
-			if !ok || l.DossierID == "" {
-				continue
-			}
-			if _, err := st.ExecContext(ctx, d, l.DossierID, l.Source); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
 	if err != nil {
 		return fmt.Errorf("index identities: %w", err)
+	}
+	defer st.Close()
+	for _, l := range links {
+		d, ok := s.ids.Digest(l.IDNumber)
+		if !ok || l.DossierID == "" {
+			continue
+		}
+		if _, err := st.ExecContext(ctx, d, l.DossierID, l.Source); err != nil {
+			return fmt.Errorf("index identities: %w", err)
+		}
 	}
 	return nil
 }

@@ -253,6 +253,14 @@ func (s *Store) PutLedger(ctx context.Context, entries []store.LedgerEntry) erro
 	if len(entries) == 0 {
 		return nil
 	}
+	return s.inTx(ctx, func(tx *sql.Tx) error { return s.putLedgerTx(ctx, tx, entries) })
+}
+
+// putLedgerTx is PutLedger within tx.
+func (s *Store) putLedgerTx(ctx context.Context, tx *sql.Tx, entries []store.LedgerEntry) error {
+	if len(entries) == 0 {
+		return nil
+	}
 	entries = store.DedupeLedger(entries)
 	ids, plain := make([]string, len(entries)), make([][]byte, len(entries))
 	for i, e := range entries {
@@ -272,23 +280,17 @@ ON CONFLICT (dossier_id) DO UPDATE SET
 	national_state = excluded.national_state, national_version = excluded.national_version,
 	national_steps = excluded.national_steps, national_at = excluded.national_at,
 	updated_at = excluded.updated_at, national_step_keys = excluded.national_step_keys`
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		st, err := tx.PrepareContext(ctx, q)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		for i, e := range entries {
-			if _, err := st.ExecContext(ctx, e.DossierID, e.Source, e.Province, e.Procedure, e.Agency, e.Version,
-				e.ContentHash, e.Status, canon[i], e.Deleted, e.NationalState, e.NationalVersion, e.NationalSteps,
-				nullMicros(e.NationalAt), now, store.JoinStepKeys(e.NationalStepKeys)); err != nil {
-				return fmt.Errorf("%s: %w", e.DossierID, err)
-			}
-		}
-		return nil
-	})
+	st, err := tx.PrepareContext(ctx, q)
 	if err != nil {
 		return fmt.Errorf("put ledger: %w", err)
+	}
+	defer st.Close()
+	for i, e := range entries {
+		if _, err := st.ExecContext(ctx, e.DossierID, e.Source, e.Province, e.Procedure, e.Agency, e.Version,
+			e.ContentHash, e.Status, canon[i], e.Deleted, e.NationalState, e.NationalVersion, e.NationalSteps,
+			nullMicros(e.NationalAt), now, store.JoinStepKeys(e.NationalStepKeys)); err != nil {
+			return fmt.Errorf("put ledger: %s: %w", e.DossierID, err)
+		}
 	}
 	return nil
 }
@@ -327,27 +329,29 @@ func (s *Store) AppendEvents(ctx context.Context, events []store.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
-	now := store.Now()
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		st, err := tx.PrepareContext(ctx, `
-INSERT INTO events (dossier_id, source, version, kind, detail, at, instance) VALUES (?, ?, ?, ?, ?, ?, ?)`)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		for _, e := range events {
-			at := e.At
-			if at.IsZero() {
-				at = now
-			}
-			if _, err := st.ExecContext(ctx, e.DossierID, e.Source, e.Version, e.Kind, e.Detail, micros(at), e.Instance); err != nil {
-				return err
-			}
-		}
+	return s.inTx(ctx, func(tx *sql.Tx) error { return s.appendEventsTx(ctx, tx, events) })
+}
+
+// appendEventsTx is AppendEvents within tx.
+func (s *Store) appendEventsTx(ctx context.Context, tx *sql.Tx, events []store.Event) error {
+	if len(events) == 0 {
 		return nil
-	})
+	}
+	now := store.Now()
+	st, err := tx.PrepareContext(ctx, `
+INSERT INTO events (dossier_id, source, version, kind, detail, at, instance) VALUES (?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return fmt.Errorf("append events: %w", err)
+	}
+	defer st.Close()
+	for _, e := range events {
+		at := e.At
+		if at.IsZero() {
+			at = now
+		}
+		if _, err := st.ExecContext(ctx, e.DossierID, e.Source, e.Version, e.Kind, e.Detail, micros(at), e.Instance); err != nil {
+			return fmt.Errorf("append events: %w", err)
+		}
 	}
 	return nil
 }
@@ -411,6 +415,14 @@ func (s *Store) AddQuarantine(ctx context.Context, entries []store.QuarantineEnt
 	if len(entries) == 0 {
 		return nil
 	}
+	return s.inTx(ctx, func(tx *sql.Tx) error { return s.addQuarantineTx(ctx, tx, entries) })
+}
+
+// addQuarantineTx is AddQuarantine within tx.
+func (s *Store) addQuarantineTx(ctx context.Context, tx *sql.Tx, entries []store.QuarantineEntry) error {
+	if len(entries) == 0 {
+		return nil
+	}
 	rowKeys, plain := make([]string, len(entries)), make([][]byte, len(entries))
 	for i, e := range entries {
 		if e.State != "" && !store.ValidQuarantineState(e.State) {
@@ -420,31 +432,25 @@ func (s *Store) AddQuarantine(ctx context.Context, entries []store.QuarantineEnt
 	}
 	payloads := s.seal.SealAll(store.SealQuarantinePayload, rowKeys, plain)
 	now := store.Now()
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		st, err := tx.PrepareContext(ctx, `
+	st, err := tx.PrepareContext(ctx, `
 INSERT INTO quarantine (source, dossier_id, version, field, reason, format, payload, at, state)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		for i, e := range entries {
-			at, state := e.At, e.State
-			if at.IsZero() {
-				at = now
-			}
-			if state == "" {
-				state = store.QuarantineOpen
-			}
-			if _, err := st.ExecContext(ctx, e.Source, e.DossierID, e.Version, e.Field, e.Reason, e.Format,
-				payloads[i], micros(at), state); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
 	if err != nil {
 		return fmt.Errorf("add quarantine: %w", err)
+	}
+	defer st.Close()
+	for i, e := range entries {
+		at, state := e.At, e.State
+		if at.IsZero() {
+			at = now
+		}
+		if state == "" {
+			state = store.QuarantineOpen
+		}
+		if _, err := st.ExecContext(ctx, e.Source, e.DossierID, e.Version, e.Field, e.Reason, e.Format,
+			payloads[i], micros(at), state); err != nil {
+			return fmt.Errorf("add quarantine: %w", err)
+		}
 	}
 	return nil
 }
@@ -580,4 +586,33 @@ func (s *Store) CountQuarantine(ctx context.Context, source string) (int, error)
 		return 0, fmt.Errorf("count quarantine: %w", err)
 	}
 	return n, nil
+}
+
+// =============================================================================
+// Writes of the national sink
+
+// Record writes w in one transaction.
+func (s *Store) Record(ctx context.Context, w store.Write) error {
+	if w.Empty() {
+		return nil
+	}
+	if len(w.Identities) > 0 && s.ids == nil {
+		return fmt.Errorf("record: index identities: %w", store.ErrNoIdentityKey)
+	}
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := s.addQuarantineTx(ctx, tx, w.Quarantine); err != nil {
+			return err
+		}
+		if err := s.indexIdentitiesTx(ctx, tx, w.Identities); err != nil {
+			return err
+		}
+		if err := s.putLedgerTx(ctx, tx, w.Ledger); err != nil {
+			return err
+		}
+		return s.appendEventsTx(ctx, tx, w.Events)
+	})
+	if err != nil {
+		return fmt.Errorf("record: %w", err)
+	}
+	return nil
 }

@@ -48,6 +48,7 @@ type Store interface {
 	ReleaseIdempotency(ctx context.Context, key string) error
 
 	IndexIdentities(ctx context.Context, links []store.IdentityLink) error
+	Record(ctx context.Context, w store.Write) error
 	FindByIdentity(ctx context.Context, idNumber string) ([]string, error)
 
 	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
@@ -112,6 +113,8 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"LedgerUpsert", testLedgerUpsert},
 		{"LedgerBatchDuplicates", testLedgerBatchDuplicates},
 		{"LedgerBatchAtomic", testLedgerBatchAtomic},
+		{"Record", testRecord},
+		{"RecordAtomic", testRecordAtomic},
 		{"LedgerLargeBatch", testLedgerLargeBatch},
 		{"LedgerConcurrent", testLedgerConcurrent},
 		{"LedgerCounts", testLedgerCounts},
@@ -334,6 +337,59 @@ func testLedgerBatchAtomic(t *testing.T, s Store) {
 	must(t, err)
 	if len(got) != 0 {
 		t.Fatalf("a failed batch wrote %v", got)
+	}
+}
+
+// testRecord: one Write lands whole, each part as its own method writes it.
+func testRecord(t *testing.T, s Store) {
+	ctx := ctxT(t)
+	must(t, s.Record(ctx, store.Write{}))
+	at := time.Now().UTC().Truncate(time.Millisecond)
+	must(t, s.Record(ctx, store.Write{
+		Quarantine: []store.QuarantineEntry{{Source: "sonla", DossierID: "R1", Version: 1, Field: "national:21", Reason: "refused", Payload: []byte("{}")}},
+		Identities: []store.IdentityLink{{DossierID: "R1", Source: "sonla", IDNumber: "014095001234"}},
+		Ledger:     []store.LedgerEntry{entry("R1", 3)},
+		Events:     []store.Event{{DossierID: "R1", Source: "sonla", Version: 3, Kind: "national.create", Detail: "answer 0", At: at}},
+	}))
+	got, err := s.GetLedger(ctx, []string{"R1"})
+	must(t, err)
+	if got["R1"].Version != 3 {
+		t.Fatalf("ledger = %+v", got)
+	}
+	ev, err := s.Timeline(ctx, "R1")
+	must(t, err)
+	if len(ev) != 1 || ev[0].Kind != "national.create" {
+		t.Fatalf("timeline = %+v", ev)
+	}
+	if n, err := s.CountQuarantine(ctx, "sonla"); err != nil || n != 1 {
+		t.Fatalf("quarantine = %d, %v", n, err)
+	}
+	ids, err := s.FindByIdentity(ctx, "014095001234")
+	must(t, err)
+	if len(ids) != 1 || ids[0] != "R1" {
+		t.Fatalf("identity = %v", ids)
+	}
+}
+
+// testRecordAtomic: a Write with one bad part writes none of it.
+func testRecordAtomic(t *testing.T, s Store) {
+	ctx := ctxT(t)
+	err := s.Record(ctx, store.Write{
+		Quarantine: []store.QuarantineEntry{{Source: "sonla", DossierID: "A1", Field: "x", Reason: "y"}},
+		Ledger:     []store.LedgerEntry{entry("A1", 1), {DossierID: ""}},
+		Events:     []store.Event{{DossierID: "A1", Source: "sonla", Kind: "k"}},
+	})
+	if !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("empty dossier id: err = %v, want ErrInvalid", err)
+	}
+	got, err := s.GetLedger(ctx, []string{"A1"})
+	must(t, err)
+	ev, err2 := s.Timeline(ctx, "A1")
+	must(t, err2)
+	n, err3 := s.CountQuarantine(ctx, "sonla")
+	must(t, err3)
+	if len(got) != 0 || len(ev) != 0 || n != 0 {
+		t.Fatalf("a failed write left ledger %v, events %v, %d quarantined", got, ev, n)
 	}
 }
 
