@@ -98,3 +98,17 @@ func CheckBaseURL(pkg, base string) error {
 
 // Success reports a 2xx status.
 func (r *Response) Success() bool { return r.Status >= 200 && r.Status < 300 }
+
+// HeaderDate is the time in an answer's Date header (the server's clock, to
+// the second), or zero when it is absent or unparsable.
+func HeaderDate(h http.Header) time.Time {
+	v := h.Get("Date")
+	if v == "" {
+		return time.Time{}
+	}
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}

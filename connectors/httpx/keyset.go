@@ -45,13 +45,57 @@ import (
 // and one that left is handed off where it landed. since then becomes the
 // oldest time seen after it, with an empty seen set.
 //
-// If the up walk ends on a short page with nothing newer (the second is the
-// current one and may still grow), the cursor stays at since with the full
-// seen set, and the second is walked again from page 1: right away (More)
-// if the walk found anything new, else at the next poll — until a walk finds
-// nothing new. A record inserted into the second behind the walk is caught
-// by the next walk; one skipped because another left the second is caught
-// by a down walk, since the leaver puts a newer record in the listing.
+// If the up walk ends on a short page with nothing newer, the second may be
+// the current one and still grow. Unless it is closed (below), the cursor
+// stays at since with the full seen set, and the second is walked again from
+// page 1: right away (More) if the walk found anything new, else at the next
+// poll — until a walk finds nothing new. A record inserted into the second
+// behind the walk is caught by the next walk; one skipped because another
+// left the second is caught by a down walk, since the leaver puts a newer
+// record in the listing.
+//
+// Closing a second — the server's clock (the Date of a page-1 answer,
+// KeysetPage.ServerTime) tells when re-walking can stop. If the up walk
+// started (its page-1 read) when the server's time was at least since +
+// CloseMargin and it ends on a short page with nothing newer, since moves to
+// the next whole second (since truncated to the second, plus one) with an
+// empty seen set, in the normal phase, whether or not the walk handed
+// anything off. This cannot skip a record:
+//
+//   - No record enters the second after the walk's page-1 read: the clock
+//     that stamps records was past the second by then. So the records at
+//     since only ever leave it during the walk, each moving to the end of the
+//     listing with a newer time; a record's place in the listing (the number
+//     of records at since before it) only decreases.
+//   - Say a record R is at since throughout the walk (it never left) but
+//     was never read. At the page-1 read it was past page 1; at the read of
+//     the last page n it was on a page before n (the listing ends by page
+//     n, and R was not on it). Its page only ever goes down, so between the
+//     reads of some pages i-1 and i it went from past i-1 to before i: a
+//     record before it left the second then, and from then on the listing
+//     holds a record newer than since. The walk's last page is short: when
+//     it is not empty it ends with the listing's last, newest record, so the
+//     walk would have seen something newer and gone down instead. When it
+//     is empty, the listing — which never shrinks — held exactly the n-1
+//     pages from the read of page n-1 (full) on, and that page ended with
+//     the listing's last record, not newer: so the departure came after it
+//     (i = n), when R was already within those n-1 pages — a contradiction.
+//   - Records that left the second have a newer time, so they are at or
+//     after the next whole second (times have one-second precision), where
+//     the normal phase reads them: nothing lies strictly between since and
+//     that second. For a whole since that is since + 1 s. A since that is
+//     not whole (a configured Start) moves to the whole second after it, not
+//     to since + 1 s: a listing that formats since as dd/MM/yyyy HH:mm:ss
+//     truncates it, and would read a second before since again.
+//
+// CloseMargin (default 5 s) tolerates a skew between the clock that stamps
+// the records and the one that writes Date, plus the time between the page-1
+// snapshot and writing its Date: the rule holds as long as the stamping
+// clock is at most CloseMargin − 1 s behind the Date. Without a Date (or an
+// unparsable one) ServerTime is zero and seconds are never closed. The rule
+// assumes that records leave the listing only by moving to a newer time: a
+// deletion during the walk could move an unread record onto a read page
+// without leaving a newer record behind.
 //
 // seen only ever holds records of the since second, so it is bounded by the
 // size of one second of the table. A record whose update time cannot be read
@@ -63,12 +107,31 @@ type Keyset struct {
 	PageSize int
 	Fetch    KeysetFetch
 	MaxSteps int // fetches per Pull while they yield no record (default 8)
+	// CloseMargin is how far the server's clock must be past since at the
+	// start of an up walk for the walk to close the second (default
+	// DefaultCloseMargin; negative: never close).
+	CloseMargin time.Duration
 }
 
+// DefaultCloseMargin is the default Keyset.CloseMargin: it tolerates up to
+// 4 s of skew (plus answer latency) between the clock that stamps the
+// records and the one that writes the Date header.
+const DefaultCloseMargin = 5 * time.Second
+
 // KeysetFetch reads page (from 1) of size records updated at or after since.
-// full reports that the page was as long as a page can be (more may follow).
-// Records carry Updated when it could be read.
-type KeysetFetch func(ctx context.Context, since time.Time, page, size int) (recs []schemas.RawRecord, full bool, err error)
+type KeysetFetch func(ctx context.Context, since time.Time, page, size int) (KeysetPage, error)
+
+// KeysetPage is one answer of a KeysetFetch.
+type KeysetPage struct {
+	// Records carry Updated when it could be read.
+	Records []schemas.RawRecord
+	// Full reports that the page was as long as a page can be (more may
+	// follow).
+	Full bool
+	// ServerTime is the server's clock when it answered (its Date header,
+	// see HeaderDate); zero when unknown.
+	ServerTime time.Time
+}
 
 // Phases of the keyset cursor.
 const (
@@ -87,6 +150,9 @@ type keysetCursor struct {
 	Size  int      `json:"size,omitempty"`  // page size of the up/down walk (must not change mid-walk)
 	Next  string   `json:"next,omitempty"`  // oldest time seen after since (down phase)
 	Fresh bool     `json:"fresh,omitempty"` // the current up walk handed something off
+	// Walk is the server time of the current up walk's page-1 read (up
+	// phase); absent = unknown (cursors of earlier versions), never closes.
+	Walk string `json:"walk,omitempty"`
 }
 
 type keysetState struct {
@@ -97,6 +163,7 @@ type keysetState struct {
 	size  int
 	next  time.Time
 	fresh bool
+	walk  time.Time // server time of the up walk's page-1 read; zero = unknown
 }
 
 // RecordKey is the de-duplication key of a record: "id@version", or a hash
@@ -148,6 +215,13 @@ func (k *Keyset) decode(cursor []byte) (*keysetState, error) {
 		}
 		st.next = t
 	}
+	if c.Walk != "" && st.phase == phaseUp {
+		t, err := time.Parse(time.RFC3339Nano, c.Walk)
+		if err != nil {
+			return nil, fmt.Errorf("%w: walk: %v", ErrCursor, err)
+		}
+		st.walk = t
+	}
 	if st.phase == phaseDown && st.next.IsZero() {
 		return nil, fmt.Errorf("%w: down phase without next", ErrCursor)
 	}
@@ -165,6 +239,9 @@ func (st *keysetState) encode() []byte {
 	}
 	if !st.next.IsZero() {
 		c.Next = st.next.Format(time.RFC3339Nano)
+	}
+	if st.phase == phaseUp && !st.walk.IsZero() {
+		c.Walk = st.walk.Format(time.RFC3339Nano)
 	}
 	b, _ := json.Marshal(c)
 	return b
@@ -229,11 +306,12 @@ func (k *Keyset) step(ctx context.Context, st *keysetState) ([]schemas.RawRecord
 		return k.stepWithin(ctx, st)
 	}
 	size := k.PageSize
-	recs, full, err := k.Fetch(ctx, st.since, 1, size)
+	pg, err := k.Fetch(ctx, st.since, 1, size)
 	if err != nil {
 		return nil, false, err
 	}
-	items := annotate(recs, st.since)
+	full := pg.Full
+	items := annotate(pg.Records, st.since)
 	tmax := st.since
 	for _, it := range items {
 		if it.t.After(tmax) {
@@ -252,6 +330,7 @@ func (k *Keyset) step(ctx context.Context, st *keysetState) ([]schemas.RawRecord
 			out = append(out, it.rec)
 		}
 		st.phase, st.page, st.size, st.fresh = phaseUp, 2, size, len(out) > 0
+		st.walk = pg.ServerTime
 		return out, true, nil
 	}
 	newSeen := map[string]bool{}
@@ -275,13 +354,14 @@ func (k *Keyset) step(ctx context.Context, st *keysetState) ([]schemas.RawRecord
 }
 
 func (k *Keyset) stepWithin(ctx context.Context, st *keysetState) ([]schemas.RawRecord, bool, error) {
-	recs, full, err := k.Fetch(ctx, st.since, st.page, st.size)
+	pg, err := k.Fetch(ctx, st.since, st.page, st.size)
 	if err != nil {
 		return nil, false, err
 	}
+	full := pg.Full
 	var out []schemas.RawRecord
 	newer := false
-	for _, it := range annotate(recs, st.since) {
+	for _, it := range annotate(pg.Records, st.since) {
 		if it.t.After(st.since) {
 			// Left for after the second is done.
 			newer = true
@@ -311,16 +391,37 @@ func (k *Keyset) stepWithin(ctx context.Context, st *keysetState) ([]schemas.Raw
 	case newer || !st.next.IsZero():
 		// The second is closed: verify it walking down. This page was read
 		// already, so start below it.
-		st.phase, st.page, st.fresh = phaseDown, st.page-1, false
+		st.phase, st.page, st.fresh, st.walk = phaseDown, st.page-1, false, time.Time{}
 		return out, true, nil
 	case full:
 		st.page++
 		return out, true, nil
+	case k.closes(st):
+		// The walk started with the server's clock past the second by the
+		// margin: it saw every record still in the second, and any that left
+		// are newer, so read from the next whole second.
+		st.since, st.seen = st.since.Truncate(time.Second).Add(time.Second), map[string]bool{}
+		st.phase, st.page, st.size, st.fresh, st.walk = phaseNormal, 0, 0, false, time.Time{}
+		return out, true, nil
 	default:
-		// The second is the current one and may still grow: walk it again,
+		// The second may be the current one and still grow: walk it again,
 		// now if this walk found anything, else at the next poll.
 		more := st.fresh
-		st.phase, st.page, st.size, st.fresh = phaseNormal, 0, 0, false
+		st.phase, st.page, st.size, st.fresh, st.walk = phaseNormal, 0, 0, false, time.Time{}
 		return out, more, nil
 	}
+}
+
+// closes reports whether the up walk in st, ending on a short page with
+// nothing newer, closes its second: it started when the server's time was
+// at least since + CloseMargin.
+func (k *Keyset) closes(st *keysetState) bool {
+	margin := k.CloseMargin
+	if margin == 0 {
+		margin = DefaultCloseMargin
+	}
+	if margin < 0 || st.walk.IsZero() {
+		return false
+	}
+	return !st.walk.Before(st.since.Add(margin))
 }

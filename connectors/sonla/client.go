@@ -116,7 +116,7 @@ type listing struct {
 }
 
 // list is the keyset fetch: one page of dossiers updated at or after since.
-func (c *Client) list(ctx context.Context, since time.Time, page, size int) ([]schemas.RawRecord, bool, error) {
+func (c *Client) list(ctx context.Context, since time.Time, page, size int) (httpx.KeysetPage, error) {
 	op := fmt.Sprintf("sonla: list page %d", page)
 	q := url.Values{}
 	q.Set("tuNgay", since.Format(time.RFC3339Nano))
@@ -124,14 +124,14 @@ func (c *Client) list(ctx context.Context, since time.Time, page, size int) ([]s
 	q.Set("soLuong", strconv.Itoa(size))
 	resp, err := c.auth.Do(ctx, op, http.MethodGet, listPath+"?"+q.Encode(), nil, nil)
 	if err != nil {
-		return nil, false, err
+		return httpx.KeysetPage{}, err
 	}
 	if !resp.Success() {
-		return nil, false, httpx.StatusError(op, resp)
+		return httpx.KeysetPage{}, httpx.StatusError(op, resp)
 	}
 	var l listing
 	if err := json.Unmarshal(resp.Body, &l); err != nil {
-		return nil, false, httpx.MalformedError(op, httpx.JSONError(err))
+		return httpx.KeysetPage{}, httpx.MalformedError(op, httpx.JSONError(err))
 	}
 	pulled := c.now()
 	recs := make([]schemas.RawRecord, 0, len(l.DuLieu))
@@ -148,5 +148,5 @@ func (c *Client) list(ctx context.Context, since time.Time, page, size int) ([]s
 	if n, ok := httpx.JSONInt(l.SoLuong); ok && n > 0 && int(n) < size {
 		eff = int(n)
 	}
-	return recs, len(recs) >= eff, nil
+	return httpx.KeysetPage{Records: recs, Full: len(recs) >= eff, ServerTime: httpx.HeaderDate(resp.Header)}, nil
 }

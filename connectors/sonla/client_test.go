@@ -396,3 +396,44 @@ func TestWriteback(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPullClosesBurstSecond: more dossiers share one second than fit a page
+// and nothing newer follows. Once the portal's Date is past that second by
+// the margin, idle polls read one page instead of walking the whole second
+// again; an answer without Date keeps the re-walk.
+func TestPullClosesBurstSecond(t *testing.T) {
+	for _, noDate := range []bool{false, true} {
+		t.Run(fmt.Sprintf("noDate=%v", noDate), func(t *testing.T) {
+			p := newPortal(t)
+			p.mu.Lock()
+			p.noDate = noDate
+			p.mu.Unlock()
+			p.tab.Fill("000.00.14.H52-261121", 7) // soLuong=3
+			p.tab.Tick(10 * time.Second)
+			c := p.client(t, nil)
+			got := map[string]int{}
+			cur := pullAll(t, c, nil, got)
+			if len(got) != 7 {
+				t.Fatalf("got %d records, want 7", len(got))
+			}
+			want := 1
+			if noDate {
+				want = 3
+			}
+			for i := 0; i < 3; i++ {
+				q := p.tab.Queries()
+				cur = pullAll(t, c, cur, got)
+				if n := p.tab.Queries() - q; n != want {
+					t.Fatalf("idle poll %d read %d pages, want %d", i, n, want)
+				}
+			}
+			p.tab.Tick(time.Second)
+			p.tab.Put("000.00.14.H52-261121-0002")
+			pullAll(t, c, cur, got)
+			if got["000.00.14.H52-261121-0002@2"] != 1 || len(got) != 8 {
+				t.Fatalf("update not picked up once: %v", got)
+			}
+			checkLatest(t, p, got)
+		})
+	}
+}

@@ -35,6 +35,7 @@ type portal struct {
 	idem      map[string]string
 	maxSize   int  // cap on soLuong (0 = 500)
 	rejectAll bool // every API call answers 401
+	noDate    bool // list answers carry no Date header
 }
 
 func (p *portal) counts() (logins, unauth int) {
@@ -144,6 +145,15 @@ func (p *portal) list(w http.ResponseWriter, r *http.Request) {
 	items := make([]json.RawMessage, 0, len(rows))
 	for _, row := range rows {
 		items = append(items, render(row))
+	}
+	p.mu.Lock()
+	noDate := p.noDate
+	p.mu.Unlock()
+	if noDate {
+		w.Header()["Date"] = nil // suppresses net/http's own
+	} else {
+		// The clock that stamps the dossiers writes Date, as on the portal.
+		w.Header().Set("Date", p.tab.Now().UTC().Format(http.TimeFormat))
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	json.NewEncoder(w).Encode(map[string]any{"tongSo": total, "trang": page, "soLuong": size, "duLieu": items})

@@ -119,7 +119,7 @@ func (c *Client) Pull(ctx context.Context, cursor []byte) (Page, error) {
 }
 
 // list is the keyset fetch: LayDanhSachHoSo for one page.
-func (c *Client) list(ctx context.Context, since time.Time, page, size int) ([]schemas.RawRecord, bool, error) {
+func (c *Client) list(ctx context.Context, since time.Time, page, size int) (httpx.KeysetPage, error) {
 	op := fmt.Sprintf("thainguyen: list page %d", page)
 	var b strings.Builder
 	b.WriteString("<mc:LayDanhSachHoSo>")
@@ -127,16 +127,16 @@ func (c *Client) list(ctx context.Context, since time.Time, page, size int) ([]s
 	b.WriteString("<mc:TrangSo>" + strconv.Itoa(page) + "</mc:TrangSo>")
 	b.WriteString("<mc:SoBanGhi>" + strconv.Itoa(size) + "</mc:SoBanGhi>")
 	b.WriteString("</mc:LayDanhSachHoSo>")
-	body, err := c.call(ctx, op, "LayDanhSachHoSo", b.String())
+	body, hdr, err := c.call(ctx, op, "LayDanhSachHoSo", b.String())
 	if err != nil {
-		return nil, false, err
+		return httpx.KeysetPage{}, err
 	}
 	resp := body.Child("LayDanhSachHoSoResponse", c.spaces...)
 	if resp == nil {
 		resp = body.Find("LayDanhSachHoSoResponse", c.spaces...)
 	}
 	if resp == nil {
-		return nil, false, httpx.MalformedError(op, errors.New("no LayDanhSachHoSoResponse in the SOAP body"))
+		return httpx.KeysetPage{}, httpx.MalformedError(op, errors.New("no LayDanhSachHoSoResponse in the SOAP body"))
 	}
 	pulled := c.now()
 	var recs []schemas.RawRecord
@@ -147,7 +147,7 @@ func (c *Client) list(ctx context.Context, since time.Time, page, size int) ([]s
 		}
 		recs = append(recs, r)
 	}
-	return recs, len(recs) >= size, nil
+	return httpx.KeysetPage{Records: recs, Full: len(recs) >= size, ServerTime: httpx.HeaderDate(hdr)}, nil
 }
 
 // record turns one <HoSo> into a RawRecord; it never fails. The payload is

@@ -283,3 +283,43 @@ func TestWriteback(t *testing.T) {
 		t.Fatalf("unknown dossier: %v", err)
 	}
 }
+
+// TestClosesBurstSecond: more dossiers share one second than fit a page and
+// nothing newer follows. Once the service's Date is past that second by the
+// margin, idle polls read one page instead of walking the whole second
+// again; an answer without Date keeps the re-walk.
+func TestClosesBurstSecond(t *testing.T) {
+	for _, noDate := range []bool{false, true} {
+		t.Run(fmt.Sprintf("noDate=%v", noDate), func(t *testing.T) {
+			s := newService(t)
+			s.mu.Lock()
+			s.noDate = noDate
+			s.mu.Unlock()
+			s.tab.Fill("A", 7) // SoBanGhi=3
+			s.tab.Tick(10 * time.Second)
+			c := s.client(t, nil)
+			got := map[string]int{}
+			cur := pullAll(t, c, nil, got)
+			if len(got) != 7 {
+				t.Fatalf("got %d records, want 7", len(got))
+			}
+			want := 1
+			if noDate {
+				want = 3
+			}
+			for i := 0; i < 3; i++ {
+				q := s.tab.Queries()
+				cur = pullAll(t, c, cur, got)
+				if n := s.tab.Queries() - q; n != want {
+					t.Fatalf("idle poll %d read %d pages, want %d", i, n, want)
+				}
+			}
+			s.tab.Tick(time.Second)
+			s.tab.Put("A-0002")
+			pullAll(t, c, cur, got)
+			if got["A-0002@2"] != 1 || len(got) != 8 {
+				t.Fatalf("update not picked up once: %v", got)
+			}
+		})
+	}
+}

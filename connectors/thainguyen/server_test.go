@@ -32,6 +32,7 @@ type service struct {
 	events map[string]bool
 	order  []string
 	calls  int
+	noDate bool // list answers carry no Date header
 }
 
 func newService(t *testing.T) *service {
@@ -125,6 +126,15 @@ func (s *service) handle(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		rows, total := s.tab.Query(since, l.TrangSo, l.SoBanGhi)
+		s.mu.Lock()
+		noDate := s.noDate
+		s.mu.Unlock()
+		if noDate {
+			w.Header()["Date"] = nil // suppresses net/http's own
+		} else {
+			// The clock that stamps the dossiers writes Date, as on the portal.
+			w.Header().Set("Date", s.tab.Now().UTC().Format(http.TimeFormat))
+		}
 		w.Header().Set("Content-Type", "text/xml; charset=utf-8")
 		io.WriteString(w, renderList(style, rows, total))
 	case req.Body.Event != nil && action == `"`+ns+`CapNhatSuKienHoSo"`:

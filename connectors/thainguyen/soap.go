@@ -19,9 +19,10 @@ const (
 )
 
 // call sends one SOAP 1.1 request with the XacThuc header and returns the
-// answer's Body element. inner is the Body content, written with the mc:
-// prefix. Faults become *httpx.Error with Code/Message set.
-func (c *Client) call(ctx context.Context, op, operation, inner string) (*httpx.Element, error) {
+// answer's Body element and HTTP header (for its Date). inner is the Body
+// content, written with the mc: prefix. Faults become *httpx.Error with
+// Code/Message set.
+func (c *Client) call(ctx context.Context, op, operation, inner string) (*httpx.Element, http.Header, error) {
 	env := `<?xml version="1.0" encoding="utf-8"?>` +
 		`<soap:Envelope xmlns:soap="` + soap11 + `" xmlns:mc="` + httpx.EscapeAttr(c.cfg.Namespace) + `">` +
 		`<soap:Header><mc:XacThuc>` +
@@ -39,22 +40,22 @@ func (c *Client) call(ctx context.Context, op, operation, inner string) (*httpx.
 		return req, err
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	body, perr := parseEnvelope(resp)
 	if perr != nil {
 		if !resp.Success() {
-			return nil, httpx.StatusError(op, resp)
+			return nil, nil, httpx.StatusError(op, resp)
 		}
-		return nil, httpx.MalformedError(op, perr)
+		return nil, nil, httpx.MalformedError(op, perr)
 	}
 	if f := body.Child("Fault", soap11, soap12); f != nil {
-		return nil, faultError(op, resp.Status, f)
+		return nil, nil, faultError(op, resp.Status, f)
 	}
 	if !resp.Success() {
-		return nil, httpx.StatusError(op, resp)
+		return nil, nil, httpx.StatusError(op, resp)
 	}
-	return body, nil
+	return body, resp.Header, nil
 }
 
 func parseEnvelope(resp *httpx.Response) (*httpx.Element, error) {

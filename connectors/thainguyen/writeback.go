@@ -25,7 +25,7 @@ func (c *Client) Writeback(ctx context.Context, ev Event) error {
 		el("ThoiDiem", ev.At.In(httpx.Vietnam).Format(timeLayout)) +
 		el("NoiDung", ev.Content) +
 		"</mc:CapNhatSuKienHoSo>"
-	body, err := c.call(ctx, op, "CapNhatSuKienHoSo", inner)
+	body, _, err := c.call(ctx, op, "CapNhatSuKienHoSo", inner)
 	if err != nil {
 		return err
 	}
