@@ -151,7 +151,16 @@ func (h *Hub) Run(ctx context.Context) error {
 	var handlers []watched
 	subscriber := func(name, topic string) (*kafka.Subscriber, func(*message.Handler), error) {
 		tap := &errorTap{LoggerAdapter: wlog, last: new(atomic.Pointer[string])}
-		sub, err := kafka.NewSubscriber(h.subscriberConfig(name), tap)
+		cfg := h.subscriberConfig(name)
+		// What is in flight is what the hub holds in memory. The national
+		// sink needs many dossiers at hand to fill its calls; the other
+		// handlers work one message at a time and need only enough to
+		// cover their round trips.
+		cfg.TopicWindowMessages = 256
+		if name == "national" {
+			cfg.TopicWindowMessages = 2048
+		}
+		sub, err := kafka.NewSubscriber(cfg, tap)
 		if err != nil {
 			return nil, nil, fmt.Errorf("kafka subscriber %s: %w", name, err)
 		}

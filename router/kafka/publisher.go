@@ -34,7 +34,7 @@ type PublisherConfig struct {
 	Linger time.Duration
 
 	// BatchSize is the maximum number of records per produce request and
-	// partition. Zero means 500. (kafka-go pre-allocates a batch of this
+	// partition. Zero means 100. (kafka-go pre-allocates a batch of this
 	// capacity, so very large values cost memory on small publishes.)
 	BatchSize int
 
@@ -76,7 +76,7 @@ func (c *PublisherConfig) setDefaults() {
 		c.Balancer = &kafkago.Murmur2Balancer{}
 	}
 	if c.BatchSize <= 0 {
-		c.BatchSize = 500
+		c.BatchSize = 100
 	}
 	if c.BatchBytes <= 0 {
 		c.BatchBytes = 1 << 20

@@ -83,6 +83,12 @@ type SubscriberConfig struct {
 	WindowMessages int
 	WindowBytes    int
 
+	// TopicWindowMessages and TopicWindowBytes bound the same over all the
+	// partitions of one subscription, so memory does not grow with the
+	// partition count. Zero means 2048 messages and 32 MiB.
+	TopicWindowMessages int
+	TopicWindowBytes    int
+
 	// CreateTopics, when non-nil, makes Subscribe create the topic with these
 	// settings if it is missing. Nil means Subscribe asks the broker to
 	// auto-create it and otherwise waits until it exists.
@@ -134,6 +140,12 @@ func (c *SubscriberConfig) setDefaults() {
 	}
 	if c.WindowBytes <= 0 {
 		c.WindowBytes = 8 << 20
+	}
+	if c.TopicWindowMessages <= 0 {
+		c.TopicWindowMessages = 2048
+	}
+	if c.TopicWindowBytes <= 0 {
+		c.TopicWindowBytes = 32 << 20
 	}
 	if c.FetchMaxWait <= 0 {
 		c.FetchMaxWait = 500 * time.Millisecond
@@ -236,6 +248,7 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 		topic:  topic,
 		out:    out,
 		logger: s.logger.With(watermill.LogFields{"topic": topic}),
+		budget: newBudget(s.cfg.TopicWindowMessages, s.cfg.TopicWindowBytes),
 	}
 	s.wg.Add(1)
 	go func() {
@@ -276,6 +289,7 @@ type subscription struct {
 	topic  string
 	out    chan *message.Message
 	logger watermill.LoggerAdapter
+	budget *budget // shared by the subscription's partition consumers
 }
 
 // waitTopic retries until the topic exists (or ctx ends).
@@ -573,11 +587,13 @@ func (pc *partitionConsumer) run(ctx context.Context, startOffset int64) {
 	}
 	logger.Debug("Partition consumer started", watermill.LogFields{"offset": startOffset})
 
-	w := newWindow(cfg.WindowMessages, cfg.WindowBytes)
+	w := newWindow(cfg.WindowMessages, cfg.WindowBytes, pc.sub.budget)
 	var keys sync.WaitGroup
 	// Once the fetch loop returns, wait for the keys' deliveries (and the
 	// grace they give handlers of a revoked partition), so the generation's
-	// last commit has their acks.
+	// last commit has their acks; then give back what they still hold of
+	// the subscription's budget.
+	defer w.release()
 	defer keys.Wait()
 	for {
 		if !w.waitRoom(ctx) {
@@ -595,6 +611,9 @@ func (pc *partitionConsumer) run(ctx context.Context, startOffset int64) {
 			case <-time.After(cfg.NackResendDelay):
 			}
 			continue
+		}
+		if !pc.sub.budget.take(ctx, messageSize(km)) {
+			return
 		}
 		if first := w.add(km); first {
 			keys.Add(1)

@@ -16,6 +16,7 @@ import (
 // again in order.
 type window struct {
 	maxMessages, maxBytes int
+	budget                *budget // the subscription's, over all partitions
 
 	mu      sync.Mutex
 	room    chan struct{}  // signalled when an ack frees room
@@ -29,8 +30,25 @@ type windowEntry struct {
 	acked bool
 }
 
-func newWindow(maxMessages, maxBytes int) *window {
-	return &window{maxMessages: maxMessages, maxBytes: maxBytes, room: make(chan struct{}, 1), keys: map[string][]*windowEntry{}}
+func messageSize(km kafkago.Message) int { return len(km.Key) + len(km.Value) }
+
+// newWindow returns a window whose messages also count against b, taken
+// by the caller before add and given back here as each is acked.
+func newWindow(maxMessages, maxBytes int, b *budget) *window {
+	return &window{maxMessages: maxMessages, maxBytes: maxBytes, budget: b, room: make(chan struct{}, 1), keys: map[string][]*windowEntry{}}
+}
+
+// release gives back the budget of the messages never acked, once nothing
+// is delivered from the window any more.
+func (w *window) release() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, e := range w.pending {
+		if !e.acked {
+			w.budget.give(messageSize(e.km))
+		}
+	}
+	w.pending, w.keys = nil, map[string][]*windowEntry{}
 }
 
 // waitRoom blocks until the window can take another message; it returns
@@ -75,6 +93,7 @@ func (w *window) done(km kafkago.Message, commit func(offset int64)) (next kafka
 	q := w.keys[k]
 	if len(q) > 0 && q[0].km.Offset == km.Offset {
 		q[0].acked = true
+		w.budget.give(messageSize(km))
 		q[0] = nil
 		q = q[1:]
 	}
@@ -101,4 +120,61 @@ func (w *window) done(km kafkago.Message, commit func(offset int64)) (next kafka
 		}
 	}
 	return next, ok
+}
+
+// budget bounds the messages (and bytes) handed out and not yet acked over
+// all partitions of a subscription. Acks come from handlers, never from a
+// message waiting for budget, so a full budget always drains.
+type budget struct {
+	maxMessages, maxBytes int
+
+	mu       sync.Mutex
+	messages int
+	bytes    int
+	room     chan struct{} // signalled when give frees room
+}
+
+func newBudget(maxMessages, maxBytes int) *budget {
+	return &budget{maxMessages: maxMessages, maxBytes: maxBytes, room: make(chan struct{}, 1)}
+}
+
+// take waits until size fits (one message always fits an empty budget) and
+// takes it; false when ctx ended first.
+func (b *budget) take(ctx context.Context, size int) bool {
+	for {
+		b.mu.Lock()
+		if b.messages == 0 || (b.messages < b.maxMessages && b.bytes+size <= b.maxBytes) {
+			b.messages++
+			b.bytes += size
+			left := b.messages < b.maxMessages && b.bytes < b.maxBytes
+			b.mu.Unlock()
+			if left {
+				b.wake() // pass the signal on to another waiter
+			}
+			return true
+		}
+		b.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return false
+		case <-b.room:
+		}
+	}
+}
+
+func (b *budget) give(size int) {
+	b.mu.Lock()
+	b.messages--
+	b.bytes -= size
+	b.mu.Unlock()
+	// Several partitions may wait: wake one; it passes the signal on when
+	// room is left.
+	b.wake()
+}
+
+func (b *budget) wake() {
+	select {
+	case b.room <- struct{}{}:
+	default:
+	}
 }

@@ -151,3 +151,61 @@ func TestWindowOrderPerKey(t *testing.T) {
 	}
 	t.Logf("up to %d messages of one partition in flight at once", maxPart)
 }
+
+// TestTopicWindowBound: over all partitions of a subscription no more
+// messages are in flight than TopicWindowMessages, though each partition's
+// window alone would allow more; every message is still handled.
+func TestTopicWindowBound(t *testing.T) {
+	t.Parallel()
+	const total, keys, bound = 400, 40, 10
+	topic := "topicwindow-" + watermill.NewShortUUID()
+	if err := mustPublisher(t, testBrokers).Publish(topic, keyedMessages(total, keys)...); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testSubscriberConfig(testBrokers, "g-"+watermill.NewShortUUID())
+	cfg.WindowMessages = 64
+	cfg.TopicWindowMessages = bound
+	sub := mustSubscriber(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ch, err := sub.Subscribe(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu                  sync.Mutex
+		inFlight, most, got int
+		parts               = map[int]bool{}
+	)
+	for got < total {
+		var m *message.Message
+		select {
+		case m = <-ch:
+		case <-ctx.Done():
+			t.Fatalf("timed out after %d of %d messages", got, total)
+		}
+		info, _ := kafka.MessageInfoFromCtx(m.Context())
+		mu.Lock()
+		inFlight++
+		most = max(most, inFlight)
+		parts[info.Partition] = true
+		got++
+		mu.Unlock()
+		go func() {
+			time.Sleep(2 * time.Millisecond)
+			mu.Lock()
+			inFlight--
+			mu.Unlock()
+			m.Ack()
+		}()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if most > bound {
+		t.Fatalf("%d messages in flight at once, bound %d", most, bound)
+	}
+	if most < 2 || len(parts) < 2 {
+		t.Fatalf("at most %d in flight over %d partitions: the test does not exercise the bound", most, len(parts))
+	}
+	t.Logf("up to %d messages in flight over %d partitions", most, len(parts))
+}
