@@ -31,6 +31,9 @@ type Gatherer[T any] struct {
 	mu      sync.Mutex
 	carried []request[T]  // handed back by a flush, for the next batch
 	carry   chan struct{} // signalled when carried gains items
+
+	key    func(T) string           // nil: items are not keyed
+	inside map[string]chan struct{} // keys of items not yet finished; closed when finished
 }
 
 // CarryingFlush flushes items. It may hand back some items, by index, for
@@ -40,7 +43,9 @@ type Gatherer[T any] struct {
 type CarryingFlush[T any] func(ctx context.Context, items []T, waiting func() int) (carry []int, err error)
 
 type request[T any] struct {
+	ctx  context.Context // the caller's: once it ends, a batch not yet flushing drops the item
 	item T
+	key  string
 	done chan error
 }
 
@@ -94,15 +99,72 @@ func (g *Gatherer[T]) SetConcurrency(n int) {
 	g.slots = make(chan struct{}, max(n, 1))
 }
 
+// SetKey keys items: at most one item per key is in the gatherer at a
+// time, and Do for a key already in it waits until that item is finished.
+// So when a caller gives up on an item (its ctx ended) that a flush still
+// holds, a second item of the key (a redelivery) is never flushed
+// alongside it or before it. Call it before Run.
+func (g *Gatherer[T]) SetKey(key func(T) string) {
+	g.key = key
+	g.inside = map[string]chan struct{}{}
+}
+
+// enter waits until no item of key is in the gatherer and claims key.
+func (g *Gatherer[T]) enter(ctx context.Context, key string) error {
+	for {
+		g.mu.Lock()
+		busy, ok := g.inside[key]
+		if !ok {
+			g.inside[key] = make(chan struct{})
+			g.mu.Unlock()
+			return nil
+		}
+		g.mu.Unlock()
+		select {
+		case <-busy:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// leave releases r's key.
+func (g *Gatherer[T]) leave(r request[T]) {
+	if g.key == nil {
+		return
+	}
+	g.mu.Lock()
+	if c, ok := g.inside[r.key]; ok {
+		delete(g.inside, r.key)
+		close(c)
+	}
+	g.mu.Unlock()
+}
+
+// finish hands r its result and releases its key.
+func (g *Gatherer[T]) finish(r request[T], err error) {
+	r.done <- err
+	g.leave(r)
+}
+
 // Do adds item to the next batch and returns that batch's result. If ctx
-// ends first it returns ctx's error; the item may still be flushed.
+// ends first it returns ctx's error: the item is then flushed only if a
+// flush had already taken it (a batch still gathering, or one it was
+// handed back to, drops it).
 func (g *Gatherer[T]) Do(ctx context.Context, item T) error {
-	r := request[T]{item: item, done: make(chan error, 1)}
+	r := request[T]{ctx: ctx, item: item, done: make(chan error, 1)}
+	if g.key != nil {
+		r.key = g.key(item)
+		if err := g.enter(ctx, r.key); err != nil {
+			return err
+		}
+	}
 	g.queued.Add(1)
 	select {
 	case g.in <- r:
 	case <-ctx.Done():
 		g.queued.Add(-1)
+		g.leave(r)
 		return ctx.Err()
 	}
 	select {
@@ -113,13 +175,26 @@ func (g *Gatherer[T]) Do(ctx context.Context, item T) error {
 	}
 }
 
+// live drops, finishing them, the requests whose caller gave up.
+func (g *Gatherer[T]) live(rs []request[T]) []request[T] {
+	out := rs[:0]
+	for _, r := range rs {
+		if err := r.ctx.Err(); err != nil {
+			g.finish(r, err)
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
 // Run flushes batches until ctx ends, then waits for those still flushing.
 func (g *Gatherer[T]) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer func() {
 		wg.Wait()
 		for _, r := range g.takeCarried() {
-			r.done <- ErrStopped
+			g.finish(r, ErrStopped)
 		}
 	}()
 	for {
@@ -132,7 +207,7 @@ func (g *Gatherer[T]) Run(ctx context.Context) {
 		}
 		// Items handed back come on top of Max new ones: a batch must have
 		// room for new items to fill a call with them.
-		batch := g.takeCarried()
+		batch := g.live(g.takeCarried())
 		limit := len(batch) + g.max
 		for len(batch) == 0 {
 			select {
@@ -143,7 +218,7 @@ func (g *Gatherer[T]) Run(ctx context.Context) {
 				g.queued.Add(-1)
 				batch = append(batch, r)
 			case <-g.carry:
-				batch = g.takeCarried()
+				batch = g.live(g.takeCarried())
 				limit = len(batch) + g.max
 			}
 		}
@@ -161,6 +236,10 @@ func (g *Gatherer[T]) Run(ctx context.Context) {
 			}
 		}
 		timer.Stop()
+		if batch = g.live(batch); len(batch) == 0 {
+			<-g.slots
+			continue
+		}
 		items := make([]T, len(batch))
 		for i, r := range batch {
 			items[i] = r.item
@@ -185,7 +264,7 @@ func (g *Gatherer[T]) Run(ctx context.Context) {
 					again = append(again, r)
 					continue
 				}
-				r.done <- err
+				g.finish(r, err)
 			}
 			if len(again) > 0 {
 				g.putCarried(again)

@@ -185,3 +185,90 @@ func TestCarriedStoppedWithRun(t *testing.T) {
 		t.Fatalf("Do = %v, want ErrStopped", err)
 	}
 }
+
+// With SetKey, a second item of a key waits while a flush still holds the
+// first, even after the first's caller gave up; other keys go on.
+func TestKeyedItemWaitsForItsPredecessor(t *testing.T) {
+	entered := make(chan string, 10)
+	release := make(chan struct{})
+	g := New(func(ctx context.Context, items []string) error {
+		for _, it := range items {
+			entered <- it
+		}
+		if items[0] == "a1" {
+			<-release
+		}
+		return nil
+	}, time.Millisecond, 10)
+	g.SetKey(func(s string) string { return s[:1] })
+	g.SetConcurrency(4)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go g.Run(ctx)
+
+	first, giveUp := context.WithCancel(ctx)
+	firstDone := make(chan error, 1)
+	go func() { firstDone <- g.Do(first, "a1") }()
+	if got := <-entered; got != "a1" {
+		t.Fatalf("flushed %q first, want a1", got)
+	}
+	giveUp()
+	if err := <-firstDone; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Do(a1) = %v after its caller gave up, want context.Canceled", err)
+	}
+	secondDone := make(chan error, 1)
+	go func() { secondDone <- g.Do(ctx, "a2") }()
+	if err := g.Do(ctx, "b1"); err != nil { // another key is not held up
+		t.Fatal(err)
+	}
+	if got := <-entered; got != "b1" {
+		t.Fatalf("flushed %q while a1 was still flushing, want b1", got)
+	}
+	select {
+	case got := <-entered:
+		t.Fatalf("flushed %q while a1 was still flushing", got)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	if err := <-secondDone; err != nil {
+		t.Fatal(err)
+	}
+	if got := <-entered; got != "a2" {
+		t.Fatalf("flushed %q, want a2 after a1", got)
+	}
+}
+
+// An item handed back for the next batch whose caller gave up in between
+// is dropped, not flushed, and frees its key.
+func TestGivenUpCarriedItemIsDropped(t *testing.T) {
+	var flushed []string
+	var mu sync.Mutex
+	first, giveUp := context.WithCancel(context.Background())
+	carriedOnce := false
+	g := NewCarrying(func(ctx context.Context, items []string, _ func() int) ([]int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !carriedOnce {
+			carriedOnce = true
+			giveUp() // the caller gives up while its item waits for the next batch
+			return []int{0}, nil
+		}
+		flushed = append(flushed, items...)
+		return nil, nil
+	}, time.Millisecond, 10)
+	g.SetKey(func(s string) string { return s[:1] })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go g.Run(ctx)
+	if err := g.Do(first, "a1"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Do(a1) = %v, want context.Canceled", err)
+	}
+	if err := g.Do(ctx, "a2"); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(flushed) != 1 || flushed[0] != "a2" {
+		t.Fatalf("flushed %v, want only a2", flushed)
+	}
+}

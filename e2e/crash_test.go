@@ -204,7 +204,7 @@ func stopWithin(t *testing.T, p *hubProcess, limit time.Duration, when string) {
 			t.Errorf("hub exited with %v after SIGTERM (%s):\n%s", err, when, p.tail(20))
 		}
 		if took > limit {
-			t.Errorf("hub took %s to stop after SIGTERM (%s); want at most %s", took, when, limit)
+			t.Errorf("hub took %s to stop after SIGTERM (%s); want at most %s; its log ends:\n%s", took, when, limit, p.tail(40))
 		}
 	case <-time.After(2 * limit):
 		t.Fatalf("hub still running %s after SIGTERM (%s):\n%s", 2*limit, when, p.tail(20))

@@ -382,6 +382,9 @@ func (e *env) verifySource(t *testing.T, src string, quarantined map[versionKey]
 		}
 		if !isSubsequence(hosoStatuses, srcStatuses) {
 			t.Errorf("%s: dossier %s: statuses received %v are not in source order %v", src, d.ID, hosoStatuses, srcStatuses)
+			if os.Getenv("E2E_DEBUG") != "" && e.cfg.Store.PostgresDSN != "" {
+				debugEvents(t, e.cfg.Store.PostgresDSN, d.ID, hists[d.ID], got.History)
+			}
 		}
 		synced++
 	}

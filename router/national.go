@@ -100,6 +100,7 @@ type NationalSink struct {
 }
 
 type pending struct {
+	ctx     context.Context // the handler's: ended when it gave up on the message
 	d       *schemas.Dossier
 	raw     []byte
 	carried int // times handed back to the next batch to fill a call
@@ -133,6 +134,10 @@ func NewNationalSink(cfg NationalSinkConfig, portal NationalPortal, ledger Ledge
 	s := &NationalSink{cfg: cfg, portal: portal, ledger: ledger, counters: counters, log: log}
 	s.gather = batch.NewCarrying(s.processWithRetry, cfg.Linger, cfg.MaxBatch)
 	s.gather.SetConcurrency(cfg.Concurrency)
+	// One version of a dossier in the sink at a time, even when a handler
+	// gave up on its message (a rebalance, a stop) while a batch still
+	// holds it: its redelivery waits until that batch is done with it.
+	s.gather.SetKey(func(p *pending) string { return p.d.ID })
 	return s
 }
 
@@ -156,7 +161,7 @@ func (s *NationalSink) Handle(msg *message.Message) error {
 	// Returns once the dossier's batch is done; if the message's context
 	// ends first the batch may still finish, and the ledger makes the
 	// redelivery harmless.
-	err := s.gather.Do(msg.Context(), &pending{d: &d, raw: msg.Payload})
+	err := s.gather.Do(msg.Context(), &pending{ctx: msg.Context(), d: &d, raw: msg.Payload})
 	// A resync or a replay is not a pull: it resolves nothing pulled.
 	if err == nil && s.cfg.Resolved != nil && msg.Metadata.Get("resync") == "" && msg.Metadata.Get(MetadataReplayOf) == "" {
 		s.cfg.Resolved(d.Source, since)
@@ -197,9 +202,18 @@ func (s *NationalSink) processWithRetry(ctx context.Context, batch []*pending, w
 				return nil, err
 			}
 		}
-		carry, err := s.process(ctx, batch, waiting)
+		// Dossiers whose handlers gave up while this batch waited are
+		// handed back, and so dropped: their messages will come again.
+		live, gone := liveOnly(batch)
+		if len(live) == 0 {
+			return gone, nil
+		}
+		carry, err := s.process(ctx, live, waiting)
 		if err == nil || ctx.Err() != nil {
-			return carry, err
+			if len(gone) == 0 {
+				return carry, err
+			}
+			return append(gone, indicesIn(batch, live, carry)...), err
 		}
 		wait := national.RetryAfter(err)
 		if wait <= 0 {
@@ -218,19 +232,50 @@ func (s *NationalSink) processWithRetry(ctx context.Context, batch []*pending, w
 	}
 }
 
+// liveOnly splits batch into the dossiers whose handlers still wait and
+// the indices of those whose handlers gave up.
+func liveOnly(batch []*pending) (live []*pending, gone []int) {
+	for i, p := range batch {
+		if p.ctx != nil && p.ctx.Err() != nil {
+			gone = append(gone, i)
+			continue
+		}
+		live = append(live, p)
+	}
+	if len(gone) == 0 {
+		return batch, nil
+	}
+	return live, gone
+}
+
+// indicesIn maps indices into sub, a subsequence of batch, to indices
+// into batch.
+func indicesIn(batch, sub []*pending, idx []int) []int {
+	at := make(map[*pending]int, len(batch))
+	for i, p := range batch {
+		at[p] = i
+	}
+	out := make([]int, len(idx))
+	for i, j := range idx {
+		out[i] = at[sub[j]]
+	}
+	return out
+}
+
 // work is one dossier's plan within a batch.
 type work struct {
-	p     *pending
-	idx   int  // in the batch
-	carry bool // handed back to the next batch
-	d     *schemas.Dossier
-	raw   []byte
-	unit  national.Unit
-	entry store.LedgerEntry
-	hoso  national.HoSo
-	steps []national.Step
-	due   []int // indices of steps the portal has not acknowledged, in time order
-	hash  string
+	p      *pending
+	idx    int  // in the batch
+	carry  bool // handed back to the next batch
+	d      *schemas.Dossier
+	raw    []byte
+	unit   national.Unit
+	entry  store.LedgerEntry
+	before store.LedgerEntry // entry before push recorded its intent
+	hoso   national.HoSo
+	steps  []national.Step
+	due    []int // indices of steps the portal has not acknowledged, in time order
+	hash   string
 }
 
 // planSteps works out which of w's steps the portal lacks, from the keys of
@@ -448,17 +493,24 @@ func (s *NationalSink) push(ctx context.Context, ws []*work, updating bool, pre 
 		return nil, nil
 	}
 	chunks := chunksByUnit(ws)
-	if !updating {
-		// Record the intent first: if we crash before the answer is
-		// recorded, the next attempt looks the dossier up instead of
-		// creating it twice.
-		for _, w := range ws {
+	// Record the intent first. A create: if we crash before the answer is
+	// recorded, the next attempt looks the dossier up instead of creating
+	// it twice. An update: the portal may hold this version from then on,
+	// so the ledger says so (with no content hash: whether it arrived is
+	// unknown); an older version or the older content with new effects
+	// laid over it must never be sent after it, and this version, whose
+	// message was not acknowledged, comes again and is sent again.
+	for _, w := range ws {
+		w.before = w.entry
+		if updating {
+			w.entry.NationalVersion, w.entry.ContentHash = w.d.SourceVersion, ""
+		} else {
 			w.entry.NationalState = statePending
-			pre.Ledger = append(pre.Ledger, s.ledgerEntry(w))
 		}
+		pre.Ledger = append(pre.Ledger, s.ledgerEntry(w))
 	}
 	if err := s.record(ctx, pre); err != nil {
-		return nil, fmt.Errorf("record create intent: %w", err)
+		return nil, fmt.Errorf("record intent: %w", err)
 	}
 	var redo []*work
 	for ci, chunk := range chunks {
@@ -469,23 +521,25 @@ func (s *NationalSink) push(ctx context.Context, ws []*work, updating bool, pre 
 		}
 		res, err := s.portal.Sync(ctx, unit, updating, items)
 		if err != nil {
-			if !updating {
-				// The chunks not sent made no create; nor did this one if it
-				// was refused before any item was looked at. Their retry
-				// needs no lookups.
-				var undo []store.LedgerEntry
-				for k := ci; k < len(chunks); k++ {
-					if k == ci && !national.NotProcessed(err) && !errors.Is(err, breaker.ErrOpen) {
-						continue
-					}
-					for _, w := range chunks[k] {
+			// The chunks not sent changed nothing at the portal; nor did
+			// this one if it was refused before any item was looked at.
+			// Their intents are taken back (a create's retry then needs no
+			// lookup).
+			var undo []store.LedgerEntry
+			for k := ci; k < len(chunks); k++ {
+				if k == ci && !national.NotProcessed(err) && !errors.Is(err, breaker.ErrOpen) {
+					continue
+				}
+				for _, w := range chunks[k] {
+					w.entry = w.before
+					if !updating {
 						w.entry.NationalState = stateNone
-						undo = append(undo, s.ledgerEntry(w))
 					}
+					undo = append(undo, s.ledgerEntry(w))
 				}
-				if perr := s.ledger.PutLedger(ctx, undo); perr != nil {
-					err = errors.Join(err, fmt.Errorf("write ledger: %w", perr))
-				}
+			}
+			if perr := s.ledger.PutLedger(ctx, undo); perr != nil {
+				err = errors.Join(err, fmt.Errorf("write ledger: %w", perr))
 			}
 			return nil, fmt.Errorf("DongBoHoSoMC (%d dossiers): %w", len(chunk), err)
 		}
@@ -516,7 +570,9 @@ func (s *NationalSink) push(ctx context.Context, ws []*work, updating bool, pre 
 				redo = append(redo, w)
 			default:
 				// 21, 24 or a code we do not know: the portal refuses this
-				// version; keep it for an operator and go on with the rest.
+				// version (it keeps what it had); keep it for an operator
+				// and go on with the rest.
+				w.entry = w.before
 				if !updating {
 					w.entry.NationalState = stateNone
 				}

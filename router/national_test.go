@@ -279,3 +279,54 @@ func TestSinkFillsCalls(t *testing.T) {
 		})
 	}
 }
+
+// lostAnswers is the real store with the answers of update calls lost, as
+// when the hub dies between a DongBoHoSoMC call and its ledger write.
+type lostAnswers struct {
+	*sqlite.Store
+	lose bool
+}
+
+func (l *lostAnswers) Record(ctx context.Context, w store.Write) error {
+	for _, ev := range w.Events {
+		if l.lose && ev.Kind == "national.update" {
+			return fmt.Errorf("hub died before recording the answer")
+		}
+	}
+	return l.Store.Record(ctx, w)
+}
+
+// An update whose answer was never recorded may be at the portal: nothing
+// older may follow it (a redelivered older version, or the older content
+// with new effects), and the version itself is sent again.
+func TestSinkUpdateAnswerLost(t *testing.T) {
+	e := newSinkEnv(t)
+	e.handle(t, dossier("L-1", 1, 1, 0))
+	lost := &lostAnswers{Store: e.store, lose: true}
+	sink := NewNationalSink(NationalSinkConfig{Units: map[string]national.Unit{schemas.SourceSonLa: unit}, Instance: "test"},
+		e.client, lost, nil, slog.New(slog.DiscardHandler))
+	v3 := dossier("L-1", 3, 4, 0)
+	if _, err := sink.process(context.Background(), []*pending{{d: v3}}, func() int { return 0 }); err == nil {
+		t.Fatal("process succeeded although its answer could not be recorded")
+	}
+	if got, _ := e.held(t, "L-1"); statusOfHoSo(t, got.HoSo) != 4 {
+		t.Fatalf("national status %d, want 4: the update reached the portal", statusOfHoSo(t, got.HoSo))
+	}
+	// After the restart: an older version comes again, then v3.
+	e.handle(t, dossier("L-1", 2, 2, 0))
+	if got, _ := e.held(t, "L-1"); statusOfHoSo(t, got.HoSo) != 4 {
+		t.Fatalf("national status %d after an older version, want 4: the older one went out after the newer", statusOfHoSo(t, got.HoSo))
+	}
+	e.handle(t, v3)
+	got, l := e.held(t, "L-1")
+	var statuses []int
+	for _, h := range got.History {
+		statuses = append(statuses, statusOfHoSo(t, h.Item))
+	}
+	if fmt.Sprint(statuses) != "[1 4 4]" {
+		t.Fatalf("national received statuses %v, want [1 4 4] (v3 sent again, v2 never)", statuses)
+	}
+	if l.NationalState != stateHeld || l.NationalVersion != 3 || l.ContentHash == "" {
+		t.Fatalf("ledger %+v, want v3 held with its content hash", l)
+	}
+}

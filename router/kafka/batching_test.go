@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/lienthong/lienthong/broker"
+	"github.com/lienthong/lienthong/router/kafka"
 )
 
 // TestPublishBatches: one Publish call of many messages becomes one produce
@@ -36,9 +37,15 @@ func TestPublishBatches(t *testing.T) {
 		return nil, nil, false // observe only; kfake handles the request
 	})
 
-	pub := mustPublisher(t, b.Addrs())
+	// 1000 keyed messages spread over 4 partitions: at most ~300 per
+	// partition, so a batch size of 500 allows one produce per partition.
+	pub, err := kafka.NewPublisher(kafka.PublisherConfig{Brokers: b.Addrs(), BatchSize: 500}, testLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pub.Close() })
 	topic := "batch-" + watermill.NewShortUUID()
-	const n = 1000 // < testPartitions * BatchSize (500)
+	const n = 1000
 	if err := pub.Publish(topic, keyedMessages(n, 64)...); err != nil {
 		t.Fatal(err)
 	}

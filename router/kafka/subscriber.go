@@ -359,8 +359,7 @@ func (sub *subscription) runGroup(ctx context.Context) {
 	stop := context.AfterFunc(ctx, func() { _ = cg.Close() })
 	defer func() {
 		stop()
-		_ = cg.Close()
-		sub.leaveGroup(glog.member())
+		sub.closeGroup(cg, glog.member)
 	}()
 
 	for {
@@ -379,6 +378,37 @@ func (sub *subscription) runGroup(ctx context.Context) {
 			"generation": gen.ID, "member": gen.MemberID, "assignments": fmt.Sprint(gen.Assignments[sub.topic]),
 		})
 		sub.startGeneration(ctx, gen)
+	}
+}
+
+// closeGroupWait is how long closeGroup waits for kafka-go's ConsumerGroup
+// to close before leaving the group itself.
+const closeGroupWait = time.Second
+
+// closeGroup closes cg and makes sure the member left the group. By now no
+// generation of ours is running (startGeneration returned), so all that
+// Close waits for is kafka-go's own loop, which may be inside a JoinGroup
+// the coordinator holds until every member rejoined: with a member that
+// died (SIGKILL), until its session times out. A stopping hub must not wait
+// for that: after closeGroupWait it leaves the group, which lets the
+// coordinator go on without us, and after a little more it stops waiting.
+func (sub *subscription) closeGroup(cg *kafkago.ConsumerGroup, member func() string) {
+	closed := make(chan struct{})
+	go func() {
+		_ = cg.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+		sub.leaveGroup(member())
+		return
+	case <-time.After(closeGroupWait):
+	}
+	sub.leaveGroup(member())
+	select {
+	case <-closed:
+	case <-time.After(closeGroupWait):
+		sub.logger.Info("Consumer group still joining at close; not waiting for it", nil)
 	}
 }
 

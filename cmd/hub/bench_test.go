@@ -1,0 +1,48 @@
+package main
+
+import (
+	"os/exec"
+	"regexp"
+	"strconv"
+	"testing"
+
+	"github.com/lienthong/lienthong/store/postgres/pgtest"
+)
+
+// resultLine is the one line `hub bench` ends with, in exactly this form.
+var resultLine = regexp.MustCompile(`(?m)^RESULT mode=(steady|backlog) versions=(\d+) versions_per_s=(\d+) items_per_call=([\d.]+) cpu_us_per_version=(\d+) peak_rss_mb=(\d+) store=(sqlite|postgres)$`)
+
+// TestBench runs both modes on a small load (the figures are not checked:
+// speed lives in the benchmark, not in a test) and checks that each syncs
+// everything and ends with its RESULT line, the hub's own CPU and memory
+// measured.
+func TestBench(t *testing.T) {
+	bin := buildHub(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+		mode string
+		min  int
+	}{
+		{"steady sqlite", []string{"bench", "-count", "30", "-steps", "3"}, "steady", 90},
+		{"backlog postgres", []string{"bench", "-mode", "backlog", "-changes", "600", "-steps", "2", "-postgres", pgtest.Schema(t)}, "backlog", 600},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := exec.Command(bin, tc.args...).CombinedOutput()
+			if err != nil {
+				t.Fatalf("hub %v: %v\n%s", tc.args, err, out)
+			}
+			m := resultLine.FindSubmatch(out)
+			if m == nil {
+				t.Fatalf("no RESULT line in:\n%s", out)
+			}
+			versions, _ := strconv.Atoi(string(m[2]))
+			cpu, _ := strconv.Atoi(string(m[5]))
+			rss, _ := strconv.Atoi(string(m[6]))
+			if string(m[1]) != tc.mode || versions < tc.min || cpu <= 0 || rss <= 0 {
+				t.Fatalf("RESULT %s: want mode %s, at least %d versions, the hub's CPU and memory", m[0], tc.mode, tc.min)
+			}
+			t.Log(string(m[0]))
+		})
+	}
+}
