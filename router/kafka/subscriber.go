@@ -72,6 +72,13 @@ type SubscriberConfig struct {
 	// FetchMaxBytes caps one fetch response per partition. Zero means 10 MiB.
 	FetchMaxBytes int
 
+	// FetchAhead is how many messages each partition's reader fetches
+	// ahead of the window (kafka-go's QueueCapacity, 100 by default there).
+	// Zero means 16: the window holds what handlers work on, and with many
+	// partitions per topic and a topic per handler, fetching far ahead is
+	// memory the budgets do not bound.
+	FetchAhead int
+
 	// WindowMessages and WindowBytes bound how many messages of one
 	// partition (and how many bytes of their keys and values) are handed
 	// out and not yet acknowledged at once. Within the window order is kept
@@ -152,6 +159,9 @@ func (c *SubscriberConfig) setDefaults() {
 	}
 	if c.FetchMaxBytes <= 0 {
 		c.FetchMaxBytes = 10 << 20
+	}
+	if c.FetchAhead <= 0 {
+		c.FetchAhead = 16
 	}
 	if c.ClientID == "" {
 		c.ClientID = "lienthong"
@@ -599,6 +609,7 @@ func (pc *partitionConsumer) run(ctx context.Context, startOffset int64) {
 		Dialer:         pc.sub.s.dialer,
 		MinBytes:       1,
 		MaxBytes:       cfg.FetchMaxBytes,
+		QueueCapacity:  cfg.FetchAhead,
 		MaxWait:        cfg.FetchMaxWait,
 		ReadBackoffMin: 50 * time.Millisecond,
 		ReadBackoffMax: time.Second,
