@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -140,6 +141,7 @@ func CanonicalMessage(d *schemas.Dossier) (*message.Message, error) {
 	out := message.NewMessage(watermill.NewUUID(), body)
 	out.Metadata.Set(kafka.PartitionKeyMetadata, d.ID)
 	out.Metadata.Set("source", d.Source)
+	out.Metadata.Set(schemas.MetadataStatus, strconv.Itoa(d.Status))
 	return out, nil
 }
 

@@ -145,6 +145,9 @@ func Ref(dossierID string, fees []schemas.Fee) string {
 // status 6 with fees payable online gets one payment request per fee set,
 // and the applicant the payment link.
 func (f *Flow) HandleDossier(msg *message.Message) error {
+	if schemas.StatusElsewhere(msg.Metadata.Get(schemas.MetadataStatus), schemas.StatusFeeDue) {
+		return nil // only a dossier whose fees are due needs a payment request
+	}
 	var d schemas.Dossier
 	if err := json.Unmarshal(msg.Payload, &d); err != nil {
 		f.cfg.Log.Warn("fees: unreadable canonical message", "uuid", msg.UUID, "error", err.Error())

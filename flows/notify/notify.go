@@ -250,6 +250,10 @@ type Detector struct {
 // Handle is a Watermill handler from the canonical topic to the notices
 // topic: the dossier's current status, when it is news to the applicant.
 func (dt *Detector) Handle(msg *message.Message) ([]*message.Message, error) {
+	if schemas.StatusElsewhere(msg.Metadata.Get(schemas.MetadataStatus),
+		schemas.StatusReceived, schemas.StatusSupplement, schemas.StatusResolved, schemas.StatusFeeDue) {
+		return nil, nil // no notice for this status (see statusNotice)
+	}
 	var d schemas.Dossier
 	if err := json.Unmarshal(msg.Payload, &d); err != nil {
 		// The national sink quarantines unreadable canonical messages; here

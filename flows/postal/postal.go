@@ -117,6 +117,9 @@ func COD(d *schemas.Dossier) int64 {
 
 // HandleDossier is a Watermill handler on the canonical topic.
 func (f *Flow) HandleDossier(msg *message.Message) error {
+	if schemas.StatusElsewhere(msg.Metadata.Get(schemas.MetadataStatus), schemas.StatusResolved) {
+		return nil // only a resolved dossier has a result to post
+	}
 	var d schemas.Dossier
 	if err := json.Unmarshal(msg.Payload, &d); err != nil {
 		f.cfg.Log.Warn("postal: unreadable canonical message", "uuid", msg.UUID, "error", err.Error())
