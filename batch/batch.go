@@ -21,11 +21,12 @@ var ErrStopped = errors.New("batch: gatherer stopped")
 // batches are flushed at once (the next one gathers while others flush).
 // Every caller waits for its batch's result.
 type Gatherer[T any] struct {
-	flush  CarryingFlush[T]
-	linger time.Duration
-	max    int
-	slots  chan struct{} // one per batch that may flush at once
-	in     chan request[T]
+	flush     CarryingFlush[T]
+	linger    time.Duration
+	lingerMax time.Duration // 0: Linger counts from the batch's first item
+	max       int
+	slots     chan struct{} // one per batch that may flush at once
+	in        chan request[T]
 
 	queued  atomic.Int64 // callers in Do whose item no batch has taken yet
 	mu      sync.Mutex
@@ -91,6 +92,12 @@ func (g *Gatherer[T]) putCarried(rs []request[T]) {
 	default:
 	}
 }
+
+// SetLingerMax makes Linger a gap: a batch closes once no item came for
+// Linger, or at the latest max after its first item (or when full). For
+// batches that should fill while items keep coming (a backlog) without
+// holding a lone item longer than Linger. Call it before Run.
+func (g *Gatherer[T]) SetLingerMax(max time.Duration) { g.lingerMax = max }
 
 // SetConcurrency lets up to n batches flush at once (n < 1 is 1). Only for
 // callers whose concurrent batches never hold items that must be flushed
@@ -223,19 +230,35 @@ func (g *Gatherer[T]) Run(ctx context.Context) {
 			}
 		}
 		timer := time.NewTimer(g.linger)
+		var (
+			last     *time.Timer      // with lingerMax: the batch's last moment
+			deadline <-chan time.Time // last's channel; nil waits forever
+		)
+		if g.lingerMax > 0 {
+			last = time.NewTimer(g.lingerMax)
+			deadline = last.C
+		}
 	gather:
 		for len(batch) < limit {
 			select {
 			case r := <-g.in:
 				g.queued.Add(-1)
 				batch = append(batch, r)
+				if deadline != nil {
+					timer.Reset(g.linger) // items still coming: keep gathering
+				}
 			case <-timer.C:
+				break gather
+			case <-deadline:
 				break gather
 			case <-ctx.Done():
 				break gather
 			}
 		}
 		timer.Stop()
+		if last != nil {
+			last.Stop()
+		}
 		if batch = g.live(batch); len(batch) == 0 {
 			<-g.slots
 			continue

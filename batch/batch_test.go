@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -270,5 +271,51 @@ func TestGivenUpCarriedItemIsDropped(t *testing.T) {
 	defer mu.Unlock()
 	if len(flushed) != 1 || flushed[0] != "a2" {
 		t.Fatalf("flushed %v, want only a2", flushed)
+	}
+}
+
+// With SetLingerMax, a batch keeps gathering while items keep coming
+// (each within Linger of the last), up to LingerMax; without, it closes
+// Linger after its first item. In a synctest bubble: time is virtual.
+func TestLingerMaxGathersWhileItemsCome(t *testing.T) {
+	for _, tc := range []struct {
+		lingerMax time.Duration
+		batches   int
+	}{
+		{0, 5},                     // 20 items 5ms apart, batches closing 20ms after their first
+		{time.Second, 1},           // all 20 in one
+		{40 * time.Millisecond, 3}, // at most 40ms per batch
+	} {
+		synctest.Test(t, func(t *testing.T) {
+			var sizes []int
+			var mu sync.Mutex
+			g := New(func(ctx context.Context, items []int) error {
+				mu.Lock()
+				sizes = append(sizes, len(items))
+				mu.Unlock()
+				return nil
+			}, 20*time.Millisecond, 100)
+			g.SetLingerMax(tc.lingerMax)
+			ctx, cancel := context.WithCancel(context.Background())
+			go g.Run(ctx)
+			var wg sync.WaitGroup
+			for i := range 20 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if err := g.Do(ctx, i); err != nil {
+						t.Error(err)
+					}
+				}()
+				time.Sleep(5 * time.Millisecond)
+			}
+			wg.Wait()
+			cancel()
+			mu.Lock()
+			defer mu.Unlock()
+			if len(sizes) != tc.batches {
+				t.Errorf("lingerMax %v: batches %v, want %d", tc.lingerMax, sizes, tc.batches)
+			}
+		})
 	}
 }

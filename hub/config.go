@@ -207,9 +207,12 @@ type NationalConfig struct {
 	Password string        `yaml:"password"`
 	Timeout  time.Duration `yaml:"timeout"`
 	Linger   time.Duration `yaml:"linger"`
-	// Concurrency is how many batches of dossiers (each up to 500, sent in
-	// calls of up to 100) may be in flight to the portal at once (default
-	// 4). A dossier is never in two at once.
+	// Concurrency is how many batches of dossiers (each up to 1,000, sent
+	// in calls of up to 100) may be in flight to the portal at once
+	// (default 2). A dossier is never in two at once. More batches share
+	// the dossiers at hand (the national sink's window, 2,048 messages), so
+	// each holds fewer per call: with 4, calls carried 52-58 items in the
+	// backlog benchmark, with 2, 80.
 	Concurrency int `yaml:"concurrency"`
 }
 

@@ -52,11 +52,15 @@ const (
 type NationalSinkConfig struct {
 	// Units maps a source to the national unit its dossiers are sent as.
 	Units map[string]national.Unit
-	// Linger is how long a batch waits for more dossiers after the first.
+	// Linger is how long a batch waits for another dossier (default 5ms).
 	Linger time.Duration
+	// LingerMax is how long a batch may keep gathering while dossiers keep
+	// coming, from its first (default 50ms; negative: Linger counts from
+	// the first dossier).
+	LingerMax time.Duration
 	// MaxBatch caps the dossiers handled in one batch.
 	MaxBatch int
-	// Concurrency is how many batches may be sent at once (default 4).
+	// Concurrency is how many batches may be sent at once (default 2).
 	// Batches never share a dossier: the subscriber hands out one message
 	// per dossier at a time.
 	Concurrency int
@@ -117,6 +121,9 @@ func NewNationalSink(cfg NationalSinkConfig, portal NationalPortal, ledger Ledge
 		// there is a backlog, and a lone change should not wait.
 		cfg.Linger = 5 * time.Millisecond
 	}
+	if cfg.LingerMax == 0 {
+		cfg.LingerMax = 50 * time.Millisecond
+	}
 	if cfg.MaxBatch <= 0 {
 		// Room for a few full calls per unit and operation, and for the
 		// dossiers carried over from the batch before.
@@ -129,11 +136,14 @@ func NewNationalSink(cfg NationalSinkConfig, portal NationalPortal, ledger Ledge
 		log = slog.Default()
 	}
 	if cfg.Concurrency <= 0 {
-		cfg.Concurrency = 4
+		cfg.Concurrency = 2
 	}
 	s := &NationalSink{cfg: cfg, portal: portal, ledger: ledger, counters: counters, log: log}
 	s.gather = batch.NewCarrying(s.processWithRetry, cfg.Linger, cfg.MaxBatch)
 	s.gather.SetConcurrency(cfg.Concurrency)
+	// With a backlog, dossiers keep coming as the windows refill: gather
+	// while they do, so the batch has enough of each unit to fill calls.
+	s.gather.SetLingerMax(cfg.LingerMax)
 	// One version of a dossier in the sink at a time, even when a handler
 	// gave up on its message (a rebalance, a stop) while a batch still
 	// holds it: its redelivery waits until that batch is done with it.
