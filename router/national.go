@@ -214,16 +214,16 @@ func (s *NationalSink) processWithRetry(ctx context.Context, batch []*pending, w
 		}
 		// Dossiers whose handlers gave up while this batch waited are
 		// handed back, and so dropped: their messages will come again.
-		live, gone := liveOnly(batch)
+		live, at, gone := liveOnly(batch)
 		if len(live) == 0 {
 			return gone, nil
 		}
 		carry, err := s.process(ctx, live, waiting)
 		if err == nil || ctx.Err() != nil {
-			if len(gone) == 0 {
-				return carry, err
+			for _, j := range carry {
+				gone = append(gone, at[j])
 			}
-			return append(gone, indicesIn(batch, live, carry)...), err
+			return gone, err
 		}
 		wait := national.RetryAfter(err)
 		if wait <= 0 {
@@ -242,34 +242,18 @@ func (s *NationalSink) processWithRetry(ctx context.Context, batch []*pending, w
 	}
 }
 
-// liveOnly splits batch into the dossiers whose handlers still wait and
-// the indices of those whose handlers gave up.
-func liveOnly(batch []*pending) (live []*pending, gone []int) {
+// liveOnly splits batch into the dossiers whose handlers still wait (with
+// at, each one's index in batch) and the indices of those whose handlers
+// gave up.
+func liveOnly(batch []*pending) (live []*pending, at, gone []int) {
 	for i, p := range batch {
 		if p.ctx != nil && p.ctx.Err() != nil {
 			gone = append(gone, i)
 			continue
 		}
-		live = append(live, p)
+		live, at = append(live, p), append(at, i)
 	}
-	if len(gone) == 0 {
-		return batch, nil
-	}
-	return live, gone
-}
-
-// indicesIn maps indices into sub, a subsequence of batch, to indices
-// into batch.
-func indicesIn(batch, sub []*pending, idx []int) []int {
-	at := make(map[*pending]int, len(batch))
-	for i, p := range batch {
-		at[p] = i
-	}
-	out := make([]int, len(idx))
-	for i, j := range idx {
-		out[i] = at[sub[j]]
-	}
-	return out
+	return live, at, gone
 }
 
 // work is one dossier's plan within a batch.

@@ -410,8 +410,6 @@ func (sub *subscription) closeGroup(cg *kafkago.ConsumerGroup, member func() str
 	}()
 	select {
 	case <-closed:
-		sub.leaveGroup(member())
-		return
 	case <-time.After(closeGroupWait):
 	}
 	sub.leaveGroup(member())
