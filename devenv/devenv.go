@@ -243,7 +243,7 @@ func (s *Sims) HubConfig(brokers []string, st hub.StoreConfig) hub.Config {
 	}
 	return hub.Config{
 		Instance:   "dev",
-		Kafka:      hub.KafkaConfig{Brokers: brokers, Partitions: 64, ReplicationFactor: 1},
+		Kafka:      hub.KafkaConfig{Brokers: brokers, Partitions: 16, ReplicationFactor: 1},
 		Store:      st,
 		National:   hub.NationalConfig{BaseURL: s.URLs[NameNational], Username: user, Password: secret, Linger: 5 * time.Millisecond},
 		SonLa:      &hub.SonLaConfig{PortalCommon: common(NameSonLa), ClientID: user, ClientSecret: secret},

@@ -6,12 +6,11 @@ import (
 	"fmt"
 
 	"github.com/lienthong/lienthong/sim/simctl"
-	"github.com/lienthong/lienthong/store"
 )
 
 // Ledger is what Behind reads of the hub's store.
 type Ledger interface {
-	GetLedger(ctx context.Context, ids []string) (map[string]store.LedgerEntry, error)
+	HeldVersions(ctx context.Context, ids []string) (map[string]int64, error)
 }
 
 // Book returns the change book of a provincial simulator.
@@ -34,27 +33,18 @@ type Sync struct {
 	Pending  int // lifecycle changes the simulators have yet to make
 }
 
-// Behind compares every live dossier's final version at its portal with
-// what the ledger says the national portal acknowledged.
-func (s *Sims) Behind(ctx context.Context, l Ledger) (Sync, error) {
-	var out Sync
+// Finals maps every live dossier at the portals to the version the hub
+// gives its last change, and counts the lifecycle changes still to come.
+func (s *Sims) Finals() (finals map[string]int64, pending int) {
+	finals = map[string]int64{}
 	for _, src := range Sources {
 		b := s.Book(src)
-		out.Pending += b.Stats().PendingChanges
+		pending += b.Stats().PendingChanges
 		_, list := b.List(0, 0)
-		ids := make([]string, 0, len(list))
-		for _, d := range list {
-			ids = append(ids, d.MaHoSo)
-		}
-		ledger, err := l.GetLedger(ctx, ids)
-		if err != nil {
-			return out, fmt.Errorf("read ledger: %w", err)
-		}
 		for _, d := range list {
 			if d.Deleted {
 				continue
 			}
-			out.Dossiers++
 			want := int64(d.Version)
 			if src == NameHaTinh {
 				// The feed orders by SEQ: the hub's version of a Hà Tĩnh
@@ -64,12 +54,50 @@ func (s *Sims) Behind(ctx context.Context, l Ledger) (Sync, error) {
 					want = hist[len(hist)-1].Seq
 				}
 			}
-			if e := ledger[d.MaHoSo]; e.NationalState == "held" && e.NationalVersion >= want {
-				out.Synced++
-			}
+			finals[d.MaHoSo] = want
 		}
 	}
-	return out, nil
+	return finals, pending
+}
+
+// Pending counts the lifecycle changes the simulators have yet to make.
+func (s *Sims) Pending() int {
+	n := 0
+	for _, src := range Sources {
+		n += s.Book(src).Stats().PendingChanges
+	}
+	return n
+}
+
+// Unsynced returns those of finals whose version the ledger does not say
+// the national portal holds.
+func Unsynced(ctx context.Context, l Ledger, finals map[string]int64) (map[string]int64, error) {
+	ids := make([]string, 0, len(finals))
+	for id := range finals {
+		ids = append(ids, id)
+	}
+	held, err := l.HeldVersions(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read ledger: %w", err)
+	}
+	left := map[string]int64{}
+	for id, want := range finals {
+		if held[id] < want {
+			left[id] = want
+		}
+	}
+	return left, nil
+}
+
+// Behind compares every live dossier's final version at its portal with
+// what the ledger says the national portal acknowledged.
+func (s *Sims) Behind(ctx context.Context, l Ledger) (Sync, error) {
+	finals, pending := s.Finals()
+	left, err := Unsynced(ctx, l, finals)
+	if err != nil {
+		return Sync{}, err
+	}
+	return Sync{Dossiers: len(finals), Synced: len(finals) - len(left), Pending: pending}, nil
 }
 
 // PatchFaults changes a simulator's §8 fault settings; omitted keys keep

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/segmentio/kafka-go"
 )
@@ -43,6 +44,91 @@ func (t *topicCounter) count(ctx context.Context, topics ...string) (int64, erro
 				return 0, fmt.Errorf("offsets of %s/%d: %w", name, p.Partition, p.Error)
 			}
 			n += p.LastOffset - p.FirstOffset
+		}
+	}
+	return n, nil
+}
+
+// lag is how many records the consumer groups named with prefix, except
+// skip, have yet to commit, over the partitions assigned to their members.
+func (t *topicCounter) lag(ctx context.Context, prefix, skip string) (int64, error) {
+	c := &kafka.Client{Addr: kafka.TCP(t.addr)}
+	list, err := c.ListGroups(ctx, &kafka.ListGroupsRequest{})
+	if err != nil {
+		return 0, fmt.Errorf("list groups: %w", err)
+	}
+	var ids []string
+	for _, g := range list.Groups {
+		if strings.HasPrefix(g.GroupID, prefix) && g.GroupID != skip {
+			ids = append(ids, g.GroupID)
+		}
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	desc, err := c.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: ids})
+	if err != nil {
+		return 0, fmt.Errorf("describe groups: %w", err)
+	}
+	type tp struct {
+		topic     string
+		partition int
+	}
+	committed := map[string]map[tp]int64{}
+	ends := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
+	asked := map[tp]bool{}
+	for _, g := range desc.Groups {
+		if g.Error != nil {
+			return 0, fmt.Errorf("describe group %s: %w", g.GroupID, g.Error)
+		}
+		topics := map[string][]int{}
+		for _, m := range g.Members {
+			for _, a := range m.MemberAssignments.Topics {
+				topics[a.Topic] = append(topics[a.Topic], a.Partitions...)
+			}
+		}
+		if len(topics) == 0 {
+			continue
+		}
+		res, err := c.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: g.GroupID, Topics: topics})
+		if err != nil {
+			return 0, fmt.Errorf("offsets of group %s: %w", g.GroupID, err)
+		}
+		committed[g.GroupID] = map[tp]int64{}
+		for topic, parts := range res.Topics {
+			for _, p := range parts {
+				k := tp{topic, p.Partition}
+				committed[g.GroupID][k] = p.CommittedOffset
+				if !asked[k] {
+					asked[k] = true
+					ends.Topics[topic] = append(ends.Topics[topic], kafka.FirstOffsetOf(p.Partition), kafka.LastOffsetOf(p.Partition))
+				}
+			}
+		}
+	}
+	if len(asked) == 0 {
+		return 0, nil
+	}
+	res, err := c.ListOffsets(ctx, ends)
+	if err != nil {
+		return 0, fmt.Errorf("list offsets: %w", err)
+	}
+	first, last := map[tp]int64{}, map[tp]int64{}
+	for name, parts := range res.Topics {
+		for _, p := range parts {
+			if p.Error != nil {
+				return 0, fmt.Errorf("offsets of %s/%d: %w", name, p.Partition, p.Error)
+			}
+			first[tp{name, p.Partition}], last[tp{name, p.Partition}] = p.FirstOffset, p.LastOffset
+		}
+	}
+	var n int64
+	for _, offs := range committed {
+		for k, off := range offs {
+			if off < first[k] {
+				off = first[k] // nothing committed yet
+			}
+			n += max(0, last[k]-off)
 		}
 	}
 	return n, nil

@@ -25,8 +25,12 @@ type Store struct {
 	seal *store.Sealer
 }
 
+// DefaultMaxConns is the pool size when the DSN sets no pool_max_conns.
+const DefaultMaxConns = 16
+
 // Open connects to dsn and runs the migrations. A search_path in the DSN
-// (…?search_path=myschema) places the tables in that schema. opts must
+// (…?search_path=myschema) places the tables in that schema;
+// pool_max_conns sizes the connection pool (DefaultMaxConns). opts must
 // choose store.WithEncryptionKey(s) or store.WithoutEncryption: the error
 // otherwise wraps store.ErrNoEncryptionKey.
 func Open(ctx context.Context, dsn string, opts ...store.Option) (*Store, error) {
@@ -50,6 +54,14 @@ func connect(ctx context.Context, dsn string, opts []store.Option) (*Store, erro
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("parse dsn: %w", err)
+	}
+	if !strings.Contains(dsn, "pool_max_conns") {
+		// pgx's default is one connection per core, at least four. The
+		// hub's handlers wait on the store concurrently (the sink, the
+		// normaliser's provenance, every notice's idempotency key), and
+		// with four connections they queued for the pool, not for the
+		// database.
+		cfg.MaxConns = max(cfg.MaxConns, DefaultMaxConns)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -144,6 +156,35 @@ func (s *Store) GetLedger(ctx context.Context, ids []string) (map[string]store.L
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("get ledger: %w", err)
+	}
+	return out, nil
+}
+
+// HeldVersions maps each of ids that the national portal holds to the
+// version it holds. It reads no canonical record, so polling it is cheap.
+func (s *Store) HeldVersions(ctx context.Context, ids []string) (map[string]int64, error) {
+	out := make(map[string]int64, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT dossier_id, national_version FROM ledger
+WHERE dossier_id = ANY($1) AND national_state = $2`, ids, store.NationalHeld)
+	if err != nil {
+		return nil, fmt.Errorf("held versions: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id string
+			v  int64
+		)
+		if err := rows.Scan(&id, &v); err != nil {
+			return nil, fmt.Errorf("held versions: scan: %w", err)
+		}
+		out[id] = v
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("held versions: %w", err)
 	}
 	return out, nil
 }

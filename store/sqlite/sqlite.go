@@ -245,6 +245,39 @@ WHERE dossier_id IN (SELECT value FROM json_each(?))`, string(js))
 	return out, nil
 }
 
+// HeldVersions maps each of ids that the national portal holds to the
+// version it holds. It reads no canonical record, so polling it is cheap.
+func (s *Store) HeldVersions(ctx context.Context, ids []string) (map[string]int64, error) {
+	out := make(map[string]int64, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	js, err := json.Marshal(ids)
+	if err != nil {
+		return nil, fmt.Errorf("held versions: %w", err)
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT dossier_id, national_version FROM ledger
+WHERE dossier_id IN (SELECT value FROM json_each(?)) AND national_state = ?`, string(js), store.NationalHeld)
+	if err != nil {
+		return nil, fmt.Errorf("held versions: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id string
+			v  int64
+		)
+		if err := rows.Scan(&id, &v); err != nil {
+			return nil, fmt.Errorf("held versions: scan: %w", err)
+		}
+		out[id] = v
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("held versions: %w", err)
+	}
+	return out, nil
+}
+
 // PutLedger upserts entries in one transaction with one prepared statement
 // (in-process SQLite has no round trip to save). When an ID appears more
 // than once the last entry wins. UpdatedAt is set by the store. Canonical

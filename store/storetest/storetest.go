@@ -31,6 +31,7 @@ type Store interface {
 
 	GetLedger(ctx context.Context, ids []string) (map[string]store.LedgerEntry, error)
 	PutLedger(ctx context.Context, entries []store.LedgerEntry) error
+	HeldVersions(ctx context.Context, ids []string) (map[string]int64, error)
 	LedgerCounts(ctx context.Context) (map[string]int, error)
 
 	AppendEvents(ctx context.Context, events []store.Event) error
@@ -291,6 +292,15 @@ func testLedgerRoundTrip(t *testing.T, s Store) {
 	// Canonical bytes come back exactly, white space included.
 	if !bytes.Equal(got[a.DossierID].Canonical, a.Canonical) {
 		t.Errorf("canonical = %q, want %q", got[a.DossierID].Canonical, a.Canonical)
+	}
+	// Only a (held) is held; b is none, c pending.
+	held, err := s.HeldVersions(ctx, []string{a.DossierID, b.DossierID, c.DossierID, "missing"})
+	must(t, err)
+	if want := map[string]int64{a.DossierID: a.NationalVersion}; !reflect.DeepEqual(held, want) {
+		t.Errorf("HeldVersions = %v, want %v", held, want)
+	}
+	if held, err := s.HeldVersions(ctx, nil); err != nil || len(held) != 0 {
+		t.Errorf("HeldVersions(nil) = %v, %v; want empty", held, err)
 	}
 }
 
