@@ -160,8 +160,16 @@ func (h *Hub) Run(ctx context.Context) error {
 		// and need only enough to cover their round trips: 64 kept them
 		// busy in `hub bench`, and 256 cost 70 MB more at its peak.
 		cfg.TopicWindowMessages = 64
-		if name == "national" {
+		switch {
+		case name == "national":
 			cfg.TopicWindowMessages = 2048
+		case strings.HasPrefix(name, "normalise-"):
+			// A change feed lists every change, so a raw topic holds runs
+			// of one dossier's versions, each waiting for the one before:
+			// the window must span more dossiers to keep the normaliser
+			// busy (with 64 it held `hub bench` steady back; 256 cost
+			// 35 MB more at the peak of a backlog).
+			cfg.TopicWindowMessages = 128
 		}
 		sub, err := kafka.NewSubscriber(cfg, tap)
 		if err != nil {
@@ -210,6 +218,9 @@ func (h *Hub) Run(ctx context.Context) error {
 	l4, err := h.buildLevel4(sources, resync, &notify.Publisher{Publisher: pub, Topic: topics.Notices()})
 	if err != nil {
 		return err
+	}
+	if l4.mail != nil {
+		closers = append(closers, l4.mail.Close)
 	}
 	for _, spec := range l4.handlers(topics) {
 		sub, watch, err := subscriber(spec.name, spec.topic)

@@ -28,6 +28,7 @@ type level4 struct {
 	email    *notify.Notifier // the email channel
 	fees     *fees.Flow
 	postal   *postal.Flow
+	mail     *email.Client // its idle SMTP sessions end with the hub
 }
 
 // handlerSpec is one router handler of the level-4 flows.
@@ -108,6 +109,7 @@ func (h *Hub) buildLevel4(sources []source, resync *router.Resyncer, notices *no
 			return nil, err
 		}
 		mailC = &breakerMail{set: h.breakers, mail: cl}
+		l.mail = cl
 	}
 	if smsC != nil {
 		l.sms = notify.New(notify.Config{SMS: smsC, Store: h.store, Instance: h.cfg.Instance, Log: h.log})

@@ -238,7 +238,7 @@ func (b *bench) waitSynced(ctx context.Context) error {
 			for _, v := range b.nationalCalls() {
 				items += v[1]
 			}
-			fmt.Printf("  %5.1fs: %d pulled, %d normalised, %d national items accepted, %d dossiers still behind\n",
+			fmt.Printf("  %5.1fs: %d pulled, %d normalised, %d national items accepted, %d dossiers not yet seen synced\n",
 				time.Since(start).Seconds(), raw, canonical, items, len(left))
 		}
 		pending := b.sims.Pending()

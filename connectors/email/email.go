@@ -1,6 +1,9 @@
 // Package email sends applicant notifications as plain-text email through
-// the configured SMTP relay (spec §7). Each Send is one SMTP session:
-// connect, EHLO, AUTH PLAIN when configured, MAIL, RCPT, DATA, QUIT.
+// the configured SMTP relay (spec §7). Each Send is one SMTP transaction
+// (MAIL, RCPT, DATA) on a session opened with EHLO and AUTH PLAIN when
+// configured; a session that ended its transaction cleanly is kept for the
+// next Send for a while, as SMTP allows, so a busy hub does not connect
+// and authenticate once per email.
 //
 // Errors are *httpx.Error so the hub classifies them like every other
 // connector's: 4xx replies and connection failures are transient, 5xx
@@ -21,6 +24,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-sasl"
@@ -53,14 +57,33 @@ type Config struct {
 	Username, Password string
 	HelloName          string        // EHLO name; default "localhost"
 	Timeout            time.Duration // whole session, per Send (default 30s)
+	// MaxIdle sessions are kept open for later Sends (default 64; negative:
+	// none, every Send connects and ends with QUIT), each for at most
+	// IdleTimeout (default 30s, well under the 5 minutes RFC 5321 gives a
+	// server before it may close).
+	MaxIdle     int
+	IdleTimeout time.Duration
 }
 
 // Client sends mail through one relay. It is safe for concurrent use; each
-// Send opens its own connection.
+// Send has a session to itself.
 type Client struct {
 	cfg  Config
 	from *mail.Address
+
+	mu   sync.Mutex
+	idle []*session // most recently used last
 }
+
+// session is one open, greeted (and authenticated) SMTP connection.
+type session struct {
+	nc    net.Conn
+	dc    *deadlineConn
+	cl    *smtp.Client
+	since time.Time // idle since
+}
+
+func (s *session) close() { _ = s.cl.Close() }
 
 // New validates cfg and builds a Client.
 func New(cfg Config) (*Client, error) {
@@ -82,6 +105,12 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.MaxIdle == 0 {
+		cfg.MaxIdle = 64
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 30 * time.Second
 	}
 	return &Client{cfg: cfg, from: from}, nil
 }
@@ -138,78 +167,155 @@ func (c *Client) Send(ctx context.Context, m Message) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
-	stage := "connect"
-	err = c.session(ctx, to.Address, raw, m, &stage)
-	if err != nil {
+	for attempt := 1; ; attempt++ {
+		stage := "connect"
+		ss, reused := c.take()
+		if ss == nil {
+			var err error
+			if ss, err = c.open(ctx, &stage); err != nil {
+				return classify(ctx, "email: "+stage, err)
+			}
+		}
+		err := c.transact(ctx, ss, to.Address, raw, m, &stage)
+		if err == nil {
+			c.keep(ss)
+			return nil
+		}
+		ss.close()
+		if reused && stage == "MAIL" && attempt == 1 && ctx.Err() == nil {
+			// The relay may have dropped the idle session; nothing of the
+			// message has gone yet, so a new session tries again.
+			continue
+		}
 		return classify(ctx, "email: "+stage, err)
+	}
+}
+
+// take returns an idle session, if one is fresh enough, closing those that
+// are not.
+func (c *Client) take() (*session, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for len(c.idle) > 0 {
+		ss := c.idle[len(c.idle)-1]
+		c.idle = c.idle[:len(c.idle)-1]
+		if time.Since(ss.since) < c.cfg.IdleTimeout {
+			return ss, true
+		}
+		ss.close()
+	}
+	return nil, false
+}
+
+// keep puts a session whose transaction ended cleanly back for the next
+// Send, or ends it with QUIT when the client keeps none or enough.
+func (c *Client) keep(ss *session) {
+	ss.since = time.Now()
+	c.mu.Lock()
+	if len(c.idle) < c.cfg.MaxIdle {
+		c.idle = append(c.idle, ss)
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	// A failed QUIT changes nothing for the message.
+	_ = ss.cl.Quit()
+	ss.close()
+}
+
+// Close ends the idle sessions. Sends still running finish; their sessions
+// are kept again, so call it once nothing sends any more.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	idle := c.idle
+	c.idle = nil
+	c.mu.Unlock()
+	for _, ss := range idle {
+		ss.close()
 	}
 	return nil
 }
 
-// session runs one SMTP transaction, calling m's hooks around DATA; *stage
-// tracks where it failed.
-func (c *Client) session(ctx context.Context, rcpt string, raw []byte, m Message, stage *string) error {
+// open connects and greets the relay (EHLO, AUTH); *stage tracks where it
+// failed.
+func (c *Client) open(ctx context.Context, stage *string) (*session, error) {
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", c.cfg.Addr)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	dl, _ := ctx.Deadline()
-	conn := &deadlineConn{Conn: nc, limit: dl}
-	// go-smtp sets its own per-command deadlines; deadlineConn caps them at
-	// ctx's deadline, and a cancellation closes the socket under it.
-	stop := context.AfterFunc(ctx, func() { nc.Close() })
-	defer stop()
-	cl := smtp.NewClient(conn)
-	defer cl.Close()
-	cl.CommandTimeout, cl.SubmissionTimeout = c.cfg.Timeout, c.cfg.Timeout
+	ss := &session{nc: nc, dc: &deadlineConn{Conn: nc}}
+	ss.cl = smtp.NewClient(ss.dc)
+	ss.cl.CommandTimeout, ss.cl.SubmissionTimeout = c.cfg.Timeout, c.cfg.Timeout
+	if err := ss.bound(ctx, func() error {
+		*stage = "EHLO"
+		if err := ss.cl.Hello(c.cfg.HelloName); err != nil {
+			return err
+		}
+		if c.cfg.Username != "" {
+			*stage = "AUTH"
+			if err := ss.cl.Auth(sasl.NewPlainClient("", c.cfg.Username, c.cfg.Password)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		ss.close()
+		return nil, err
+	}
+	return ss, nil
+}
 
-	*stage = "EHLO"
-	if err := cl.Hello(c.cfg.HelloName); err != nil {
-		return err
-	}
-	if c.cfg.Username != "" {
-		*stage = "AUTH"
-		if err := cl.Auth(sasl.NewPlainClient("", c.cfg.Username, c.cfg.Password)); err != nil {
+// bound runs f within ctx: go-smtp sets its own per-command deadlines;
+// deadlineConn caps them at ctx's deadline, and a cancellation closes the
+// socket under it.
+func (ss *session) bound(ctx context.Context, f func() error) error {
+	ss.dc.limit, _ = ctx.Deadline()
+	stop := context.AfterFunc(ctx, func() { ss.nc.Close() })
+	defer stop()
+	return f()
+}
+
+// transact runs one SMTP transaction on ss, calling m's hooks around DATA;
+// *stage tracks where it failed.
+func (c *Client) transact(ctx context.Context, ss *session, rcpt string, raw []byte, m Message, stage *string) error {
+	return ss.bound(ctx, func() error {
+		*stage = "MAIL"
+		if err := ss.cl.Mail(c.from.Address, &smtp.MailOptions{Size: int64(len(raw))}); err != nil {
 			return err
 		}
-	}
-	*stage = "MAIL"
-	if err := cl.Mail(c.from.Address, &smtp.MailOptions{Size: int64(len(raw))}); err != nil {
-		return err
-	}
-	*stage = "RCPT"
-	if err := cl.Rcpt(rcpt, nil); err != nil {
-		return err
-	}
-	if m.BeforeData != nil {
-		*stage = "before DATA"
-		if err := m.BeforeData(ctx); err != nil {
+		*stage = "RCPT"
+		if err := ss.cl.Rcpt(rcpt, nil); err != nil {
 			return err
 		}
-	}
-	*stage = "DATA"
-	w, err := cl.Data()
-	if err != nil {
-		return err
-	}
-	if _, err := w.Write(raw); err != nil {
-		return err
-	}
-	// Close sends the final dot and reads the reply: from here on a broken
-	// connection leaves it unknown whether the relay took the message.
-	*stage = stageEndOfData
-	if err := w.Close(); err != nil {
-		return err
-	}
-	// The relay has the message: tell the caller before anything else can
-	// fail or take time (QUIT waits for a reply).
-	if m.Accepted != nil {
-		m.Accepted(ctx)
-	}
-	// A failed QUIT changes nothing for the message.
-	_ = cl.Quit()
-	return nil
+		if m.BeforeData != nil {
+			*stage = "before DATA"
+			if err := m.BeforeData(ctx); err != nil {
+				return err
+			}
+		}
+		*stage = "DATA"
+		w, err := ss.cl.Data()
+		if err != nil {
+			return err
+		}
+		if _, err := w.Write(raw); err != nil {
+			return err
+		}
+		// Close sends the final dot and reads the reply: from here on a
+		// broken connection leaves it unknown whether the relay took the
+		// message.
+		*stage = stageEndOfData
+		if err := w.Close(); err != nil {
+			return err
+		}
+		// The relay has the message: tell the caller before anything else
+		// can fail or take time.
+		if m.Accepted != nil {
+			m.Accepted(ctx)
+		}
+		return nil
+	})
 }
 
 // classify turns a session error into an *httpx.Error.

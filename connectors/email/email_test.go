@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -410,5 +411,100 @@ func TestAcceptedBeforeQuit(t *testing.T) {
 	}
 	if accepted == 0 || accepted > time.Second {
 		t.Fatalf("accepted after %v; want at once, before QUIT's answer (which never comes)", accepted)
+	}
+}
+
+// countingListener counts the relay's connections and can drop them all.
+type countingListener struct {
+	net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.mu.Lock()
+		l.conns = append(l.conns, c)
+		l.mu.Unlock()
+	}
+	return c, err
+}
+
+func (l *countingListener) accepted() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.conns)
+}
+
+func (l *countingListener) dropAll() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range l.conns {
+		c.Close()
+	}
+}
+
+// TestSessionReused: Sends one after another share one session; a session
+// the relay dropped while idle is replaced without failing the Send; with
+// MaxIdle negative every Send connects.
+func TestSessionReused(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := &countingListener{Listener: ln}
+	sim := simmail.New(simmail.Config{Username: "hub", Password: "pw"})
+	served := make(chan error, 1)
+	go func() { served <- sim.ServeSMTP(cl) }()
+	t.Cleanup(func() {
+		sim.Close()
+		<-served
+	})
+	newClient := func(maxIdle int) *email.Client {
+		c, err := email.New(email.Config{Addr: ln.Addr().String(), From: "noreply@lienthong.gov.vn", Username: "hub", Password: "pw",
+			Timeout: 3 * time.Second, MaxIdle: maxIdle})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	send := func(c *email.Client, id string) {
+		t.Helper()
+		if err := c.Send(context.Background(), email.Message{To: rcpt, Subject: "Hồ sơ", Body: "Đã tiếp nhận", MessageID: "<" + id + "@lienthong>"}); err != nil {
+			t.Fatalf("send %s: %v", id, err)
+		}
+	}
+	c := newClient(0)
+	for i := range 3 {
+		send(c, "s"+strconv.Itoa(i))
+	}
+	if n := cl.accepted(); n != 1 {
+		t.Fatalf("3 sends made %d connections, want 1", n)
+	}
+	cl.dropAll()
+	send(c, "after-drop")
+	if n := cl.accepted(); n != 2 {
+		t.Fatalf("after the relay dropped the session: %d connections, want 2", n)
+	}
+	c.Close()
+	send(c, "after-close")
+	if n := cl.accepted(); n != 3 {
+		t.Fatalf("after Close: %d connections, want 3", n)
+	}
+	each := newClient(-1)
+	send(each, "e1")
+	send(each, "e2")
+	if n := cl.accepted(); n != 5 {
+		t.Fatalf("MaxIdle -1: %d connections, want 5", n)
+	}
+	mails := sim.Mail()
+	if len(mails) != 7 {
+		t.Fatalf("relay has %d mails, want 7", len(mails))
+	}
+	for _, m := range mails {
+		if m.AuthUser != "hub" {
+			t.Fatalf("a mail on a reused session lost its authentication: %+v", m)
+		}
 	}
 }
