@@ -93,7 +93,12 @@ type LedgerEntry struct {
 	ContentHash string
 	Status      int    // national status 1–10
 	Canonical   []byte // canonical dossier JSON; encrypted at rest
-	Deleted     bool
+	// KeepCanonical writes the entry but leaves the canonical dossier
+	// stored for it as it is (Canonical is ignored; a dossier not stored
+	// yet gets none): for the writes that follow the one that stored it,
+	// which would only seal and send the same bytes again.
+	KeepCanonical bool
+	Deleted       bool
 
 	// What the national portal last acknowledged.
 	NationalState   string // NationalNone, NationalPending, NationalHeld
@@ -163,11 +168,16 @@ type IdentityLink struct {
 // batch in order expects. Sorting makes concurrent batches lock rows in the
 // same order, so overlapping batches wait for each other instead of
 // deadlocking.
+//
+// A later entry that keeps the canonical dossier takes the earlier one's.
 func DedupeLedger(entries []LedgerEntry) []LedgerEntry {
 	idx := make(map[string]int, len(entries))
 	out := make([]LedgerEntry, 0, len(entries))
 	for _, e := range entries {
 		if i, ok := idx[e.DossierID]; ok {
+			if e.KeepCanonical && !out[i].KeepCanonical {
+				e.Canonical, e.KeepCanonical = out[i].Canonical, false
+			}
 			out[i] = e
 			continue
 		}

@@ -68,10 +68,13 @@ func (w *where) add(cond string, v ...any) {
 	w.conds = append(w.conds, cond)
 }
 
-// in adds "column is one of list", unless list is empty.
+// in adds "column is one of list", unless list is empty. The list is a
+// semi-join, not "= ANY": a plan cached while the table was small scans
+// it, and with "= ANY" compares each row with every item (50 ms a call
+// for 500 dossiers over 2,000 deliveries in `hub bench`).
 func (w *where) in(column string, list []string) {
 	if len(list) > 0 {
-		w.add(column+" = ANY(?)", list)
+		w.add(column+" IN (SELECT unnest(?::text[]))", list)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/lienthong/lienthong/store"
 )
@@ -88,7 +89,7 @@ func connect(ctx context.Context, path string, opts []store.Option) (*Store, err
 	w.SetConnMaxIdleTime(0)
 	// Connect the writer first: it creates the file and switches it to WAL
 	// before any reader opens it.
-	if err := w.PingContext(ctx); err != nil {
+	if err := pingWriter(ctx, w); err != nil {
 		_ = w.Close()
 		return nil, fmt.Errorf("open writer: %w", err)
 	}
@@ -108,6 +109,26 @@ func connect(ctx context.Context, path string, opts []store.Option) (*Store, err
 		return nil, fmt.Errorf("open reader: %w", err)
 	}
 	return &Store{w: w, r: r, ids: o.Identity, seal: o.Sealer}, nil
+}
+
+// pingWriter connects the writer. Switching a new file to WAL while
+// another process does the same can fail at once with SQLITE_BUSY (the
+// switch does not wait on busy_timeout), so that is retried up to it.
+func pingWriter(ctx context.Context, w *sql.DB) error {
+	deadline := time.Now().Add(busyTimeout)
+	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
+		err := w.PingContext(ctx)
+		var coded interface{ Code() int }
+		busy := errors.As(err, &coded) && coded.Code()&0xff == sqlite3.SQLITE_BUSY
+		if err == nil || !busy || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
 }
 
 func cloneValues(v url.Values) url.Values {
@@ -203,6 +224,16 @@ const ledgerColumns = `dossier_id, source, province, procedure_code, agency, ver
 // one query: the IDs travel as one JSON array, so there is no limit on
 // their number.
 func (s *Store) GetLedger(ctx context.Context, ids []string) (map[string]store.LedgerEntry, error) {
+	return s.getLedger(ctx, ids, ledgerColumns)
+}
+
+// GetLedgerStates is GetLedger without the canonical dossiers (Canonical is
+// nil), for writers that keep them as stored (LedgerEntry.KeepCanonical).
+func (s *Store) GetLedgerStates(ctx context.Context, ids []string) (map[string]store.LedgerEntry, error) {
+	return s.getLedger(ctx, ids, strings.Replace(ledgerColumns, "canonical,", "x'',", 1))
+}
+
+func (s *Store) getLedger(ctx context.Context, ids []string, columns string) (map[string]store.LedgerEntry, error) {
 	out := make(map[string]store.LedgerEntry, len(ids))
 	if len(ids) == 0 {
 		return out, nil
@@ -211,7 +242,7 @@ func (s *Store) GetLedger(ctx context.Context, ids []string) (map[string]store.L
 	if err != nil {
 		return nil, fmt.Errorf("get ledger: %w", err)
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+ledgerColumns+` FROM ledger
+	rows, err := s.r.QueryContext(ctx, `SELECT `+columns+` FROM ledger
 WHERE dossier_id IN (SELECT value FROM json_each(?))`, string(js))
 	if err != nil {
 		return nil, fmt.Errorf("get ledger: %w", err)
@@ -300,12 +331,16 @@ func (s *Store) putLedgerTx(ctx context.Context, tx *sql.Tx, entries []store.Led
 		if e.DossierID == "" {
 			return fmt.Errorf("put ledger: entry %d: empty dossier id: %w", i, store.ErrInvalid)
 		}
-		ids[i], plain[i] = e.DossierID, e.Canonical
+		if ids[i] = e.DossierID; !e.KeepCanonical {
+			plain[i] = e.Canonical
+		}
 	}
 	canon := s.seal.SealAll(store.SealLedgerCanonical, ids, plain)
 	now := micros(store.Now())
 	const q = `
-INSERT INTO ledger (` + ledgerColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO ledger (` + ledgerColumns + `) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,
+	CASE WHEN ?17 THEN coalesce((SELECT canonical FROM ledger WHERE dossier_id = ?1), x'') ELSE ?9 END,
+	?10, ?11, ?12, ?13, ?14, ?15, ?16)
 ON CONFLICT (dossier_id) DO UPDATE SET
 	source = excluded.source, province = excluded.province, procedure_code = excluded.procedure_code,
 	agency = excluded.agency, version = excluded.version, content_hash = excluded.content_hash,
@@ -321,7 +356,7 @@ ON CONFLICT (dossier_id) DO UPDATE SET
 	for i, e := range entries {
 		if _, err := st.ExecContext(ctx, e.DossierID, e.Source, e.Province, e.Procedure, e.Agency, e.Version,
 			e.ContentHash, e.Status, canon[i], e.Deleted, e.NationalState, e.NationalVersion, e.NationalSteps,
-			nullMicros(e.NationalAt), now, store.JoinStepKeys(e.NationalStepKeys)); err != nil {
+			nullMicros(e.NationalAt), now, store.JoinStepKeys(e.NationalStepKeys), e.KeepCanonical); err != nil {
 			return fmt.Errorf("put ledger: %s: %w", e.DossierID, err)
 		}
 	}

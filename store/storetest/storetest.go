@@ -30,6 +30,7 @@ type Store interface {
 	PutCursor(ctx context.Context, name string, value []byte) error
 
 	GetLedger(ctx context.Context, ids []string) (map[string]store.LedgerEntry, error)
+	GetLedgerStates(ctx context.Context, ids []string) (map[string]store.LedgerEntry, error)
 	PutLedger(ctx context.Context, entries []store.LedgerEntry) error
 	HeldVersions(ctx context.Context, ids []string) (map[string]int64, error)
 	LedgerCounts(ctx context.Context) (map[string]int, error)
@@ -113,6 +114,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"LedgerRoundTrip", testLedgerRoundTrip},
 		{"LedgerUpsert", testLedgerUpsert},
 		{"LedgerBatchDuplicates", testLedgerBatchDuplicates},
+		{"LedgerKeepCanonical", testLedgerKeepCanonical},
 		{"LedgerBatchAtomic", testLedgerBatchAtomic},
 		{"Record", testRecord},
 		{"RecordAtomic", testRecordAtomic},
@@ -335,6 +337,48 @@ func testLedgerBatchDuplicates(t *testing.T, s Store) {
 	must(t, err)
 	checkEntry(t, got["D"], entry("D", 2), before) // last in the batch wins
 	checkEntry(t, got["E"], entry("E", 1), before)
+}
+
+// testLedgerKeepCanonical: an entry that keeps the canonical dossier writes
+// everything else and leaves the stored one, also through Record and when
+// it follows a full entry of the same dossier in one batch.
+func testLedgerKeepCanonical(t *testing.T, s Store) {
+	ctx := ctxT(t)
+	before := time.Now()
+	must(t, s.PutLedger(ctx, []store.LedgerEntry{entry("K1", 1), entry("K2", 1)}))
+	keep := func(e store.LedgerEntry) store.LedgerEntry {
+		e.KeepCanonical, e.Canonical = true, []byte(`{"ignored":true}`)
+		return e
+	}
+	k1 := entry("K1", 1)
+	k1.NationalState, k1.NationalVersion, k1.ContentHash = store.NationalPending, 1, ""
+	must(t, s.PutLedger(ctx, []store.LedgerEntry{keep(k1)}))
+	// In one batch: K2's full entry, then one keeping it (the full one's
+	// canonical stays); K3 is not stored yet and gets none.
+	k2 := entry("K2", 2)
+	k2b := k2
+	k2b.Status = 9
+	k3 := entry("K3", 1)
+	must(t, s.Record(ctx, store.Write{Ledger: []store.LedgerEntry{k2, keep(k2b), keep(k3)}}))
+	got, err := s.GetLedger(ctx, []string{"K1", "K2", "K3"})
+	must(t, err)
+	checkEntry(t, got["K1"], k1, before)
+	checkEntry(t, got["K2"], k2b, before)
+	k3.Canonical = nil
+	checkEntry(t, got["K3"], k3, before)
+
+	// The states alone: everything but the canonical dossiers.
+	states, err := s.GetLedgerStates(ctx, []string{"K1", "K2", "K3", "missing"})
+	must(t, err)
+	if len(states) != 3 {
+		t.Fatalf("GetLedgerStates: %d entries, want 3", len(states))
+	}
+	for id, e := range got {
+		e.Canonical = nil
+		if !reflect.DeepEqual(states[id], e) {
+			t.Errorf("GetLedgerStates %s:\n got %+v\nwant %+v", id, states[id], e)
+		}
+	}
 }
 
 func testLedgerBatchAtomic(t *testing.T, s Store) {
