@@ -214,6 +214,12 @@ type NationalConfig struct {
 	// each holds fewer per call: with 4, calls carried 52-58 items in the
 	// backlog benchmark, with 2, 80.
 	Concurrency int `yaml:"concurrency"`
+	// Calls is how many calls one batch has in flight at once (default 1):
+	// its calls carry different dossiers (a dossier's steps, which may span
+	// two calls, go one call after the other), so this adds speed without
+	// splitting the dossiers at hand into fuller and emptier calls. A
+	// portal that limits its request rate answers more of them 429.
+	Calls int `yaml:"calls"`
 }
 
 // PortalCommon is what every provincial section carries.

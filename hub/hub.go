@@ -200,7 +200,7 @@ func (h *Hub) Run(ctx context.Context) error {
 		units[src.name] = src.unit
 	}
 	sink := router.NewNationalSink(router.NationalSinkConfig{
-		Units: units, Linger: h.cfg.National.Linger, Concurrency: h.cfg.National.Concurrency, Instance: h.cfg.Instance, Effects: h.store,
+		Units: units, Linger: h.cfg.National.Linger, Concurrency: h.cfg.National.Concurrency, Calls: h.cfg.National.Calls, Instance: h.cfg.Instance, Effects: h.store,
 		Wait: h.waitFor(endpointNational), Retried: func() { h.breakers.CountRetry(endpointNational) },
 		Track: m.TrackLag, Resolved: m.Resolved,
 		// The breaker paces calls to a portal that is down; a long backoff
@@ -510,6 +510,7 @@ func (h *Hub) subscriberConfig(group string) kafka.SubscriberConfig {
 		// leaves a whole second. Fetches still return as soon as data is
 		// there; only stopping a partition consumer can take that long.
 		FetchMaxWait: 2 * time.Second,
+		FetchAhead:   4,
 		// Group members (and their member IDs) name their instance.
 		ClientID: "lienthong-" + h.cfg.Instance,
 	}

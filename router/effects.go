@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -123,6 +124,9 @@ func (r *Resyncer) Resync(ctx context.Context, dossierID string) error {
 	msg.Metadata.Set(kafka.PartitionKeyMetadata, dossierID)
 	msg.Metadata.Set("source", e.Source)
 	msg.Metadata.Set("resync", "effects")
+	// The version it holds: a newer one waiting behind it replaces it, and
+	// it never replaces a newer one (kafka.SubscriberConfig.SupersedeBy).
+	msg.Metadata.Set(schemas.MetadataVersion, strconv.FormatInt(e.Version, 10))
 	// The lag counts from now: the source's change is long acknowledged.
 	msg.Metadata.Set(MetadataPulled, time.Now().UTC().Format(time.RFC3339Nano))
 	return r.Publisher.Publish(r.Topic, msg)

@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -16,6 +19,7 @@ import (
 	"github.com/lienthong/lienthong/connectors/national"
 	natmap "github.com/lienthong/lienthong/mapping/national"
 	"github.com/lienthong/lienthong/progress"
+	"github.com/lienthong/lienthong/router/kafka"
 	"github.com/lienthong/lienthong/schemas"
 	"github.com/lienthong/lienthong/store"
 )
@@ -30,7 +34,9 @@ type NationalPortal interface {
 // Ledger is the durable per-dossier state the sink decides from.
 type Ledger interface {
 	Quarantine
-	GetLedger(ctx context.Context, ids []string) (map[string]store.LedgerEntry, error)
+	// GetLedgerStates reads the entries without their canonical dossiers:
+	// the sink's writes keep those as stored or replace them.
+	GetLedgerStates(ctx context.Context, ids []string) (map[string]store.LedgerEntry, error)
 	PutLedger(ctx context.Context, entries []store.LedgerEntry) error
 	AppendEvents(ctx context.Context, events []store.Event) error
 	// IndexIdentities makes dossiers findable by CCCD or tax number (kept
@@ -64,6 +70,11 @@ type NationalSinkConfig struct {
 	// Batches never share a dossier: the subscriber hands out one message
 	// per dossier at a time.
 	Concurrency int
+	// Calls is how many calls one batch has in flight at once (default 1):
+	// calls of one batch carry different dossiers, except that a dossier's
+	// steps may span two calls of its unit, which go in order. A portal
+	// that limits its request rate answers more of them 429.
+	Calls int
 	// Instance names this hub in provenance.
 	Instance string
 	// MaxBackoff caps the wait between retries of a transient failure.
@@ -138,6 +149,9 @@ func NewNationalSink(cfg NationalSinkConfig, portal NationalPortal, ledger Ledge
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 2
 	}
+	if cfg.Calls <= 0 {
+		cfg.Calls = 1
+	}
 	s := &NationalSink{cfg: cfg, portal: portal, ledger: ledger, counters: counters, log: log}
 	s.gather = batch.NewCarrying(s.processWithRetry, cfg.Linger, cfg.MaxBatch)
 	s.gather.SetConcurrency(cfg.Concurrency)
@@ -164,6 +178,11 @@ func (s *NationalSink) Handle(msg *message.Message) error {
 		}})
 	}
 	since := pulledAt(msg, &d)
+	if n, _ := strconv.Atoi(msg.Metadata.Get(kafka.MetadataSuperseded)); n > 0 {
+		// Older versions this one replaced, never sent (their steps are
+		// this version's too).
+		s.counters.Add(d.Source, progress.Skipped, int64(n))
+	}
 	if s.cfg.Track != nil {
 		done := s.cfg.Track(d.Source, since)
 		defer done()
@@ -270,6 +289,7 @@ type work struct {
 	steps  []national.Step
 	due    []int // indices of steps the portal has not acknowledged, in time order
 	hash   string
+	stored bool // a ledger write of this batch carries raw
 }
 
 // planSteps works out which of w's steps the portal lacks, from the keys of
@@ -294,7 +314,7 @@ func (s *NationalSink) process(ctx context.Context, batch []*pending, waiting fu
 	for _, p := range batch {
 		ids = append(ids, p.d.ID)
 	}
-	ledger, err := s.ledger.GetLedger(ctx, ids)
+	ledger, err := s.ledger.GetLedgerStates(ctx, ids)
 	if err != nil {
 		return nil, fmt.Errorf("read ledger: %w", err)
 	}
@@ -320,6 +340,7 @@ func (s *NationalSink) process(ctx context.Context, batch []*pending, waiting fu
 			// Created in error at the source: recorded, nothing new for the portal.
 			if d.SourceVersion > e.Version || !e.Deleted {
 				e.Deleted, e.Version, e.Source = true, d.SourceVersion, d.Source
+				e.KeepCanonical = true // the last one before the deletion, if any
 				pre.Ledger = append(pre.Ledger, e)
 				pre.Events = append(pre.Events, s.event(d, "deleted", "deleted at the source", now))
 				s.counters.Add(d.Source, progress.Deleted, 1)
@@ -506,90 +527,153 @@ func (s *NationalSink) push(ctx context.Context, ws []*work, updating bool, pre 
 	if err := s.record(ctx, pre); err != nil {
 		return nil, fmt.Errorf("record intent: %w", err)
 	}
-	var redo []*work
-	for ci, chunk := range chunks {
-		unit := chunk[0].unit
-		items := make([]national.HoSo, len(chunk))
-		for i, w := range chunk {
-			items[i] = w.hoso
-		}
-		res, err := s.portal.Sync(ctx, unit, updating, items)
-		if err != nil {
-			// The chunks not sent changed nothing at the portal; nor did
-			// this one if it was refused before any item was looked at.
-			// Their intents are taken back (a create's retry then needs no
-			// lookup).
-			var undo []store.LedgerEntry
-			for k := ci; k < len(chunks); k++ {
-				if k == ci && !national.NotProcessed(err) && !errors.Is(err, breaker.ErrOpen) {
-					continue
-				}
-				for _, w := range chunks[k] {
-					w.entry = w.before
-					if !updating {
-						w.entry.NationalState = stateNone
-					}
-					undo = append(undo, s.ledgerEntry(w))
-				}
-			}
-			if perr := s.ledger.PutLedger(ctx, undo); perr != nil {
-				err = errors.Join(err, fmt.Errorf("write ledger: %w", perr))
-			}
-			return nil, fmt.Errorf("DongBoHoSoMC (%d dossiers): %w", len(chunk), err)
-		}
-		kind := "national.create"
-		if updating {
-			kind = "national.update"
-		}
-		var (
-			rec = store.Write{}
-			now = time.Now()
-		)
-		for i, w := range chunk {
-			code := res[i].ErrorCode
-			rec.Events = append(rec.Events, s.event(w.d, kind, "answer "+code+" "+res[i].Message, now))
-			switch {
-			case code == national.CodeOK:
-				w.entry.NationalState = stateHeld
-				w.entry.NationalVersion = w.d.SourceVersion
-				w.entry.NationalAt = now
-				w.entry.ContentHash = w.hash
-				s.counters.Add(w.d.Source, progress.Synced, 1)
-			case code == national.CodeExists && !updating:
-				w.entry.NationalState = stateHeld
-				redo = append(redo, w)
-			case code == national.CodeNotExists && updating:
-				w.entry.NationalState = stateNone
-				w.forgetSteps()
-				redo = append(redo, w)
-			default:
-				// 21, 24 or a code we do not know: the portal refuses this
-				// version (it keeps what it had); keep it for an operator
-				// and go on with the rest.
+	// The calls go out together (up to Calls at once): their dossiers
+	// differ, so their order does not matter.
+	type outcome struct {
+		redo            []*work
+		sent            bool  // the call was made
+		callErr, recErr error // the call failed; its answers were not recorded
+	}
+	out := make([]outcome, len(chunks))
+	s.inParallel(len(chunks), func(i int) bool {
+		o := &out[i]
+		o.sent = true
+		o.redo, o.callErr, o.recErr = s.pushChunk(ctx, chunks[i], updating)
+		return o.callErr == nil && o.recErr == nil
+	})
+	var (
+		redo []*work
+		undo []store.LedgerEntry
+		errs []error
+	)
+	for i, o := range out {
+		// A call not made changed nothing at the portal; nor did one refused
+		// before any item was looked at. Their intents are taken back (a
+		// create's retry then needs no lookup).
+		if !o.sent || (o.callErr != nil && (national.NotProcessed(o.callErr) || errors.Is(o.callErr, breaker.ErrOpen))) {
+			for _, w := range chunks[i] {
 				w.entry = w.before
 				if !updating {
 					w.entry.NationalState = stateNone
 				}
-				s.counters.Add(w.d.Source, progress.Quarantined, 1)
-				rec.Quarantine = append(rec.Quarantine, s.quarantineEntry(w.d, w.raw, "national:"+code,
-					fmt.Sprintf("%s: dossier %s: national portal answered %s to %s: %s", w.d.Source, w.d.ID, code, kind, res[i].Message)))
-				s.log.Warn("national portal refused dossier", "source", w.d.Source, "dossier", w.d.ID, "version", w.d.SourceVersion, "code", code, "message", res[i].Message)
+				undo = append(undo, s.ledgerEntry(w))
 			}
-			rec.Ledger = append(rec.Ledger, s.ledgerEntry(w))
 		}
-		if err := s.record(ctx, &rec); err != nil {
-			return nil, err
+		switch {
+		case o.callErr != nil:
+			errs = append(errs, fmt.Errorf("DongBoHoSoMC (%d dossiers): %w", len(chunks[i]), o.callErr))
+		case o.recErr != nil:
+			errs = append(errs, o.recErr)
+		default:
+			redo = append(redo, o.redo...)
 		}
 	}
+	if len(errs) > 0 {
+		if len(undo) > 0 {
+			if perr := s.ledger.PutLedger(ctx, undo); perr != nil {
+				errs = append(errs, fmt.Errorf("write ledger: %w", perr))
+			}
+		}
+		return nil, errors.Join(errs...)
+	}
 	return redo, nil
+}
+
+// pushChunk sends one DongBoHoSoMC call and records its answers. It returns
+// the dossiers whose answer calls for the other operation, or why the call
+// failed (callErr) or its answers could not be recorded (recErr).
+func (s *NationalSink) pushChunk(ctx context.Context, chunk []*work, updating bool) (redo []*work, callErr, recErr error) {
+	unit := chunk[0].unit
+	items := make([]national.HoSo, len(chunk))
+	for i, w := range chunk {
+		items[i] = w.hoso
+	}
+	res, err := s.portal.Sync(ctx, unit, updating, items)
+	if err != nil {
+		return nil, err, nil
+	}
+	kind := "national.create"
+	if updating {
+		kind = "national.update"
+	}
+	var (
+		rec = store.Write{}
+		now = time.Now()
+	)
+	for i, w := range chunk {
+		code := res[i].ErrorCode
+		rec.Events = append(rec.Events, s.event(w.d, kind, "answer "+code+" "+res[i].Message, now))
+		switch {
+		case code == national.CodeOK:
+			w.entry.NationalState = stateHeld
+			w.entry.NationalVersion = w.d.SourceVersion
+			w.entry.NationalAt = now
+			w.entry.ContentHash = w.hash
+			s.counters.Add(w.d.Source, progress.Synced, 1)
+		case code == national.CodeExists && !updating:
+			w.entry.NationalState = stateHeld
+			redo = append(redo, w)
+		case code == national.CodeNotExists && updating:
+			w.entry.NationalState = stateNone
+			w.forgetSteps()
+			redo = append(redo, w)
+		default:
+			// 21, 24 or a code we do not know: the portal refuses this
+			// version (it keeps what it had); keep it for an operator
+			// and go on with the rest.
+			w.entry = w.before
+			if !updating {
+				w.entry.NationalState = stateNone
+			}
+			s.counters.Add(w.d.Source, progress.Quarantined, 1)
+			rec.Quarantine = append(rec.Quarantine, s.quarantineEntry(w.d, w.raw, "national:"+code,
+				fmt.Sprintf("%s: dossier %s: national portal answered %s to %s: %s", w.d.Source, w.d.ID, code, kind, res[i].Message)))
+			s.log.Warn("national portal refused dossier", "source", w.d.Source, "dossier", w.d.ID, "version", w.d.SourceVersion, "code", code, "message", res[i].Message)
+		}
+		rec.Ledger = append(rec.Ledger, s.ledgerEntry(w))
+	}
+	if err := s.record(ctx, &rec); err != nil {
+		return nil, nil, err
+	}
+	return redo, nil, nil
+}
+
+// inParallel runs fn for 0…n-1, up to Calls at once. Once one has failed
+// (returned false), those not started yet are not started.
+func (s *NationalSink) inParallel(n int, fn func(i int) bool) {
+	if n == 1 {
+		fn(0)
+		return
+	}
+	var (
+		sem    = make(chan struct{}, s.cfg.Calls)
+		failed atomic.Bool
+		wg     sync.WaitGroup
+	)
+	for i := range n {
+		sem <- struct{}{}
+		if failed.Load() {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if !fn(i) {
+				failed.Store(true)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // pushSteps sends the processing steps the portal has not had, each once and
 // in time order per dossier, in chunks of up to 100 per unit. When fill
 // says so, the dossiers whose steps would only fill part of a call are
 // returned to be carried (steps before those go now: a dossier's steps may
-// be split across calls, in order). pre is written with the first call's
-// answers.
+// be split across calls, in order). pre gets the ledger rows of dossiers
+// with no step due, for the caller to write; each call's answers are
+// written as it returns.
 func (s *NationalSink) pushSteps(ctx context.Context, ws []*work, fill func(part int) bool, pre *store.Write) ([]*work, error) {
 	type stepRef struct {
 		w *work
@@ -616,7 +700,10 @@ func (s *NationalSink) pushSteps(ctx context.Context, ws []*work, fill func(part
 			byUnit[w.unit] = append(byUnit[w.unit], stepRef{w, i})
 		}
 	}
-	var carried []*work
+	var (
+		carried []*work
+		sends   [][]stepRef // per unit
+	)
 	for _, u := range units {
 		refs := byUnit[u]
 		if r := len(refs) % national.MaxItems; r != 0 && fill(r) {
@@ -631,20 +718,31 @@ func (s *NationalSink) pushSteps(ctx context.Context, ws []*work, fill func(part
 				carried = append(carried, owners...)
 			}
 		}
+		if len(refs) > 0 {
+			sends = append(sends, refs)
+		}
+	}
+	// Units go out together; within a unit the calls follow each other, as
+	// a dossier's steps may span two of them.
+	errs := make([]error, len(sends))
+	s.inParallel(len(sends), func(k int) bool {
+		refs := sends[k]
 		for start := 0; start < len(refs); start += national.MaxItems {
 			chunk := refs[start:min(start+national.MaxItems, len(refs))]
 			steps := make([]national.Step, len(chunk))
 			for i, r := range chunk {
 				steps[i] = r.w.steps[r.i]
 			}
-			res, err := s.portal.Steps(ctx, u, steps)
+			res, err := s.portal.Steps(ctx, chunk[0].w.unit, steps)
 			if err != nil {
-				return nil, fmt.Errorf("CapNhatTienDoHoSoMC (%d steps): %w", len(chunk), err)
+				errs[k] = fmt.Errorf("CapNhatTienDoHoSoMC (%d steps): %w", len(chunk), err)
+				return false
 			}
 			touched := map[*work]bool{}
 			var (
 				order []*work
 				now   = time.Now()
+				rec   store.Write
 			)
 			for i, r := range chunk {
 				code := res[i].ErrorCode
@@ -655,7 +753,7 @@ func (s *NationalSink) pushSteps(ctx context.Context, ws []*work, fill func(part
 					r.w.entry.NationalVersion = 0
 					r.w.forgetSteps()
 				} else if code != national.CodeOK {
-					pre.Quarantine = append(pre.Quarantine, s.quarantineEntry(r.w.d, r.w.raw, "national:"+code,
+					rec.Quarantine = append(rec.Quarantine, s.quarantineEntry(r.w.d, r.w.raw, "national:"+code,
 						fmt.Sprintf("%s: dossier %s: national portal answered %s to step %d: %s", r.w.d.Source, r.w.d.ID, code, r.i+1, res[i].Message)))
 				}
 				if r.w.entry.NationalState == stateHeld {
@@ -670,13 +768,18 @@ func (s *NationalSink) pushSteps(ctx context.Context, ws []*work, fill func(part
 				}
 			}
 			for _, w := range order {
-				pre.Ledger = append(pre.Ledger, s.ledgerEntry(w))
-				pre.Events = append(pre.Events, s.event(w.d, "national.steps", fmt.Sprintf("steps acknowledged %d", w.entry.NationalSteps), now))
+				rec.Ledger = append(rec.Ledger, s.ledgerEntry(w))
+				rec.Events = append(rec.Events, s.event(w.d, "national.steps", fmt.Sprintf("steps acknowledged %d", w.entry.NationalSteps), now))
 			}
-			if err := s.record(ctx, pre); err != nil {
-				return nil, err
+			if err := s.record(ctx, &rec); err != nil {
+				errs[k] = err
+				return false
 			}
 		}
+		return true
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	return carried, nil
 }
@@ -720,6 +823,7 @@ func (s *NationalSink) lookup(ctx context.Context, unit national.Unit, id string
 func (s *NationalSink) ledgerEntryAsIs(w *work) store.LedgerEntry {
 	e := w.entry
 	e.DossierID = w.d.ID
+	e.KeepCanonical = true
 	return e
 }
 
@@ -732,9 +836,15 @@ func (s *NationalSink) ledgerEntry(w *work) store.LedgerEntry {
 	e.Agency = w.d.Agency.Code
 	e.Status = w.d.Status
 	e.Deleted = false
+	// The dossier goes into the ledger with the batch's first write of it;
+	// the writes after that one (answers, steps) keep it. An older version
+	// leaves the newer one stored.
+	e.KeepCanonical = true
 	if w.d.SourceVersion >= e.Version {
 		e.Version = w.d.SourceVersion
-		e.Canonical = w.raw
+		if !w.stored {
+			e.Canonical, e.KeepCanonical, w.stored = w.raw, false, true
+		}
 	}
 	return e
 }

@@ -142,6 +142,7 @@ func CanonicalMessage(d *schemas.Dossier) (*message.Message, error) {
 	out.Metadata.Set(kafka.PartitionKeyMetadata, d.ID)
 	out.Metadata.Set("source", d.Source)
 	out.Metadata.Set(schemas.MetadataStatus, strconv.Itoa(d.Status))
+	out.Metadata.Set(schemas.MetadataVersion, strconv.FormatInt(d.SourceVersion, 10))
 	return out, nil
 }
 

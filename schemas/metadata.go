@@ -8,6 +8,11 @@ import "strconv"
 // the other messages without decoding them.
 const MetadataStatus = "status"
 
+// MetadataVersion is the canonical message's metadata key holding the
+// dossier's source version (decimal): of a dossier's versions waiting for
+// the national sink, an older one gives way to a newer one by it.
+const MetadataVersion = "version"
+
 // StatusElsewhere reports whether meta, a canonical message's
 // MetadataStatus value, names a status other than every one of want: the
 // message can then be skipped undecoded. A message without it (a resync, a

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -28,7 +29,9 @@ type benchOptions struct {
 	pg         string
 	partitions int
 	linger     time.Duration
+	concurrent int
 	cpuprofile string
+	simProfile string
 	pprof      string
 }
 
@@ -53,8 +56,10 @@ func runBench(ctx context.Context, args []string) error {
 	fs.StringVar(&o.pg, "postgres", "", "PostgreSQL DSN for the store (default: SQLite in a temporary directory)")
 	fs.IntVar(&o.partitions, "partitions", 0, "partitions per topic (default: as hub dev)")
 	fs.DurationVar(&o.linger, "linger", 0, "how long a national batch waits for more dossiers (default: as hub dev)")
+	fs.IntVar(&o.concurrent, "concurrency", 0, "national batches in flight at once (default: as hub dev)")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write the hub process's CPU profile to this file")
 	fs.StringVar(&o.pprof, "pprof", "", "have the hub serve net/http/pprof on this address")
+	fs.StringVar(&o.simProfile, "simprofile", "", "write this process's CPU profile over the timed phase (the simulators and the broker) to this file")
 	_ = fs.Parse(args)
 	if o.mode != "steady" && o.mode != "backlog" {
 		return fmt.Errorf("bench: -mode %q: want steady or backlog", o.mode)
@@ -79,16 +84,17 @@ func runBench(ctx context.Context, args []string) error {
 
 // bench is one run: the simulators and broker here, the hub a child.
 type bench struct {
-	o      benchOptions
-	dir    string
-	broker *broker.Broker
-	sims   *devenv.Sims
-	store  hub.Store
-	cfg    hub.Config
-	counts *topicCounter
-	child  *exec.Cmd
-	exited chan error
-	waited bool // the child's exit has been seen by stop
+	o       benchOptions
+	dir     string
+	broker  *broker.Broker
+	sims    *devenv.Sims
+	store   hub.Store
+	cfg     hub.Config
+	counts  *topicCounter
+	child   *exec.Cmd
+	exited  chan error
+	waited  bool // the child's exit has been seen by stop
+	profile *os.File
 }
 
 func newBench(ctx context.Context, o benchOptions) (_ *bench, err error) {
@@ -121,6 +127,9 @@ func newBench(ctx context.Context, o benchOptions) (_ *bench, err error) {
 	if o.partitions > 0 {
 		b.cfg.Kafka.Partitions = o.partitions
 	}
+	if o.concurrent > 0 {
+		b.cfg.National.Concurrency = o.concurrent
+	}
 	if o.linger > 0 {
 		b.cfg.National.Linger = o.linger
 	}
@@ -148,6 +157,27 @@ func (b *bench) close() {
 	if b.dir != "" {
 		os.RemoveAll(b.dir)
 	}
+	if b.profile != nil {
+		pprof.StopCPUProfile()
+		b.profile.Close()
+	}
+}
+
+// timed marks the start of the timed phase: the simulators' profile
+// (-simprofile) covers it alone.
+func (b *bench) timed() (time.Time, error) {
+	if b.o.simProfile != "" {
+		f, err := os.Create(b.o.simProfile)
+		if err != nil {
+			return time.Time{}, err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return time.Time{}, err
+		}
+		b.profile = f
+	}
+	return time.Now(), nil
 }
 
 // start runs the hub as `hub serve` on the bench's configuration.
@@ -327,7 +357,10 @@ func (b *bench) steady(ctx context.Context) (benchResult, error) {
 	}
 	fmt.Printf("steady: %d dossiers at each of %d portals, %d changes made before the hub starts; syncing…\n",
 		b.o.count, len(devenv.Sources), versions)
-	start := time.Now()
+	start, err := b.timed()
+	if err != nil {
+		return benchResult{}, err
+	}
 	if err := b.start(); err != nil {
 		return benchResult{}, err
 	}
@@ -396,7 +429,10 @@ func (b *bench) backlog(ctx context.Context) (benchResult, error) {
 	}
 	calls := b.nationalCalls()
 	fmt.Printf("national portal back; draining %d versions…\n", canonical)
-	start := time.Now()
+	start, err := b.timed()
+	if err != nil {
+		return benchResult{}, err
+	}
 	if err := b.sims.PatchFaults(devenv.NameNational, map[string]any{"down": false}); err != nil {
 		return benchResult{}, err
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -95,6 +96,16 @@ type SubscriberConfig struct {
 	// partition count. Zero means 2048 messages and 32 MiB.
 	TopicWindowMessages int
 	TopicWindowBytes    int
+
+	// SupersedeBy, for topics whose messages each carry the whole state of
+	// their key, names a metadata key holding each message's version (a
+	// decimal integer). Of the messages of a key queued behind the one in
+	// flight, one whose version is at most that of the last queued gives
+	// way to it: it is acknowledged unhandled, and the message handed out
+	// says how many it replaced (MetadataSuperseded). Messages without a
+	// readable version neither give way nor replace; a key's messages still
+	// go one at a time and in order. Empty: none is replaced.
+	SupersedeBy string
 
 	// CreateTopics, when non-nil, makes Subscribe create the topic with these
 	// settings if it is missing. Nil means Subscribe asks the broker to
@@ -627,6 +638,7 @@ func (pc *partitionConsumer) run(ctx context.Context, startOffset int64) {
 	logger.Debug("Partition consumer started", watermill.LogFields{"offset": startOffset})
 
 	w := newWindow(cfg.WindowMessages, cfg.WindowBytes, pc.sub.budget)
+	w.supersedeBy = cfg.SupersedeBy
 	var keys sync.WaitGroup
 	// Once the fetch loop returns, wait for the keys' deliveries (and the
 	// grace they give handlers of a revoked partition), so the generation's
@@ -667,22 +679,24 @@ func (pc *partitionConsumer) run(ctx context.Context, startOffset int64) {
 // deliverKey delivers km, then every message of its key queued behind it in
 // the window, one at a time, until the key has nothing queued or ctx ends.
 func (pc *partitionConsumer) deliverKey(ctx context.Context, w *window, km kafkago.Message, logger watermill.LoggerAdapter) {
+	skipped := 0
 	for {
-		if !pc.deliver(ctx, km, logger) {
+		if !pc.deliver(ctx, km, skipped, logger) {
 			return
 		}
-		next, ok := w.done(km, pc.ack)
+		next, n, ok := w.done(km, pc.ack)
 		if !ok {
 			return
 		}
-		km = next
+		km, skipped = next, n
 	}
 }
 
 // deliver hands km to the subscriber until it is acked. It returns false
 // when ctx ended first (the message then stays uncommitted and will be
-// redelivered).
-func (pc *partitionConsumer) deliver(ctx context.Context, km kafkago.Message, logger watermill.LoggerAdapter) bool {
+// redelivered). superseded is how many older messages of its key it
+// replaces (SupersedeBy).
+func (pc *partitionConsumer) deliver(ctx context.Context, km kafkago.Message, superseded int, logger watermill.LoggerAdapter) bool {
 	cfg := pc.sub.s.cfg
 	orig, err := cfg.Unmarshaler.Unmarshal(km)
 	if err != nil {
@@ -690,6 +704,9 @@ func (pc *partitionConsumer) deliver(ctx context.Context, km kafkago.Message, lo
 		// offset be committed) rather than block the partition forever.
 		logger.Error("Cannot unmarshal message, skipping it", err, watermill.LogFields{"offset": km.Offset})
 		return true
+	}
+	if superseded > 0 {
+		orig.Metadata.Set(MetadataSuperseded, strconv.Itoa(superseded))
 	}
 	for {
 		msg := orig.Copy() // a fresh message (own Ack/Nack) per delivery
@@ -757,6 +774,10 @@ func (pc *partitionConsumer) ack(offset int64) {
 		pc.offsets.ack(pc.partition, offset)
 	}
 }
+
+// MetadataSuperseded is set on a message handed out in place of older
+// messages of its key (SubscriberConfig.SupersedeBy): how many it replaced.
+const MetadataSuperseded = "superseded"
 
 type ctxKey struct{}
 

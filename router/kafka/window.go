@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"strconv"
 	"sync"
 
 	kafkago "github.com/segmentio/kafka-go"
@@ -17,6 +18,9 @@ import (
 type window struct {
 	maxMessages, maxBytes int
 	budget                *budget // the subscription's, over all partitions
+	// supersedeBy: the header with each message's version, by which a
+	// queued message gives way to a later one (SubscriberConfig.SupersedeBy).
+	supersedeBy string
 
 	mu      sync.Mutex
 	room    chan struct{}  // signalled when an ack frees room
@@ -85,9 +89,12 @@ func (w *window) add(km kafkago.Message) (first bool) {
 }
 
 // done records that km was acked (or skipped) and returns the next message
-// of its key, if one is queued. commit is called with the offset up to
-// which every message of the partition is now acked, when that moved.
-func (w *window) done(km kafkago.Message, commit func(offset int64)) (next kafkago.Message, ok bool) {
+// of its key, if one is queued. With supersedeBy, queued messages that the
+// last one queued supersedes are acked unhandled first (skipped says how
+// many).
+// commit is called with the offset up to which every message of the
+// partition is now acked, when that moved.
+func (w *window) done(km kafkago.Message, commit func(offset int64)) (next kafkago.Message, skipped int, ok bool) {
 	w.mu.Lock()
 	k := string(km.Key)
 	q := w.keys[k]
@@ -96,6 +103,13 @@ func (w *window) done(km kafkago.Message, commit func(offset int64)) (next kafka
 		w.budget.give(messageSize(km))
 		q[0] = nil
 		q = q[1:]
+	}
+	for len(q) > 1 && w.supersedes(q[len(q)-1].km, q[0].km) {
+		q[0].acked = true
+		w.budget.give(messageSize(q[0].km))
+		q[0] = nil
+		q = q[1:]
+		skipped++
 	}
 	if len(q) == 0 {
 		delete(w.keys, k)
@@ -119,7 +133,7 @@ func (w *window) done(km kafkago.Message, commit func(offset int64)) (next kafka
 		default:
 		}
 	}
-	return next, ok
+	return next, skipped, ok
 }
 
 // budget bounds the messages (and bytes) handed out and not yet acked over
@@ -177,4 +191,27 @@ func (b *budget) wake() {
 	case b.room <- struct{}{}:
 	default:
 	}
+}
+
+// supersedes reports whether newer, queued after older, makes older
+// needless: both carry a version under supersedeBy and newer's is not
+// lower. A message republished with an older version (a resync of what the
+// key had) never replaces a newer one.
+func (w *window) supersedes(newer, older kafkago.Message) bool {
+	if w.supersedeBy == "" {
+		return false
+	}
+	n, ok1 := headerInt(newer, w.supersedeBy)
+	o, ok2 := headerInt(older, w.supersedeBy)
+	return ok1 && ok2 && n >= o
+}
+
+func headerInt(km kafkago.Message, key string) (int64, bool) {
+	for _, h := range km.Headers {
+		if h.Key == key {
+			n, err := strconv.ParseInt(string(h.Value), 10, 64)
+			return n, err == nil
+		}
+	}
+	return 0, false
 }

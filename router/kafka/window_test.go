@@ -158,20 +158,12 @@ func TestWindowOrderPerKey(t *testing.T) {
 func TestTopicWindowBound(t *testing.T) {
 	t.Parallel()
 	const total, keys, bound = 400, 40, 10
-	topic := "topicwindow-" + watermill.NewShortUUID()
-	if err := mustPublisher(t, testBrokers).Publish(topic, keyedMessages(total, keys)...); err != nil {
-		t.Fatal(err)
-	}
 	cfg := testSubscriberConfig(testBrokers, "g-"+watermill.NewShortUUID())
 	cfg.WindowMessages = 64
 	cfg.TopicWindowMessages = bound
-	sub := mustSubscriber(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	ch, err := sub.Subscribe(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, _, ch := subscribe(ctx, t, "topicwindow-", keyedMessages(total, keys), cfg)
 	var (
 		mu                  sync.Mutex
 		inFlight, most, got int
@@ -208,4 +200,117 @@ func TestTopicWindowBound(t *testing.T) {
 		t.Fatalf("at most %d in flight over %d partitions: the test does not exercise the bound", most, len(parts))
 	}
 	t.Logf("up to %d messages in flight over %d partitions", most, len(parts))
+}
+
+// TestWindowSupersede: with SupersedeBy, a key's messages queued behind the
+// one in flight give way to the last one queued when its version is not
+// lower, and it says how many it replaced; a message republished with an
+// older version (every tenth here and each key's last, as a resync)
+// replaces nothing newer and is handed out after it. A key's messages still come one at a time and in
+// order, each key's last message is handled, every message is handled or
+// replaced, and all of them are committed.
+func TestWindowSupersede(t *testing.T) {
+	t.Parallel()
+	const keys, perKey = 20, 25
+	const total = keys * perKey
+	cfg := testSubscriberConfig(testBrokers, "g-"+watermill.NewShortUUID())
+	cfg.SupersedeBy = "version"
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	msgs := keyedMessages(total, keys)
+	version := func(i int) int { // message i's version: its place, or an older one
+		if seq := i / keys; seq%10 == 9 || seq == perKey-1 {
+			return seq - 5
+		}
+		return i / keys
+	}
+	for i, m := range msgs {
+		m.Metadata.Set("version", strconv.Itoa(version(i)))
+	}
+	topic, sub, ch := subscribe(ctx, t, "supersede-", msgs, cfg)
+	var (
+		mu                           sync.Mutex
+		inFlight                     = map[string]bool{}
+		last                         = map[string]int{}
+		accounted, handled, replaced int
+		acks                         sync.WaitGroup
+	)
+	for accounted < total {
+		var m *message.Message
+		select {
+		case m = <-ch:
+		case <-ctx.Done():
+			t.Fatalf("timed out with %d of %d messages handled or replaced", accounted, total)
+		}
+		key, seqText, _ := strings.Cut(string(m.Payload), ":")
+		seq, _ := strconv.Atoi(seqText)
+		n := 0
+		if v := m.Metadata.Get(kafka.MetadataSuperseded); v != "" {
+			n, _ = strconv.Atoi(v)
+		}
+		mu.Lock()
+		if inFlight[key] {
+			t.Errorf("%s:%d handed out while another message of %s is in flight", key, seq, key)
+		}
+		if l, ok := last[key]; ok && seq != l+1+n {
+			t.Errorf("%s:%d after %s:%d replaces %d messages: want %d", key, seq, key, l, n, seq-l-1)
+		}
+		inFlight[key], last[key] = true, seq
+		handled++
+		replaced += n
+		accounted += 1 + n
+		mu.Unlock()
+		acks.Add(1)
+		go func() {
+			defer acks.Done()
+			time.Sleep(20 * time.Millisecond) // the key's next messages queue meanwhile
+			mu.Lock()
+			inFlight[key] = false
+			mu.Unlock()
+			m.Ack()
+		}()
+	}
+	mu.Lock()
+	for k, l := range last {
+		if l != perKey-1 {
+			t.Errorf("%s: last message handled %d, want %d", k, l, perKey-1)
+		}
+	}
+	mu.Unlock()
+	if replaced == 0 || handled <= 2*keys {
+		t.Fatalf("%d handled, %d replaced: the test does not exercise SupersedeBy", handled, replaced)
+	}
+	t.Logf("%d messages handled, %d replaced by newer ones", handled, replaced)
+	// Replaced messages were committed with the others: the group has
+	// nothing left to hand out.
+	acks.Wait()
+	if err := sub.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again := mustSubscriber(t, cfg)
+	ch2, err := again.Subscribe(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-ch2:
+		t.Fatalf("message %s handed out again after all were committed", m.Payload)
+	case <-time.After(3 * time.Second):
+	}
+}
+
+// subscribe publishes msgs to a new topic named from prefix and subscribes
+// to it with cfg.
+func subscribe(ctx context.Context, t *testing.T, prefix string, msgs []*message.Message, cfg kafka.SubscriberConfig) (string, *kafka.Subscriber, <-chan *message.Message) {
+	t.Helper()
+	topic := prefix + watermill.NewShortUUID()
+	if err := mustPublisher(t, testBrokers).Publish(topic, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	sub := mustSubscriber(t, cfg)
+	ch, err := sub.Subscribe(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return topic, sub, ch
 }

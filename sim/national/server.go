@@ -239,15 +239,21 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, body []byte, bodyE
 	if bodyErr == nil {
 		bodyErr = json.Unmarshal(body, &env)
 	}
+	return &env, s.opened(w, r, &env, bodyErr)
+}
+
+// opened is open for an envelope already parsed (bodyErr: why it could
+// not be read or parsed).
+func (s *Server) opened(w http.ResponseWriter, r *http.Request, env *envelope, bodyErr error) bool {
 	svc := env.Service
 	if svc == "" {
 		svc = "(none)"
 	}
 	s.stats.Requests[svc]++
-	fail := func(code, msg string) (*envelope, bool) {
+	fail := func(code, msg string) bool {
 		s.stats.CallErrors[code]++
 		simctl.WriteJSON(w, http.StatusOK, callError(code, msg))
-		return nil, false
+		return false
 	}
 	if bodyErr != nil {
 		return fail(callErrorInvalid, "Dữ liệu yêu cầu không hợp lệ: "+bodyErr.Error())
@@ -263,7 +269,7 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, body []byte, bodyE
 	if dst := strings.TrimSpace(r.Header.Get("dstcode")); dst != sess.dst {
 		return fail(callErrorInvalid, "dstcode không khớp với phiên đăng nhập")
 	}
-	return &env, true
+	return true
 }
 
 type itemResult struct {
@@ -274,10 +280,29 @@ type itemResult struct {
 
 func (s *Server) integration(w http.ResponseWriter, r *http.Request) {
 	body, err := simctl.ReadBody(r)
+	// Reading and checking the items needs no state: it is done before
+	// the lock is taken, so calls in flight together are read together,
+	// as a real portal would.
+	var env envelope
+	if err == nil {
+		err = json.Unmarshal(body, &env)
+	}
+	var (
+		items    []json.RawMessage
+		itemsErr error
+		checks   []itemCheck
+	)
+	if err == nil {
+		if itemsErr = json.Unmarshal(env.Data, &items); itemsErr == nil && len(items) <= s.cfg.MaxItems {
+			checks = make([]itemCheck, len(items))
+			for i, raw := range items {
+				checks[i] = checkItem(env.Service, raw)
+			}
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	env, ok := s.open(w, r, body, err)
-	if !ok {
+	if !s.opened(w, r, &env, err) {
 		return
 	}
 	dst := r.Header.Get("dstcode")
@@ -285,8 +310,7 @@ func (s *Server) integration(w http.ResponseWriter, r *http.Request) {
 		s.stats.CallErrors[callErrorInvalid]++
 		simctl.WriteJSON(w, http.StatusOK, callError(callErrorInvalid, msg))
 	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(env.Data, &items); err != nil {
+	if itemsErr != nil {
 		fail("data phải là mảng")
 		return
 	}
@@ -312,16 +336,10 @@ func (s *Server) integration(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.clock.Now()
 	results := make([]itemResult, 0, len(items))
-	for _, raw := range items {
-		var o object
-		var id string
-		var ie *itemError
-		if json.Unmarshal(raw, &o) != nil || o == nil {
-			ie = &itemError{codeInvalidField, "Bản ghi phải là đối tượng JSON"}
-		} else if env.Service == "DongBoHoSoMC" {
-			id, ie = s.validateHoSo(o)
-		} else {
-			id, ie = validateStep(o)
+	for _, c := range checks {
+		id, ie := c.id, c.err
+		if c.hoso != nil {
+			id, ie = c.hoso.checked(s.knownProcedure)
 		}
 		d := s.dossiers[id]
 		if ie == nil {
@@ -337,8 +355,7 @@ func (s *Server) integration(w http.ResponseWriter, r *http.Request) {
 			results = append(results, itemResult{MaHoSo: id, ErrorCode: ie.code, Message: ie.msg})
 			continue
 		}
-		item := compact(raw)
-		h := HistoryEntry{Service: env.Service, Item: item, Received: now, DstCode: dst, MaDonVi: env.MaDonVi}
+		h := HistoryEntry{Service: env.Service, Item: c.item, Received: now, DstCode: dst, MaDonVi: env.MaDonVi}
 		if env.Service == "DongBoHoSoMC" {
 			h.IsUpdating = env.IsUpdating
 			if d == nil {
@@ -346,7 +363,7 @@ func (s *Server) integration(w http.ResponseWriter, r *http.Request) {
 				s.dossiers[id] = d
 				s.order = append(s.order, d)
 			}
-			d.hoso, d.dst, d.unit = item, dst, env.MaDonVi
+			d.hoso, d.dst, d.unit = c.item, dst, env.MaDonVi
 		}
 		d.updated = now
 		d.history = append(d.history, h)
@@ -354,6 +371,30 @@ func (s *Server) integration(w http.ResponseWriter, r *http.Request) {
 		results = append(results, itemResult{MaHoSo: id, ErrorCode: codeOK, Message: "Thành công"})
 	}
 	simctl.WriteJSON(w, http.StatusOK, map[string]any{"error_code": codeOK, "message": "Thành công", "result": results})
+}
+
+// itemCheck is one item of a call as read and checked without the state.
+type itemCheck struct {
+	id   string
+	err  *itemError
+	hoso *hosoCheck      // DongBoHoSoMC: the catalogue decides the rest
+	item json.RawMessage // compacted, to be stored
+}
+
+func checkItem(service string, raw json.RawMessage) itemCheck {
+	var o object
+	if json.Unmarshal(raw, &o) != nil || o == nil {
+		return itemCheck{err: &itemError{codeInvalidField, "Bản ghi phải là đối tượng JSON"}}
+	}
+	c := itemCheck{item: compact(raw)}
+	switch service {
+	case "DongBoHoSoMC":
+		h := validateHoSo(o)
+		c.hoso = &h
+	case "CapNhatTienDoHoSoMC":
+		c.id, c.err = validateStep(o)
+	}
+	return c
 }
 
 // compact stores an item without insignificant whitespace.

@@ -134,35 +134,60 @@ func oneOf(vs ...int64) func(int64) bool {
 	}
 }
 
-// validateHoSo checks a DongBoHoSoMC item's fields (not its existence). It
-// returns the dossier code when readable.
-func (s *Server) validateHoSo(o object) (string, *itemError) {
+// hosoCheck is what validateHoSo found of an item before the catalogue is
+// consulted: the checks need no state, so they run outside the server's
+// lock, and the catalogue is asked under it (checked).
+type hosoCheck struct {
+	id, code     string
+	before       *itemError // a fault in the fields before MaTTHC's lookup
+	after        *itemError // the first fault in the fields after it
+	hasProcedure bool       // MaTTHC was read, so the catalogue decides next
+}
+
+// checked is the item's verdict given the catalogue: the first fault in
+// field order, the unknown procedure in its place.
+func (c hosoCheck) checked(known func(string) bool) (string, *itemError) {
+	switch {
+	case c.before != nil:
+		return c.id, c.before
+	case c.hasProcedure && !known(c.code):
+		return c.id, &itemError{codeUnknownTTHC, "Mã thủ tục hành chính " + c.code + " không tồn tại trong CSDL TTHC"}
+	default:
+		return c.id, c.after
+	}
+}
+
+// validateHoSo checks a DongBoHoSoMC item's fields (not its existence nor
+// its procedure in the catalogue: see hosoCheck).
+func validateHoSo(o object) hosoCheck {
 	id, e := o.required("MaHoSo")
 	if e != nil {
-		return "", e
+		return hosoCheck{before: e}
 	}
 	code, e := o.required("MaTTHC")
 	if e != nil {
-		return id, e
+		return hosoCheck{id: id, before: e}
 	}
-	if !s.knownProcedure(code) {
-		return id, &itemError{codeUnknownTTHC, "Mã thủ tục hành chính " + code + " không tồn tại trong CSDL TTHC"}
-	}
+	return hosoCheck{id: id, code: code, hasProcedure: true, after: validateHoSoRest(o)}
+}
+
+// validateHoSoRest checks the fields after MaTTHC.
+func validateHoSoRest(o object) *itemError {
 	if _, e := o.required("ChuHoSo"); e != nil {
-		return id, e
+		return e
 	}
 	if e := o.checkInt("TrangThaiHoSo", true, between(1, 10), "1..10"); e != nil {
-		return id, e
+		return e
 	}
 	for _, k := range []string{"TenTTHC", "MaLinhVuc", "TenLinhVuc", "MaDoiTuong", "SoGiayTo", "SoDienThoai",
 		"Email", "DiaChi", "MaTinh", "MaXa", "TrichYeuHoSo", "DonViXuLy", "GhiChu"} {
 		if _, ok := o.str(k); !ok {
-			return id, invalid(k, "phải là chuỗi")
+			return invalid(k, "phải là chuỗi")
 		}
 	}
 	for _, k := range []string{"NgayNopHoSo", "NgayTiepNhan", "NgayHenTra", "NgayTra", "NgayKetThucXuLy"} {
 		if e := o.checkDate(k, false); e != nil {
-			return id, e
+			return e
 		}
 	}
 	checks := []struct {
@@ -176,7 +201,7 @@ func (s *Server) validateHoSo(o object) (string, *itemError) {
 	}
 	for _, c := range checks {
 		if e := o.checkInt(c.k, false, c.ok, c.human); e != nil {
-			return id, e
+			return e
 		}
 	}
 	if e := checkList(o, "TaiLieuNop", func(i int, f object) *itemError {
@@ -187,7 +212,7 @@ func (s *Server) validateHoSo(o object) (string, *itemError) {
 		}
 		return nil
 	}); e != nil {
-		return id, e
+		return e
 	}
 	if e := checkList(o, "DanhSachLePhi", func(i int, f object) *itemError {
 		name := func(k string) string { return fmt.Sprintf("DanhSachLePhi[%d].%s", i, k) }
@@ -207,9 +232,9 @@ func (s *Server) validateHoSo(o object) (string, *itemError) {
 		}
 		return nil
 	}); e != nil {
-		return id, e
+		return e
 	}
-	return id, nil
+	return nil
 }
 
 // checkList validates an optional array of objects.
