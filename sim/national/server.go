@@ -382,8 +382,8 @@ type itemCheck struct {
 }
 
 func checkItem(service string, raw json.RawMessage) itemCheck {
-	var o object
-	if json.Unmarshal(raw, &o) != nil || o == nil {
+	o, ok := parseObject(raw)
+	if !ok {
 		return itemCheck{err: &itemError{codeInvalidField, "Bản ghi phải là đối tượng JSON"}}
 	}
 	c := itemCheck{item: compact(raw)}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -33,41 +34,52 @@ func invalid(field, why string) *itemError {
 	return &itemError{codeInvalidField, "Trường " + field + " không hợp lệ: " + why}
 }
 
-// object is a JSON object as received, values raw.
-type object map[string]json.RawMessage
+// object is a JSON object as received, decoded once with numbers kept as
+// written (json.Number).
+type object map[string]any
 
-func isNull(v json.RawMessage) bool { return len(v) == 0 || string(v) == "null" }
+// parseObject decodes one item; ok is false unless it is a JSON object.
+func parseObject(raw []byte) (object, bool) {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var v any
+	if d.Decode(&v) != nil {
+		return nil, false
+	}
+	if _, end := d.Token(); end != io.EOF {
+		return nil, false
+	}
+	m, ok := v.(map[string]any)
+	return object(m), ok
+}
 
 // str reads a string field: absent or null is "" (ok), a non-string is not ok.
 func (o object) str(k string) (string, bool) {
-	v, present := o[k]
-	if !present || isNull(v) {
+	switch v := o[k].(type) {
+	case nil:
 		return "", true
-	}
-	var s string
-	if json.Unmarshal(v, &s) != nil {
+	case string:
+		return v, true
+	default:
 		return "", false
 	}
-	return s, true
 }
 
 // integer reads an integer given as a JSON number or a numeric string, as the
 // portal's lenient deserializer does. present is false when absent, null or "".
 func (o object) integer(k string) (n int64, present, ok bool) {
-	v, has := o[k]
-	if !has || isNull(v) {
+	var text string
+	switch v := o[k].(type) {
+	case nil:
 		return 0, false, true
-	}
-	v = bytes.TrimSpace(v)
-	text := string(v)
-	if v[0] == '"' {
-		if json.Unmarshal(v, &text) != nil {
-			return 0, true, false
-		}
-		text = strings.TrimSpace(text)
-		if text == "" {
+	case string:
+		if text = strings.TrimSpace(v); text == "" {
 			return 0, false, true
 		}
+	case json.Number:
+		text = string(v)
+	default:
+		return 0, true, false
 	}
 	n, err := strconv.ParseInt(text, 10, 64)
 	if err != nil {
@@ -225,10 +237,14 @@ func validateHoSoRest(o object) *itemError {
 		if n, present, ok := f.integer("Gia"); !ok || !present || n < 0 {
 			return invalid(name("Gia"), "phải là số nguyên không âm")
 		}
-		if v, present := f["DaThanhToan"]; present && !isNull(v) {
-			if s := strings.TrimSpace(string(v)); s != `"0"` && s != `"1"` && s != "0" && s != "1" {
+		switch v := f["DaThanhToan"].(type) {
+		case nil:
+		case string, json.Number:
+			if s := fmt.Sprint(v); s != "0" && s != "1" {
 				return invalid(name("DaThanhToan"), `phải là "0" hoặc "1"`)
 			}
+		default:
+			return invalid(name("DaThanhToan"), `phải là "0" hoặc "1"`)
 		}
 		return nil
 	}); e != nil {
@@ -239,20 +255,20 @@ func validateHoSoRest(o object) *itemError {
 
 // checkList validates an optional array of objects.
 func checkList(o object, k string, each func(int, object) *itemError) *itemError {
-	v, present := o[k]
-	if !present || isNull(v) {
+	v := o[k]
+	if v == nil {
 		return nil
 	}
-	var items []json.RawMessage
-	if json.Unmarshal(v, &items) != nil {
+	items, ok := v.([]any)
+	if !ok {
 		return invalid(k, "phải là mảng")
 	}
-	for i, raw := range items {
-		var f object
-		if json.Unmarshal(raw, &f) != nil || f == nil {
+	for i, it := range items {
+		f, ok := it.(map[string]any)
+		if !ok {
 			return invalid(fmt.Sprintf("%s[%d]", k, i), "phải là đối tượng")
 		}
-		if e := each(i, f); e != nil {
+		if e := each(i, object(f)); e != nil {
 			return e
 		}
 	}
