@@ -641,8 +641,12 @@ func (s *NationalSink) pushChunk(ctx context.Context, chunk []*work, updating bo
 // inParallel runs fn for 0…n-1, up to Calls at once. Once one has failed
 // (returned false), those not started yet are not started.
 func (s *NationalSink) inParallel(n int, fn func(i int) bool) {
-	if n == 1 {
-		fn(0)
+	if n == 1 || s.cfg.Calls == 1 {
+		for i := range n {
+			if !fn(i) {
+				return
+			}
+		}
 		return
 	}
 	var (

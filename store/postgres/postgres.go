@@ -291,11 +291,13 @@ ON CONFLICT (dossier_id) DO UPDATE SET
 	national_state = excluded.national_state, national_version = excluded.national_version,
 	national_steps = excluded.national_steps, national_at = excluded.national_at,
 	updated_at = excluded.updated_at, national_step_keys = excluded.national_step_keys`
-	// Kept: a dossier not stored yet gets none (the plain values are nil).
-	q, canon := head, s.seal.SealAll(store.SealLedgerCanonical, ids, make([][]byte, n))
+	q := head
 	if canonical {
-		q, canon = head+`, canonical = excluded.canonical`, s.seal.SealAll(store.SealLedgerCanonical, ids, plain)
+		q += `, canonical = excluded.canonical`
+	} else {
+		plain = make([][]byte, n) // kept: a dossier not stored yet gets none
 	}
+	canon := s.seal.SealAll(store.SealLedgerCanonical, ids, plain)
 	return queued{q, []any{ids, sources, provinces, procs, agencies, versions, hashes,
 		statuses, canon, deleted, nstates, nversions, nsteps, nat, stepKeys}}
 }
