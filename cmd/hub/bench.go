@@ -30,6 +30,7 @@ type benchOptions struct {
 	partitions int
 	linger     time.Duration
 	concurrent int
+	calls      int
 	cpuprofile string
 	simProfile string
 	pprof      string
@@ -57,6 +58,7 @@ func runBench(ctx context.Context, args []string) error {
 	fs.IntVar(&o.partitions, "partitions", 0, "partitions per topic (default: as hub dev)")
 	fs.DurationVar(&o.linger, "linger", 0, "how long a national batch waits for more dossiers (default: as hub dev)")
 	fs.IntVar(&o.concurrent, "concurrency", 0, "national batches in flight at once (default: as hub dev)")
+	fs.IntVar(&o.calls, "calls", 0, "national calls one batch has in flight at once (default: as hub dev)")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write the hub process's CPU profile to this file")
 	fs.StringVar(&o.pprof, "pprof", "", "have the hub serve net/http/pprof on this address")
 	fs.StringVar(&o.simProfile, "simprofile", "", "write this process's CPU profile over the timed phase (the simulators and the broker) to this file")
@@ -129,6 +131,9 @@ func newBench(ctx context.Context, o benchOptions) (_ *bench, err error) {
 	}
 	if o.concurrent > 0 {
 		b.cfg.National.Concurrency = o.concurrent
+	}
+	if o.calls > 0 {
+		b.cfg.National.Calls = o.calls
 	}
 	if o.linger > 0 {
 		b.cfg.National.Linger = o.linger
