@@ -16,15 +16,15 @@ import (
 
 	"github.com/lienthong/lienthong/hub"
 	"github.com/lienthong/lienthong/schemas"
-	"github.com/lienthong/lienthong/sim/hatinh"
 	"github.com/lienthong/lienthong/sim/mail"
 	"github.com/lienthong/lienthong/sim/national"
 	"github.com/lienthong/lienthong/sim/payment"
+	"github.com/lienthong/lienthong/sim/restjson"
 	"github.com/lienthong/lienthong/sim/simctl"
 	"github.com/lienthong/lienthong/sim/sms"
-	"github.com/lienthong/lienthong/sim/sonla"
-	"github.com/lienthong/lienthong/sim/thainguyen"
+	"github.com/lienthong/lienthong/sim/soap"
 	"github.com/lienthong/lienthong/sim/vnpost"
+	"github.com/lienthong/lienthong/sim/xmlfeed"
 )
 
 // Simulator names, as used for addresses and state files.
@@ -91,9 +91,9 @@ type Options struct {
 
 // Sims are the running simulators.
 type Sims struct {
-	SonLa      *sonla.Server
-	ThaiNguyen *thainguyen.Server
-	HaTinh     *hatinh.Server
+	SonLa      *restjson.Server
+	ThaiNguyen *soap.Server
+	HaTinh     *xmlfeed.Server
 	National   *national.Server
 	Payment    *payment.Server
 	VNPost     *vnpost.Server
@@ -120,9 +120,9 @@ type snapshotter interface {
 }
 
 var (
-	_ snapshotter = (*sonla.Server)(nil)
-	_ snapshotter = (*thainguyen.Server)(nil)
-	_ snapshotter = (*hatinh.Server)(nil)
+	_ snapshotter = (*restjson.Server)(nil)
+	_ snapshotter = (*soap.Server)(nil)
+	_ snapshotter = (*xmlfeed.Server)(nil)
 	_ snapshotter = (*national.Server)(nil)
 	_ snapshotter = (*payment.Server)(nil)
 	_ snapshotter = (*vnpost.Server)(nil)
@@ -147,9 +147,9 @@ func Start(o Options) (*Sims, error) {
 		SMS:        sms.New(sms.Config{Username: user, Password: secret}),
 		Mail:       mail.New(mail.Config{Domain: "mail.sim"}),
 		HubAddr:    hubAddr,
-		SonLa:      sonla.New(sonla.Config{ClientID: user, ClientSecret: secret}),
-		ThaiNguyen: thainguyen.New(thainguyen.Config{Username: user, Password: secret, Prefix: o.ThaiNguyenPrefix}),
-		HaTinh:     hatinh.New(hatinh.Config{APIKey: hatinhKey, Charset: o.HaTinhCharset}),
+		SonLa:      restjson.New(restjson.Config{ClientID: user, ClientSecret: secret}),
+		ThaiNguyen: soap.New(soap.Config{Username: user, Password: secret, Prefix: o.ThaiNguyenPrefix}),
+		HaTinh:     xmlfeed.New(xmlfeed.Config{APIKey: hatinhKey, Charset: o.HaTinhCharset}),
 		National:   national.New(national.Config{Accounts: []national.Account{{Username: user, Password: secret}}}),
 		URLs:       map[string]string{},
 		stateDir:   o.StateDir,

@@ -12,9 +12,9 @@ import (
 	"github.com/lienthong/lienthong/api"
 	"github.com/lienthong/lienthong/console"
 	"github.com/lienthong/lienthong/dlq"
-	hatinhmap "github.com/lienthong/lienthong/mapping/hatinh"
-	sonlamap "github.com/lienthong/lienthong/mapping/sonla"
-	tnmap "github.com/lienthong/lienthong/mapping/thainguyen"
+	sonlamap "github.com/lienthong/lienthong/mapping/restjson"
+	tnmap "github.com/lienthong/lienthong/mapping/soap"
+	hatinhmap "github.com/lienthong/lienthong/mapping/xmlfeed"
 	"github.com/lienthong/lienthong/metrics"
 	"github.com/lienthong/lienthong/schemas"
 )

@@ -5,10 +5,10 @@ import (
 	"time"
 
 	"github.com/lienthong/lienthong/breaker"
-	"github.com/lienthong/lienthong/connectors/hatinh"
 	"github.com/lienthong/lienthong/connectors/national"
-	"github.com/lienthong/lienthong/connectors/sonla"
-	"github.com/lienthong/lienthong/connectors/thainguyen"
+	"github.com/lienthong/lienthong/connectors/restjson"
+	"github.com/lienthong/lienthong/connectors/soap"
+	"github.com/lienthong/lienthong/connectors/xmlfeed"
 	"github.com/lienthong/lienthong/flows/writeback"
 	"github.com/lienthong/lienthong/ingest"
 	"github.com/lienthong/lienthong/schemas"
@@ -47,7 +47,7 @@ func (h *Hub) checkedClient(endpoint string, timeout time.Duration, check breake
 func (h *Hub) sources() ([]source, error) {
 	var out []source
 	if c := h.cfg.SonLa; c != nil {
-		cl, err := sonla.New(sonla.Config{
+		cl, err := restjson.New(restjson.Config{
 			BaseURL: c.BaseURL, ClientID: c.ClientID, ClientSecret: c.ClientSecret,
 			PageSize: c.PageSize, HTTPClient: h.client(schemas.SourceSonLa, c.Timeout), Logger: h.log,
 		})
@@ -57,7 +57,7 @@ func (h *Hub) sources() ([]source, error) {
 		out = append(out, source{schemas.SourceSonLa, cl.Pull, unitOf(c.PortalCommon), c.PollInterval, cl})
 	}
 	if c := h.cfg.ThaiNguyen; c != nil {
-		cl, err := thainguyen.New(thainguyen.Config{
+		cl, err := soap.New(soap.Config{
 			BaseURL: c.BaseURL, Username: c.Username, Password: c.Password,
 			PageSize: c.PageSize, HTTPClient: h.client(schemas.SourceThaiNguyen, c.Timeout), Logger: h.log,
 		})
@@ -67,7 +67,7 @@ func (h *Hub) sources() ([]source, error) {
 		out = append(out, source{schemas.SourceThaiNguyen, cl.Pull, unitOf(c.PortalCommon), c.PollInterval, cl})
 	}
 	if c := h.cfg.HaTinh; c != nil {
-		cl, err := hatinh.New(hatinh.Config{
+		cl, err := xmlfeed.New(xmlfeed.Config{
 			BaseURL: c.BaseURL, APIKey: c.APIKey,
 			PageSize: c.PageSize, HTTPClient: h.client(schemas.SourceHaTinh, c.Timeout), Logger: h.log,
 		})

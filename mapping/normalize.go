@@ -1,14 +1,14 @@
 // Package mapping turns raw records of the provincial portals into canonical
-// dossiers (schemas.Dossier): it dispatches on the source to mapping/sonla,
-// mapping/thainguyen and mapping/hatinh, which share the normalisers here.
+// dossiers (schemas.Dossier): it dispatches on the source's interface kind to mapping/restjson,
+// mapping/soap and mapping/xmlfeed, which share the normalisers here.
 // mapping/national turns a canonical dossier into the national portal's form.
 package mapping
 
 import (
-	"github.com/lienthong/lienthong/mapping/hatinh"
 	"github.com/lienthong/lienthong/mapping/internal/fields"
-	"github.com/lienthong/lienthong/mapping/sonla"
-	"github.com/lienthong/lienthong/mapping/thainguyen"
+	"github.com/lienthong/lienthong/mapping/restjson"
+	"github.com/lienthong/lienthong/mapping/soap"
+	"github.com/lienthong/lienthong/mapping/xmlfeed"
 	"github.com/lienthong/lienthong/schemas"
 )
 
@@ -20,9 +20,9 @@ type mapper struct {
 }
 
 var mappers = map[string]mapper{
-	schemas.SourceSonLa:      {sonla.Map, schemas.FormatJSON, sonla.IDField, sonla.ProvinceCode},
-	schemas.SourceThaiNguyen: {thainguyen.Map, schemas.FormatXML, thainguyen.IDField, thainguyen.ProvinceCode},
-	schemas.SourceHaTinh:     {hatinh.Map, schemas.FormatXML, hatinh.IDField, hatinh.ProvinceCode},
+	schemas.SourceSonLa:      {restjson.Map, schemas.FormatJSON, restjson.IDField, restjson.ProvinceCode},
+	schemas.SourceThaiNguyen: {soap.Map, schemas.FormatXML, soap.IDField, soap.ProvinceCode},
+	schemas.SourceHaTinh:     {xmlfeed.Map, schemas.FormatXML, xmlfeed.IDField, xmlfeed.ProvinceCode},
 }
 
 // Normalize maps one raw record to its canonical dossier.

@@ -40,15 +40,15 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/lienthong/lienthong/sim/hatinh"
 	"github.com/lienthong/lienthong/sim/mail"
 	"github.com/lienthong/lienthong/sim/national"
 	"github.com/lienthong/lienthong/sim/payment"
+	"github.com/lienthong/lienthong/sim/restjson"
 	"github.com/lienthong/lienthong/sim/simctl"
 	"github.com/lienthong/lienthong/sim/sms"
-	"github.com/lienthong/lienthong/sim/sonla"
-	"github.com/lienthong/lienthong/sim/thainguyen"
+	"github.com/lienthong/lienthong/sim/soap"
 	"github.com/lienthong/lienthong/sim/vnpost"
+	"github.com/lienthong/lienthong/sim/xmlfeed"
 )
 
 // options are the command-line settings.
@@ -146,7 +146,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if o.generate < 0 || o.steps < 0 || o.intervalMS < 0 {
 		return o, errors.New("-generate, -steps and -interval-ms must not be negative")
 	}
-	if err := thainguyen.ValidPrefix(o.tnPrefix); err != nil {
+	if err := soap.ValidPrefix(o.tnPrefix); err != nil {
 		return o, err
 	}
 	switch strings.ToLower(o.htCharset) {
@@ -240,9 +240,9 @@ func (m mailSim) ServeHTTP(w http.ResponseWriter, r *http.Request) { m.Handler()
 func (m mailSim) Close()                                           { _ = m.Server.Close() }
 
 var (
-	_ simulator = (*sonla.Server)(nil)
-	_ simulator = (*thainguyen.Server)(nil)
-	_ simulator = (*hatinh.Server)(nil)
+	_ simulator = (*restjson.Server)(nil)
+	_ simulator = (*soap.Server)(nil)
+	_ simulator = (*xmlfeed.Server)(nil)
 	_ simulator = (*national.Server)(nil)
 	_ simulator = (*payment.Server)(nil)
 	_ simulator = (*vnpost.Server)(nil)
@@ -269,15 +269,15 @@ func build(o options) []service {
 		}
 	}
 	add(o.sonlaAddr, func() service {
-		sl := sonla.New(sonla.Config{ClientID: o.sonlaClientID, ClientSecret: o.sonlaClientSecret, TokenTTL: o.sonlaTokenTTL})
+		sl := restjson.New(restjson.Config{ClientID: o.sonlaClientID, ClientSecret: o.sonlaClientSecret, TokenTTL: o.sonlaTokenTTL})
 		return service{name: "sonla", addr: o.sonlaAddr, sim: sl, book: sl.Book()}
 	})
 	add(o.thainguyenAddr, func() service {
-		tn := thainguyen.New(thainguyen.Config{Username: o.tnUser, Password: o.tnPassword, Prefix: o.tnPrefix})
+		tn := soap.New(soap.Config{Username: o.tnUser, Password: o.tnPassword, Prefix: o.tnPrefix})
 		return service{name: "thainguyen", addr: o.thainguyenAddr, sim: tn, book: tn.Book()}
 	})
 	add(o.hatinhAddr, func() service {
-		ht := hatinh.New(hatinh.Config{APIKey: o.htAPIKey, Charset: o.htCharset})
+		ht := xmlfeed.New(xmlfeed.Config{APIKey: o.htAPIKey, Charset: o.htCharset})
 		return service{name: "hatinh", addr: o.hatinhAddr, sim: ht, book: ht.Book()}
 	})
 	add(o.nationalAddr, func() service {

@@ -1,6 +1,6 @@
-// Package sonla pulls dossier changes from the Sơn La provincial portal's
-// JSON REST API (spec §1) and writes events back to it.
-package sonla
+// Package restjson pulls dossier changes from a provincial portal's JSON REST
+// API (as at Sơn La, spec §1) and writes events back to it.
+package restjson
 
 import (
 	"context"

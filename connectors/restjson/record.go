@@ -1,4 +1,4 @@
-package sonla
+package restjson
 
 import (
 	"bytes"

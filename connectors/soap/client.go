@@ -1,6 +1,6 @@
-// Package thainguyen pulls dossier changes from the Thái Nguyên provincial
-// portal's SOAP 1.1 service (spec §2) and writes events back to it.
-package thainguyen
+// Package soap pulls dossier changes from a provincial portal's SOAP 1.1
+// service (as at Thái Nguyên, spec §2) and writes events back to it.
+package soap
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package thainguyen
+package soap
 
 import (
 	"context"

@@ -1,6 +1,6 @@
-// Package hatinh pulls dossier changes from the Hà Tĩnh provincial portal's
-// XML change feed (spec §3) and writes events back to it.
-package hatinh
+// Package xmlfeed pulls dossier changes from a provincial portal's XML change
+// feed (as at Hà Tĩnh, spec §3) and writes events back to it.
+package xmlfeed
 
 import (
 	"context"

@@ -9,13 +9,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lienthong/lienthong/connectors/sonla"
+	"github.com/lienthong/lienthong/connectors/restjson"
 	"github.com/lienthong/lienthong/dlq"
 	"github.com/lienthong/lienthong/flows/fees"
 	"github.com/lienthong/lienthong/flows/writeback"
 	"github.com/lienthong/lienthong/router"
 	"github.com/lienthong/lienthong/schemas"
-	simsonla "github.com/lienthong/lienthong/sim/sonla"
+	simrestjson "github.com/lienthong/lienthong/sim/restjson"
 	"github.com/lienthong/lienthong/store"
 )
 
@@ -41,13 +41,13 @@ func (c *clock) Add(d time.Duration) {
 // province wires the flow's writebacks to Sơn La's portal simulated over
 // HTTP, through the real writeback writer and connector, and the flow's
 // clock to clk.
-func province(t *testing.T, clk *clock) (*simsonla.Server, func(w *world, cfg *fees.Config)) {
+func province(t *testing.T, clk *clock) (*simrestjson.Server, func(w *world, cfg *fees.Config)) {
 	t.Helper()
-	sim := simsonla.New(simsonla.Config{})
+	sim := simrestjson.New(simrestjson.Config{})
 	t.Cleanup(sim.Close)
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
-	portal, err := sonla.New(sonla.Config{BaseURL: srv.URL, ClientID: "hub", ClientSecret: "hub-secret"})
+	portal, err := restjson.New(restjson.Config{BaseURL: srv.URL, ClientID: "hub", ClientSecret: "hub-secret"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func province(t *testing.T, clk *clock) (*simsonla.Server, func(w *world, cfg *f
 	}
 }
 
-func writebacksOf(sim *simsonla.Server, id string) int {
+func writebacksOf(sim *simrestjson.Server, id string) int {
 	n := 0
 	for _, wb := range sim.Book().Writebacks() {
 		if wb.MaHoSo == id && wb.Kind == "THANH_TOAN" {

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/lienthong/lienthong/connectors/email"
+	"github.com/lienthong/lienthong/connectors/restjson"
 	"github.com/lienthong/lienthong/connectors/sms"
-	"github.com/lienthong/lienthong/connectors/sonla"
 	"github.com/lienthong/lienthong/connectors/vnpost"
 	"github.com/lienthong/lienthong/dlq"
 	"github.com/lienthong/lienthong/flows/notify"
@@ -25,8 +25,8 @@ import (
 	"github.com/lienthong/lienthong/router"
 	"github.com/lienthong/lienthong/schemas"
 	simmail "github.com/lienthong/lienthong/sim/mail"
+	simrestjson "github.com/lienthong/lienthong/sim/restjson"
 	simsms "github.com/lienthong/lienthong/sim/sms"
-	simsonla "github.com/lienthong/lienthong/sim/sonla"
 	simvnpost "github.com/lienthong/lienthong/sim/vnpost"
 	"github.com/lienthong/lienthong/store"
 	"github.com/lienthong/lienthong/store/sqlite"
@@ -55,7 +55,7 @@ type world struct {
 	vnURL  string
 	sms    *simsms.Server
 	mail   *simmail.Server
-	sonla  *simsonla.Server
+	sonla  *simrestjson.Server
 	rs     *resyncs
 	cfg    postal.Config
 }
@@ -102,11 +102,11 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 
-	w.sonla = simsonla.New(simsonla.Config{})
+	w.sonla = simrestjson.New(simrestjson.Config{})
 	t.Cleanup(w.sonla.Close)
 	sl := httptest.NewServer(w.sonla)
 	t.Cleanup(sl.Close)
-	portal, err := sonla.New(sonla.Config{BaseURL: sl.URL, ClientID: "hub", ClientSecret: "hub-secret"})
+	portal, err := restjson.New(restjson.Config{BaseURL: sl.URL, ClientID: "hub", ClientSecret: "hub-secret"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,17 +13,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lienthong/lienthong/connectors/hatinh"
 	"github.com/lienthong/lienthong/connectors/httpx"
-	"github.com/lienthong/lienthong/connectors/sonla"
-	"github.com/lienthong/lienthong/connectors/thainguyen"
+	"github.com/lienthong/lienthong/connectors/restjson"
+	"github.com/lienthong/lienthong/connectors/soap"
+	"github.com/lienthong/lienthong/connectors/xmlfeed"
 	"github.com/lienthong/lienthong/flows/settlement"
 	"github.com/lienthong/lienthong/flows/writeback"
 	"github.com/lienthong/lienthong/schemas"
-	simhatinh "github.com/lienthong/lienthong/sim/hatinh"
+	simrestjson "github.com/lienthong/lienthong/sim/restjson"
 	"github.com/lienthong/lienthong/sim/simctl"
-	simsonla "github.com/lienthong/lienthong/sim/sonla"
-	simthainguyen "github.com/lienthong/lienthong/sim/thainguyen"
+	simsoap "github.com/lienthong/lienthong/sim/soap"
+	simxmlfeed "github.com/lienthong/lienthong/sim/xmlfeed"
 	"github.com/lienthong/lienthong/store"
 	"github.com/lienthong/lienthong/store/sqlite"
 	"github.com/lienthong/lienthong/store/storetest"
@@ -66,21 +66,21 @@ func portals(t *testing.T) []portal {
 		t.Cleanup(srv.Close)
 		return srv.URL
 	}
-	sl := simsonla.New(simsonla.Config{})
+	sl := simrestjson.New(simrestjson.Config{})
 	t.Cleanup(sl.Close)
-	slc, err := sonla.New(sonla.Config{BaseURL: serve(sl), ClientID: "hub", ClientSecret: "hub-secret"})
+	slc, err := restjson.New(restjson.Config{BaseURL: serve(sl), ClientID: "hub", ClientSecret: "hub-secret"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tn := simthainguyen.New(simthainguyen.Config{})
+	tn := simsoap.New(simsoap.Config{})
 	t.Cleanup(tn.Close)
-	tnc, err := thainguyen.New(thainguyen.Config{BaseURL: serve(tn), Username: "hub", Password: "hub-secret"})
+	tnc, err := soap.New(soap.Config{BaseURL: serve(tn), Username: "hub", Password: "hub-secret"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ht := simhatinh.New(simhatinh.Config{})
+	ht := simxmlfeed.New(simxmlfeed.Config{})
 	t.Cleanup(ht.Close)
-	htc, err := hatinh.New(hatinh.Config{BaseURL: serve(ht), APIKey: "hub-key"})
+	htc, err := xmlfeed.New(xmlfeed.Config{BaseURL: serve(ht), APIKey: "hub-key"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,11 +244,11 @@ func TestRefusedWritebackHeldThenReplayed(t *testing.T) {
 func TestAuthRejectionNotCounted(t *testing.T) {
 	ctx := context.Background()
 	st := openStore(t)
-	sim := simsonla.New(simsonla.Config{})
+	sim := simrestjson.New(simrestjson.Config{})
 	t.Cleanup(sim.Close)
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
-	bad, err := sonla.New(sonla.Config{BaseURL: srv.URL, ClientID: "hub", ClientSecret: "wrong"})
+	bad, err := restjson.New(restjson.Config{BaseURL: srv.URL, ClientID: "hub", ClientSecret: "wrong"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,11 +276,11 @@ func TestAuthRejectionNotCounted(t *testing.T) {
 func TestWaitingEffectRetriedWithBackoff(t *testing.T) {
 	ctx := context.Background()
 	st := openStore(t)
-	sim := simsonla.New(simsonla.Config{})
+	sim := simrestjson.New(simrestjson.Config{})
 	t.Cleanup(sim.Close)
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
-	cl, err := sonla.New(sonla.Config{BaseURL: srv.URL, ClientID: "hub", ClientSecret: "hub-secret"})
+	cl, err := restjson.New(restjson.Config{BaseURL: srv.URL, ClientID: "hub", ClientSecret: "hub-secret"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 
 	wire "github.com/lienthong/lienthong/connectors/national"
 	"github.com/lienthong/lienthong/mapping/national"
-	"github.com/lienthong/lienthong/mapping/sonla"
+	"github.com/lienthong/lienthong/mapping/restjson"
 	"github.com/lienthong/lienthong/schemas"
 )
 
@@ -206,7 +206,7 @@ func TestSpecExampleEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := sonla.Map(b)
+	d, err := restjson.Map(b)
 	if err != nil {
 		t.Fatal(err)
 	}

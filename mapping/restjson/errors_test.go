@@ -1,4 +1,4 @@
-package sonla_test
+package restjson_test
 
 import "errors"
 

@@ -1,6 +1,6 @@
-// Package sonla maps a Sơn La DOSSIER (spec §1, JSON REST) to the canonical
+// Package restjson maps a JSON REST portal's DOSSIER (as at Sơn La) (spec §1, JSON REST) to the canonical
 // dossier.
-package sonla
+package restjson
 
 import (
 	"github.com/lienthong/lienthong/mapping/internal/fields"

@@ -1,4 +1,4 @@
-package sonla_test
+package restjson_test
 
 import (
 	"encoding/json"
@@ -9,7 +9,7 @@ import (
 
 	"github.com/lienthong/lienthong/mapping"
 	"github.com/lienthong/lienthong/mapping/internal/testutil"
-	"github.com/lienthong/lienthong/mapping/sonla"
+	"github.com/lienthong/lienthong/mapping/restjson"
 	"github.com/lienthong/lienthong/schemas"
 )
 
@@ -43,7 +43,7 @@ func item(m map[string]any, key string) map[string]any {
 }
 
 func TestMapSpecExample(t *testing.T) {
-	d, err := sonla.Map(example(t))
+	d, err := restjson.Map(example(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestMapSpecExample(t *testing.T) {
 }
 
 func TestMapNFDInputGivesNFC(t *testing.T) {
-	nfc, err := sonla.Map(example(t))
+	nfc, err := restjson.Map(example(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func TestMapNFDInputGivesNFC(t *testing.T) {
 	if !strings.Contains(string(payload), "\\u0300") && !strings.Contains(string(payload), "\u0300") {
 		t.Fatal("fixture is not NFD")
 	}
-	d, err := sonla.Map(payload)
+	d, err := restjson.Map(payload)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func TestMapNFDInputGivesNFC(t *testing.T) {
 }
 
 func TestMapOrganisation(t *testing.T) {
-	d, err := sonla.Map(mutated(t, func(m map[string]any) {
+	d, err := restjson.Map(mutated(t, func(m map[string]any) {
 		c := obj(m, "chuHoSo")
 		c["loai"] = "TO_CHUC"
 		c["hoTen"] = "Công ty TNHH Chè Mộc Châu"
@@ -140,7 +140,7 @@ func TestMapOrganisation(t *testing.T) {
 	}
 
 	// An organisation identified by a CCCD is refused.
-	_, err = sonla.Map(mutated(t, func(m map[string]any) {
+	_, err = restjson.Map(mutated(t, func(m map[string]any) {
 		c := obj(m, "chuHoSo")
 		c["loai"] = "TO_CHUC"
 		c["maSoThue"] = "014095001234"
@@ -149,7 +149,7 @@ func TestMapOrganisation(t *testing.T) {
 }
 
 func TestMapNoValues(t *testing.T) {
-	d, err := sonla.Map(mutated(t, func(m map[string]any) {
+	d, err := restjson.Map(mutated(t, func(m map[string]any) {
 		c := obj(m, "chuHoSo")
 		c["ngaySinh"] = nil
 		c["soDienThoai"] = ""
@@ -182,7 +182,7 @@ func TestMapNoValues(t *testing.T) {
 }
 
 func TestMapQuotedAmount(t *testing.T) {
-	d, err := sonla.Map(mutated(t, func(m map[string]any) { item(m, "lePhi")["soTien"] = "8000" }))
+	d, err := restjson.Map(mutated(t, func(m map[string]any) { item(m, "lePhi")["soTien"] = "8000" }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +238,7 @@ func TestMapMalformed(t *testing.T) {
 		{"fees not a list", "lePhi", nil, func(m map[string]any) { m["lePhi"] = map[string]any{} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := sonla.Map(mutated(t, tc.f))
+			_, err := restjson.Map(mutated(t, tc.f))
 			fe := testutil.WantFieldError(t, err, "sonla", tc.field, tc.secrets...)
 			if tc.field != "maHoSo" && fe.DossierID != "000.00.14.H52-261121-0001" {
 				t.Errorf("DossierID %q", fe.DossierID)
@@ -248,7 +248,7 @@ func TestMapMalformed(t *testing.T) {
 }
 
 func TestErrorMessage(t *testing.T) {
-	_, err := sonla.Map(mutated(t, func(m map[string]any) { obj(m, "chuHoSo")["ngaySinh"] = "02/13/1995" }))
+	_, err := restjson.Map(mutated(t, func(m map[string]any) { obj(m, "chuHoSo")["ngaySinh"] = "02/13/1995" }))
 	want := "sonla: dossier 000.00.14.H52-261121-0001: field chuHoSo.ngaySinh: not a date (want YYYY-MM-DD)"
 	if err == nil || err.Error() != want {
 		t.Errorf("error %v, want %s", err, want)
@@ -261,7 +261,7 @@ func TestErrorMessage(t *testing.T) {
 
 func TestMalformedPayload(t *testing.T) {
 	for _, p := range []string{``, `nope`, `[1,2]`, `{"maHoSo": "x"`, `null`} {
-		_, err := sonla.Map([]byte(p))
+		_, err := restjson.Map([]byte(p))
 		testutil.WantFieldError(t, err, "sonla", "")
 	}
 }

@@ -1,6 +1,6 @@
-// Package thainguyen maps a Thái Nguyên <HoSo> element (spec §2, SOAP 1.1)
+// Package soap maps a SOAP portal's <HoSo> element (as at Thái Nguyên) (spec §2, SOAP 1.1)
 // to the canonical dossier.
-package thainguyen
+package soap
 
 import (
 	"encoding/xml"

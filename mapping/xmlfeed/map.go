@@ -1,6 +1,6 @@
-// Package hatinh maps a Hà Tĩnh <HOSO> feed entry (spec §3, XML change feed)
+// Package xmlfeed maps an XML change feed's <HOSO> entry (as at Hà Tĩnh) (spec §3, XML change feed)
 // to the canonical dossier.
-package hatinh
+package xmlfeed
 
 import (
 	"github.com/lienthong/lienthong/mapping/internal/fields"

@@ -1,6 +1,7 @@
-// Package sonla simulates the Sơn La provincial portal: a JSON REST API with
+// Package restjson simulates a provincial portal of the JSON REST kind (as at
+// Sơn La): a JSON REST API with
 // OAuth2 client-credentials tokens (contract §1, controls §8).
-package sonla
+package restjson
 
 import (
 	"bytes"

@@ -1,6 +1,7 @@
-// Package thainguyen simulates the Thái Nguyên provincial portal: a SOAP 1.1
+// Package soap simulates a provincial portal of the SOAP kind (as at Thái
+// Nguyên): a SOAP 1.1
 // web service with credentials in a SOAP header (contract §2, controls §8).
-package thainguyen
+package soap
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package hatinh
+package xmlfeed
 
 import (
 	"errors"

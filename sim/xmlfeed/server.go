@@ -1,7 +1,8 @@
-// Package hatinh simulates the Hà Tĩnh provincial portal: an XML change feed
+// Package xmlfeed simulates a provincial portal of the XML change feed kind
+// (as at Hà Tĩnh): an XML change feed
 // (an append-only log) served as UTF-8 or windows-1258 (contract §3,
 // controls §8).
-package hatinh
+package xmlfeed
 
 import (
 	"bytes"
