@@ -46,9 +46,9 @@ type province struct {
 }
 
 var provinces = []*province{
-	{source: schemas.SourceSonLa, code: "14", dossier: "SL-2026-000001", cccd: "014090001234", phone: "0912345678",
+	{source: "sonla", code: "14", dossier: "SL-2026-000001", cccd: "014090001234", phone: "0912345678",
 		email: "lan.nguyen@example.vn", payRef: "PAY-SL-1", order: "KQ-SL-2026-000001", entryReason: "sonla: ngayNop: NOT A DATE"},
-	{source: schemas.SourceHaTinh, code: "42", dossier: "HT-2026-000002", cccd: "042088005678", phone: "0987654321",
+	{source: "hatinh", code: "42", dossier: "HT-2026-000002", cccd: "042088005678", phone: "0987654321",
 		email: "binh.tran@example.vn", payRef: "PAY-HT-2", order: "KQ-HT-2026-000002", entryReason: "hatinh: NGAY_NOP: NOT A DATE"},
 }
 
@@ -106,8 +106,8 @@ func newFixture(t *testing.T) *fixture {
 	s := api.New(api.Config{
 		Store: st,
 		Sources: []api.Source{
-			{Name: schemas.SourceSonLa, Province: "14", Label: "Sơn La"},
-			{Name: schemas.SourceHaTinh, Province: "42", Label: "Hà Tĩnh"},
+			{Name: "sonla", Province: "14", Label: "Sơn La"},
+			{Name: "hatinh", Province: "42", Label: "Hà Tĩnh"},
 		},
 		Targets:    []string{"national", "vnpost"},
 		Counters:   f.counters,
@@ -117,8 +117,8 @@ func newFixture(t *testing.T) *fixture {
 		Log:        slog.New(slog.DiscardHandler),
 	})
 	s.Sample(time.Now().Add(-time.Minute))
-	f.counters.Add(schemas.SourceSonLa, progress.Synced, 30)
-	f.counters.Add(schemas.SourceHaTinh, progress.Synced, 12)
+	f.counters.Add("sonla", progress.Synced, 30)
+	f.counters.Add("hatinh", progress.Synced, 12)
 	f.srv = httptest.NewServer(s.Handler())
 	t.Cleanup(f.srv.Close)
 	return f

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/lienthong/lienthong/schemas"
 	"github.com/lienthong/lienthong/sim/simctl"
 )
 
@@ -15,13 +16,8 @@ type Ledger interface {
 
 // Book returns the change book of a provincial simulator.
 func (s *Sims) Book(source string) *simctl.Book {
-	switch source {
-	case NameSonLa:
-		return s.SonLa.Book()
-	case NameThaiNguyen:
-		return s.ThaiNguyen.Book()
-	case NameHaTinh:
-		return s.HaTinh.Book()
+	if p, ok := s.portals[source]; ok {
+		return p.Book()
 	}
 	return nil
 }
@@ -37,8 +33,8 @@ type Sync struct {
 // gives its last change, and counts the lifecycle changes still to come.
 func (s *Sims) Finals() (finals map[string]int64, pending int) {
 	finals = map[string]int64{}
-	for _, src := range Sources {
-		b := s.Book(src)
+	for _, p := range s.Portals {
+		b := s.Book(p.Name)
 		pending += b.Stats().PendingChanges
 		_, list := b.List(0, 0)
 		for _, d := range list {
@@ -46,9 +42,9 @@ func (s *Sims) Finals() (finals map[string]int64, pending int) {
 				continue
 			}
 			want := int64(d.Version)
-			if src == NameHaTinh {
-				// The feed orders by SEQ: the hub's version of a Hà Tĩnh
-				// dossier is the SEQ of its last entry.
+			if p.Kind == schemas.KindXMLFeed {
+				// The feed orders by SEQ: the hub's version of a change
+				// feed's dossier is the SEQ of its last entry.
 				hist, _ := b.History(d.MaHoSo)
 				if len(hist) > 0 {
 					want = hist[len(hist)-1].Seq
@@ -63,8 +59,8 @@ func (s *Sims) Finals() (finals map[string]int64, pending int) {
 // Pending counts the lifecycle changes the simulators have yet to make.
 func (s *Sims) Pending() int {
 	n := 0
-	for _, src := range Sources {
-		n += s.Book(src).Stats().PendingChanges
+	for _, p := range s.Portals {
+		n += s.Book(p.Name).Stats().PendingChanges
 	}
 	return n
 }
@@ -105,12 +101,6 @@ func (s *Sims) Behind(ctx context.Context, l Ledger) (Sync, error) {
 func (s *Sims) PatchFaults(name string, patch map[string]any) error {
 	var c *simctl.Controller
 	switch name {
-	case NameSonLa:
-		c = s.SonLa.Controller()
-	case NameThaiNguyen:
-		c = s.ThaiNguyen.Controller()
-	case NameHaTinh:
-		c = s.HaTinh.Controller()
 	case NameNational:
 		c = s.National.Controller()
 	case NamePayment:
@@ -122,7 +112,11 @@ func (s *Sims) PatchFaults(name string, patch map[string]any) error {
 	case NameMail:
 		c = s.Mail.Controller()
 	default:
-		return fmt.Errorf("no simulator %q", name)
+		p, ok := s.portals[name]
+		if !ok {
+			return fmt.Errorf("no simulator %q", name)
+		}
+		c = p.Controller()
 	}
 	body, err := json.Marshal(patch)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/lienthong/lienthong/broker"
 	"github.com/lienthong/lienthong/flows/settlement"
+	"github.com/lienthong/lienthong/mapping"
 	"github.com/lienthong/lienthong/router"
 	"github.com/lienthong/lienthong/router/kafka"
 	"github.com/lienthong/lienthong/schemas"
@@ -183,17 +184,17 @@ func testReplayEachFormat(t *testing.T, e *env) {
 	rawMsg := []byte("not a raw record \x00\xff")
 	notice := []byte("\x00LT\x01 a notice sealed under a key since lost")
 	entries := e.add(t,
-		store.QuarantineEntry{Source: schemas.SourceSonLa, DossierID: "000.00.14.H52-261121-0001", Version: 3, Field: "thuTuc.ma",
+		store.QuarantineEntry{Source: "sonla", DossierID: "000.00.14.H52-261121-0001", Version: 3, Field: "thuTuc.ma",
 			Reason: "sonla: dossier 000.00.14.H52-261121-0001: thuTuc.ma: unknown procedure", Format: schemas.FormatJSON,
 			Payload: []byte(`{"maHoSo":"000.00.14.H52-261121-0001","hoTen":"Lò Văn Minh"}`)},
-		store.QuarantineEntry{Source: schemas.SourceHaTinh, DossierID: "000.00.42.H25-261121-0003", Version: 1001, Field: "TRANG_THAI",
+		store.QuarantineEntry{Source: "hatinh", DossierID: "000.00.42.H25-261121-0003", Version: 1001, Field: "TRANG_THAI",
 			Reason: "hatinh: TRANG_THAI: unknown status", Format: schemas.FormatXML,
 			Payload: []byte(`<HOSO SEQ="1001"><MA_HO_SO>000.00.42.H25-261121-0003</MA_HO_SO></HOSO>`)},
-		store.QuarantineEntry{Source: schemas.SourceThaiNguyen, DossierID: "000.00.19.H55-261121-0007", Version: 2, Field: "national:22",
+		store.QuarantineEntry{Source: "thainguyen", DossierID: "000.00.19.H55-261121-0007", Version: 2, Field: "national:22",
 			Reason: "national portal answered 22", Format: schemas.FormatCanonical, Payload: canonical},
-		store.QuarantineEntry{Source: schemas.SourceSonLa, DossierID: "sonla#0", Field: "message",
+		store.QuarantineEntry{Source: "sonla", DossierID: "sonla#0", Field: "message",
 			Reason: "raw message x is not a raw record", Format: schemas.FormatRawMessage, Payload: rawMsg},
-		store.QuarantineEntry{Source: schemas.SourceHaTinh, DossierID: "000.00.42.H25-261121-0004", Field: "message",
+		store.QuarantineEntry{Source: "hatinh", DossierID: "000.00.42.H25-261121-0004", Field: "message",
 			Reason: "message y on notices cannot be opened", Format: schemas.FormatNotice, Payload: notice},
 	)
 	before := time.Now()
@@ -204,15 +205,15 @@ func testReplayEachFormat(t *testing.T, e *env) {
 	}
 
 	// json, then the raw message, on raw.sonla, in replay order.
-	sonla := e.drain(t, e.topics.Raw(schemas.SourceSonLa))
+	sonla := e.drain(t, e.topics.Raw("sonla"))
 	if len(sonla) != 2 {
 		t.Fatalf("raw.sonla holds %d messages, want 2", len(sonla))
 	}
 	checkRawRecord(t, sonla[0], entries[0], before)
-	if r := sonla[1]; r.key != "sonla#0" || string(r.body) != string(rawMsg) || r.source != schemas.SourceSonLa {
+	if r := sonla[1]; r.key != "sonla#0" || string(r.body) != string(rawMsg) || r.source != "sonla" {
 		t.Errorf("raw message replayed as key %q source %q body %q", r.key, r.source, r.body)
 	}
-	hatinh := e.drain(t, e.topics.Raw(schemas.SourceHaTinh))
+	hatinh := e.drain(t, e.topics.Raw("hatinh"))
 	if len(hatinh) != 1 {
 		t.Fatalf("raw.hatinh holds %d messages, want 1", len(hatinh))
 	}
@@ -221,17 +222,17 @@ func testReplayEachFormat(t *testing.T, e *env) {
 	if len(can) != 1 {
 		t.Fatalf("canonical holds %d messages, want 1", len(can))
 	}
-	if r := can[0]; r.key != entries[2].DossierID || r.source != schemas.SourceThaiNguyen || string(r.body) != string(canonical) ||
+	if r := can[0]; r.key != entries[2].DossierID || r.source != "thainguyen" || string(r.body) != string(canonical) ||
 		r.entry != fmt.Sprint(entries[2].ID) {
 		t.Errorf("canonical dossier replayed as key %q source %q entry %q body %s", r.key, r.source, r.entry, r.body)
 	}
 	// A notice, back on the notices topic as it was.
 	notices := e.drain(t, e.topics.Notices())
-	if len(notices) != 1 || notices[0].key != entries[4].DossierID || notices[0].source != schemas.SourceHaTinh ||
+	if len(notices) != 1 || notices[0].key != entries[4].DossierID || notices[0].source != "hatinh" ||
 		string(notices[0].body) != string(notice) || notices[0].entry != fmt.Sprint(entries[4].ID) {
 		t.Errorf("notice replayed as %+v", notices)
 	}
-	if got := e.drain(t, e.topics.Raw(schemas.SourceThaiNguyen)); len(got) != 0 {
+	if got := e.drain(t, e.topics.Raw("thainguyen")); len(got) != 0 {
 		t.Errorf("a canonical entry went to raw.thainguyen: %d messages", len(got))
 	}
 
@@ -256,7 +257,7 @@ func testReplayEachFormat(t *testing.T, e *env) {
 		}
 	}
 	// Nothing more was published by the refused replays.
-	if got := e.drain(t, e.topics.Raw(schemas.SourceSonLa)); len(got) != 2 {
+	if got := e.drain(t, e.topics.Raw("sonla")); len(got) != 2 {
 		t.Errorf("raw.sonla holds %d messages after refused replays, want 2", len(got))
 	}
 	if got := e.drain(t, e.topics.Canonical()); len(got) != 1 {
@@ -294,8 +295,8 @@ func TestReplayRefused(t *testing.T) {
 	e := newEnv(t, newSQLite(t))
 	ctx := context.Background()
 	q := e.add(t,
-		store.QuarantineEntry{Source: schemas.SourceSonLa, DossierID: "D-1", Format: "yaml", Reason: "x", Payload: []byte("a: b")},
-		store.QuarantineEntry{Source: schemas.SourceSonLa, DossierID: "D-2", Format: "", Reason: "x", Payload: []byte("{}")},
+		store.QuarantineEntry{Source: "sonla", DossierID: "D-1", Format: "yaml", Reason: "x", Payload: []byte("a: b")},
+		store.QuarantineEntry{Source: "sonla", DossierID: "D-2", Format: "", Reason: "x", Payload: []byte("{}")},
 		store.QuarantineEntry{Source: "", Field: "message", Format: schemas.FormatCanonical, Reason: "unreadable", Payload: []byte("{")},
 	)
 	for _, entry := range q {
@@ -310,11 +311,11 @@ func TestReplayRefused(t *testing.T) {
 	if err := e.svc.Replay(ctx, 99999); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("replay of a missing entry: %v, want store.ErrNotFound", err)
 	}
-	if got := e.drain(t, e.topics.Raw(schemas.SourceSonLa)); len(got) != 0 {
+	if got := e.drain(t, e.topics.Raw("sonla")); len(got) != 0 {
 		t.Errorf("refused replays published %d messages", len(got))
 	}
 	// Without a publisher, nothing is marked.
-	ok := e.add(t, store.QuarantineEntry{Source: schemas.SourceSonLa, DossierID: "D-3", Format: schemas.FormatJSON, Reason: "x", Payload: []byte("{}")})
+	ok := e.add(t, store.QuarantineEntry{Source: "sonla", DossierID: "D-3", Format: schemas.FormatJSON, Reason: "x", Payload: []byte("{}")})
 	if err := New(e.st, nil, e.topics, "test-hub").Replay(ctx, ok[0].ID); err == nil || e.state(t, ok[0].ID) != store.QuarantineOpen {
 		t.Errorf("replay without a publisher: %v, state %s", err, e.state(t, ok[0].ID))
 	}
@@ -325,12 +326,12 @@ func TestReplayRefused(t *testing.T) {
 func held(t *testing.T, st testStore, kind, ref, dossierID string) store.QuarantineEntry {
 	t.Helper()
 	ctx := context.Background()
-	if _, _, err := st.OpenSettlement(ctx, store.Settlement{Kind: kind, Ref: ref, DossierID: dossierID, Source: schemas.SourceSonLa}); err != nil {
+	if _, _, err := st.OpenSettlement(ctx, store.Settlement{Kind: kind, Ref: ref, DossierID: dossierID, Source: "sonla"}); err != nil {
 		t.Fatal(err)
 	}
 	payload, _ := json.Marshal(settlement.Payload{Kind: kind, Ref: ref, Reference: ref})
 	if _, _, err := st.UpdateSettlement(ctx, kind, ref, store.SettlementUpdate{Refused: true, HoldAt: 1, State: store.SettlementClosed,
-		Hold: &store.QuarantineEntry{Source: schemas.SourceSonLa, DossierID: dossierID, Field: "writeback:THANH_TOAN",
+		Hold: &store.QuarantineEntry{Source: "sonla", DossierID: dossierID, Field: "writeback:THANH_TOAN",
 			Reason: "sonla: dossier " + dossierID + ": writeback THANH_TOAN refused 1 times, last: HTTP 404", Format: schemas.FormatSettlement, Payload: payload}}); err != nil {
 		t.Fatal(err)
 	}
@@ -377,7 +378,7 @@ func TestReplaySettlement(t *testing.T) {
 				t.Errorf("discarded settlement %+v; want still held", got)
 			}
 
-			bad := store.QuarantineEntry{Source: schemas.SourceSonLa, DossierID: "D-3", Field: "writeback:BUU_CHINH", Reason: "x",
+			bad := store.QuarantineEntry{Source: "sonla", DossierID: "D-3", Field: "writeback:BUU_CHINH", Reason: "x",
 				Format: schemas.FormatSettlement, Payload: []byte(`{"kind":""}`)}
 			if err := st.AddQuarantine(ctx, []store.QuarantineEntry{bad}); err != nil {
 				t.Fatal(err)
@@ -397,8 +398,8 @@ func TestDiscard(t *testing.T) {
 			e := newEnv(t, s.open(t))
 			ctx := context.Background()
 			q := e.add(t,
-				store.QuarantineEntry{Source: schemas.SourceSonLa, DossierID: "D-1", Version: 4, Format: schemas.FormatJSON, Reason: "x", Payload: []byte("{}")},
-				store.QuarantineEntry{Source: schemas.SourceSonLa, Field: "message", Format: schemas.FormatRawMessage, Reason: "y", Payload: []byte("?")},
+				store.QuarantineEntry{Source: "sonla", DossierID: "D-1", Version: 4, Format: schemas.FormatJSON, Reason: "x", Payload: []byte("{}")},
+				store.QuarantineEntry{Source: "sonla", Field: "message", Format: schemas.FormatRawMessage, Reason: "y", Payload: []byte("?")},
 			)
 			if err := e.svc.Discard(ctx, q[0].ID, "  \n "); !errors.Is(err, store.ErrInvalid) || errors.Is(err, ErrNotOpen) {
 				t.Errorf("discard without a reason: %v, want store.ErrInvalid", err)
@@ -443,10 +444,10 @@ func filterFixture(t *testing.T, e *env) []store.QuarantineEntry {
 	t0 := time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC)
 	var in []store.QuarantineEntry
 	for i := range 12 {
-		src, reason := schemas.SourceSonLa, "sonla: thuTuc.ma: unknown procedure 1.00089"+fmt.Sprint(i)
+		src, reason := "sonla", "sonla: thuTuc.ma: unknown procedure 1.00089"+fmt.Sprint(i)
 		switch i % 3 {
 		case 1:
-			src, reason = schemas.SourceHaTinh, "hatinh: Mã thủ tục không có trong danh mục"
+			src, reason = "hatinh", "hatinh: Mã thủ tục không có trong danh mục"
 		case 2:
 			reason = "sonla: ngayNop: NOT A DATE"
 		}
@@ -489,16 +490,16 @@ func TestListFilters(t *testing.T) {
 				want []int64
 			}{
 				{"open by default", Filter{}, idsOf(q, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9)},
-				{"source", Filter{Source: schemas.SourceHaTinh}, idsOf(q, 1, 4, 7)},
+				{"source", Filter{Source: "hatinh"}, idsOf(q, 1, 4, 7)},
 				{"reason substring", Filter{Reason: "not a date"}, idsOf(q, 2, 5, 8)},
 				{"reason any case, Vietnamese", Filter{Reason: "MÃ THỦ TỤC"}, idsOf(q, 1, 4, 7)},
-				{"reason and source", Filter{Reason: "unknown procedure", Source: schemas.SourceSonLa}, idsOf(q, 0, 3, 6, 9)},
+				{"reason and source", Filter{Reason: "unknown procedure", Source: "sonla"}, idsOf(q, 0, 3, 6, 9)},
 				{"reason, offset and limit", Filter{Reason: "procedure", Offset: 1, Limit: 2}, idsOf(q, 3, 6)},
 				{"offset and limit", Filter{Offset: 3, Limit: 4}, idsOf(q, 3, 4, 5, 6)},
 				{"since inclusive", Filter{Since: t0.Add(8 * time.Hour)}, idsOf(q, 8, 9)},
 				{"until exclusive", Filter{Until: t0.Add(2 * time.Hour)}, idsOf(q, 0, 1)},
 				{"since and until", Filter{Since: t0.Add(3 * time.Hour), Until: t0.Add(6 * time.Hour), Reason: "procedure"}, idsOf(q, 3)},
-				{"field", Filter{Field: "f1", Source: schemas.SourceSonLa}, idsOf(q, 3, 5, 9)},
+				{"field", Filter{Field: "f1", Source: "sonla"}, idsOf(q, 3, 5, 9)},
 				{"dossier", Filter{DossierID: "D-04"}, idsOf(q, 4)},
 				{"replayed", Filter{State: store.QuarantineReplayed}, idsOf(q, 10)},
 				{"discarded", Filter{State: store.QuarantineDiscarded}, idsOf(q, 11)},
@@ -556,11 +557,11 @@ func TestReplayAll(t *testing.T) {
 			if _, err := e.svc.ReplayAll(ctx, Filter{State: store.QuarantineReplayed}); !errors.Is(err, store.ErrInvalid) {
 				t.Errorf("replay all of replayed entries: %v, want store.ErrInvalid", err)
 			}
-			n, err := e.svc.ReplayAll(ctx, Filter{Source: schemas.SourceSonLa, Reason: "UNKNOWN PROCEDURE", Since: q[1].At})
+			n, err := e.svc.ReplayAll(ctx, Filter{Source: "sonla", Reason: "UNKNOWN PROCEDURE", Since: q[1].At})
 			if err != nil || n != 3 {
 				t.Fatalf("replay all: %d, %v; want 3", n, err)
 			}
-			got := e.drain(t, e.topics.Raw(schemas.SourceSonLa))
+			got := e.drain(t, e.topics.Raw("sonla"))
 			var order []string
 			for _, r := range got {
 				order = append(order, r.key)
@@ -583,11 +584,11 @@ func TestReplayAll(t *testing.T) {
 				}
 			}
 			// Again: nothing left that matches.
-			if n, err := e.svc.ReplayAll(ctx, Filter{Source: schemas.SourceSonLa, Reason: "unknown procedure", Since: q[1].At}); err != nil || n != 0 {
+			if n, err := e.svc.ReplayAll(ctx, Filter{Source: "sonla", Reason: "unknown procedure", Since: q[1].At}); err != nil || n != 0 {
 				t.Errorf("second replay all: %d, %v; want 0", n, err)
 			}
 			// With a limit.
-			if n, err := e.svc.ReplayAll(ctx, Filter{Source: schemas.SourceHaTinh, Limit: 2}); err != nil || n != 2 {
+			if n, err := e.svc.ReplayAll(ctx, Filter{Source: "hatinh", Limit: 2}); err != nil || n != 2 {
 				t.Errorf("replay all hatinh, limit 2: %d, %v", n, err)
 			}
 			if st := e.state(t, q[7].ID); st != store.QuarantineOpen {
@@ -627,7 +628,7 @@ func TestReplayAllDoesNotChaseRequarantined(t *testing.T) {
 	e.svc = New(e.st, requarantining{e.pub, e.st}, e.topics, "test-hub")
 	e.svc.pageSize = 2
 	for i := range 5 {
-		e.add(t, store.QuarantineEntry{Source: schemas.SourceSonLa, DossierID: fmt.Sprint("D-", i), Reason: "still broken", Format: schemas.FormatJSON, Payload: []byte("{}")})
+		e.add(t, store.QuarantineEntry{Source: "sonla", DossierID: fmt.Sprint("D-", i), Reason: "still broken", Format: schemas.FormatJSON, Payload: []byte("{}")})
 	}
 	n, err := e.svc.ReplayAll(context.Background(), Filter{Reason: "broken"})
 	if err != nil || n != 5 {
@@ -647,19 +648,23 @@ func TestNormalPath(t *testing.T) {
 	e := newEnv(t, newSQLite(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	good, err := os.ReadFile("../mapping/sonla/testdata/spec_example.json")
+	good, err := os.ReadFile("../mapping/restjson/testdata/spec_example.json")
 	if err != nil {
 		t.Fatal(err)
 	}
 	const goodID = "000.00.14.H52-261121-0001"
 	q := e.add(t,
-		store.QuarantineEntry{Source: schemas.SourceSonLa, DossierID: goodID, Version: 3, Field: "thuTuc.ma",
+		store.QuarantineEntry{Source: "sonla", DossierID: goodID, Version: 3, Field: "thuTuc.ma",
 			Reason: "sonla: thuTuc.ma: not in the catalogue", Format: schemas.FormatJSON, Payload: good},
-		store.QuarantineEntry{Source: schemas.SourceSonLa, DossierID: "000.00.14.H52-261121-0002", Version: 1,
+		store.QuarantineEntry{Source: "sonla", DossierID: "000.00.14.H52-261121-0002", Version: 1,
 			Reason: "sonla: payload: not JSON", Format: schemas.FormatJSON, Payload: []byte(`{"maHoSo": "000.00.14.H52-261121-0002", `)},
 	)
 
-	norm := router.NewNormaliser(e.st, nil, slog.New(slog.DiscardHandler), "test-hub")
+	mapper, err := mapping.New(mapping.Source{Name: "sonla", Kind: schemas.KindRESTJSON, Province: "14"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	norm := router.NewNormaliser(mapper, e.st, nil, slog.New(slog.DiscardHandler), "test-hub")
 	go norm.Run(ctx)
 	r, err := message.NewRouter(message.RouterConfig{}, watermill.NopLogger{})
 	if err != nil {
@@ -670,7 +675,7 @@ func TestNormalPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.AddHandler("normalise", e.topics.Raw(schemas.SourceSonLa), sub, e.topics.Canonical(), e.pub, norm.Handle)
+	r.AddHandler("normalise", e.topics.Raw("sonla"), sub, e.topics.Canonical(), e.pub, norm.Handle)
 	go func() { _ = r.Run(ctx) }()
 	defer r.Close()
 	<-r.Running()
@@ -705,7 +710,7 @@ func TestNormalPath(t *testing.T) {
 		t.Fatalf("canonical topic holds %+v, want dossier %s", can, goodID)
 	}
 	var d schemas.Dossier
-	if err := json.Unmarshal(can[0].body, &d); err != nil || d.ID != goodID || d.SourceVersion != 3 || d.Source != schemas.SourceSonLa {
+	if err := json.Unmarshal(can[0].body, &d); err != nil || d.ID != goodID || d.SourceVersion != 3 || d.Source != "sonla" {
 		t.Errorf("canonical dossier %+v, %v", d, err)
 	}
 	tl, err := e.st.Timeline(ctx, goodID)

@@ -69,9 +69,9 @@ func TestHTTP(t *testing.T) {
 	e := newEnv(t, newSQLite(t))
 	q := filterFixture(t, e)
 	bin := e.add(t,
-		store.QuarantineEntry{Source: schemas.SourceSonLa, DossierID: "D-BIN", Field: "message", Reason: "raw message is not a raw record",
+		store.QuarantineEntry{Source: "sonla", DossierID: "D-BIN", Field: "message", Reason: "raw message is not a raw record",
 			Format: schemas.FormatRawMessage, Payload: []byte{0xff, 0x00, 'x'}},
-		store.QuarantineEntry{Source: schemas.SourceSonLa, DossierID: "D-ODD", Reason: "odd", Format: "yaml", Payload: []byte("a: b")},
+		store.QuarantineEntry{Source: "sonla", DossierID: "D-ODD", Reason: "odd", Format: "yaml", Payload: []byte("a: b")},
 	)
 	srv := httptest.NewServer(e.svc.Handler(nil))
 	t.Cleanup(srv.Close)
@@ -149,7 +149,7 @@ func TestHTTP(t *testing.T) {
 	if code, _ := c.do("POST", "/api/dlq/424242/replay", ""); code != http.StatusNotFound {
 		t.Errorf("replay of a missing entry: %d, want 404", code)
 	}
-	got := e.drain(t, e.topics.Raw(schemas.SourceSonLa))
+	got := e.drain(t, e.topics.Raw("sonla"))
 	if len(got) != 1 || got[0].key != "D-00" {
 		t.Errorf("raw.sonla after one replay: %+v", got)
 	}
@@ -181,7 +181,7 @@ func TestHTTP(t *testing.T) {
 	if code, body := c.do("POST", "/api/dlq/replay?source=hatinh", ""); code != http.StatusOK || body["replayed"] != 0.0 {
 		t.Errorf("second bulk replay: %d %v", code, body)
 	}
-	if got := e.drain(t, e.topics.Raw(schemas.SourceHaTinh)); len(got) != 3 {
+	if got := e.drain(t, e.topics.Raw("hatinh")); len(got) != 3 {
 		t.Errorf("raw.hatinh holds %d messages, want 3", len(got))
 	}
 	// A bulk replay that meets an unreplayable entry stops there and says

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lienthong/lienthong/devenv"
 	"github.com/lienthong/lienthong/mapping"
 	natmap "github.com/lienthong/lienthong/mapping/national"
 	"github.com/lienthong/lienthong/schemas"
@@ -39,10 +40,10 @@ func history(t testing.TB, base, id string) []sourceVersion {
 }
 
 // hubVersion translates a portal's dossier version into the version the hub
-// orders by: the same number, except for the Hà Tĩnh feed, whose order is
-// the feed SEQ of that version.
+// orders by: the same number, except for a change feed, whose order is the
+// feed SEQ of that version.
 func hubVersion(source string, hist []sourceVersion, version int64) int64 {
-	if source != schemas.SourceHaTinh {
+	if kindOf(source) != schemas.KindXMLFeed {
 		return version
 	}
 	for _, h := range hist {
@@ -131,10 +132,10 @@ func listSource(t testing.TB, base string) []sourceDossier {
 func expectedHoSo(t testing.TB, source, base string, d sourceDossier) (map[string]any, []map[string]any, error) {
 	raw := getRaw(t, base+"/_sim/dossiers/"+url.PathEscape(d.ID))
 	rec := schemas.RawRecord{Source: source, ID: d.ID, Version: d.Version, Op: schemas.OpUpsert, Format: schemas.FormatXML, Payload: raw}
-	if source == schemas.SourceSonLa {
+	if kindOf(source) == schemas.KindRESTJSON {
 		rec.Format = schemas.FormatJSON
 	}
-	c, err := mapping.Normalize(rec)
+	c, err := devMapper.Normalize(rec)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -234,4 +235,27 @@ func shorten(ss []string, n int) string {
 		return strings.Join(ss[:n], "; ") + fmt.Sprintf("; … (%d more)", len(ss)-n)
 	}
 	return strings.Join(ss, "; ")
+}
+
+// devMapper maps the records of devenv's portals, as the hub does.
+var devMapper = func() *mapping.Mapper {
+	var srcs []mapping.Source
+	for _, p := range devenv.DevPortals() {
+		srcs = append(srcs, mapping.Source{Name: p.Name, Kind: p.Kind, Province: p.Province()})
+	}
+	m, err := mapping.New(srcs...)
+	if err != nil {
+		panic(err)
+	}
+	return m
+}()
+
+// kindOf is the interface kind of devenv's portal source.
+func kindOf(source string) string {
+	for _, p := range devenv.DevPortals() {
+		if p.Name == source {
+			return p.Kind
+		}
+	}
+	return ""
 }

@@ -294,7 +294,7 @@ func startDev(t *testing.T) *devProcess {
 	dir := t.TempDir()
 	flags := []string{"dev", "--data", dir, "--initial", "60", "--trickle", "8", "--every", "2s", "--malformed", "0.02"}
 	urls := map[string]string{}
-	for _, name := range []string{"kafka", "sonla", "thainguyen", "hatinh", "national", "payment", "vnpost", "sms", "mail", "smtp", "http"} {
+	for _, name := range []string{"kafka", "sonla", "laichau", "thainguyen", "hatinh", "nghean", "national", "payment", "vnpost", "sms", "mail", "smtp", "http"} {
 		addr := freeAddr(t)
 		flags = append(flags, "--"+name, addr)
 		urls[name] = "http://" + addr

@@ -47,7 +47,7 @@ func runEndToEnd(t *testing.T, malformedRate float64) {
 		t.Skip("end-to-end test skipped in -short mode")
 	}
 	n := perProvince(t)
-	e := newEnv(t, devenv.Options{HaTinhCharset: "windows-1258", ThaiNguyenPrefix: "*"})
+	e := newEnv(t, devenv.Options{ThaiNguyenPrefix: "*"})
 	for _, src := range devenv.Sources {
 		if malformedRate > 0 {
 			postJSON(t, e.sims.URLs[src]+"/_sim/faults", map[string]any{"malformed_rate": malformedRate})
@@ -247,7 +247,7 @@ func (e *env) waitSynced(t *testing.T, limit time.Duration) {
 					continue
 				}
 				v := d.Version
-				if src == schemas.SourceHaTinh {
+				if kindOf(src) == schemas.KindXMLFeed {
 					v = hubVersion(src, history(t, e.sims.URLs[src], d.ID), d.Version)
 				}
 				if _, q := quarantined[versionKey{src, d.ID, v}]; q {

@@ -113,8 +113,8 @@ func (e *env) postSteps(t *testing.T, src, id string, steps []testStep) int64 {
 	base := e.sims.URLs[src]
 	raw := getRaw(t, base+"/_sim/dossiers/"+url.PathEscape(id))
 	var body []byte
-	switch src {
-	case devenv.NameSonLa:
+	switch kindOf(src) {
+	case schemas.KindRESTJSON:
 		var rec map[string]any
 		if err := json.Unmarshal(raw, &rec); err != nil {
 			t.Fatal(err)
@@ -130,7 +130,7 @@ func (e *env) postSteps(t *testing.T, src, id string, steps []testStep) int64 {
 		}
 		rec["lichSu"] = hist
 		body, _ = json.Marshal(rec)
-	case devenv.NameThaiNguyen:
+	case schemas.KindSOAP:
 		doc := etree.NewDocument()
 		if err := doc.ReadFromBytes(raw); err != nil {
 			t.Fatal(err)
@@ -157,7 +157,7 @@ func (e *env) postSteps(t *testing.T, src, id string, steps []testStep) int64 {
 			b.SetText(s.content)
 		}
 		body, _ = doc.WriteToBytes()
-	case devenv.NameHaTinh:
+	case schemas.KindXMLFeed:
 		doc := etree.NewDocument()
 		if err := doc.ReadFromBytes(raw); err != nil {
 			t.Fatal(err)
@@ -195,7 +195,7 @@ func (e *env) postSteps(t *testing.T, src, id string, steps []testStep) int64 {
 	if err := json.Unmarshal(out, &res); err != nil {
 		t.Fatalf("%s: post %s: %v: %s", src, id, err, out)
 	}
-	if src == schemas.SourceHaTinh {
+	if kindOf(src) == schemas.KindXMLFeed {
 		return res.Seq
 	}
 	return res.Version

@@ -5,10 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/lienthong/lienthong/connectors/httpx"
+	"github.com/lienthong/lienthong/mapping"
+	"github.com/lienthong/lienthong/schemas"
 )
 
 // Config is everything `hub serve` needs. Every endpoint, credential and
@@ -23,11 +28,9 @@ type Config struct {
 	Store    StoreConfig   `yaml:"store"`
 
 	National NationalConfig `yaml:"national"`
-	SonLa    *SonLaConfig   `yaml:"sonla"`
-	// ThaiNguyen and HaTinh are the other provincial portals; a nil section
-	// leaves that portal out.
-	ThaiNguyen *ThaiNguyenConfig `yaml:"thainguyen"`
-	HaTinh     *HaTinhConfig     `yaml:"hatinh"`
+	// Sources are the provincial portals, each an instance of an interface
+	// kind: adding a province is an entry here, not code.
+	Sources []SourceConfig `yaml:"sources"`
 
 	// HTTP is the hub's own HTTP server (the payment platform's callback).
 	HTTP HTTPConfig `yaml:"http"`
@@ -80,8 +83,6 @@ type PaymentConfig struct {
 	QueryAfter time.Duration `yaml:"query_after"`
 	// ReconcileInterval is how often that is checked (default 10s).
 	ReconcileInterval time.Duration `yaml:"reconcile_interval"`
-	// Partners are the provinces' partner accounts, by source.
-	Partners map[string]PartnerConfig `yaml:"partners"`
 }
 
 // PartnerConfig is one province's partner account.
@@ -99,8 +100,6 @@ type VNPostConfig struct {
 	Timeout      time.Duration `yaml:"timeout"`
 	PollInterval time.Duration `yaml:"poll_interval"` // tracking feed, default 5s
 	PageSize     int           `yaml:"page_size"`
-	// Senders are the offices results leave from, by source.
-	Senders map[string]SenderConfig `yaml:"senders"`
 }
 
 // SenderConfig is a sending office.
@@ -222,35 +221,57 @@ type NationalConfig struct {
 	Calls int `yaml:"calls"`
 }
 
-// PortalCommon is what every provincial section carries.
-type PortalCommon struct {
-	BaseURL      string        `yaml:"base_url"`
+// SourceConfig is one provincial portal: an instance of an interface kind
+// (spec §1-§3), with its own credentials, cursors, leases, breaker, metrics,
+// quarantine and province scope.
+type SourceConfig struct {
+	// Name is the source's slug: topics raw.<name>, cursors, leases,
+	// metrics labels and the API (lower-case letters, digits, '-', '_').
+	Name string `yaml:"name"`
+	// Label is its name for people in the console ("Sơn La"; default Name).
+	Label string `yaml:"label"`
+	// Province is its province code (Decision 124/2004, kept by 19/2025):
+	// on every dossier, and the scope of provincial tokens.
+	Province string `yaml:"province"`
+	Kind     string `yaml:"kind"` // rest-json (§1) | soap (§2) | xml-feed (§3)
+	BaseURL  string `yaml:"base_url"`
+	// Credentials, as the kind needs: client_id and client_secret
+	// (rest-json), username and password (soap), api_key (xml-feed).
+	ClientID     string `yaml:"client_id"`
+	ClientSecret string `yaml:"client_secret"`
+	Username     string `yaml:"username"`
+	Password     string `yaml:"password"`
+	APIKey       string `yaml:"api_key"`
+	// DstCode and MaDonVi identify the province to the national portal
+	// (MaDonVi defaults to DstCode).
+	DstCode      string        `yaml:"national_dstcode"`
+	MaDonVi      string        `yaml:"national_madonvi"`
 	PageSize     int           `yaml:"page_size"`
 	PollInterval time.Duration `yaml:"poll_interval"`
 	Timeout      time.Duration `yaml:"timeout"`
-	// DstCode and MaDonVi identify the province to the national portal.
-	DstCode string `yaml:"national_dstcode"`
-	MaDonVi string `yaml:"national_madonvi"`
+	// Namespace is a soap service's target namespace (default the spec's).
+	Namespace string `yaml:"namespace"`
+	// Charset is what an xml-feed answer is read as when neither its
+	// Content-Type nor its XML prolog says (utf-8 or windows-1258; the
+	// default utf-8).
+	Charset string `yaml:"charset"`
+	// StatusMap maps the portal's status values to national codes (1-10),
+	// over its kind's table.
+	StatusMap map[string]int `yaml:"status_map"`
+	// Payment is the province's partner account at the payment platform,
+	// PostalSender the office its results are posted from (level 4).
+	Payment      *PartnerConfig `yaml:"payment"`
+	PostalSender *SenderConfig  `yaml:"postal_sender"`
 }
 
-// SonLaConfig is the Sơn La JSON REST portal.
-type SonLaConfig struct {
-	PortalCommon `yaml:",inline"`
-	ClientID     string `yaml:"client_id"`
-	ClientSecret string `yaml:"client_secret"`
-}
-
-// ThaiNguyenConfig is the Thái Nguyên SOAP portal.
-type ThaiNguyenConfig struct {
-	PortalCommon `yaml:",inline"`
-	Username     string `yaml:"username"`
-	Password     string `yaml:"password"`
-}
-
-// HaTinhConfig is the Hà Tĩnh XML change feed.
-type HaTinhConfig struct {
-	PortalCommon `yaml:",inline"`
-	APIKey       string `yaml:"api_key"`
+// Source returns the configured source named name.
+func (c *Config) Source(name string) (SourceConfig, bool) {
+	for _, s := range c.Sources {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return SourceConfig{}, false
 }
 
 // LoadConfig reads a YAML file, expanding ${VAR} from the environment.
@@ -300,26 +321,7 @@ func (c *Config) Validate() error {
 	if c.National.BaseURL == "" {
 		errs = append(errs, errors.New("national.base_url: required"))
 	}
-	if c.SonLa == nil && c.ThaiNguyen == nil && c.HaTinh == nil {
-		errs = append(errs, errors.New("no provincial portal configured (sonla, thainguyen, hatinh)"))
-	}
-	check := func(name string, p PortalCommon) {
-		if p.BaseURL == "" {
-			errs = append(errs, fmt.Errorf("%s.base_url: required", name))
-		}
-		if p.DstCode == "" {
-			errs = append(errs, fmt.Errorf("%s.national_dstcode: required", name))
-		}
-	}
-	if c.SonLa != nil {
-		check("sonla", c.SonLa.PortalCommon)
-	}
-	if c.ThaiNguyen != nil {
-		check("thainguyen", c.ThaiNguyen.PortalCommon)
-	}
-	if c.HaTinh != nil {
-		check("hatinh", c.HaTinh.PortalCommon)
-	}
+	errs = append(errs, c.validateSources()...)
 	errs = append(errs, c.validateLevel4()...)
 	return errors.Join(errs...)
 }
@@ -333,13 +335,8 @@ func (c *Config) validateLevel4() []error {
 		if c.HTTP.Listen == "" {
 			errs = append(errs, errors.New("http.listen: required with payment (the platform posts its notifications to "+PaymentCallbackPath+")"))
 		}
-		if len(p.Partners) == 0 {
-			errs = append(errs, errors.New("payment.partners: at least one source's partner code and secret"))
-		}
-		for src, pc := range p.Partners {
-			if pc.Code == "" || pc.Secret == "" {
-				errs = append(errs, fmt.Errorf("payment.partners.%s: code and secret required", src))
-			}
+		if !slices.ContainsFunc(c.Sources, func(s SourceConfig) bool { return s.Payment != nil }) {
+			errs = append(errs, errors.New("payment: no source has a payment partner account (sources[].payment)"))
 		}
 	}
 	if v := c.VNPost; v != nil && (v.BaseURL == "" || v.ClientID == "" || v.CustomerCode == "") {
@@ -352,4 +349,77 @@ func (c *Config) validateLevel4() []error {
 		errs = append(errs, errors.New("smtp: addr and from required"))
 	}
 	return errs
+}
+
+// validateSources checks every source entry, naming it by index and name.
+func (c *Config) validateSources() []error {
+	if len(c.Sources) == 0 {
+		return []error{errors.New("sources: at least one provincial portal")}
+	}
+	var errs []error
+	seen := map[string]int{}
+	for i, s := range c.Sources {
+		key := fmt.Sprintf("sources[%d]", i)
+		if s.Name != "" {
+			key += " (" + s.Name + ")"
+		}
+		bad := func(field, why string) { errs = append(errs, fmt.Errorf("%s.%s: %s", key, field, why)) }
+		if j, dup := seen[s.Name]; dup {
+			bad("name", fmt.Sprintf("also the name of sources[%d]; names must differ", j))
+			continue
+		}
+		seen[s.Name] = i
+		if _, err := mapping.New(s.mapping()); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", key, err))
+		}
+		if s.BaseURL == "" {
+			bad("base_url", "required")
+		}
+		if s.DstCode == "" {
+			bad("national_dstcode", "required")
+		}
+		need := func(fields ...string) {
+			for _, f := range fields {
+				if v := map[string]string{"client_id": s.ClientID, "client_secret": s.ClientSecret,
+					"username": s.Username, "password": s.Password, "api_key": s.APIKey}[f]; v == "" {
+					bad(f, "required for kind "+s.Kind)
+				}
+			}
+		}
+		switch s.Kind {
+		case schemas.KindRESTJSON:
+			need("client_id", "client_secret")
+		case schemas.KindSOAP:
+			need("username")
+		case schemas.KindXMLFeed:
+			need("api_key")
+		}
+		if s.Charset != "" && s.Kind != schemas.KindXMLFeed {
+			bad("charset", "only for kind "+schemas.KindXMLFeed)
+		}
+		if s.Namespace != "" && s.Kind != schemas.KindSOAP {
+			bad("namespace", "only for kind "+schemas.KindSOAP)
+		}
+		if s.Charset != "" && !httpx.KnownCharset(s.Charset) {
+			bad("charset", "unknown charset (utf-8 or windows-1258)")
+		}
+		if p := s.Payment; p != nil && (p.Code == "" || p.Secret == "") {
+			bad("payment", "code and secret required")
+		}
+	}
+	return errs
+}
+
+// mapping is what the normaliser knows of the source.
+func (s SourceConfig) mapping() mapping.Source {
+	return mapping.Source{Name: s.Name, Kind: s.Kind, Province: s.Province, StatusMap: s.StatusMap, Namespace: s.Namespace}
+}
+
+// Mapper maps the raw records of the configured sources.
+func (c *Config) Mapper() (*mapping.Mapper, error) {
+	ms := make([]mapping.Source, len(c.Sources))
+	for i, s := range c.Sources {
+		ms[i] = s.mapping()
+	}
+	return mapping.New(ms...)
 }

@@ -9,7 +9,7 @@ import (
 )
 
 func TestLoadExampleConfig(t *testing.T) {
-	for _, k := range []string{"KAFKA_PASSWORD", "LIENTHONG_PG_DSN", "NATIONAL_PASSWORD", "SONLA_SECRET", "THAINGUYEN_PASSWORD", "HATINH_API_KEY",
+	for _, k := range []string{"KAFKA_PASSWORD", "LIENTHONG_PG_DSN", "NATIONAL_PASSWORD", "SONLA_SECRET", "LAICHAU_SECRET", "THAINGUYEN_PASSWORD", "HATINH_API_KEY",
 		"PAYMENT_SECRET_SONLA", "PAYMENT_SECRET_THAINGUYEN", "PAYMENT_SECRET_HATINH", "VNPOST_SECRET", "SMS_PASSWORD"} {
 		t.Setenv(k, "secret-"+strings.ToLower(k))
 	}
@@ -19,26 +19,34 @@ func TestLoadExampleConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Store.PostgresDSN != "secret-lienthong_pg_dsn" || cfg.SonLa.ClientSecret != "secret-sonla_secret" {
+	sonla, _ := cfg.Source("sonla")
+	if cfg.Store.PostgresDSN != "secret-lienthong_pg_dsn" || sonla.ClientSecret != "secret-sonla_secret" {
 		t.Fatalf("environment not expanded: %+v", cfg.Store)
 	}
 	keys, err := cfg.Store.Keys()
 	if err != nil || len(keys.Encryption) != 32 || len(keys.Identity) != 32 {
 		t.Fatalf("keys not decoded: %v", err)
 	}
-	if cfg.HaTinh.DstCode != "000.00.00.H25" || len(cfg.Kafka.Brokers) != 2 || cfg.Kafka.Partitions != 16 {
+	hatinh, _ := cfg.Source("hatinh")
+	if len(cfg.Sources) != 4 || hatinh.DstCode != "000.00.00.H25" || hatinh.Kind != "xml-feed" || hatinh.Province != "42" ||
+		len(cfg.Kafka.Brokers) != 2 || cfg.Kafka.Partitions != 16 {
 		t.Fatalf("unexpected config: %+v", cfg)
 	}
-	if cfg.Payment.Partners["thainguyen"] != (PartnerConfig{Code: "DVC19", Secret: "secret-payment_secret_thainguyen"}) ||
-		cfg.VNPost.Senders["hatinh"].Province != "42" || cfg.SMS.Brandname != "DICHVUCONG" || cfg.HTTP.Listen != ":8080" {
+	laichau, _ := cfg.Source("laichau")
+	if laichau.Kind != "rest-json" || laichau.Province != "12" || laichau.StatusMap["DANG_THAM_DINH"] != 4 || laichau.Payment != nil {
+		t.Fatalf("second rest-json source not read: %+v", laichau)
+	}
+	thainguyen, _ := cfg.Source("thainguyen")
+	if *thainguyen.Payment != (PartnerConfig{Code: "DVC19", Secret: "secret-payment_secret_thainguyen"}) ||
+		hatinh.PostalSender.Province != "42" || cfg.SMS.Brandname != "DICHVUCONG" || cfg.HTTP.Listen != ":8080" {
 		t.Fatalf("level-4 sections not read: %+v %+v", cfg.Payment, cfg.VNPost)
 	}
 }
 
 func TestLevel4ConfigErrors(t *testing.T) {
-	c := Config{Payment: &PaymentConfig{Partners: map[string]PartnerConfig{"sonla": {Code: "DVC14"}}}, SMTP: &SMTPConfig{}}
+	c := Config{Payment: &PaymentConfig{}, SMTP: &SMTPConfig{}}
 	msg := errorsText(c.validateLevel4())
-	for _, want := range []string{"payment.base_url", "http.listen", "payment.partners.sonla", "smtp: addr and from"} {
+	for _, want := range []string{"payment.base_url", "http.listen", "payment: no source has a payment partner", "smtp: addr and from"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("errors %q do not name %s", msg, want)
 		}
@@ -68,8 +76,38 @@ func TestLoadConfigErrors(t *testing.T) {
 	if _, err := LoadConfig(write("kafka:\n  brokerz: [a]\n")); err == nil || !strings.Contains(err.Error(), "brokerz") {
 		t.Fatalf("want error naming the unknown key, got %v", err)
 	}
-	_, err := LoadConfig(write("kafka:\n  brokers: [a:9092]\nstore:\n  sqlite_path: x.db\nnational:\n  base_url: http://n\nsonla:\n  client_id: x\n"))
-	if err == nil || !strings.Contains(err.Error(), "sonla.base_url") || !strings.Contains(err.Error(), "sonla.national_dstcode") {
-		t.Fatalf("want missing sonla settings named, got %v", err)
+	_, err := LoadConfig(write("kafka:\n  brokers: [a:9092]\nstore:\n  sqlite_path: x.db\nnational:\n  base_url: http://n\nsources:\n  - {name: sonla, kind: rest-json, province: \"14\", client_id: x}\n"))
+	for _, want := range []string{"sources[0] (sonla).base_url: required", "sources[0] (sonla).national_dstcode: required", "sources[0] (sonla).client_secret: required for kind rest-json"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("want %q, got %v", want, err)
+		}
+	}
+	// The old per-province sections are gone: one way to say it.
+	if _, err := LoadConfig(write("sonla:\n  base_url: http://x\n")); err == nil || !strings.Contains(err.Error(), "sonla") {
+		t.Errorf("want the old sonla: section refused, got %v", err)
+	}
+}
+
+func TestSourcesConfigErrors(t *testing.T) {
+	ok := SourceConfig{Name: "sonla", Kind: "rest-json", Province: "14", BaseURL: "http://x", ClientID: "a", ClientSecret: "b", DstCode: "000.00.00.H52"}
+	other := ok
+	other.Kind, other.ClientID, other.ClientSecret, other.Username = "soap", "", "", "u"
+	feed := SourceConfig{Name: "nghean", Kind: "xml-feed", Province: "40", BaseURL: "http://y", DstCode: "d", Charset: "vn-tcvn3-x", Namespace: "urn:x"}
+	bad := SourceConfig{Name: "Lai Châu", Kind: "grpc", Province: "12", BaseURL: "http://z", DstCode: "d"}
+	c := Config{Sources: []SourceConfig{ok, other, feed, bad}}
+	msg := errorsText(c.validateSources())
+	for _, want := range []string{
+		"sources[1] (sonla).name: also the name of sources[0]",
+		"sources[2] (nghean).api_key: required for kind xml-feed",
+		"sources[2] (nghean).charset: unknown charset",
+		"sources[2] (nghean).namespace: only for kind soap",
+		`sources[3] (Lai Châu): source "Lai Châu": unknown kind "grpc"`,
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("errors %q do not say %q", msg, want)
+		}
+	}
+	if msg := errorsText((&Config{}).validateSources()); !strings.Contains(msg, "sources: at least one") {
+		t.Errorf("no sources: %q", msg)
 	}
 }

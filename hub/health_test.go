@@ -71,7 +71,7 @@ func TestHealthWhileRunningAndAfterStop(t *testing.T) {
 // /healthz and /readyz must answer 503 with the reason, although the store
 // and the broker answer.
 func TestHealthAfterRouterStops(t *testing.T) {
-	refused := router.Topics{}.Raw(schemas.SourceSonLa)
+	refused := router.Topics{}.Raw("sonla")
 	b, err := broker.Start(context.Background(), broker.Config{Partitions: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -142,8 +142,8 @@ func testHub(t *testing.T, brokers []string) (*Hub, *lockedBuffer) {
 		Instance: "health-test",
 		Kafka:    KafkaConfig{Brokers: brokers, Partitions: 2},
 		National: NationalConfig{BaseURL: nowhere, Username: "hub", Password: "hub-secret"},
-		SonLa: &SonLaConfig{PortalCommon: PortalCommon{BaseURL: nowhere, PollInterval: 200 * time.Millisecond, DstCode: "000.00.00.H52"},
-			ClientID: "hub", ClientSecret: "hub-secret"},
+		Sources: []SourceConfig{{Name: "sonla", Kind: schemas.KindRESTJSON, Province: "14", BaseURL: nowhere, PollInterval: 200 * time.Millisecond,
+			DstCode: "000.00.00.H52", ClientID: "hub", ClientSecret: "hub-secret"}},
 		HTTP:  HTTPConfig{Listen: freeAddr(t)},
 		Store: stc.WithKeys(keys), // Kafka messages are sealed with them
 	}

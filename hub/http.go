@@ -12,11 +12,7 @@ import (
 	"github.com/lienthong/lienthong/api"
 	"github.com/lienthong/lienthong/console"
 	"github.com/lienthong/lienthong/dlq"
-	sonlamap "github.com/lienthong/lienthong/mapping/restjson"
-	tnmap "github.com/lienthong/lienthong/mapping/soap"
-	hatinhmap "github.com/lienthong/lienthong/mapping/xmlfeed"
 	"github.com/lienthong/lienthong/metrics"
-	"github.com/lienthong/lienthong/schemas"
 )
 
 // httpHandler is the hub's HTTP surface: health and readiness, Prometheus
@@ -37,20 +33,16 @@ func (h *Hub) httpHandler(l4 *level4, ops *api.Server, m *metrics.Metrics) http.
 	return mux
 }
 
-// sourceProvinces are the provinces of the portals the hub knows, and their
-// names for people.
-var sourceProvinces = map[string]api.Source{
-	schemas.SourceSonLa:      {Name: schemas.SourceSonLa, Province: sonlamap.ProvinceCode, Label: "Sơn La"},
-	schemas.SourceThaiNguyen: {Name: schemas.SourceThaiNguyen, Province: tnmap.ProvinceCode, Label: "Thái Nguyên"},
-	schemas.SourceHaTinh:     {Name: schemas.SourceHaTinh, Province: hatinhmap.ProvinceCode, Label: "Hà Tĩnh"},
-}
-
 // operatorAPI is the operator API over the configured sources and targets.
 func (h *Hub) operatorAPI(sources []source, dead *dlq.Service, m *metrics.Metrics) *api.Server {
 	cfg := api.Config{Store: h.store, Counters: h.counters, Breakers: h.breakers, Lag: m.Lag,
 		Quarantine: dead, Log: h.log, Targets: []string{"national"}}
-	for _, src := range sources {
-		cfg.Sources = append(cfg.Sources, sourceProvinces[src.name])
+	for _, src := range h.cfg.Sources {
+		label := src.Label
+		if label == "" {
+			label = src.Name
+		}
+		cfg.Sources = append(cfg.Sources, api.Source{Name: src.Name, Province: src.Province, Label: label})
 	}
 	for name, on := range map[string]bool{"payment": h.cfg.Payment != nil, "vnpost": h.cfg.VNPost != nil, "sms": h.cfg.SMS != nil, "smtp": h.cfg.SMTP != nil} {
 		if on {

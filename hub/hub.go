@@ -139,7 +139,11 @@ func (h *Hub) Run(ctx context.Context) error {
 		r.AddMiddleware(middleware.Duplicator)
 	}
 
-	norm := router.NewNormaliser(h.store, h.counters, h.log, h.cfg.Instance)
+	mapper, err := h.cfg.Mapper()
+	if err != nil {
+		return err
+	}
+	norm := router.NewNormaliser(mapper, h.store, h.counters, h.log, h.cfg.Instance)
 	norm.Resolved = m.Resolved
 	var closers []func() error
 	defer func() {

@@ -124,7 +124,12 @@ func (h *Hub) buildLevel4(sources []source, resync *router.Resyncer, notices *no
 	}
 	if c := h.cfg.Payment; c != nil {
 		partners := map[string]fees.Partner{}
-		for src, pc := range c.Partners {
+		for _, s := range h.cfg.Sources {
+			pc := s.Payment
+			if pc == nil {
+				continue
+			}
+			src := s.Name
 			cl, err := payment.New(payment.Config{BaseURL: c.BaseURL, PartnerCode: pc.Code, Secret: pc.Secret,
 				Timeout: durationOr(c.Timeout, 30*time.Second), HTTPClient: h.client(endpointPayment, c.Timeout)})
 			if err != nil {
@@ -142,8 +147,12 @@ func (h *Hub) buildLevel4(sources []source, resync *router.Resyncer, notices *no
 			return nil, err
 		}
 		senders := map[string]postal.Sender{}
-		for src, s := range c.Senders {
-			senders[src] = postal.Sender{Name: s.Name, Tel: s.Tel, Address: s.Address, Province: s.Province, District: s.District, Email: s.Email}
+		for _, src := range h.cfg.Sources {
+			s := src.PostalSender
+			if s == nil {
+				continue
+			}
+			senders[src.Name] = postal.Sender{Name: s.Name, Tel: s.Tel, Address: s.Address, Province: s.Province, District: s.District, Email: s.Email}
 		}
 		var pn postal.Notifier
 		if notifier != nil {

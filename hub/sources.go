@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"fmt"
 	"net/http"
 	"time"
 
@@ -23,8 +24,8 @@ type source struct {
 	writeback writeback.Portal
 }
 
-func unitOf(p PortalCommon) national.Unit {
-	u := national.Unit{DstCode: p.DstCode, MaDonVi: p.MaDonVi}
+func unitOf(c SourceConfig) national.Unit {
+	u := national.Unit{DstCode: c.DstCode, MaDonVi: c.MaDonVi}
 	if u.MaDonVi == "" {
 		u.MaDonVi = u.DstCode
 	}
@@ -43,38 +44,39 @@ func (h *Hub) checkedClient(endpoint string, timeout time.Duration, check breake
 	return &http.Client{Timeout: durationOr(timeout, 30*time.Second), Transport: h.breakers.CheckedTransport(endpoint, http.DefaultTransport, check)}
 }
 
-// sources builds a connector for every configured portal.
+// sources builds a connector for every configured portal, by its kind.
 func (h *Hub) sources() ([]source, error) {
 	var out []source
-	if c := h.cfg.SonLa; c != nil {
-		cl, err := restjson.New(restjson.Config{
-			BaseURL: c.BaseURL, ClientID: c.ClientID, ClientSecret: c.ClientSecret,
-			PageSize: c.PageSize, HTTPClient: h.client(schemas.SourceSonLa, c.Timeout), Logger: h.log,
-		})
-		if err != nil {
-			return nil, err
+	for _, c := range h.cfg.Sources {
+		var pull ingest.PullFunc
+		var wb writeback.Portal
+		hc := h.client(c.Name, c.Timeout)
+		switch c.Kind {
+		case schemas.KindRESTJSON:
+			cl, err := restjson.New(restjson.Config{Source: c.Name, BaseURL: c.BaseURL, ClientID: c.ClientID, ClientSecret: c.ClientSecret,
+				PageSize: c.PageSize, HTTPClient: hc, Logger: h.log})
+			if err != nil {
+				return nil, err
+			}
+			pull, wb = cl.Pull, cl
+		case schemas.KindSOAP:
+			cl, err := soap.New(soap.Config{Source: c.Name, BaseURL: c.BaseURL, Username: c.Username, Password: c.Password,
+				Namespace: c.Namespace, PageSize: c.PageSize, HTTPClient: hc, Logger: h.log})
+			if err != nil {
+				return nil, err
+			}
+			pull, wb = cl.Pull, cl
+		case schemas.KindXMLFeed:
+			cl, err := xmlfeed.New(xmlfeed.Config{Source: c.Name, BaseURL: c.BaseURL, APIKey: c.APIKey, Charset: c.Charset,
+				PageSize: c.PageSize, HTTPClient: hc, Logger: h.log})
+			if err != nil {
+				return nil, err
+			}
+			pull, wb = cl.Pull, cl
+		default:
+			return nil, fmt.Errorf("source %s: unknown kind %q", c.Name, c.Kind)
 		}
-		out = append(out, source{schemas.SourceSonLa, cl.Pull, unitOf(c.PortalCommon), c.PollInterval, cl})
-	}
-	if c := h.cfg.ThaiNguyen; c != nil {
-		cl, err := soap.New(soap.Config{
-			BaseURL: c.BaseURL, Username: c.Username, Password: c.Password,
-			PageSize: c.PageSize, HTTPClient: h.client(schemas.SourceThaiNguyen, c.Timeout), Logger: h.log,
-		})
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, source{schemas.SourceThaiNguyen, cl.Pull, unitOf(c.PortalCommon), c.PollInterval, cl})
-	}
-	if c := h.cfg.HaTinh; c != nil {
-		cl, err := xmlfeed.New(xmlfeed.Config{
-			BaseURL: c.BaseURL, APIKey: c.APIKey,
-			PageSize: c.PageSize, HTTPClient: h.client(schemas.SourceHaTinh, c.Timeout), Logger: h.log,
-		})
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, source{schemas.SourceHaTinh, cl.Pull, unitOf(c.PortalCommon), c.PollInterval, cl})
+		out = append(out, source{c.Name, pull, unitOf(c), c.PollInterval, wb})
 	}
 	return out, nil
 }

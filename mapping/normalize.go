@@ -5,6 +5,11 @@
 package mapping
 
 import (
+	"fmt"
+	"maps"
+	"regexp"
+	"strings"
+
 	"github.com/lienthong/lienthong/mapping/internal/fields"
 	"github.com/lienthong/lienthong/mapping/restjson"
 	"github.com/lienthong/lienthong/mapping/soap"
@@ -12,32 +17,94 @@ import (
 	"github.com/lienthong/lienthong/schemas"
 )
 
-type mapper struct {
-	mapFn    func([]byte) (*schemas.Dossier, error)
-	format   string
-	idField  string
-	province string
+// Source is one configured provincial portal, as mapping needs to know it.
+type Source struct {
+	Name     string // the source's name (slug): on every dossier and error
+	Kind     string // schemas.KindRESTJSON, KindSOAP or KindXMLFeed
+	Province string // its province code (Decision 124/2004), on every dossier
+	// StatusMap maps the source's status values to national codes (1-10),
+	// over the kind's own table: for a portal whose software names a
+	// status differently.
+	StatusMap map[string]int
+	// Namespace is a SOAP service's target namespace ("" for the spec's).
+	Namespace string
 }
 
-var mappers = map[string]mapper{
-	schemas.SourceSonLa:      {restjson.Map, schemas.FormatJSON, restjson.IDField, restjson.ProvinceCode},
-	schemas.SourceThaiNguyen: {soap.Map, schemas.FormatXML, soap.IDField, soap.ProvinceCode},
-	schemas.SourceHaTinh:     {xmlfeed.Map, schemas.FormatXML, xmlfeed.IDField, xmlfeed.ProvinceCode},
+// kind is what an interface kind brings to a source's mapper.
+type kind struct {
+	mapFn    func(fields.Source, []byte) (*schemas.Dossier, error)
+	format   string
+	idField  string
+	statuses map[string]int
+}
+
+var kinds = map[string]kind{
+	schemas.KindRESTJSON: {restjson.Map, schemas.FormatJSON, restjson.IDField, restjson.Statuses},
+	schemas.KindSOAP:     {soap.Map, schemas.FormatXML, soap.IDField, soap.Statuses},
+	schemas.KindXMLFeed:  {xmlfeed.Map, schemas.FormatXML, xmlfeed.IDField, xmlfeed.Statuses},
+}
+
+type mapper struct {
+	kind
+	src fields.Source
+}
+
+func (m mapper) mapPayload(payload []byte) (*schemas.Dossier, error) { return m.mapFn(m.src, payload) }
+
+// Mapper maps the raw records of the configured sources. It is safe for
+// concurrent use.
+type Mapper struct {
+	by map[string]mapper
+}
+
+var sourceName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,39}$`)
+
+// New returns a Mapper for sources, or an error naming the first source
+// whose name, kind, province or status map is not usable.
+func New(sources ...Source) (*Mapper, error) {
+	m := &Mapper{by: map[string]mapper{}}
+	for _, s := range sources {
+		k, ok := kinds[s.Kind]
+		if !ok {
+			return nil, fmt.Errorf("source %q: unknown kind %q (want one of %s)", s.Name, s.Kind, strings.Join(schemas.Kinds, ", "))
+		}
+		if !sourceName.MatchString(s.Name) {
+			return nil, fmt.Errorf("source %q: name must be 1-40 lower-case letters, digits, '-' or '_', starting with a letter or digit", s.Name)
+		}
+		if _, dup := m.by[s.Name]; dup {
+			return nil, fmt.Errorf("source %q: configured twice", s.Name)
+		}
+		if !fields.IsProvinceCode(s.Province) {
+			return nil, fmt.Errorf("source %q: province %q is not a province code of Decision 124/2004 (two digits)", s.Name, s.Province)
+		}
+		statuses := k.statuses
+		if len(s.StatusMap) > 0 {
+			statuses = maps.Clone(k.statuses)
+			for v, code := range s.StatusMap {
+				if code < schemas.StatusMin || code > schemas.StatusMax {
+					return nil, fmt.Errorf("source %q: status_map %q: national status %d is not 1-10", s.Name, v, code)
+				}
+				statuses[v] = code
+			}
+		}
+		m.by[s.Name] = mapper{k, fields.Source{Name: s.Name, Province: s.Province, Statuses: statuses, Namespace: s.Namespace}}
+	}
+	return m, nil
 }
 
 // Normalize maps one raw record to its canonical dossier.
 //
-// An upsert's payload is mapped by its source's mapper; the payload must
+// An upsert's payload is mapped by its source's kind; the payload must
 // carry its own dossier code, equal to rec.ID when the connector read one.
 // SourceVersion and SourceUpdated come from the payload, or from the record
-// when the payload has none (the Hà Tĩnh feed has no update time). A delete
+// when the payload has none (the change feed has no update time). A delete
 // gives a dossier with only ID, Source, SourceVersion (SourceUpdated) and
 // Deleted set. Every failure is a *FieldError carrying rec.Source and, as
 // far as known, the dossier code.
-func Normalize(rec schemas.RawRecord) (*schemas.Dossier, error) {
-	m, ok := mappers[rec.Source]
+func (mp *Mapper) Normalize(rec schemas.RawRecord) (*schemas.Dossier, error) {
+	m, ok := mp.by[rec.Source]
 	if !ok {
-		return nil, &FieldError{Source: rec.Source, DossierID: rec.ID, Reason: "unknown source"}
+		return nil, &FieldError{Source: rec.Source, DossierID: rec.ID, Reason: "source not configured"}
 	}
 	fail := func(field, reason string) error {
 		return &FieldError{Source: rec.Source, DossierID: rec.ID, Field: field, Reason: reason}
@@ -53,7 +120,7 @@ func Normalize(rec schemas.RawRecord) (*schemas.Dossier, error) {
 		return nil, fail("", "unknown record op")
 	}
 
-	d, err := m.mapFn(rec.Payload)
+	d, err := m.mapPayload(rec.Payload)
 	if err != nil {
 		if fe, ok := err.(*FieldError); ok && fe.DossierID == "" {
 			fe.DossierID = rec.ID
@@ -63,7 +130,7 @@ func Normalize(rec schemas.RawRecord) (*schemas.Dossier, error) {
 	if rec.ID != "" && d.ID != rec.ID {
 		return nil, fail(m.idField, "differs from the record's dossier code")
 	}
-	if d.Deleted { // a Hà Tĩnh XOA entry sent as an upsert: the connector misread it
+	if d.Deleted { // a change feed's XOA entry sent as an upsert: the connector misread it
 		return nil, fail("", "payload deletes the dossier but the record is an upsert")
 	}
 	fillBookkeeping(d, rec)
@@ -73,9 +140,9 @@ func Normalize(rec schemas.RawRecord) (*schemas.Dossier, error) {
 // deleted is the dossier a delete record stands for. The code comes from the
 // record, or from the payload when the connector could not read it.
 func deleted(rec schemas.RawRecord, m mapper) (*schemas.Dossier, error) {
-	d := &schemas.Dossier{ID: rec.ID, Source: rec.Source, ProvinceCode: m.province, Deleted: true}
+	d := &schemas.Dossier{ID: rec.ID, Source: rec.Source, ProvinceCode: m.src.Province, Deleted: true}
 	if d.ID == "" && len(rec.Payload) > 0 {
-		if p, err := m.mapFn(rec.Payload); err == nil {
+		if p, err := m.mapPayload(rec.Payload); err == nil {
 			d.ID, d.SourceVersion, d.SourceUpdated = p.ID, p.SourceVersion, p.SourceUpdated
 		}
 	}

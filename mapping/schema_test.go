@@ -59,7 +59,7 @@ func full() *schemas.Dossier {
 	at := time.Date(2026, 11, 21, 8, 0, 0, 0, mapping.Location)
 	later := at.Add(48 * time.Hour)
 	return &schemas.Dossier{
-		ID: "000.00.19.H55-261121-0007", Source: schemas.SourceThaiNguyen, SourceVersion: 2, SourceUpdated: &at,
+		ID: "000.00.19.H55-261121-0007", Source: "thainguyen", SourceVersion: 2, SourceUpdated: &at,
 		ProvinceCode: "19",
 		Procedure:    schemas.Procedure{Code: "2.000815", Name: "Cấp giấy", Level: 3, Scope: schemas.ScopePartial, FieldCode: "TLDN", FieldName: "Doanh nghiệp"},
 		Agency:       schemas.Agency{Code: "000.00.19.H55", Name: "UBND"},
@@ -83,7 +83,7 @@ func full() *schemas.Dossier {
 func TestMappedDossiersMatchSchema(t *testing.T) {
 	sch := compileSchema(t)
 	for src, rec := range records(t) {
-		d, err := mapping.Normalize(rec)
+		d, err := specMapper.Normalize(rec)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -92,14 +92,14 @@ func TestMappedDossiersMatchSchema(t *testing.T) {
 		}
 	}
 	// An organisation, a deleted dossier, and one with every field set.
-	rec := records(t)[schemas.SourceHaTinh]
+	rec := records(t)["hatinh"]
 	rec.Payload = []byte(strings.NewReplacer(`<CHUHOSO LOAI="1">`, `<CHUHOSO LOAI="2">`,
 		"<CCCD>042196007781</CCCD>", "<MST>3000123456-001</MST>").Replace(string(rec.Payload)))
-	org, err := mapping.Normalize(rec)
+	org, err := specMapper.Normalize(rec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	del, err := mapping.Normalize(schemas.RawRecord{Source: schemas.SourceHaTinh, ID: "000.00.42.H25-261120-0019", Version: 1002, Op: schemas.OpDelete})
+	del, err := specMapper.Normalize(schemas.RawRecord{Source: "hatinh", ID: "000.00.42.H25-261120-0019", Version: 1002, Op: schemas.OpDelete})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/lienthong/lienthong/connectors/national"
+	"github.com/lienthong/lienthong/mapping"
 	"github.com/lienthong/lienthong/schemas"
 )
 
@@ -37,7 +38,7 @@ func TestSinkTracksLagFromPull(t *testing.T) {
 	)
 	const id = "000.00.14.H52-261121-0001" // spec_example.json's
 	sink := NewNationalSink(NationalSinkConfig{
-		Units: map[string]national.Unit{schemas.SourceSonLa: unit}, Linger: 5 * time.Millisecond, Instance: "test",
+		Units: map[string]national.Unit{"sonla": unit}, Linger: 5 * time.Millisecond, Instance: "test",
 		Track: func(source string, since time.Time) func() {
 			c := &call{source: source, since: since}
 			mu.Lock()
@@ -53,15 +54,19 @@ func TestSinkTracksLagFromPull(t *testing.T) {
 		},
 	}, e.client, e.store, nil, slog.New(slog.DiscardHandler))
 	go sink.Run(ctx)
-	norm := NewNormaliser(e.store, nil, slog.New(slog.DiscardHandler), "test")
+	mapper, err := mapping.New(mapping.Source{Name: "sonla", Kind: schemas.KindRESTJSON, Province: "14"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	norm := NewNormaliser(mapper, e.store, nil, slog.New(slog.DiscardHandler), "test")
 	go norm.Run(ctx)
 
-	payload, err := os.ReadFile(filepath.Join("..", "mapping", "sonla", "testdata", "spec_example.json"))
+	payload, err := os.ReadFile(filepath.Join("..", "mapping", "restjson", "testdata", "spec_example.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	pulled := time.Date(2026, 11, 21, 1, 20, 0, 123456789, time.UTC)
-	raw, err := json.Marshal(schemas.RawRecord{Source: schemas.SourceSonLa, ID: id, Version: 3, Op: schemas.OpUpsert,
+	raw, err := json.Marshal(schemas.RawRecord{Source: "sonla", ID: id, Version: 3, Op: schemas.OpUpsert,
 		Format: schemas.FormatJSON, Payload: payload, Pulled: pulled})
 	if err != nil {
 		t.Fatal(err)
@@ -92,8 +97,8 @@ func TestSinkTracksLagFromPull(t *testing.T) {
 	}
 	for i, want := range []time.Time{pulled, updated} {
 		c := calls[i]
-		if c.source != schemas.SourceSonLa || !c.since.Equal(want) {
-			t.Errorf("Track #%d (%s, %v), want (%s, %v)", i+1, c.source, c.since, schemas.SourceSonLa, want)
+		if c.source != "sonla" || !c.since.Equal(want) {
+			t.Errorf("Track #%d (%s, %v), want (%s, %v)", i+1, c.source, c.since, "sonla", want)
 		}
 		if c.done != 1 || !c.heldAtEnd {
 			t.Errorf("Track #%d: done called %d times (want 1), portal held the dossier then: %v", i+1, c.done, c.heldAtEnd)

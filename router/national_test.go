@@ -51,7 +51,7 @@ func newSinkEnvWith(t *testing.T, tune NationalSinkConfig) *sinkEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	sink := NewNationalSink(NationalSinkConfig{Units: map[string]national.Unit{schemas.SourceSonLa: unit}, Linger: 5 * time.Millisecond, Instance: "test",
+	sink := NewNationalSink(NationalSinkConfig{Units: map[string]national.Unit{"sonla": unit}, Linger: 5 * time.Millisecond, Instance: "test",
 		MaxBatch: tune.MaxBatch, Concurrency: tune.Concurrency},
 		client, st, nil, slog.New(slog.DiscardHandler))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -63,7 +63,7 @@ func newSinkEnvWith(t *testing.T, tune NationalSinkConfig) *sinkEnv {
 func dossier(id string, version int64, status int, steps int) *schemas.Dossier {
 	at := time.Date(2026, 11, 21, 8, 0, 0, 0, time.FixedZone("ICT", 7*3600))
 	d := &schemas.Dossier{
-		ID: id, Source: schemas.SourceSonLa, SourceVersion: version, ProvinceCode: "14",
+		ID: id, Source: "sonla", SourceVersion: version, ProvinceCode: "14",
 		Procedure: schemas.Procedure{Code: "1.000894", Name: "Đăng ký khai sinh", FieldCode: "HT", FieldName: "Hộ tịch"},
 		Agency:    schemas.Agency{Code: "000.00.14.H52", Name: "UBND huyện Thuận Châu"},
 		Channel:   schemas.ChannelOnline,
@@ -171,7 +171,7 @@ func TestSinkAnswerCodes(t *testing.T) {
 	}
 	// The ledger thinks the portal holds C-2, but it does not (23 on
 	// update → create).
-	if err := e.store.PutLedger(ctx, []store.LedgerEntry{{DossierID: "C-2", Source: schemas.SourceSonLa, NationalState: stateHeld, NationalVersion: 1, ContentHash: "old"}}); err != nil {
+	if err := e.store.PutLedger(ctx, []store.LedgerEntry{{DossierID: "C-2", Source: "sonla", NationalState: stateHeld, NationalVersion: 1, ContentHash: "old"}}); err != nil {
 		t.Fatal(err)
 	}
 	// A create went out for C-3 and its answer was lost: the portal has it,
@@ -179,7 +179,7 @@ func TestSinkAnswerCodes(t *testing.T) {
 	if _, err := e.client.Sync(ctx, unit, false, []national.HoSo{natmap.HoSo(dossier("C-3", 1, 1, 0))}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.store.PutLedger(ctx, []store.LedgerEntry{{DossierID: "C-3", Source: schemas.SourceSonLa, NationalState: statePending, Version: 1}}); err != nil {
+	if err := e.store.PutLedger(ctx, []store.LedgerEntry{{DossierID: "C-3", Source: "sonla", NationalState: statePending, Version: 1}}); err != nil {
 		t.Fatal(err)
 	}
 	// C-4 has a procedure the portal does not know (21): quarantined, the
@@ -303,7 +303,7 @@ func TestSinkUpdateAnswerLost(t *testing.T) {
 	e := newSinkEnv(t)
 	e.handle(t, dossier("L-1", 1, 1, 0))
 	lost := &lostAnswers{Store: e.store, lose: true}
-	sink := NewNationalSink(NationalSinkConfig{Units: map[string]national.Unit{schemas.SourceSonLa: unit}, Instance: "test"},
+	sink := NewNationalSink(NationalSinkConfig{Units: map[string]national.Unit{"sonla": unit}, Instance: "test"},
 		e.client, lost, nil, slog.New(slog.DiscardHandler))
 	v3 := dossier("L-1", 3, 4, 0)
 	if _, err := sink.process(context.Background(), []*pending{{d: v3}}, func() int { return 0 }); err == nil {

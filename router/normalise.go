@@ -46,6 +46,7 @@ type Normaliser struct {
 	// is quarantined), with when it was pulled, for the lag gauge.
 	Resolved func(source string, pulled time.Time)
 
+	mapper     Mapper
 	counters   *progress.Counters
 	log        *slog.Logger
 	instance   string
@@ -53,13 +54,20 @@ type Normaliser struct {
 	quarantine *batch.Gatherer[store.QuarantineEntry]
 }
 
-// NewNormaliser returns a normaliser writing to st; call Run before Handle.
-func NewNormaliser(st NormaliserStore, counters *progress.Counters, log *slog.Logger, instance string) *Normaliser {
+// Mapper maps a raw record of a configured source to its canonical dossier
+// (mapping.Mapper); a failure is a *mapping.FieldError.
+type Mapper interface {
+	Normalize(rec schemas.RawRecord) (*schemas.Dossier, error)
+}
+
+// NewNormaliser returns a normaliser mapping with mp and writing to st; call
+// Run before Handle.
+func NewNormaliser(mp Mapper, st NormaliserStore, counters *progress.Counters, log *slog.Logger, instance string) *Normaliser {
 	if log == nil {
 		log = slog.Default()
 	}
 	return &Normaliser{
-		counters: counters, log: log, instance: instance,
+		mapper: mp, counters: counters, log: log, instance: instance,
 		events:     batch.New(st.AppendEvents, 5*time.Millisecond, 1000),
 		quarantine: batch.New(st.AddQuarantine, 5*time.Millisecond, 200),
 	}
@@ -83,7 +91,7 @@ func (n *Normaliser) Handle(msg *message.Message) ([]*message.Message, error) {
 			Format: schemas.FormatRawMessage, Payload: msg.Payload,
 		})
 	}
-	d, err := mapping.Normalize(rec)
+	d, err := n.mapper.Normalize(rec)
 	if err != nil {
 		field := ""
 		var fe *mapping.FieldError

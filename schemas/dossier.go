@@ -7,12 +7,17 @@ import (
 	"time"
 )
 
-// Source names. They key cursors, topics, quarantine entries and metrics.
+// Interface kinds of provincial portals (spec §1-§3). A source (a configured
+// portal, named in its configuration) is an instance of one; its name keys
+// cursors, topics, quarantine entries and metrics.
 const (
-	SourceSonLa      = "sonla"
-	SourceThaiNguyen = "thainguyen"
-	SourceHaTinh     = "hatinh"
+	KindRESTJSON = "rest-json" // JSON REST, as at Sơn La
+	KindSOAP     = "soap"      // SOAP 1.1, as at Thái Nguyên
+	KindXMLFeed  = "xml-feed"  // XML change feed, as at Hà Tĩnh
 )
+
+// Kinds lists the interface kinds.
+var Kinds = []string{KindRESTJSON, KindSOAP, KindXMLFeed}
 
 // National status codes (spec: "National dossier status codes").
 const (
@@ -72,7 +77,7 @@ const (
 type Dossier struct {
 	ID string `json:"id"` // MaHoSo
 
-	Source        string     `json:"source"`                  // SourceSonLa, …
+	Source        string     `json:"source"`                  // the configured source's name
 	SourceVersion int64      `json:"sourceVersion"`           // phienBan / PhienBan / feed SEQ
 	SourceUpdated *time.Time `json:"sourceUpdated,omitempty"` // ngayCapNhat / ThoiDiemCapNhat; the feed has none
 	Deleted       bool       `json:"deleted,omitempty"`       // Hà Tĩnh XOA: created in error, deleted at the source

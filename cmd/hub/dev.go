@@ -26,9 +26,11 @@ func runDev(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("dev", flag.ExitOnError)
 	dataDir := fs.String("data", "data", "directory for the broker's log, the SQLite store, the simulators' state and the hub's log")
 	kafkaAddr := fs.String("kafka", "127.0.0.1:19092", "address of the embedded Kafka broker")
-	sonlaAddr := fs.String("sonla", "127.0.0.1:18081", "address of the Sơn La simulator")
-	tnAddr := fs.String("thainguyen", "127.0.0.1:18082", "address of the Thái Nguyên simulator")
-	htAddr := fs.String("hatinh", "127.0.0.1:18083", "address of the Hà Tĩnh simulator")
+	// One flag per simulated province, named after its source.
+	portalAddrs := map[string]*string{}
+	for i, p := range devenv.DevPortals() {
+		portalAddrs[p.Name] = fs.String(p.Name, fmt.Sprintf("127.0.0.1:%d", 18081+i), "address of the "+p.Label+" simulator ("+p.Kind+")")
+	}
 	natAddr := fs.String("national", "127.0.0.1:18090", "address of the national portal simulator")
 	payAddr := fs.String("payment", "127.0.0.1:18091", "address of the payment platform simulator")
 	postAddr := fs.String("vnpost", "127.0.0.1:18092", "address of the VNPost simulator")
@@ -60,14 +62,16 @@ func runDev(ctx context.Context, args []string) error {
 		return fmt.Errorf("embedded Kafka broker: %w", err)
 	}
 	defer b.Close()
+	addrs := map[string]string{
+		devenv.NameNational: *natAddr, devenv.NamePayment: *payAddr, devenv.NameVNPost: *postAddr, devenv.NameSMS: *smsAddr,
+		devenv.NameMail: *mailAddr, devenv.NameSMTP: *smtpAddr, devenv.NameHub: *hubAddr,
+	}
+	for name, addr := range portalAddrs {
+		addrs[name] = *addr
+	}
 	sims, err := devenv.Start(devenv.Options{
-		Addrs: map[string]string{
-			devenv.NameSonLa: *sonlaAddr, devenv.NameThaiNguyen: *tnAddr, devenv.NameHaTinh: *htAddr, devenv.NameNational: *natAddr,
-			devenv.NamePayment: *payAddr, devenv.NameVNPost: *postAddr, devenv.NameSMS: *smsAddr, devenv.NameMail: *mailAddr,
-			devenv.NameSMTP: *smtpAddr, devenv.NameHub: *hubAddr,
-		},
+		Addrs:            addrs,
 		StateDir:         filepath.Join(*dataDir, "sim"),
-		HaTinhCharset:    "windows-1258",
 		ThaiNguyenPrefix: "*",
 	})
 	if err != nil {
@@ -122,10 +126,7 @@ func runDev(ctx context.Context, args []string) error {
   Kafka (embedded)    %s
   store (SQLite)      %s
   hub log (JSON)      %s
-  Sơn La portal       %s
-  Thái Nguyên portal  %s
-  Hà Tĩnh portal      %s   (windows-1258 feed)
-  national portal     %s   → see %s/_sim/stats and %s/_sim/dossiers
+%s  national portal     %s   → see %s/_sim/stats and %s/_sim/dossiers
   payment platform    %s   → /_sim/transactions (applicants pay after 5 s)
   VNPost              %s   → /_sim/orders (delivered automatically)
   SMS gateway         %s   → /_sim/messages
@@ -135,7 +136,7 @@ func runDev(ctx context.Context, args []string) error {
 Press Ctrl-C to stop; run again to resume.
 
 `, state, b.Addrs()[0], filepath.Join(*dataDir, "hub.db"), logPath,
-		sims.URLs[devenv.NameSonLa], sims.URLs[devenv.NameThaiNguyen], sims.URLs[devenv.NameHaTinh],
+		portalLines(sims),
 		sims.URLs[devenv.NameNational], sims.URLs[devenv.NameNational], sims.URLs[devenv.NameNational],
 		sims.URLs[devenv.NamePayment], sims.URLs[devenv.NameVNPost], sims.URLs[devenv.NameSMS],
 		sims.SMTPAddr, sims.URLs[devenv.NameMail], sims.HubAddr, tokenPath)
@@ -172,6 +173,19 @@ Press Ctrl-C to stop; run again to resume.
 			}
 		}
 	}
+}
+
+// portalLines lists the simulated provinces, one line each.
+func portalLines(sims *devenv.Sims) string {
+	var b strings.Builder
+	for _, p := range sims.Portals {
+		extra := ""
+		if p.Charset != "" {
+			extra = ", " + p.Charset
+		}
+		fmt.Fprintf(&b, "  %-19s %s   (province %s, %s%s)\n", p.Label, sims.URLs[p.Name], p.Province(), p.Kind, extra)
+	}
+	return b.String()
 }
 
 // generate makes n new dossiers at each portal; their lifecycles advance one

@@ -50,9 +50,8 @@ store:
   identity_key: %s
 national:
   base_url: http://127.0.0.1:1
-sonla:
-  base_url: http://127.0.0.1:1
-  national_dstcode: 000.00.00.H52
+sources:
+  - {name: sonla, province: "14", kind: rest-json, base_url: "http://127.0.0.1:1", client_id: hub, client_secret: x, national_dstcode: 000.00.00.H52}
 `, b.Addrs()[0], prefix, dsn, base64.StdEncoding.EncodeToString(storetest.EncryptionKey), base64.StdEncoding.EncodeToString(storetest.IdentityKey))
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -67,12 +66,12 @@ sonla:
 	const person = "Lò Văn Minh"
 	longReason := "sonla: dossier 000.00.14.H52-261121-0001: thuTuc.ma: procedure 1.000894 is not in the catalogue of Sơn La; update the catalogue and replay"
 	if err := st.AddQuarantine(ctx, []store.QuarantineEntry{
-		{Source: schemas.SourceSonLa, DossierID: "000.00.14.H52-261121-0001", Version: 3, Field: "thuTuc.ma", Reason: longReason,
+		{Source: "sonla", DossierID: "000.00.14.H52-261121-0001", Version: 3, Field: "thuTuc.ma", Reason: longReason,
 			Format: schemas.FormatJSON, Payload: []byte(`{"maHoSo":"000.00.14.H52-261121-0001","chuHoSo":{"hoTen":"` + person + `"}}`), At: at},
-		{Source: schemas.SourceHaTinh, DossierID: "000.00.42.H25-261121-0003", Version: 1001, Field: "MA_TTHC",
+		{Source: "hatinh", DossierID: "000.00.42.H25-261121-0003", Version: 1001, Field: "MA_TTHC",
 			Reason: "hatinh: MA_TTHC: Mã thủ tục không có trong danh mục", Format: schemas.FormatXML,
 			Payload: []byte(`<HOSO SEQ="1001"><HO_TEN>` + person + `</HO_TEN></HOSO>`), At: at.Add(time.Hour)},
-		{Source: schemas.SourceSonLa, DossierID: "sonla#0", Field: "message", Reason: "raw message m-1 is not a raw record:\ninvalid character",
+		{Source: "sonla", DossierID: "sonla#0", Field: "message", Reason: "raw message m-1 is not a raw record:\ninvalid character",
 			Format: schemas.FormatRawMessage, Payload: []byte("\x1b[2J\xff"), At: at.Add(2 * time.Hour)},
 	}); err != nil {
 		t.Fatal(err)
@@ -206,9 +205,9 @@ sonla:
 
 	// replay --all with filters replays what matches, oldest first.
 	if err := st.AddQuarantine(ctx, []store.QuarantineEntry{
-		{Source: schemas.SourceHaTinh, DossierID: "H-1", Reason: "catalogue", Format: schemas.FormatXML, Payload: []byte("<HOSO/>")},
-		{Source: schemas.SourceSonLa, DossierID: "S-1", Reason: "catalogue", Format: schemas.FormatJSON, Payload: []byte("{}")},
-		{Source: schemas.SourceHaTinh, DossierID: "H-2", Reason: "catalogue", Format: schemas.FormatXML, Payload: []byte("<HOSO/>")},
+		{Source: "hatinh", DossierID: "H-1", Reason: "catalogue", Format: schemas.FormatXML, Payload: []byte("<HOSO/>")},
+		{Source: "sonla", DossierID: "S-1", Reason: "catalogue", Format: schemas.FormatJSON, Payload: []byte("{}")},
+		{Source: "hatinh", DossierID: "H-2", Reason: "catalogue", Format: schemas.FormatXML, Payload: []byte("<HOSO/>")},
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -110,12 +110,15 @@ national:
   base_url: %s
   username: hub
   password: hub-secret
-sonla:
-  base_url: %s
-  client_id: hub
-  client_secret: hub-secret
-  poll_interval: 200ms
-  national_dstcode: 000.00.00.H52
+sources:
+  - name: sonla
+    province: "14"
+    kind: rest-json
+    base_url: %s
+    client_id: hub
+    client_secret: hub-secret
+    poll_interval: 200ms
+    national_dstcode: 000.00.00.H52
 http:
   listen: %s
 `, closedAddr(t), dsn, base64.StdEncoding.EncodeToString(storetest.EncryptionKey),

@@ -14,6 +14,8 @@ import (
 
 	"github.com/lienthong/lienthong/broker"
 	"github.com/lienthong/lienthong/devenv"
+	"github.com/lienthong/lienthong/schemas"
+	"github.com/lienthong/lienthong/sim/gen"
 	"github.com/lienthong/lienthong/sim/simctl"
 	"github.com/lienthong/lienthong/store/postgres/pgtest"
 	"github.com/lienthong/lienthong/store/storetest"
@@ -37,14 +39,35 @@ func TestServeProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	sims, err := devenv.Start(devenv.Options{})
+	// A sixth province, of an existing kind, that no code names: adding it
+	// is the configuration below and nothing else.
+	qn := gen.ThaiNguyen()
+	qn.Province, qn.CCCDPrefix = "22", "022"
+	qn.Agencies = []gen.Agency{{Ma: "000.00.22.H47", Ten: "UBND thành phố Hạ Long"}}
+	portals := append(devenv.DevPortals(), devenv.Portal{Name: "quangninh", Label: "Quảng Ninh", Kind: schemas.KindSOAP,
+		Profile: qn, Unit: "000.00.00.H47", ClientID: "hub-qn", ClientSecret: "qn-secret"})
+	sims, err := devenv.Start(devenv.Options{Portals: portals})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sims.Close()
 	const perPortal = 40
-	for _, src := range devenv.Sources {
-		if _, err := sims.Book(src).Generate(simctl.GenerateRequest{Count: perPortal, Steps: 4}); err != nil {
+	var sources strings.Builder
+	for _, p := range sims.Portals {
+		c := p.Source(sims.URLs[p.Name])
+		fmt.Fprintf(&sources, "  - name: %s\n    province: %q\n    kind: %s\n    base_url: %s\n    poll_interval: 200ms\n    national_dstcode: %s\n",
+			c.Name, c.Province, c.Kind, c.BaseURL, c.DstCode)
+		for k, v := range map[string]string{"client_id": c.ClientID, "client_secret": c.ClientSecret, "username": c.Username, "password": c.Password, "api_key": c.APIKey} {
+			if v == "hub-secret" {
+				v = "${TEST_PORTAL_SECRET}" // secrets may come from the environment
+			}
+			if v != "" {
+				fmt.Fprintf(&sources, "    %s: %q\n", k, v)
+			}
+		}
+	}
+	for _, p := range sims.Portals {
+		if _, err := sims.Book(p.Name).Generate(simctl.GenerateRequest{Count: perPortal, Steps: 4}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -63,24 +86,8 @@ national:
   base_url: %s
   username: hub
   password: ${TEST_NATIONAL_PASSWORD}
-sonla:
-  base_url: %s
-  client_id: hub
-  client_secret: ${TEST_PORTAL_SECRET}
-  poll_interval: 200ms
-  national_dstcode: 000.00.00.H52
-thainguyen:
-  base_url: %s
-  username: hub
-  password: ${TEST_PORTAL_SECRET}
-  poll_interval: 200ms
-  national_dstcode: 000.00.00.H55
-hatinh:
-  base_url: %s
-  api_key: hub-key
-  poll_interval: 200ms
-  national_dstcode: 000.00.00.H25
-`, b.Addrs()[0], sims.URLs[devenv.NameNational], sims.URLs[devenv.NameSonLa], sims.URLs[devenv.NameThaiNguyen], sims.URLs[devenv.NameHaTinh])
+sources:
+%s`, b.Addrs()[0], sims.URLs[devenv.NameNational], sources.String())
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +127,7 @@ hatinh:
 
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		if sims.National.Stats().Dossiers >= 3*perPortal {
+		if sims.National.Stats().Dossiers >= len(portals)*perPortal {
 			break
 		}
 		select {
@@ -131,7 +138,7 @@ hatinh:
 		}
 		if time.Now().After(deadline) {
 			out, _ := os.ReadFile(logPath)
-			t.Fatalf("national portal holds %d dossiers after 2 min, want %d\n%s", sims.National.Stats().Dossiers, 3*perPortal, out)
+			t.Fatalf("national portal holds %d dossiers after 2 min, want %d\n%s", sims.National.Stats().Dossiers, len(portals)*perPortal, out)
 		}
 	}
 	stopAt := time.Now()
@@ -144,7 +151,7 @@ hatinh:
 			out, _ := os.ReadFile(logPath)
 			t.Fatalf("hub serve after SIGTERM: %v\n%s", err, out)
 		}
-		t.Logf("hub serve synced %d dossiers and stopped %s after SIGTERM", 3*perPortal, time.Since(stopAt).Round(time.Millisecond))
+		t.Logf("hub serve synced %d dossiers and stopped %s after SIGTERM", len(portals)*perPortal, time.Since(stopAt).Round(time.Millisecond))
 		out, _ := os.ReadFile(logPath)
 		t.Logf("%d log lines, every one JSON", len(jsonLines(t, out)))
 	case <-time.After(15 * time.Second):
@@ -152,5 +159,17 @@ hatinh:
 	}
 	if errs := sims.National.Stats().ItemErrors; errs["22"]+errs["23"] != 0 {
 		t.Errorf("national item errors %v", errs)
+	}
+	// Every province's dossiers reached the national portal under its own
+	// unit, the sixth's too.
+	units := map[string]int{}
+	_, held := sims.National.Dossiers(0, 1<<30)
+	for _, d := range held {
+		units[d.DstCode]++
+	}
+	for _, p := range portals {
+		if units[p.Unit] == 0 {
+			t.Errorf("national portal holds no dossier of %s (%s)", p.Name, p.Unit)
+		}
 	}
 }

@@ -43,9 +43,8 @@ store:
   identity_key: %s
 national:
   base_url: http://127.0.0.1:1
-sonla:
-  base_url: http://127.0.0.1:1
-  national_dstcode: 000.00.00.H52
+sources:
+  - {name: sonla, province: "14", kind: rest-json, base_url: "http://127.0.0.1:1", client_id: hub, client_secret: x, national_dstcode: 000.00.00.H52}
 `, dsn, base64.StdEncoding.EncodeToString(storetest.EncryptionKey), base64.StdEncoding.EncodeToString(storetest.IdentityKey))
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

@@ -40,6 +40,16 @@ func DeclaredCharsets(body []byte, contentType string) (prolog, header string) {
 // normalised: windows-1258 decodes to combining tone marks and stays so.
 // Invalid UTF-8 is replaced by U+FFFD so one bad byte cannot sink a feed.
 func ToUTF8(body []byte, contentType string) ([]byte, string, error) {
+	return ToUTF8Or(body, contentType, "")
+}
+
+// KnownCharset reports whether label names a charset ToUTF8 decodes.
+func KnownCharset(label string) bool { return isUTF8Label(label) || lookupCharset(label) != nil }
+
+// ToUTF8Or is ToUTF8 for a body that declares no charset in either place
+// read as fallback ("" is UTF-8): for a source configured with the charset
+// its portal sends without saying so.
+func ToUTF8Or(body []byte, contentType, fallback string) ([]byte, string, error) {
 	switch {
 	case bytes.HasPrefix(body, []byte("\xEF\xBB\xBF")):
 		return bytes.ToValidUTF8(body[3:], []byte("\uFFFD")), "utf-8", nil
@@ -49,6 +59,9 @@ func ToUTF8(body []byte, contentType string) ([]byte, string, error) {
 	}
 	prolog, header := DeclaredCharsets(body, contentType)
 	label := chooseCharset(body, prolog, header)
+	if prolog == "" && header == "" && fallback != "" {
+		label = fallback
+	}
 	if isUTF8Label(label) {
 		return bytes.ToValidUTF8(body, []byte("\uFFFD")), "utf-8", nil
 	}

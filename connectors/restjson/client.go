@@ -34,6 +34,9 @@ const MaxPageSize = 500
 
 // Config configures a Client. BaseURL, ClientID and ClientSecret are required.
 type Config struct {
+	// Source is the configured source's name (required): on every record,
+	// error and log line, so two portals of this kind are told apart.
+	Source       string
 	BaseURL      string
 	ClientID     string
 	ClientSecret string
@@ -47,7 +50,7 @@ type Config struct {
 	Now    func() time.Time // clock for Pulled and token expiry (default time.Now)
 }
 
-// Client talks to one Sơn La portal. It is safe for concurrent use.
+// Client talks to one JSON REST portal. It is safe for concurrent use.
 type Client struct {
 	cfg    Config
 	http   httpx.Transport
@@ -59,11 +62,14 @@ type Client struct {
 
 // New validates cfg and builds a Client.
 func New(cfg Config) (*Client, error) {
-	if err := httpx.CheckBaseURL("sonla", cfg.BaseURL); err != nil {
+	if cfg.Source == "" {
+		return nil, errors.New("restjson: Source (the source's name) is required")
+	}
+	if err := httpx.CheckBaseURL(cfg.Source, cfg.BaseURL); err != nil {
 		return nil, err
 	}
 	if cfg.ClientID == "" || cfg.ClientSecret == "" {
-		return nil, errors.New("sonla: ClientID and ClientSecret are required")
+		return nil, errors.New(cfg.Source + ": ClientID and ClientSecret are required")
 	}
 	if cfg.PageSize <= 0 {
 		cfg.PageSize = MaxPageSize
@@ -87,14 +93,14 @@ func New(cfg Config) (*Client, error) {
 	c.auth = &httpx.Bearer{
 		Transport: c.http, BaseURL: cfg.BaseURL, TokenPath: tokenPath,
 		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
-		Name: "sonla", Logger: c.log, Now: c.now,
+		Name: cfg.Source, Logger: c.log, Now: c.now,
 	}
 	c.keyset = &httpx.Keyset{Start: cfg.Start, PageSize: cfg.PageSize, Fetch: c.list}
 	return c, nil
 }
 
 // Name is the source name.
-func (c *Client) Name() string { return schemas.SourceSonLa }
+func (c *Client) Name() string { return c.cfg.Source }
 
 // Pull fetches the changes after cursor (nil = from the beginning); see
 // httpx.Keyset for the cursor scheme. It never returns a cursor that skips a
@@ -102,7 +108,7 @@ func (c *Client) Name() string { return schemas.SourceSonLa }
 func (c *Client) Pull(ctx context.Context, cursor []byte) (Page, error) {
 	p, err := c.keyset.Pull(ctx, cursor)
 	if err != nil && errors.Is(err, httpx.ErrCursor) {
-		return Page{}, &httpx.Error{Op: "sonla: pull", Err: err}
+		return Page{}, &httpx.Error{Op: c.cfg.Source + ": pull", Err: err}
 	}
 	return p, err
 }
@@ -117,7 +123,7 @@ type listing struct {
 
 // list is the keyset fetch: one page of dossiers updated at or after since.
 func (c *Client) list(ctx context.Context, since time.Time, page, size int) (httpx.KeysetPage, error) {
-	op := fmt.Sprintf("sonla: list page %d", page)
+	op := fmt.Sprintf("%s: list page %d", c.cfg.Source, page)
 	q := url.Values{}
 	q.Set("tuNgay", since.Format(time.RFC3339Nano))
 	q.Set("trang", strconv.Itoa(page))
@@ -136,9 +142,9 @@ func (c *Client) list(ctx context.Context, since time.Time, page, size int) (htt
 	pulled := c.now()
 	recs := make([]schemas.RawRecord, 0, len(l.DuLieu))
 	for i, raw := range l.DuLieu {
-		r := parseDossier(raw, pulled)
+		r := parseDossier(c.cfg.Source, raw, pulled)
 		if r.ID == "" || r.Version == 0 || r.Updated == nil {
-			c.log.Warn("sonla: dossier with unreadable identity passed on", "page", page, "index", i, "id", r.ID)
+			c.log.Warn("dossier with unreadable identity passed on", "source", c.cfg.Source, "page", page, "index", i, "id", r.ID)
 		}
 		recs = append(recs, r)
 	}

@@ -305,7 +305,7 @@ func TestMalformedRecordsPassOn(t *testing.T) {
 	for _, r := range pg.Records {
 		ids = append(ids, r.ID)
 		byPayload[string(r.Payload)] = r
-		if r.Source != schemas.SourceSonLa || r.Op != schemas.OpUpsert || r.Format != schemas.FormatJSON || r.Pulled.IsZero() {
+		if r.Source != "sonla" || r.Op != schemas.OpUpsert || r.Format != schemas.FormatJSON || r.Pulled.IsZero() {
 			t.Fatalf("bad envelope %+v", r)
 		}
 	}

@@ -14,14 +14,14 @@ import (
 // parseDossier turns one element of duLieu into a RawRecord. It never fails:
 // whatever cannot be read is left empty and the payload passes on as sent
 // (compacted), for mapping to accept or quarantine.
-func parseDossier(raw json.RawMessage, pulled time.Time) schemas.RawRecord {
+func parseDossier(source string, raw json.RawMessage, pulled time.Time) schemas.RawRecord {
 	payload := raw
 	var buf bytes.Buffer
 	if json.Compact(&buf, raw) == nil {
 		payload = buf.Bytes()
 	}
 	rec := schemas.RawRecord{
-		Source:  schemas.SourceSonLa,
+		Source:  source,
 		Op:      schemas.OpUpsert,
 		Format:  schemas.FormatJSON,
 		Payload: payload,

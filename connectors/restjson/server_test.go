@@ -56,7 +56,7 @@ func newPortal(t *testing.T) *portal {
 }
 
 func (p *portal) client(t *testing.T, mod func(*Config)) *Client {
-	cfg := Config{BaseURL: p.srv.URL, ClientID: "hub", ClientSecret: "s3cret", PageSize: 3, Start: t0.Add(-24 * time.Hour)}
+	cfg := Config{Source: "sonla", BaseURL: p.srv.URL, ClientID: "hub", ClientSecret: "s3cret", PageSize: 3, Start: t0.Add(-24 * time.Hour)}
 	if mod != nil {
 		mod(&cfg)
 	}

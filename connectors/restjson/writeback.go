@@ -16,9 +16,9 @@ import (
 // ev.Reference is both maThamChieu and the Idempotency-Key, so a retry after
 // an unknown outcome has one effect. 404 is ErrNotFound (permanent).
 func (c *Client) Writeback(ctx context.Context, ev Event) error {
-	op := "sonla: writeback " + ev.DossierID
+	op := c.cfg.Source + ": writeback " + ev.DossierID
 	if ev.DossierID == "" || ev.Reference == "" || ev.Kind == "" {
-		return &httpx.Error{Op: "sonla: writeback", Err: fmt.Errorf("%w: dossier, kind and reference are required", httpx.ErrRejected)}
+		return &httpx.Error{Op: c.cfg.Source + ": writeback", Err: fmt.Errorf("%w: dossier, kind and reference are required", httpx.ErrRejected)}
 	}
 	body, err := json.Marshal(map[string]any{
 		"loai":        ev.Kind,

@@ -34,6 +34,9 @@ const (
 
 // Config configures a Client. BaseURL, Username and Password are required.
 type Config struct {
+	// Source is the configured source's name (required): on every record,
+	// error and log line, so two portals of this kind are told apart.
+	Source       string
 	BaseURL      string
 	Username     string // TenDangNhap
 	Password     string // MatKhau
@@ -49,7 +52,7 @@ type Config struct {
 	Now       func() time.Time // clock for Pulled (default time.Now)
 }
 
-// Client talks to one Thái Nguyên service. It is safe for concurrent use.
+// Client talks to one SOAP portal. It is safe for concurrent use.
 type Client struct {
 	cfg    Config
 	http   httpx.Transport
@@ -61,11 +64,14 @@ type Client struct {
 
 // New validates cfg and builds a Client.
 func New(cfg Config) (*Client, error) {
-	if err := httpx.CheckBaseURL("thainguyen", cfg.BaseURL); err != nil {
+	if cfg.Source == "" {
+		return nil, errors.New("soap: Source (the source's name) is required")
+	}
+	if err := httpx.CheckBaseURL(cfg.Source, cfg.BaseURL); err != nil {
 		return nil, err
 	}
 	if cfg.Username == "" {
-		return nil, errors.New("thainguyen: Username is required")
+		return nil, errors.New(cfg.Source + ": Username is required")
 	}
 	if cfg.PageSize <= 0 {
 		cfg.PageSize = MaxPageSize
@@ -105,22 +111,22 @@ func toggleSlash(ns string) string {
 }
 
 // Name is the source name.
-func (c *Client) Name() string { return schemas.SourceThaiNguyen }
+func (c *Client) Name() string { return c.cfg.Source }
 
 // Pull fetches the changes after cursor (nil = from the beginning), with the
-// same keyset cursor as Sơn La (see httpx.Keyset): TuThoiDiem is inclusive
+// same keyset cursor as the JSON REST kind (see httpx.Keyset): TuThoiDiem is inclusive
 // and the listing is ordered by (ThoiDiemCapNhat, MaHoSo).
 func (c *Client) Pull(ctx context.Context, cursor []byte) (Page, error) {
 	p, err := c.keyset.Pull(ctx, cursor)
 	if err != nil && errors.Is(err, httpx.ErrCursor) {
-		return Page{}, &httpx.Error{Op: "thainguyen: pull", Err: err}
+		return Page{}, &httpx.Error{Op: c.cfg.Source + ": pull", Err: err}
 	}
 	return p, err
 }
 
 // list is the keyset fetch: LayDanhSachHoSo for one page.
 func (c *Client) list(ctx context.Context, since time.Time, page, size int) (httpx.KeysetPage, error) {
-	op := fmt.Sprintf("thainguyen: list page %d", page)
+	op := fmt.Sprintf("%s: list page %d", c.cfg.Source, page)
 	var b strings.Builder
 	b.WriteString("<mc:LayDanhSachHoSo>")
 	b.WriteString("<mc:TuThoiDiem>" + since.In(httpx.Vietnam).Format(timeLayout) + "</mc:TuThoiDiem>")
@@ -143,7 +149,7 @@ func (c *Client) list(ctx context.Context, since time.Time, page, size int) (htt
 	for i, h := range resp.FindAll("HoSo", c.spaces...) {
 		r := c.record(h, pulled)
 		if r.ID == "" || r.Version == 0 || r.Updated == nil {
-			c.log.Warn("thainguyen: dossier with unreadable identity passed on", "page", page, "index", i, "id", r.ID)
+			c.log.Warn("dossier with unreadable identity passed on", "source", c.cfg.Source, "page", page, "index", i, "id", r.ID)
 		}
 		recs = append(recs, r)
 	}
@@ -154,7 +160,7 @@ func (c *Client) list(ctx context.Context, since time.Time, page, size int) (htt
 // the element on its own, its namespace declared, UTF-8.
 func (c *Client) record(h *httpx.Element, pulled time.Time) schemas.RawRecord {
 	rec := schemas.RawRecord{
-		Source:  schemas.SourceThaiNguyen,
+		Source:  c.cfg.Source,
 		ID:      strings.TrimSpace(h.Child("MaHoSo", c.spaces...).Text()),
 		Op:      schemas.OpUpsert,
 		Format:  schemas.FormatXML,

@@ -76,7 +76,7 @@ func TestNamespaceStyles(t *testing.T) {
 			for i, r := range p.Records {
 				id := fmt.Sprintf("000.00.19.H55-261121-%04d", i+1)
 				if r.ID != id || r.Version != 1 || r.Updated == nil || !r.Updated.Equal(t0) ||
-					r.Source != schemas.SourceThaiNguyen || r.Format != schemas.FormatXML || r.Op != schemas.OpUpsert {
+					r.Source != "thainguyen" || r.Format != schemas.FormatXML || r.Op != schemas.OpUpsert {
 					t.Fatalf("record %d: %+v", i, r)
 				}
 				standalone(t, r.Payload, id)

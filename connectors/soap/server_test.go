@@ -43,7 +43,7 @@ func newService(t *testing.T) *service {
 }
 
 func (s *service) client(t *testing.T, mod func(*Config)) *Client {
-	cfg := Config{BaseURL: s.srv.URL, Username: "hub", Password: "p&ss<1>", PageSize: 3, Start: t0.Add(-24 * time.Hour)}
+	cfg := Config{Source: "thainguyen", BaseURL: s.srv.URL, Username: "hub", Password: "p&ss<1>", PageSize: 3, Start: t0.Add(-24 * time.Hour)}
 	if mod != nil {
 		mod(&cfg)
 	}

@@ -13,9 +13,9 @@ import (
 // and acknowledges repeats, so a retry after an unknown outcome is safe.
 // ev.Data has no place in this operation and is not sent.
 func (c *Client) Writeback(ctx context.Context, ev Event) error {
-	op := "thainguyen: writeback " + ev.DossierID
+	op := c.cfg.Source + ": writeback " + ev.DossierID
 	if ev.DossierID == "" || ev.Reference == "" || ev.Kind == "" {
-		return &httpx.Error{Op: "thainguyen: writeback", Err: fmt.Errorf("%w: dossier, kind and reference are required", httpx.ErrRejected)}
+		return &httpx.Error{Op: c.cfg.Source + ": writeback", Err: fmt.Errorf("%w: dossier, kind and reference are required", httpx.ErrRejected)}
 	}
 	el := func(name, v string) string { return "<mc:" + name + ">" + httpx.EscapeText(v) + "</mc:" + name + ">" }
 	inner := "<mc:CapNhatSuKienHoSo>" +

@@ -32,6 +32,12 @@ const (
 
 // Config configures a Client. BaseURL and APIKey are required.
 type Config struct {
+	// Source is the configured source's name (required): on every record,
+	// error and log line, so two portals of this kind are told apart.
+	Source string
+	// Charset is what an answer that declares no charset (neither in its
+	// Content-Type nor in its prolog) is read as; default UTF-8.
+	Charset      string
 	BaseURL      string
 	APIKey       string // X-API-Key
 	PageSize     int    // gioiHan, 1..1000 (default 500)
@@ -42,7 +48,7 @@ type Config struct {
 	Now          func() time.Time // clock for Pulled (default time.Now)
 }
 
-// Client reads one Hà Tĩnh feed. It is safe for concurrent use.
+// Client reads one portal's change feed. It is safe for concurrent use.
 type Client struct {
 	cfg  Config
 	http httpx.Transport
@@ -52,11 +58,14 @@ type Client struct {
 
 // New validates cfg and builds a Client.
 func New(cfg Config) (*Client, error) {
-	if err := httpx.CheckBaseURL("hatinh", cfg.BaseURL); err != nil {
+	if cfg.Source == "" {
+		return nil, errors.New("xmlfeed: Source (the source's name) is required")
+	}
+	if err := httpx.CheckBaseURL(cfg.Source, cfg.BaseURL); err != nil {
 		return nil, err
 	}
 	if cfg.APIKey == "" {
-		return nil, errors.New("hatinh: APIKey is required")
+		return nil, errors.New(cfg.Source + ": APIKey is required")
 	}
 	if cfg.PageSize <= 0 {
 		cfg.PageSize = 500
@@ -73,7 +82,7 @@ func New(cfg Config) (*Client, error) {
 }
 
 // Name is the source name.
-func (c *Client) Name() string { return schemas.SourceHaTinh }
+func (c *Client) Name() string { return c.cfg.Source }
 
 // Pull reads the feed after the cursor's SEQ (nil = from the start). The
 // feed is an append-only log, so the cursor is simply the last SEQ handed
@@ -82,9 +91,9 @@ func (c *Client) Name() string { return schemas.SourceHaTinh }
 func (c *Client) Pull(ctx context.Context, cursor []byte) (Page, error) {
 	seq, err := decodeCursor(cursor)
 	if err != nil {
-		return Page{}, &httpx.Error{Op: "hatinh: pull", Err: err}
+		return Page{}, &httpx.Error{Op: c.cfg.Source + ": pull", Err: err}
 	}
-	op := fmt.Sprintf("hatinh: feed after SEQ %d", seq)
+	op := fmt.Sprintf("%s: feed after SEQ %d", c.cfg.Source, seq)
 	q := url.Values{}
 	q.Set("tuSeq", strconv.FormatInt(seq, 10))
 	q.Set("gioiHan", strconv.Itoa(c.cfg.PageSize))
@@ -102,12 +111,12 @@ func (c *Client) Pull(ctx context.Context, cursor []byte) (Page, error) {
 	if !resp.Success() {
 		return Page{}, httpx.StatusError(op, resp) // 403: ErrAuth, permanent
 	}
-	f, err := parseFeed(resp.Body, resp.Header.Get("Content-Type"))
+	f, err := parseFeed(resp.Body, resp.Header.Get("Content-Type"), c.cfg.Charset)
 	if err != nil {
 		return Page{}, httpx.MalformedError(op, err)
 	}
 	if f.lenient {
-		c.log.Warn("hatinh: feed is not well-formed XML; entries split one by one", "after", seq)
+		c.log.Warn("feed is not well-formed XML; entries split one by one", "source", c.cfg.Source, "after", seq)
 	}
 
 	pulled := c.now()
@@ -126,7 +135,7 @@ func (c *Client) Pull(ctx context.Context, cursor []byte) (Page, error) {
 			unreadable = true
 		}
 		r := schemas.RawRecord{
-			Source:  schemas.SourceHaTinh,
+			Source:  c.cfg.Source,
 			ID:      e.id,
 			Version: e.seq,
 			Op:      e.op,
@@ -135,7 +144,7 @@ func (c *Client) Pull(ctx context.Context, cursor []byte) (Page, error) {
 			Pulled:  pulled,
 		}
 		if !e.seqOK || e.id == "" || !e.wellFormed {
-			c.log.Warn("hatinh: malformed entry passed on", "after", seq, "index", i, "id", e.id, "seq", e.seq)
+			c.log.Warn("malformed entry passed on", "source", c.cfg.Source, "after", seq, "index", i, "id", e.id, "seq", e.seq)
 		}
 		recs = append(recs, r)
 	}

@@ -60,7 +60,7 @@ func TestCharsets(t *testing.T) {
 			}
 			r := p.Records[0]
 			if r.ID != "000.00.42.H25-261121-0003" || r.Version != 1001 || r.Op != schemas.OpUpsert ||
-				r.Source != schemas.SourceHaTinh || r.Format != schemas.FormatXML || r.Updated != nil {
+				r.Source != "hatinh" || r.Format != schemas.FormatXML || r.Updated != nil {
 				t.Fatalf("record %+v", r)
 			}
 			h := parsePayload(t, r.Payload)

@@ -30,12 +30,12 @@ type entry struct {
 }
 
 // parseFeed decodes the answer's charset (UTF-8 or windows-1258, from the
-// prolog and/or Content-Type) to UTF-8 without normalising, then reads the
+// prolog and/or Content-Type, else fallback) to UTF-8 without normalising, then reads the
 // entries. A document that is not well-formed as a whole is split into its
 // <HOSO> entries by hand, so one broken entry does not stop the ones after
 // it; a truncated document is an error (retry).
-func parseFeed(body []byte, contentType string) (*feed, error) {
-	text, _, err := httpx.ToUTF8(body, contentType)
+func parseFeed(body []byte, contentType, fallback string) (*feed, error) {
+	text, _, err := httpx.ToUTF8Or(body, contentType, fallback)
 	if err != nil {
 		return nil, err
 	}

@@ -48,7 +48,7 @@ func newFeed(t *testing.T) *feedServer {
 }
 
 func (f *feedServer) client(t *testing.T, mod func(*Config)) *Client {
-	cfg := Config{BaseURL: f.srv.URL, APIKey: "k-42", PageSize: 1000}
+	cfg := Config{Source: "hatinh", BaseURL: f.srv.URL, APIKey: "k-42", PageSize: 1000}
 	if mod != nil {
 		mod(&cfg)
 	}

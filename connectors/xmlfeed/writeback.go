@@ -14,9 +14,9 @@ import (
 // acknowledged without a second effect, so retries are safe. ev.Data has no
 // place in this format and is not sent.
 func (c *Client) Writeback(ctx context.Context, ev Event) error {
-	op := "hatinh: writeback " + ev.DossierID
+	op := c.cfg.Source + ": writeback " + ev.DossierID
 	if ev.DossierID == "" || ev.Reference == "" || ev.Kind == "" {
-		return &httpx.Error{Op: "hatinh: writeback", Err: fmt.Errorf("%w: dossier, kind and reference are required", httpx.ErrRejected)}
+		return &httpx.Error{Op: c.cfg.Source + ": writeback", Err: fmt.Errorf("%w: dossier, kind and reference are required", httpx.ErrRejected)}
 	}
 	body := []byte(`<?xml version="1.0" encoding="UTF-8"?>` +
 		`<SUKIEN MAHOSO="` + httpx.EscapeAttr(ev.DossierID) +

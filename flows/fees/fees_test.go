@@ -87,7 +87,7 @@ func newWorld(t *testing.T, opts ...func(w *world, cfg *fees.Config)) *world {
 		t.Fatal(err)
 	}
 	cfg := fees.Config{
-		Partners: map[string]fees.Partner{schemas.SourceSonLa: {Code: partner, Secret: secret, Platform: cl}},
+		Partners: map[string]fees.Partner{"sonla": {Code: partner, Secret: secret, Platform: cl}},
 		Store:    w.store, Writeback: w.wb, Resync: w.rs, QueryAfter: time.Millisecond,
 	}
 	for _, o := range opts {
@@ -100,7 +100,7 @@ func newWorld(t *testing.T, opts ...func(w *world, cfg *fees.Config)) *world {
 
 func dossier(id string) *schemas.Dossier {
 	return &schemas.Dossier{
-		ID: id, Source: schemas.SourceSonLa, SourceVersion: 4, Status: schemas.StatusFeeDue,
+		ID: id, Source: "sonla", SourceVersion: 4, Status: schemas.StatusFeeDue,
 		Agency:    schemas.Agency{Code: "000.00.14.H52", Name: "UBND huyện Thuận Châu"},
 		Procedure: schemas.Procedure{Code: "1.000894", Name: "Đăng ký khai sinh"},
 		Applicant: schemas.Applicant{Name: "Lò Văn Minh", IDNumber: "014095001234"},

@@ -14,7 +14,6 @@ import (
 	"github.com/lienthong/lienthong/flows/fees"
 	"github.com/lienthong/lienthong/flows/writeback"
 	"github.com/lienthong/lienthong/router"
-	"github.com/lienthong/lienthong/schemas"
 	simrestjson "github.com/lienthong/lienthong/sim/restjson"
 	"github.com/lienthong/lienthong/store"
 )
@@ -47,12 +46,12 @@ func province(t *testing.T, clk *clock) (*simrestjson.Server, func(w *world, cfg
 	t.Cleanup(sim.Close)
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
-	portal, err := restjson.New(restjson.Config{BaseURL: srv.URL, ClientID: "hub", ClientSecret: "hub-secret"})
+	portal, err := restjson.New(restjson.Config{Source: "sonla", BaseURL: srv.URL, ClientID: "hub", ClientSecret: "hub-secret"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return sim, func(w *world, cfg *fees.Config) {
-		cfg.Writeback = writeback.New(map[string]writeback.Portal{schemas.SourceSonLa: portal}, w.store, "test")
+		cfg.Writeback = writeback.New(map[string]writeback.Portal{"sonla": portal}, w.store, "test")
 		cfg.Now = clk.Now
 	}
 }
@@ -99,7 +98,7 @@ func TestSettlementWritebackRefusedIsQuarantined(t *testing.T) {
 		t.Fatalf("%d quarantine entries %+v; want one for the refused writeback", len(q), q)
 	}
 	e := q[0]
-	if e.Source != schemas.SourceSonLa || e.DossierID != d.ID || e.Field != "writeback:THANH_TOAN" || e.Format != "settlement" || e.State != store.QuarantineOpen {
+	if e.Source != "sonla" || e.DossierID != d.ID || e.Field != "writeback:THANH_TOAN" || e.Format != "settlement" || e.State != store.QuarantineOpen {
 		t.Errorf("entry %+v; want an open sonla entry for the dossier, field writeback:THANH_TOAN, format settlement", e)
 	}
 	for _, part := range []string{"sonla", d.ID, p.Ref, "404"} {

@@ -51,7 +51,7 @@ func newMailWorld(t *testing.T) *mailWorld {
 
 func notice() notify.Notice {
 	return notify.Notice{Kind: notify.Received, Occurrence: "s1", Dossier: &schemas.Dossier{
-		ID: "000.00.14.H52-261121-0301", Source: schemas.SourceSonLa, SourceVersion: 2, Status: schemas.StatusReceived,
+		ID: "000.00.14.H52-261121-0301", Source: "sonla", SourceVersion: 2, Status: schemas.StatusReceived,
 		Procedure: schemas.Procedure{Name: "Đăng ký khai sinh"},
 		Applicant: schemas.Applicant{Name: "Lò Văn Minh", Email: "minh@example.vn"},
 	}}

@@ -106,16 +106,16 @@ func newWorld(t *testing.T) *world {
 	t.Cleanup(w.sonla.Close)
 	sl := httptest.NewServer(w.sonla)
 	t.Cleanup(sl.Close)
-	portal, err := restjson.New(restjson.Config{BaseURL: sl.URL, ClientID: "hub", ClientSecret: "hub-secret"})
+	portal, err := restjson.New(restjson.Config{Source: "sonla", BaseURL: sl.URL, ClientID: "hub", ClientSecret: "hub-secret"})
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	w.cfg = postal.Config{
 		Carrier:   carrier,
-		Senders:   map[string]postal.Sender{schemas.SourceSonLa: {Name: "Bộ phận một cửa tỉnh Sơn La", Tel: "02123852000", Address: "Tô Hiệu", Province: "14"}},
+		Senders:   map[string]postal.Sender{"sonla": {Name: "Bộ phận một cửa tỉnh Sơn La", Tel: "02123852000", Address: "Tô Hiệu", Province: "14"}},
 		Store:     w.store,
-		Writeback: writeback.New(map[string]writeback.Portal{schemas.SourceSonLa: portal}, w.store, "test"),
+		Writeback: writeback.New(map[string]writeback.Portal{"sonla": portal}, w.store, "test"),
 		Notifier:  notify.New(notify.Config{SMS: smsC, Mail: mailC, Store: w.store, Instance: "test"}),
 		Resync:    w.rs,
 		Instance:  "test",
@@ -144,7 +144,7 @@ func follow(t *testing.T, f *postal.Flow) (stop func()) {
 // dossier is a resolved Sơn La dossier whose result goes by post.
 func dossier(id string) *schemas.Dossier {
 	return &schemas.Dossier{
-		ID: id, Source: schemas.SourceSonLa, SourceVersion: 7, Status: schemas.StatusResolved, ProvinceCode: "14",
+		ID: id, Source: "sonla", SourceVersion: 7, Status: schemas.StatusResolved, ProvinceCode: "14",
 		Agency:         schemas.Agency{Code: "000.00.14.H52", Name: "UBND huyện Thuận Châu"},
 		Procedure:      schemas.Procedure{Code: "1.000894", Name: "Đăng ký khai sinh"},
 		Applicant:      schemas.Applicant{Name: "Lò Văn Minh", Phone: "0912345678", Email: "minh@example.vn", Address: schemas.Address{ProvinceCode: "14", CommuneCode: "03646", Detail: "Bản Bó"}},
@@ -362,7 +362,7 @@ func TestPostalWritebacksRefusedAreQuarantined(t *testing.T) {
 	fields := map[string]store.QuarantineEntry{}
 	for _, e := range open() {
 		fields[e.Field] = e
-		if e.Source != schemas.SourceSonLa || e.Format != schemas.FormatSettlement || !strings.Contains(e.Reason, "404") || !strings.Contains(e.Reason, d.ID) {
+		if e.Source != "sonla" || e.Format != schemas.FormatSettlement || !strings.Contains(e.Reason, "404") || !strings.Contains(e.Reason, d.ID) {
 			t.Errorf("entry %+v; want sonla, format settlement, the dossier and the 404 in the reason", e)
 		}
 	}

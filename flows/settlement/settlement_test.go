@@ -68,26 +68,26 @@ func portals(t *testing.T) []portal {
 	}
 	sl := simrestjson.New(simrestjson.Config{})
 	t.Cleanup(sl.Close)
-	slc, err := restjson.New(restjson.Config{BaseURL: serve(sl), ClientID: "hub", ClientSecret: "hub-secret"})
+	slc, err := restjson.New(restjson.Config{Source: "sonla", BaseURL: serve(sl), ClientID: "hub", ClientSecret: "hub-secret"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	tn := simsoap.New(simsoap.Config{})
 	t.Cleanup(tn.Close)
-	tnc, err := soap.New(soap.Config{BaseURL: serve(tn), Username: "hub", Password: "hub-secret"})
+	tnc, err := soap.New(soap.Config{Source: "thainguyen", BaseURL: serve(tn), Username: "hub", Password: "hub-secret"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ht := simxmlfeed.New(simxmlfeed.Config{})
 	t.Cleanup(ht.Close)
-	htc, err := xmlfeed.New(xmlfeed.Config{BaseURL: serve(ht), APIKey: "hub-key"})
+	htc, err := xmlfeed.New(xmlfeed.Config{Source: "hatinh", BaseURL: serve(ht), APIKey: "hub-key"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return []portal{
-		{schemas.SourceSonLa, sl.Book(), slc, func(id string) []byte { return []byte(`{"maHoSo":"` + id + `"}`) }, "HTTP 404"},
-		{schemas.SourceThaiNguyen, tn.Book(), tnc, func(id string) []byte { return []byte(`<HoSo><MaHoSo>` + id + `</MaHoSo></HoSo>`) }, "soap:Client"},
-		{schemas.SourceHaTinh, ht.Book(), htc, func(id string) []byte { return []byte(`<HOSO><MAHOSO>` + id + `</MAHOSO></HOSO>`) }, "MA=1"},
+		{"sonla", sl.Book(), slc, func(id string) []byte { return []byte(`{"maHoSo":"` + id + `"}`) }, "HTTP 404"},
+		{"thainguyen", tn.Book(), tnc, func(id string) []byte { return []byte(`<HoSo><MaHoSo>` + id + `</MaHoSo></HoSo>`) }, "soap:Client"},
+		{"hatinh", ht.Book(), htc, func(id string) []byte { return []byte(`<HOSO><MAHOSO>` + id + `</MAHOSO></HOSO>`) }, "MA=1"},
 	}
 }
 
@@ -248,13 +248,13 @@ func TestAuthRejectionNotCounted(t *testing.T) {
 	t.Cleanup(sim.Close)
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
-	bad, err := restjson.New(restjson.Config{BaseURL: srv.URL, ClientID: "hub", ClientSecret: "wrong"})
+	bad, err := restjson.New(restjson.Config{Source: "sonla", BaseURL: srv.URL, ClientID: "hub", ClientSecret: "wrong"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	clk := &clock{t: time.Now()}
-	r := newRunner(st, writeback.New(map[string]writeback.Portal{schemas.SourceSonLa: bad}, st, "test"), clk, &effects{}, 2)
-	if _, err := r.Open(ctx, store.Settlement{Kind: store.SettlementCOD, Ref: "KQ-1/cod", DossierID: "D-1", Source: schemas.SourceSonLa}); err != nil {
+	r := newRunner(st, writeback.New(map[string]writeback.Portal{"sonla": bad}, st, "test"), clk, &effects{}, 2)
+	if _, err := r.Open(ctx, store.Settlement{Kind: store.SettlementCOD, Ref: "KQ-1/cod", DossierID: "D-1", Source: "sonla"}); err != nil {
 		t.Fatal(err)
 	}
 	for range 5 {
@@ -280,7 +280,7 @@ func TestWaitingEffectRetriedWithBackoff(t *testing.T) {
 	t.Cleanup(sim.Close)
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
-	cl, err := restjson.New(restjson.Config{BaseURL: srv.URL, ClientID: "hub", ClientSecret: "hub-secret"})
+	cl, err := restjson.New(restjson.Config{Source: "sonla", BaseURL: srv.URL, ClientID: "hub", ClientSecret: "hub-secret"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,12 +289,12 @@ func TestWaitingEffectRetriedWithBackoff(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	wb := writeback.New(map[string]writeback.Portal{schemas.SourceSonLa: cl}, st, "test")
+	wb := writeback.New(map[string]writeback.Portal{"sonla": cl}, st, "test")
 	clk := &clock{t: time.Now()}
 	waiting := &effects{wait: true}
 	r := newRunner(st, wb, clk, waiting, 3)
 	r.SetRetry(time.Second)
-	s, err := r.Open(ctx, store.Settlement{Kind: store.SettlementDelivered, Ref: "KQ-D-1", DossierID: "D-1", Source: schemas.SourceSonLa,
+	s, err := r.Open(ctx, store.Settlement{Kind: store.SettlementDelivered, Ref: "KQ-D-1", DossierID: "D-1", Source: "sonla",
 		NextAt: clk.Now()})
 	if err != nil {
 		t.Fatal(err)
@@ -316,7 +316,7 @@ func TestWaitingEffectRetriedWithBackoff(t *testing.T) {
 	// Not due yet: the pass leaves it alone, and takes another one that is.
 	other := &effects{}
 	r2 := newRunner(st, wb, clk, other, 3)
-	if _, err := r2.Open(ctx, store.Settlement{Kind: store.SettlementCOD, Ref: "KQ-D-2/cod", DossierID: "D-2", Source: schemas.SourceSonLa}); err != nil {
+	if _, err := r2.Open(ctx, store.Settlement{Kind: store.SettlementCOD, Ref: "KQ-D-2/cod", DossierID: "D-2", Source: "sonla"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := r2.RunDue(ctx, []string{store.SettlementCOD, store.SettlementDelivered}, 10); err != nil {

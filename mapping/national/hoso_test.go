@@ -9,17 +9,21 @@ import (
 	"time"
 
 	wire "github.com/lienthong/lienthong/connectors/national"
+	"github.com/lienthong/lienthong/mapping/internal/fields"
 	"github.com/lienthong/lienthong/mapping/national"
 	"github.com/lienthong/lienthong/mapping/restjson"
 	"github.com/lienthong/lienthong/schemas"
 )
+
+// The spec's example portal of the kind.
+var sonlaSrc = fields.Source{Name: "sonla", Province: "14", Statuses: restjson.Statuses}
 
 // dossier has every field set and its times in UTC, to show that the
 // portal still gets +07:00 wall-clock times.
 func dossier() *schemas.Dossier {
 	u := func(d, h, m int) *time.Time { t := time.Date(2026, 11, d, h, m, 0, 0, time.UTC); return &t }
 	return &schemas.Dossier{
-		ID: "000.00.19.H55-261121-0007", Source: schemas.SourceThaiNguyen, SourceVersion: 5, SourceUpdated: u(21, 3, 0),
+		ID: "000.00.19.H55-261121-0007", Source: "thainguyen", SourceVersion: 5, SourceUpdated: u(21, 3, 0),
 		ProvinceCode: "19",
 		Procedure:    schemas.Procedure{Code: "2.000815", Name: "Cấp giấy chứng nhận đăng ký hộ kinh doanh", Level: 3, FieldCode: "TLDN", FieldName: "Thành lập và hoạt động doanh nghiệp"},
 		Agency:       schemas.Agency{Code: "000.00.19.H55", Name: "UBND thành phố Thái Nguyên"},
@@ -202,11 +206,11 @@ func TestSteps(t *testing.T) {
 
 // TestSpecExampleEndToEnd maps the spec's Sơn La DOSSIER to a HOSO.
 func TestSpecExampleEndToEnd(t *testing.T) {
-	b, err := os.ReadFile("../sonla/testdata/spec_example.json")
+	b, err := os.ReadFile("../restjson/testdata/spec_example.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := restjson.Map(b)
+	d, err := restjson.Map(sonlaSrc, b)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,9 @@ import "github.com/lienthong/lienthong/schemas"
 
 // Code tables of the Sơn La REST API (spec §1).
 
-var statuses = map[string]int{
+// Statuses is the kind's status table (source value → national code); a
+// source's status_map overrides entries of it. Read only.
+var Statuses = map[string]int{
 	"MOI":            schemas.StatusNew,
 	"DA_TIEP_NHAN":   schemas.StatusReceived,
 	"TU_CHOI":        schemas.StatusRefused,

@@ -1,5 +1,5 @@
-// Package restjson maps a JSON REST portal's DOSSIER (as at Sơn La) (spec §1, JSON REST) to the canonical
-// dossier.
+// Package restjson maps a JSON REST portal's DOSSIER (as at Sơn La, spec §1)
+// to the canonical dossier.
 package restjson
 
 import (
@@ -7,16 +7,13 @@ import (
 	"github.com/lienthong/lienthong/schemas"
 )
 
-// ProvinceCode is Sơn La's code of Decision 124/2004.
-const ProvinceCode = "14"
-
 // IDField is the path of the dossier code in a DOSSIER.
 const IDField = "maHoSo"
 
 // Map maps one DOSSIER object. Any failure is a *mapping.FieldError naming
 // the field by its JSON path (chuHoSo.ngaySinh, lePhi[0].soTien).
-func Map(payload []byte) (*schemas.Dossier, error) {
-	c := &fields.Errs{Source: schemas.SourceSonLa, Times: fields.TimesRFC3339}
+func Map(src fields.Source, payload []byte) (*schemas.Dossier, error) {
+	c := &fields.Errs{Source: src.Name, Times: fields.TimesRFC3339}
 	o := parseObj(payload, "", c)
 	if c.Failed() {
 		return nil, c.Err()
@@ -25,7 +22,7 @@ func Map(payload []byte) (*schemas.Dossier, error) {
 		c.Fail("", "empty payload (want a DOSSIER object)")
 		return nil, c.Err()
 	}
-	d := &schemas.Dossier{Source: schemas.SourceSonLa, ProvinceCode: ProvinceCode}
+	d := &schemas.Dossier{Source: src.Name, ProvinceCode: src.Province}
 	d.ID = c.Required(IDField, o.str("maHoSo"))
 	c.DossierID = d.ID
 
@@ -56,7 +53,7 @@ func Map(payload []byte) (*schemas.Dossier, error) {
 	d.ReturnedAt = c.Time("ngayTraKetQua", o.str("ngayTraKetQua"))
 
 	d.SourceStatus = fields.Text(o.str("trangThai"))
-	d.Status = fields.Enum(c, "trangThai", d.SourceStatus, statuses)
+	d.Status = fields.Enum(c, "trangThai", d.SourceStatus, src.Statuses)
 
 	d.ResultDelivery = fields.OptionalEnum(c, "hinhThucNhanKetQua", o.str("hinhThucNhanKetQua"), deliveries, schemas.DeliveryOffice)
 	if r := o.obj("diaChiNhanKetQua"); r.present() {
@@ -91,7 +88,7 @@ func Map(payload []byte) (*schemas.Dossier, error) {
 		st := fields.Text(s.str("trangThai"))
 		d.Steps = append(d.Steps, schemas.Step{
 			At:           c.RequiredTime(s.sub("thoiDiem"), s.str("thoiDiem")),
-			Status:       fields.Enum(c, s.sub("trangThai"), st, statuses),
+			Status:       fields.Enum(c, s.sub("trangThai"), st, src.Statuses),
 			SourceStatus: st,
 			Handler:      fields.Text(s.str("nguoiXuLy")),
 			Title:        fields.Text(s.str("chucDanh")),

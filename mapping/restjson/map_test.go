@@ -8,10 +8,14 @@ import (
 	"testing"
 
 	"github.com/lienthong/lienthong/mapping"
+	"github.com/lienthong/lienthong/mapping/internal/fields"
 	"github.com/lienthong/lienthong/mapping/internal/testutil"
 	"github.com/lienthong/lienthong/mapping/restjson"
 	"github.com/lienthong/lienthong/schemas"
 )
+
+// The spec's example portal of the kind.
+var sonlaSrc = fields.Source{Name: "sonla", Province: "14", Statuses: restjson.Statuses}
 
 func example(t *testing.T) []byte {
 	t.Helper()
@@ -43,7 +47,7 @@ func item(m map[string]any, key string) map[string]any {
 }
 
 func TestMapSpecExample(t *testing.T) {
-	d, err := restjson.Map(example(t))
+	d, err := restjson.Map(sonlaSrc, example(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +59,7 @@ func TestMapSpecExample(t *testing.T) {
 		}
 	}
 	check("ID", d.ID, "000.00.14.H52-261121-0001")
-	check("Source", d.Source, schemas.SourceSonLa)
+	check("Source", d.Source, "sonla")
 	check("SourceVersion", d.SourceVersion, int64(3))
 	testutil.SameInstant(t, "SourceUpdated", d.SourceUpdated, at(2026, 11, 21, 8, 15, 2))
 	check("Deleted", d.Deleted, false)
@@ -103,7 +107,7 @@ func TestMapSpecExample(t *testing.T) {
 }
 
 func TestMapNFDInputGivesNFC(t *testing.T) {
-	nfc, err := restjson.Map(example(t))
+	nfc, err := restjson.Map(sonlaSrc, example(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +115,7 @@ func TestMapNFDInputGivesNFC(t *testing.T) {
 	if !strings.Contains(string(payload), "\\u0300") && !strings.Contains(string(payload), "\u0300") {
 		t.Fatal("fixture is not NFD")
 	}
-	d, err := restjson.Map(payload)
+	d, err := restjson.Map(sonlaSrc, payload)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +126,7 @@ func TestMapNFDInputGivesNFC(t *testing.T) {
 }
 
 func TestMapOrganisation(t *testing.T) {
-	d, err := restjson.Map(mutated(t, func(m map[string]any) {
+	d, err := restjson.Map(sonlaSrc, mutated(t, func(m map[string]any) {
 		c := obj(m, "chuHoSo")
 		c["loai"] = "TO_CHUC"
 		c["hoTen"] = "Công ty TNHH Chè Mộc Châu"
@@ -140,7 +144,7 @@ func TestMapOrganisation(t *testing.T) {
 	}
 
 	// An organisation identified by a CCCD is refused.
-	_, err = restjson.Map(mutated(t, func(m map[string]any) {
+	_, err = restjson.Map(sonlaSrc, mutated(t, func(m map[string]any) {
 		c := obj(m, "chuHoSo")
 		c["loai"] = "TO_CHUC"
 		c["maSoThue"] = "014095001234"
@@ -149,7 +153,7 @@ func TestMapOrganisation(t *testing.T) {
 }
 
 func TestMapNoValues(t *testing.T) {
-	d, err := restjson.Map(mutated(t, func(m map[string]any) {
+	d, err := restjson.Map(sonlaSrc, mutated(t, func(m map[string]any) {
 		c := obj(m, "chuHoSo")
 		c["ngaySinh"] = nil
 		c["soDienThoai"] = ""
@@ -182,7 +186,7 @@ func TestMapNoValues(t *testing.T) {
 }
 
 func TestMapQuotedAmount(t *testing.T) {
-	d, err := restjson.Map(mutated(t, func(m map[string]any) { item(m, "lePhi")["soTien"] = "8000" }))
+	d, err := restjson.Map(sonlaSrc, mutated(t, func(m map[string]any) { item(m, "lePhi")["soTien"] = "8000" }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +242,7 @@ func TestMapMalformed(t *testing.T) {
 		{"fees not a list", "lePhi", nil, func(m map[string]any) { m["lePhi"] = map[string]any{} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := restjson.Map(mutated(t, tc.f))
+			_, err := restjson.Map(sonlaSrc, mutated(t, tc.f))
 			fe := testutil.WantFieldError(t, err, "sonla", tc.field, tc.secrets...)
 			if tc.field != "maHoSo" && fe.DossierID != "000.00.14.H52-261121-0001" {
 				t.Errorf("DossierID %q", fe.DossierID)
@@ -248,7 +252,7 @@ func TestMapMalformed(t *testing.T) {
 }
 
 func TestErrorMessage(t *testing.T) {
-	_, err := restjson.Map(mutated(t, func(m map[string]any) { obj(m, "chuHoSo")["ngaySinh"] = "02/13/1995" }))
+	_, err := restjson.Map(sonlaSrc, mutated(t, func(m map[string]any) { obj(m, "chuHoSo")["ngaySinh"] = "02/13/1995" }))
 	want := "sonla: dossier 000.00.14.H52-261121-0001: field chuHoSo.ngaySinh: not a date (want YYYY-MM-DD)"
 	if err == nil || err.Error() != want {
 		t.Errorf("error %v, want %s", err, want)
@@ -261,7 +265,7 @@ func TestErrorMessage(t *testing.T) {
 
 func TestMalformedPayload(t *testing.T) {
 	for _, p := range []string{``, `nope`, `[1,2]`, `{"maHoSo": "x"`, `null`} {
-		_, err := restjson.Map([]byte(p))
+		_, err := restjson.Map(sonlaSrc, []byte(p))
 		testutil.WantFieldError(t, err, "sonla", "")
 	}
 }

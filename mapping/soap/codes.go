@@ -4,8 +4,10 @@ import "github.com/lienthong/lienthong/schemas"
 
 // Code tables of the Thái Nguyên SOAP service (spec §2).
 
-// statuses maps the legacy TrangThai codes to the national ones.
-var statuses = map[string]int{
+// Legacy TrangThai codes → national ones.
+// Statuses is the kind's status table (source value → national code); a
+// source's status_map overrides entries of it. Read only.
+var Statuses = map[string]int{
 	"TN_OL":    schemas.StatusNew,
 	"DA_TN":    schemas.StatusReceived,
 	"KHONG_TN": schemas.StatusRefused,

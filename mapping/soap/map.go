@@ -1,21 +1,20 @@
-// Package soap maps a SOAP portal's <HoSo> element (as at Thái Nguyên) (spec §2, SOAP 1.1)
-// to the canonical dossier.
+// Package soap maps a SOAP portal's <HoSo> element (as at Thái Nguyên, spec
+// §2, SOAP 1.1) to the canonical dossier.
 package soap
 
 import (
 	"encoding/xml"
+	"strings"
 
 	"github.com/lienthong/lienthong/mapping/internal/fields"
 	"github.com/lienthong/lienthong/mapping/internal/xmltree"
 	"github.com/lienthong/lienthong/schemas"
 )
 
-// Namespace is the service's target namespace. Elements are matched on it
-// and their local name; the prefix (mc:, tns:, ns1:, default) is free.
-const Namespace = "http://motcua.thainguyen.gov.vn/"
-
-// ProvinceCode is Thái Nguyên's code of Decision 124/2004.
-const ProvinceCode = "19"
+// DefaultNamespace is the target namespace of the spec's service; a source
+// may configure its own. Elements are matched on the namespace and their
+// local name; the prefix (mc:, tns:, ns1:, default) is free.
+const DefaultNamespace = "http://motcua.thainguyen.gov.vn/"
 
 // IDField is the path of the dossier code in a <HoSo>.
 const IDField = "MaHoSo"
@@ -23,37 +22,46 @@ const IDField = "MaHoSo"
 // Map maps one standalone <HoSo> element with its namespace declared. Any
 // failure is a *mapping.FieldError naming the field by its path
 // (NguoiNop/SoGiayTo, DanhSachLePhi/LePhi[0]/@SoTien).
-func Map(payload []byte) (*schemas.Dossier, error) {
+func Map(src fields.Source, payload []byte) (*schemas.Dossier, error) {
 	n, err := xmltree.Parse(payload)
 	if err != nil {
-		return nil, &fields.FieldError{Source: schemas.SourceThaiNguyen, Reason: "malformed XML: " + err.Error()}
+		return nil, &fields.FieldError{Source: src.Name, Reason: "malformed XML: " + err.Error()}
 	}
-	return mapNode(n)
+	return mapNode(src, n)
 }
 
 // MapElement maps the <HoSo> that start opens, reading it from d. A
 // connector streaming a SOAP answer can hand each dossier over this way:
 // the namespaces declared on the envelope are already in scope.
-func MapElement(d *xml.Decoder, start xml.StartElement) (*schemas.Dossier, error) {
+func MapElement(src fields.Source, d *xml.Decoder, start xml.StartElement) (*schemas.Dossier, error) {
 	n, err := xmltree.ParseElement(d, start)
 	if err != nil {
-		return nil, &fields.FieldError{Source: schemas.SourceThaiNguyen, Reason: "malformed XML: " + err.Error()}
+		return nil, &fields.FieldError{Source: src.Name, Reason: "malformed XML: " + err.Error()}
 	}
-	return mapNode(n)
+	return mapNode(src, n)
 }
 
-// inNS accepts the service's namespace, and no namespace for children a
-// service writes unqualified; any other namespace is someone else's element.
-func inNS(space string) bool { return space == Namespace || space == "" }
+// serviceNS reports whether space is the service's namespace (src.Namespace,
+// default DefaultNamespace), written with or without the trailing slash as
+// the connector accepts it.
+func serviceNS(src fields.Source, space string) bool {
+	ns := src.Namespace
+	if ns == "" {
+		ns = DefaultNamespace
+	}
+	return strings.TrimSuffix(space, "/") == strings.TrimSuffix(ns, "/")
+}
 
-func mapNode(n *xmltree.Node) (*schemas.Dossier, error) {
-	c := &fields.Errs{Source: schemas.SourceThaiNguyen, Times: fields.TimesDMY}
-	if n.Name.Space != Namespace || n.Name.Local != "HoSo" {
-		c.Fail("", "not a <HoSo> element of namespace "+Namespace)
+func mapNode(src fields.Source, n *xmltree.Node) (*schemas.Dossier, error) {
+	c := &fields.Errs{Source: src.Name, Times: fields.TimesDMY}
+	if !serviceNS(src, n.Name.Space) || n.Name.Local != "HoSo" {
+		c.Fail("", "not a <HoSo> element of the service's namespace")
 		return nil, c.Err()
 	}
-	e := xmltree.Root(n, c, inNS)
-	d := &schemas.Dossier{Source: schemas.SourceThaiNguyen, ProvinceCode: ProvinceCode}
+	// Children may also be unqualified; any other namespace is someone
+	// else's element.
+	e := xmltree.Root(n, c, func(space string) bool { return space == "" || serviceNS(src, space) })
+	d := &schemas.Dossier{Source: src.Name, ProvinceCode: src.Province}
 	d.ID = c.Required(IDField, e.Get("MaHoSo"))
 	c.DossierID = d.ID
 
@@ -79,7 +87,7 @@ func mapNode(n *xmltree.Node) (*schemas.Dossier, error) {
 	d.ReturnedAt = c.Time("NgayTra", e.Get("NgayTra"))
 
 	d.SourceStatus = fields.Text(e.Get("TrangThai"))
-	d.Status = fields.Enum(c, "TrangThai", d.SourceStatus, statuses)
+	d.Status = fields.Enum(c, "TrangThai", d.SourceStatus, src.Statuses)
 
 	// The service only says whether the result goes by post.
 	d.ResultDelivery = schemas.DeliveryOffice
@@ -118,7 +126,7 @@ func mapNode(n *xmltree.Node) (*schemas.Dossier, error) {
 		st := fields.Text(s.Attr("TrangThai"))
 		d.Steps = append(d.Steps, schemas.Step{
 			At:           c.RequiredTime(s.AttrPath("ThoiDiem"), s.Attr("ThoiDiem")),
-			Status:       fields.Enum(c, s.AttrPath("TrangThai"), st, statuses),
+			Status:       fields.Enum(c, s.AttrPath("TrangThai"), st, src.Statuses),
 			SourceStatus: st,
 			Handler:      fields.Text(s.Attr("NguoiXuLy")),
 			Title:        fields.Text(s.Attr("ChucDanh")),

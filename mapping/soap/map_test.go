@@ -12,10 +12,14 @@ import (
 
 	"golang.org/x/text/unicode/norm"
 
+	"github.com/lienthong/lienthong/mapping/internal/fields"
 	"github.com/lienthong/lienthong/mapping/internal/testutil"
 	"github.com/lienthong/lienthong/mapping/soap"
 	"github.com/lienthong/lienthong/schemas"
 )
+
+// The spec's example portal of the kind.
+var thainguyenSrc = fields.Source{Name: "thainguyen", Province: "19", Statuses: soap.Statuses}
 
 const ns = `xmlns="http://motcua.thainguyen.gov.vn/"`
 
@@ -51,7 +55,7 @@ func prefixed(t *testing.T, p string) []byte {
 }
 
 func TestMapSpecExample(t *testing.T) {
-	d, err := soap.Map([]byte(example(t)))
+	d, err := soap.Map(thainguyenSrc, []byte(example(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +67,7 @@ func TestMapSpecExample(t *testing.T) {
 		}
 	}
 	check("ID", d.ID, "000.00.19.H55-261121-0007")
-	check("Source", d.Source, schemas.SourceThaiNguyen)
+	check("Source", d.Source, "thainguyen")
 	check("SourceVersion", d.SourceVersion, int64(2))
 	testutil.SameInstant(t, "SourceUpdated", d.SourceUpdated, at(2026, 11, 21, 8, 1, 13))
 	check("ProvinceCode", d.ProvinceCode, "19")
@@ -108,7 +112,7 @@ func TestMapSpecExample(t *testing.T) {
 }
 
 func TestMapNamespacePrefixes(t *testing.T) {
-	want, err := soap.Map([]byte(example(t)))
+	want, err := soap.Map(thainguyenSrc, []byte(example(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +121,7 @@ func TestMapNamespacePrefixes(t *testing.T) {
 		if !bytes.Contains(payload, []byte("<"+p+":HoSo ")) || !bytes.Contains(payload, []byte("</"+p+":MaHoSo>")) {
 			t.Fatalf("prefix %s not applied", p)
 		}
-		got, err := soap.Map(payload)
+		got, err := soap.Map(thainguyenSrc, payload)
 		if err != nil {
 			t.Fatalf("prefix %s: %v", p, err)
 		}
@@ -129,7 +133,7 @@ func TestMapNamespacePrefixes(t *testing.T) {
 	// cut out with its ancestors' declarations copied) and the prefix the
 	// spec uses for its envelope, with a prolog.
 	payload := append([]byte(`<?xml version="1.0" encoding="utf-8"?>`+"\n"), prefixed(t, "soap")...)
-	if _, err := soap.Map(payload); err != nil {
+	if _, err := soap.Map(thainguyenSrc, payload); err != nil {
 		t.Errorf("soap prefix bound to the service namespace: %v", err)
 	}
 }
@@ -142,12 +146,12 @@ func TestMapWrongNamespace(t *testing.T) {
 		"undeclared prefix":       []byte(strings.Replace(string(prefixed(t, "mc")), ` xmlns:mc="http://motcua.thainguyen.gov.vn/"`, "", 1)),
 		"other element":           []byte(`<LePhi ` + ns + `/>`),
 	} {
-		_, err := soap.Map(payload)
+		_, err := soap.Map(thainguyenSrc, payload)
 		testutil.WantFieldError(t, err, "thainguyen", "")
 		_ = name
 	}
 	// Children in a foreign namespace are someone else's elements.
-	_, err := soap.Map(edit(t, "<MaHoSo>000.00.19.H55-261121-0007</MaHoSo>",
+	_, err := soap.Map(thainguyenSrc, edit(t, "<MaHoSo>000.00.19.H55-261121-0007</MaHoSo>",
 		`<MaHoSo xmlns="urn:other">000.00.19.H55-261121-0007</MaHoSo>`))
 	testutil.WantFieldError(t, err, "thainguyen", "MaHoSo")
 }
@@ -155,7 +159,7 @@ func TestMapWrongNamespace(t *testing.T) {
 // TestMapElementFromSOAP streams the spec's whole SOAP answer and maps the
 // <HoSo> inside it where it stands.
 func TestMapElementFromSOAP(t *testing.T) {
-	want, err := soap.Map([]byte(example(t)))
+	want, err := soap.Map(thainguyenSrc, []byte(example(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,8 +178,8 @@ func TestMapElementFromSOAP(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if se, ok := tok.(xml.StartElement); ok && se.Name == (xml.Name{Space: soap.Namespace, Local: "HoSo"}) {
-			got, err := soap.MapElement(dec, se)
+		if se, ok := tok.(xml.StartElement); ok && se.Name == (xml.Name{Space: soap.DefaultNamespace, Local: "HoSo"}) {
+			got, err := soap.MapElement(thainguyenSrc, dec, se)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -191,7 +195,7 @@ func TestMapElementFromSOAP(t *testing.T) {
 }
 
 func TestMapNFDInputGivesNFC(t *testing.T) {
-	want, err := soap.Map([]byte(example(t)))
+	want, err := soap.Map(thainguyenSrc, []byte(example(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +203,7 @@ func TestMapNFDInputGivesNFC(t *testing.T) {
 	if payload == example(t) {
 		t.Fatal("fixture is not NFD")
 	}
-	got, err := soap.Map([]byte(payload))
+	got, err := soap.Map(thainguyenSrc, []byte(payload))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +214,7 @@ func TestMapNFDInputGivesNFC(t *testing.T) {
 }
 
 func TestMapOrganisation(t *testing.T) {
-	d, err := soap.Map(edit(t,
+	d, err := soap.Map(thainguyenSrc, edit(t,
 		`LoaiDoiTuong="1"`, `LoaiDoiTuong="2"`,
 		"<HoTen>Hoàng Văn Nam</HoTen>", "<HoTen>Hợp tác xã Chè Tân Cương</HoTen>",
 		`<SoGiayTo Loai="CCCD">019088004512</SoGiayTo>`, `<SoGiayTo Loai="MST">4600123456</SoGiayTo>`,
@@ -224,14 +228,14 @@ func TestMapOrganisation(t *testing.T) {
 		t.Errorf("organisation = %+v", a)
 	}
 	// An organisation must carry a tax code, a citizen must not.
-	_, err = soap.Map(edit(t, `LoaiDoiTuong="1"`, `LoaiDoiTuong="2"`))
+	_, err = soap.Map(thainguyenSrc, edit(t, `LoaiDoiTuong="1"`, `LoaiDoiTuong="2"`))
 	testutil.WantFieldError(t, err, "thainguyen", "NguoiNop/SoGiayTo", "019088004512")
-	_, err = soap.Map(edit(t, `<SoGiayTo Loai="CCCD">019088004512</SoGiayTo>`, `<SoGiayTo Loai="MST">4600123456</SoGiayTo>`))
+	_, err = soap.Map(thainguyenSrc, edit(t, `<SoGiayTo Loai="CCCD">019088004512</SoGiayTo>`, `<SoGiayTo Loai="MST">4600123456</SoGiayTo>`))
 	testutil.WantFieldError(t, err, "thainguyen", "NguoiNop/SoGiayTo", "4600123456")
 }
 
 func TestMapCMND(t *testing.T) {
-	d, err := soap.Map(edit(t, `<SoGiayTo Loai="CCCD">019088004512</SoGiayTo>`, `<SoGiayTo Loai="CMND">090123456</SoGiayTo>`))
+	d, err := soap.Map(thainguyenSrc, edit(t, `<SoGiayTo Loai="CCCD">019088004512</SoGiayTo>`, `<SoGiayTo Loai="CMND">090123456</SoGiayTo>`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +245,7 @@ func TestMapCMND(t *testing.T) {
 }
 
 func TestMapEmptyElements(t *testing.T) {
-	d, err := soap.Map(edit(t,
+	d, err := soap.Map(thainguyenSrc, edit(t,
 		"<NgaySinh>14/07/1988</NgaySinh>", "<NgaySinh></NgaySinh>",
 		"<DienThoai>0983.456.789</DienThoai>", "<DienThoai>  </DienThoai>",
 		`<SoGiayTo Loai="CCCD">019088004512</SoGiayTo>`, `<SoGiayTo Loai="CCCD"/>`,
@@ -261,7 +265,7 @@ func TestMapEmptyElements(t *testing.T) {
 		t.Errorf("ReceivedAt %v ResultAddress %v delivery %q version %d", d.ReceivedAt, d.ResultAddress, d.ResultDelivery, d.SourceVersion)
 	}
 	// No lists at all: empty, not nil.
-	d, err = soap.Map(edit(t,
+	d, err = soap.Map(thainguyenSrc, edit(t,
 		`<DanhSachLePhi><LePhi Ma="LP02" Loai="2" SoTien="100000" DaNop="false" HinhThucNop="2">Lệ phí đăng ký hộ kinh doanh</LePhi></DanhSachLePhi>`, "<DanhSachLePhi/>",
 		`<QuaTrinhXuLy><Buoc ThoiDiem="21/11/2026 07:55:12" TrangThai="DA_TN" NguoiXuLy="Trần Thu Hà" ChucDanh="Chuyên viên" PhongBan="Bộ phận một cửa">Tiếp nhận</Buoc></QuaTrinhXuLy>`, ""))
 	if err != nil {
@@ -314,7 +318,7 @@ func TestMapMalformed(t *testing.T) {
 		{"not well-formed", "", []string{"</TrichYeu>", "</TrichYeuX>"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := soap.Map(edit(t, tc.pairs...))
+			_, err := soap.Map(thainguyenSrc, edit(t, tc.pairs...))
 			testutil.WantFieldError(t, err, "thainguyen", tc.field, tc.secrets...)
 		})
 	}

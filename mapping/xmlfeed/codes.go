@@ -4,8 +4,10 @@ import "github.com/lienthong/lienthong/schemas"
 
 // Code tables of the Hà Tĩnh change feed (spec §3).
 
-// statuses: TRANGTHAI (and XULY/@TRANGTHAI) is already the national code.
-var statuses = map[string]int{
+// TRANGTHAI (and XULY/@TRANGTHAI) is already the national code.
+// Statuses is the kind's status table (source value → national code); a
+// source's status_map overrides entries of it. Read only.
+var Statuses = map[string]int{
 	"1": 1, "2": 2, "3": 3, "4": 4, "5": 5, "6": 6, "7": 7, "8": 8, "9": 9, "10": 10,
 }
 

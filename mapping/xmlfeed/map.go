@@ -1,5 +1,5 @@
-// Package xmlfeed maps an XML change feed's <HOSO> entry (as at Hà Tĩnh) (spec §3, XML change feed)
-// to the canonical dossier.
+// Package xmlfeed maps an XML change feed's <HOSO> entry (as at Hà Tĩnh, spec
+// §3) to the canonical dossier.
 package xmlfeed
 
 import (
@@ -7,9 +7,6 @@ import (
 	"github.com/lienthong/lienthong/mapping/internal/xmltree"
 	"github.com/lienthong/lienthong/schemas"
 )
-
-// ProvinceCode is Hà Tĩnh's code of Decision 124/2004.
-const ProvinceCode = "42"
 
 // IDField is the path of the dossier code in a <HOSO>.
 const IDField = "MAHOSO"
@@ -21,8 +18,8 @@ func anyNS(string) bool { return true }
 // windows-1258 decodes). A THAO_TAC="XOA" entry maps to a deleted dossier
 // carrying only its identity. Any failure is a *mapping.FieldError naming
 // the field by its path (CHUHOSO/CCCD, LEPHI[0]/@SOTIEN).
-func Map(payload []byte) (*schemas.Dossier, error) {
-	c := &fields.Errs{Source: schemas.SourceHaTinh, Times: fields.TimesCompact}
+func Map(src fields.Source, payload []byte) (*schemas.Dossier, error) {
+	c := &fields.Errs{Source: src.Name, Times: fields.TimesCompact}
 	n, err := xmltree.Parse(payload)
 	if err != nil {
 		c.Fail("", "malformed XML: "+err.Error())
@@ -33,7 +30,7 @@ func Map(payload []byte) (*schemas.Dossier, error) {
 		return nil, c.Err()
 	}
 	e := xmltree.Root(n, c, anyNS)
-	d := &schemas.Dossier{Source: schemas.SourceHaTinh, ProvinceCode: ProvinceCode}
+	d := &schemas.Dossier{Source: src.Name, ProvinceCode: src.Province}
 	d.ID = c.Required(IDField, e.Get("MAHOSO"))
 	c.DossierID = d.ID
 	// SEQ is the feed position: every change gets a higher one, so it
@@ -69,7 +66,7 @@ func Map(payload []byte) (*schemas.Dossier, error) {
 	d.ReturnedAt = c.Time("NGAYTRA", e.Get("NGAYTRA"))
 
 	d.SourceStatus = fields.Text(e.Get("TRANGTHAI"))
-	d.Status = fields.Enum(c, "TRANGTHAI", d.SourceStatus, statuses)
+	d.Status = fields.Enum(c, "TRANGTHAI", d.SourceStatus, src.Statuses)
 
 	d.ResultDelivery = fields.OptionalEnum(c, "HINHTHUCTRA", e.Get("HINHTHUCTRA"), deliveries, schemas.DeliveryOffice)
 	if r := e.One("DIACHINHAN"); !r.Empty() {
@@ -109,7 +106,7 @@ func Map(payload []byte) (*schemas.Dossier, error) {
 		st := fields.Text(s.Attr("TRANGTHAI"))
 		d.Steps = append(d.Steps, schemas.Step{
 			At:           c.RequiredTime(s.AttrPath("THOIDIEM"), s.Attr("THOIDIEM")),
-			Status:       fields.Enum(c, s.AttrPath("TRANGTHAI"), st, statuses),
+			Status:       fields.Enum(c, s.AttrPath("TRANGTHAI"), st, src.Statuses),
 			SourceStatus: st,
 			Handler:      fields.Text(s.Attr("NGUOIXULY")),
 			Title:        fields.Text(s.Attr("CHUCDANH")),

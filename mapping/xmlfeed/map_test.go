@@ -10,10 +10,14 @@ import (
 	"golang.org/x/text/encoding/charmap"
 	"golang.org/x/text/unicode/norm"
 
+	"github.com/lienthong/lienthong/mapping/internal/fields"
 	"github.com/lienthong/lienthong/mapping/internal/testutil"
 	"github.com/lienthong/lienthong/mapping/xmlfeed"
 	"github.com/lienthong/lienthong/schemas"
 )
+
+// The spec's example portal of the kind.
+var hatinhSrc = fields.Source{Name: "hatinh", Province: "42", Statuses: xmlfeed.Statuses}
 
 func example(t *testing.T) string {
 	t.Helper()
@@ -37,7 +41,7 @@ func edit(t *testing.T, pairs ...string) []byte {
 }
 
 func TestMapSpecExample(t *testing.T) {
-	d, err := xmlfeed.Map([]byte(example(t)))
+	d, err := xmlfeed.Map(hatinhSrc, []byte(example(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +53,7 @@ func TestMapSpecExample(t *testing.T) {
 		}
 	}
 	check("ID", d.ID, "000.00.42.H25-261121-0003")
-	check("Source", d.Source, schemas.SourceHaTinh)
+	check("Source", d.Source, "hatinh")
 	check("SourceVersion", d.SourceVersion, int64(1001))
 	if d.SourceUpdated != nil {
 		t.Errorf("SourceUpdated %v, want nil (the feed has none)", d.SourceUpdated)
@@ -101,23 +105,23 @@ func TestMapDeleteEntry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := xmlfeed.Map(b)
+	d, err := xmlfeed.Map(hatinhSrc, b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !d.Deleted || d.ID != "000.00.42.H25-261120-0019" || d.SourceVersion != 1002 || d.Source != schemas.SourceHaTinh {
+	if !d.Deleted || d.ID != "000.00.42.H25-261120-0019" || d.SourceVersion != 1002 || d.Source != "hatinh" {
 		t.Errorf("delete entry = %+v", d)
 	}
-	_, err = xmlfeed.Map([]byte(`<HOSO SEQ="1002" THAO_TAC="XOA"/>`))
+	_, err = xmlfeed.Map(hatinhSrc, []byte(`<HOSO SEQ="1002" THAO_TAC="XOA"/>`))
 	testutil.WantFieldError(t, err, "hatinh", "MAHOSO")
-	_, err = xmlfeed.Map(edit(t, `THAO_TAC="CAPNHAT"`, `THAO_TAC="SUA"`))
+	_, err = xmlfeed.Map(hatinhSrc, edit(t, `THAO_TAC="CAPNHAT"`, `THAO_TAC="SUA"`))
 	testutil.WantFieldError(t, err, "hatinh", "@THAO_TAC")
 }
 
 // TestMapWithoutFeedAttributes: a connector may re-serialise the entry
 // without SEQ/THAO_TAC; the record then carries them.
 func TestMapWithoutFeedAttributes(t *testing.T) {
-	d, err := xmlfeed.Map(edit(t, `<HOSO SEQ="1001" THAO_TAC="CAPNHAT">`, `<HOSO>`))
+	d, err := xmlfeed.Map(hatinhSrc, edit(t, `<HOSO SEQ="1001" THAO_TAC="CAPNHAT">`, `<HOSO>`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +131,7 @@ func TestMapWithoutFeedAttributes(t *testing.T) {
 }
 
 func TestMapNFDInputGivesNFC(t *testing.T) {
-	want, err := xmlfeed.Map([]byte(example(t)))
+	want, err := xmlfeed.Map(hatinhSrc, []byte(example(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +139,7 @@ func TestMapNFDInputGivesNFC(t *testing.T) {
 	if payload == example(t) {
 		t.Fatal("fixture is not NFD")
 	}
-	got, err := xmlfeed.Map([]byte(payload))
+	got, err := xmlfeed.Map(hatinhSrc, []byte(payload))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +179,7 @@ func to1258(t *testing.T, s string) []byte {
 // TestMapWindows1258 feeds an entry still in windows-1258 with its prolog:
 // it is decoded, and the decomposed tone marks come out NFC.
 func TestMapWindows1258(t *testing.T) {
-	want, err := xmlfeed.Map([]byte(example(t)))
+	want, err := xmlfeed.Map(hatinhSrc, []byte(example(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +187,7 @@ func TestMapWindows1258(t *testing.T) {
 	if utf8.Valid(payload) {
 		t.Fatal("fixture is valid UTF-8")
 	}
-	got, err := xmlfeed.Map(payload)
+	got, err := xmlfeed.Map(hatinhSrc, payload)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +197,7 @@ func TestMapWindows1258(t *testing.T) {
 	}
 	// Already decoded by the connector but the prolog kept: read as UTF-8.
 	payload = []byte(`<?xml version="1.0" encoding="windows-1258"?>` + "\n" + example(t))
-	if got, err = xmlfeed.Map(payload); err != nil || !reflect.DeepEqual(got, want) {
+	if got, err = xmlfeed.Map(hatinhSrc, payload); err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("decoded payload with a stale prolog: %v", err)
 	}
 }
@@ -211,7 +215,7 @@ func TestMapOrganisation(t *testing.T) {
 		"MST preferred to CCCD": {"<CCCD></CCCD><MST>3000123456</MST>", "3000123456"},
 		"no number":             {"<CCCD/>", ""},
 	} {
-		d, err := xmlfeed.Map(org(t, tc.elems))
+		d, err := xmlfeed.Map(hatinhSrc, org(t, tc.elems))
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -224,14 +228,14 @@ func TestMapOrganisation(t *testing.T) {
 			t.Errorf("%s: applicant %+v", name, a)
 		}
 	}
-	_, err := xmlfeed.Map(org(t, "<MST>30001234</MST>"))
+	_, err := xmlfeed.Map(hatinhSrc, org(t, "<MST>30001234</MST>"))
 	testutil.WantFieldError(t, err, "hatinh", "CHUHOSO/MST", "30001234")
-	_, err = xmlfeed.Map(org(t, "<CCCD>042196007781</CCCD>"))
+	_, err = xmlfeed.Map(hatinhSrc, org(t, "<CCCD>042196007781</CCCD>"))
 	testutil.WantFieldError(t, err, "hatinh", "CHUHOSO/CCCD", "042196007781")
 }
 
 func TestMapEmptyElementsAndNoLists(t *testing.T) {
-	d, err := xmlfeed.Map(edit(t,
+	d, err := xmlfeed.Map(hatinhSrc, edit(t,
 		"<NGAYSINH>19960815</NGAYSINH>", "<NGAYSINH></NGAYSINH>",
 		"<SDT>0904123456</SDT>", "<SDT/>",
 		"<EMAIL>lan@example.vn</EMAIL>", "<EMAIL></EMAIL>",
@@ -260,7 +264,7 @@ func TestMapEmptyElementsAndNoLists(t *testing.T) {
 }
 
 func TestMapRepeatedElementsInOrder(t *testing.T) {
-	d, err := xmlfeed.Map(edit(t,
+	d, err := xmlfeed.Map(hatinhSrc, edit(t,
 		`<LEPHI MA="LP01" LOAI="2" SOTIEN="8000" DANOP="0" HINHTHUC="2">Lệ phí khai sinh</LEPHI>`,
 		`<LEPHI MA="LP01" LOAI="2" SOTIEN="8000" DANOP="1" HINHTHUC="2">Lệ phí khai sinh</LEPHI>`+
 			`<LEPHI MA="P02" LOAI="1" SOTIEN="0" DANOP="0" HINHTHUC="3">Phí trả kết quả</LEPHI>`,
@@ -327,7 +331,7 @@ func TestMapMalformed(t *testing.T) {
 		{"not well-formed", "", []string{"</TRICHYEU>", "</TRICH>"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := xmlfeed.Map(edit(t, tc.pairs...))
+			_, err := xmlfeed.Map(hatinhSrc, edit(t, tc.pairs...))
 			testutil.WantFieldError(t, err, "hatinh", tc.field, tc.secrets...)
 		})
 	}

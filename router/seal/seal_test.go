@@ -70,7 +70,7 @@ func sealedPublisher(t *testing.T, keys seal.Keys) *seal.Publisher {
 func msg(key, payload string) *message.Message {
 	m := message.NewMessage(watermill.NewUUID(), []byte(payload))
 	m.Metadata.Set(kafka.PartitionKeyMetadata, key)
-	m.Metadata.Set("source", schemas.SourceSonLa)
+	m.Metadata.Set("source", "sonla")
 	return m
 }
 
@@ -120,7 +120,7 @@ func TestPublisherSeals(t *testing.T) {
 	for _, h := range r.Headers {
 		headers[h.Key] = string(h.Value)
 	}
-	if headers[kafka.UUIDHeader] != m.UUID || headers["pulled"] != "2026-11-21T08:00:00Z" || headers["source"] != schemas.SourceSonLa {
+	if headers[kafka.UUIDHeader] != m.UUID || headers["pulled"] != "2026-11-21T08:00:00Z" || headers["source"] != "sonla" {
 		t.Errorf("headers %v", headers)
 	}
 	if len(recs[1].Value) != 0 {
@@ -315,7 +315,7 @@ func TestOpenerRotationPlaintextAndUnopenable(t *testing.T) {
 			t.Errorf("reason %q does not name %q", e.Reason, part)
 		}
 	}
-	if e.Source != schemas.SourceSonLa || e.DossierID != "D3" || e.Field != "message" || e.Format != schemas.FormatRawMessage || !seal.IsSealed(e.Payload) {
+	if e.Source != "sonla" || e.DossierID != "D3" || e.Field != "message" || e.Format != schemas.FormatRawMessage || !seal.IsSealed(e.Payload) {
 		t.Errorf("entry %+v", e)
 	}
 	// With the lost key configured again, the entry's payload opens: a

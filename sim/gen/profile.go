@@ -107,3 +107,54 @@ func HaTinh() Profile {
 		Catalog:    catalog.Default(),
 	}
 }
+
+// LaiChau returns the Lai Châu profile (province 12): a second portal of
+// the JSON REST kind in `hub dev`. Agency and commune codes are
+// illustrative.
+func LaiChau() Profile {
+	return Profile{
+		Province: "12", CCCDPrefix: "012", TaxPrefix: "62",
+		Families: mergeFamilies(thaiFamilies, []Weighted{{"Giàng", 10}, {"Lý", 12}, {"Tẩn", 6}}),
+		Agencies: []Agency{
+			{"000.00.12.H33", "UBND thành phố Lai Châu"},
+			{"000.00.13.H33", "UBND huyện Tam Đường"},
+			{"000.00.14.H33", "UBND huyện Phong Thổ"},
+		},
+		Communes: []Commune{
+			{"03388", "phường Tân Phong", "105", []string{"Tổ 3", "Tổ 12", "Số 9 đường Trần Phú"}},
+			{"03390", "phường Đoàn Kết", "105", []string{"Tổ 1", "Tổ 7"}},
+			{"03405", "xã San Thàng", "105", []string{"Bản San Thàng", "Bản Chu Va"}},
+			{"03529", "thị trấn Tam Đường", "110", []string{"Tổ dân phố 1", "Tổ dân phố 5"}},
+			{"03544", "xã Bình Lư", "110", []string{"Bản Hoa Vân", "Bản Nà Hiềng"}},
+			{"03430", "thị trấn Phong Thổ", "106", []string{"Khu 2", "Khu 4"}},
+		},
+		FileBase: "https://dichvucong.laichau.gov.vn/files", FilePrefix: "lc-",
+		Catalog: catalog.Default(),
+	}
+}
+
+// NgheAn returns the Nghệ An profile (province 40): a second portal of the
+// XML change feed kind in `hub dev`, served as UTF-8. Agency and commune
+// codes are illustrative.
+func NgheAn() Profile {
+	return Profile{
+		Province: "40", CCCDPrefix: "040", TaxPrefix: "29",
+		Families: mergeFamilies([]Weighted{{"Hồ", 20}, {"Thái", 8}, {"Nguyễn", 60}}),
+		Agencies: []Agency{
+			{"000.00.40.H40", "UBND thành phố Vinh"},
+			{"000.00.41.H40", "UBND thị xã Cửa Lò"},
+			{"000.00.42.H40", "UBND huyện Nghi Lộc"},
+		},
+		Communes: []Commune{
+			{"16681", "phường Hưng Dũng", "412", []string{"Khối 5", "Khối 9", "Số 12 đường Lê Viết Thuật"}},
+			{"16690", "phường Lê Mao", "412", []string{"Khối 2", "Số 40 đường Lê Lợi"}},
+			{"16699", "phường Quang Trung", "412", []string{"Khối 1", "Khối 4"}},
+			{"17101", "phường Nghi Thủy", "413", []string{"Khối 3", "Khối Hải Giang"}},
+			{"17137", "xã Nghi Phong", "428", []string{"Xóm 1", "Xóm Phong Hải"}},
+			{"17188", "thị trấn Quán Hành", "428", []string{"Khối 4", "Khối 7"}},
+		},
+		FileBase: "https://dichvucong.nghean.gov.vn/dvc/tep", FilePrefix: "na-",
+		DeleteRate: 0.02,
+		Catalog:    catalog.Default(),
+	}
+}

@@ -54,7 +54,11 @@ func normalized(t *testing.T, base, id string) ([]byte, *schemas.Dossier) {
 		PhienBan int64 `json:"phienBan"`
 	}
 	_ = json.Unmarshal(raw, &v)
-	c, err := mapping.Normalize(schemas.RawRecord{Source: schemas.SourceSonLa, ID: id, Version: v.PhienBan,
+	mapper, err := mapping.New(mapping.Source{Name: "sonla", Kind: schemas.KindRESTJSON, Province: "14"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := mapper.Normalize(schemas.RawRecord{Source: "sonla", ID: id, Version: v.PhienBan,
 		Op: schemas.OpUpsert, Format: schemas.FormatJSON, Payload: raw})
 	if err != nil {
 		t.Fatalf("%s: %v\n%s", id, err, raw)

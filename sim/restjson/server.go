@@ -26,8 +26,10 @@ type Config struct {
 	ClientID     string        // default "hub"
 	ClientSecret string        // default "hub-secret"
 	TokenTTL     time.Duration // default 300 s; POST /_sim/faults session_ttl_s overrides
-	Agencies     []gen.Agency  // receiving agencies; default gen.SonLa().Agencies
-	Now          func() time.Time
+	Agencies     []gen.Agency  // receiving agencies; default the profile\'s
+	// Profile is the province simulated (default gen.SonLa()).
+	Profile *gen.Profile
+	Now     func() time.Time
 }
 
 // Server is the simulated portal; it implements http.Handler.
@@ -54,6 +56,9 @@ func New(cfg Config) *Server {
 		cfg.TokenTTL = 300 * time.Second
 	}
 	prof := gen.SonLa()
+	if cfg.Profile != nil {
+		prof = *cfg.Profile
+	}
 	if len(cfg.Agencies) > 0 {
 		prof.Agencies = cfg.Agencies
 	}

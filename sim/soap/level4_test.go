@@ -56,7 +56,11 @@ func normalized(t *testing.T, base, id string) ([]byte, *schemas.Dossier) {
 	if m := phienBanRE.FindSubmatch(raw); m != nil {
 		version, _ = strconv.ParseInt(string(m[1]), 10, 64)
 	}
-	c, err := mapping.Normalize(schemas.RawRecord{Source: schemas.SourceThaiNguyen, ID: id, Version: version,
+	mapper, err := mapping.New(mapping.Source{Name: "thainguyen", Kind: schemas.KindSOAP, Province: "19"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := mapper.Normalize(schemas.RawRecord{Source: "thainguyen", ID: id, Version: version,
 		Op: schemas.OpUpsert, Format: schemas.FormatXML, Payload: raw})
 	if err != nil {
 		t.Fatalf("%s: %v\n%s", id, err, raw)

@@ -27,8 +27,10 @@ type Config struct {
 	// "ns1" or any other NCName; "*" rotates through "", "mc", "tns", "ns1"
 	// answer by answer.
 	Prefix   string
-	Agencies []gen.Agency // default gen.ThaiNguyen().Agencies
-	Now      func() time.Time
+	Agencies []gen.Agency // receiving agencies; default the profile\'s
+	// Profile is the province simulated (default gen.ThaiNguyen()).
+	Profile *gen.Profile
+	Now     func() time.Time
 }
 
 // Server is the simulated portal; it implements http.Handler.
@@ -65,6 +67,9 @@ func New(cfg Config) *Server {
 		panic(err)
 	}
 	prof := gen.ThaiNguyen()
+	if cfg.Profile != nil {
+		prof = *cfg.Profile
+	}
 	if len(cfg.Agencies) > 0 {
 		prof.Agencies = cfg.Agencies
 	}

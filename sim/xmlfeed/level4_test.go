@@ -55,7 +55,11 @@ func normalized(t *testing.T, base, id string) ([]byte, *schemas.Dossier) {
 	if m := seqRE.FindSubmatch(raw); m != nil {
 		seq, _ = strconv.ParseInt(string(m[1]), 10, 64)
 	}
-	c, err := mapping.Normalize(schemas.RawRecord{Source: schemas.SourceHaTinh, ID: id, Version: seq,
+	mapper, err := mapping.New(mapping.Source{Name: "hatinh", Kind: schemas.KindXMLFeed, Province: "42"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := mapper.Normalize(schemas.RawRecord{Source: "hatinh", ID: id, Version: seq,
 		Op: schemas.OpUpsert, Format: schemas.FormatXML, Payload: raw})
 	if err != nil {
 		t.Fatalf("%s: %v\n%s", id, err, raw)

@@ -24,7 +24,9 @@ type Config struct {
 	// Charset of the feed and of every API answer: "utf-8" (default) or
 	// "windows-1258".
 	Charset  string
-	Agencies []gen.Agency // default gen.HaTinh().Agencies
+	Agencies []gen.Agency // receiving agencies; default the profile\'s
+	// Profile is the province simulated (default gen.HaTinh()).
+	Profile *gen.Profile
 	// DeleteRate is the share of generated dossiers created in error and then
 	// deleted (an XOA entry); 0 means the default 0.02, negative means never.
 	DeleteRate float64
@@ -53,6 +55,9 @@ func New(cfg Config) *Server {
 		panic(fmt.Sprintf("hatinh: unsupported charset %q", cfg.Charset))
 	}
 	prof := gen.HaTinh()
+	if cfg.Profile != nil {
+		prof = *cfg.Profile
+	}
 	if len(cfg.Agencies) > 0 {
 		prof.Agencies = cfg.Agencies
 	}

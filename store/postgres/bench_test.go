@@ -26,7 +26,7 @@ func canonicalFor(id string, version int64) []byte {
 	at := time.Date(2025, 3, 1, 8, 30, 0, 0, time.FixedZone("ICT", 7*3600))
 	due := at.Add(15 * 24 * time.Hour)
 	d := schemas.Dossier{
-		ID: id, Source: schemas.SourceSonLa, SourceVersion: version, ProvinceCode: "14",
+		ID: id, Source: "sonla", SourceVersion: version, ProvinceCode: "14",
 		Procedure: schemas.Procedure{Code: "1.001234.000.00.00.H14", Name: "Cấp giấy phép xây dựng đối với công trình cấp đặc biệt, cấp I, cấp II", Level: 4, FieldCode: "XD", FieldName: "Xây dựng"},
 		Agency:    schemas.Agency{Code: "000.00.14.H01", Name: "Sở Xây dựng tỉnh Sơn La"},
 		Channel:   schemas.ChannelOnline,
@@ -79,7 +79,7 @@ func BenchmarkPutLedger(b *testing.B) {
 	mk := func(n int64) store.LedgerEntry {
 		k := n % int64(len(canon))
 		return store.LedgerEntry{
-			DossierID: fmt.Sprintf("H14.01-250301-%06d", n%benchDossiers), Source: schemas.SourceSonLa, Province: "14",
+			DossierID: fmt.Sprintf("H14.01-250301-%06d", n%benchDossiers), Source: "sonla", Province: "14",
 			Procedure: "1.001234", Agency: "000.00.14.H01", Version: n, ContentHash: hashes[k], Status: schemas.StatusProcessing,
 			Canonical: canon[k], NationalState: store.NationalHeld, NationalVersion: n - 1, NationalSteps: 3, NationalAt: time.Now(),
 		}

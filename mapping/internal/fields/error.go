@@ -76,3 +76,15 @@ func (c *Errs) Err() error {
 	e.Source, e.DossierID = c.Source, c.DossierID
 	return &e
 }
+
+// Source is the configured portal a record came from: its name (in errors
+// and on the dossier), its province code, and its status table (source value
+// → national code: the kind's table with the source's overrides).
+type Source struct {
+	Name     string
+	Province string
+	Statuses map[string]int
+	// Namespace is a SOAP service's target namespace ("" for its kind's
+	// default, and for the other kinds).
+	Namespace string
+}
