@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lienthong/lienthong/auth"
 	"github.com/lienthong/lienthong/connectors/payment"
 	"github.com/lienthong/lienthong/devenv"
 	"github.com/lienthong/lienthong/hub"
@@ -142,6 +143,11 @@ func runLevel4(t *testing.T, duplicate bool) {
 	e.waitWritebacksDone(t)
 	e.checkIPNRefusals(t, feeDue[0], payments[feeDue[0].id])
 	e.checkReturned(t, returned, orders[returned.id])
+	if !duplicate {
+		// Sơn La and Lai Châu are portals of one kind: a province's token
+		// sees its own and nothing of the other's.
+		e.checkProvinceScope(t, all, devenv.NameLaiChau, "12", devenv.NameSonLa)
+	}
 	time.Sleep(time.Second) // let anything that would go twice go twice
 	stop()
 	stopped = true
@@ -744,5 +750,72 @@ func (e *env) checkNotDelivered(t *testing.T, d l4dossier) {
 		if strings.Contains(m.Message, d.id) && strings.Contains(m.Message, "da duoc phat") {
 			t.Errorf("%s: delivered SMS for a delivery that failed", d.id)
 		}
+	}
+}
+
+// checkProvinceScope reads the operator API with a provincial token of
+// province (the province of source own): its dossiers, quarantine, payments
+// and deliveries are own's only, and a dossier of other is not found.
+func (e *env) checkProvinceScope(t *testing.T, all []l4dossier, own, province, other string) {
+	t.Helper()
+	secret, tok, err := auth.NewToken(store.RoleProvincial, province, "e2e "+own)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.CreateToken(context.Background(), tok); err != nil {
+		t.Fatal(err)
+	}
+	get := func(path string) (int, []byte) {
+		req, _ := http.NewRequest("GET", "http://"+e.sims.HubAddr+path, nil)
+		req.Header.Set("Authorization", "Bearer "+secret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	sourceOf := map[string]string{}
+	var otherID string
+	for _, d := range all {
+		sourceOf[d.id] = d.src
+		if d.src == other {
+			otherID = d.id
+		}
+	}
+	for _, path := range []string{"/api/payments?state=new,pending,paid,failed,cancelled&limit=1000", "/api/deliveries?inflight=false&limit=1000", "/api/dlq?state=all&limit=1000"} {
+		code, body := get(path)
+		var res struct {
+			Items []struct {
+				Source    string `json:"source"`
+				DossierID string `json:"dossier_id"`
+			} `json:"items"`
+		}
+		if code != http.StatusOK || json.Unmarshal(body, &res) != nil {
+			t.Errorf("%s with the %s token: HTTP %d %s", path, own, code, body)
+			continue
+		}
+		mine := 0
+		for _, it := range res.Items {
+			src := it.Source
+			if src == "" {
+				src = sourceOf[it.DossierID]
+			}
+			if src != own {
+				t.Errorf("%s with the %s token shows %s's dossier %s", path, own, src, it.DossierID)
+				continue
+			}
+			mine++
+		}
+		if mine == 0 && !strings.HasPrefix(path, "/api/dlq") {
+			t.Errorf("%s with the %s token lists none of its own", path, own)
+		}
+	}
+	if code, body := get("/api/dossiers/" + url.PathEscape(otherID)); code != http.StatusNotFound && code != http.StatusForbidden {
+		t.Errorf("%s's dossier %s with the %s token: HTTP %d %s", other, otherID, own, code, body)
+	}
+	if code, body := get("/api/overview"); code != http.StatusOK || strings.Contains(string(body), `"source":"`+other+`"`) || !strings.Contains(string(body), `"source":"`+own+`"`) {
+		t.Errorf("overview with the %s token: HTTP %d, shows %s or not itself", own, code, other)
 	}
 }

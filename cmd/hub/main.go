@@ -7,6 +7,7 @@
 //	hub bench                end-to-end dossiers per second on a generated load
 //	hub dlq list|show|replay|discard --config FILE   quarantine operations
 //	hub token create|list|revoke --config FILE       API tokens
+//	hub check --config FILE [--source NAME]          try a portal before it goes live
 package main
 
 import (
@@ -43,6 +44,8 @@ func main() {
 		err = runDLQ(ctx, os.Args[2:])
 	case "token":
 		err = runToken(ctx, os.Args[2:])
+	case "check":
+		err = runCheck(ctx, os.Args[2:])
 	case "-h", "--help", "help":
 		usage()
 		return
@@ -61,7 +64,7 @@ func usage() {
 
 commands:
   dev       run everything in one process: embedded Kafka broker and SQLite store
-            under a data directory, the four simulated portals generating load, and the hub
+            under a data directory, five simulated provinces generating load, and the hub
   serve     run against external Kafka brokers and PostgreSQL: hub serve --config FILE
   migrate   apply the store's migrations: hub migrate --config FILE
   bench     sync a generated load end to end and print dossiers per second
@@ -71,6 +74,9 @@ commands:
   token     API tokens: hub token create|list|revoke --config FILE
             (create one with a role, national, provincial --province CODE or
             postal, its secret printed once; list them; revoke one)
+  check     try provincial portals before they go live: hub check --config FILE [--source NAME]
+            (log in, read the first page of changes and map it, publishing nothing;
+            every record that cannot be mapped is listed with its field)
 
 Run "hub <command> -h" for a command's flags.
 `)

@@ -16,9 +16,8 @@
   const LEVEL4_EVERY_MS = 30000;
   const Q_PAGE = 100;
 
-  // Fallback labels; the overview's own labels replace them when it loads.
-  const SOURCE_LABELS = { sonla: 'Sơn La', thainguyen: 'Thái Nguyên', hatinh: 'Hà Tĩnh' };
-  const PROVINCES = { '14': 'Sơn La', '19': 'Thái Nguyên', '42': 'Hà Tĩnh' };
+  // Sources and provinces are whatever the hub is configured with: their
+  // names for people come from the overview's sources when it loads.
   // National dossier status codes 1–10.
   const STATUS = {
     1: 'new', 2: 'received', 3: 'refused', 4: 'processing', 5: 'supplement requested',
@@ -30,7 +29,8 @@
   const session = {
     token: null,
     me: null,
-    labels: Object.assign({}, SOURCE_LABELS),
+    labels: {}, // source name → label
+    provinces: {}, // province code → label
     colours: [], // source names in colour order, so both charts agree
     view: null, // the view object on screen
   };
@@ -194,7 +194,8 @@
     return session.labels[name] || name || '';
   }
   function provinceLabel(code) {
-    return code ? (PROVINCES[code] ? `${PROVINCES[code]} (${code})` : code) : '';
+    const name = session.provinces[code];
+    return code ? (name ? `${name} (${code})` : code) : '';
   }
   function statusLabel(code) {
     if (code === null || code === undefined) return '';
@@ -575,7 +576,10 @@
     render(data) {
       this.ref = Date.parse(data.generated_at) || Date.now();
       const sources = data.sources || [];
-      for (const s of sources) if (s.label) session.labels[s.source] = s.label;
+      for (const s of sources) {
+        if (s.label) session.labels[s.source] = s.label;
+        if (s.label && s.province) session.provinces[s.province] = s.label;
+      }
       fillTable($('sources'), SOURCE_COLS, sources, {
         rowAttrs: (s) => ({ 'data-source': s.source }),
         empty: 'No source is visible to this token.',
