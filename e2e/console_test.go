@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/lienthong/lienthong/devenv"
 )
 
 // TestConsole drives the operator console in headless Chromium against
@@ -46,6 +48,31 @@ func TestConsole(t *testing.T) {
 
 	dev := startDev(t)
 	defer dev.stop(t)
+
+	// hub dev syncs its five provinces: within a minute the national
+	// portal holds dossiers of each one's unit.
+	units := map[string]string{}
+	for _, p := range devenv.DevPortals() {
+		units[p.Unit] = p.Name
+	}
+	syncBy := time.Now().Add(time.Minute)
+	for seen := map[string]bool{}; len(seen) < len(units); {
+		var page struct {
+			Items []struct {
+				DstCode string `json:"dstcode"`
+			} `json:"items"`
+		}
+		getJSON(t, dev.urls["national"]+"/_sim/dossiers?limit=1000", &page)
+		for _, it := range page.Items {
+			if units[it.DstCode] != "" {
+				seen[it.DstCode] = true
+			}
+		}
+		if len(seen) < len(units) && time.Now().After(syncBy) {
+			t.Fatalf("after a minute of hub dev the national portal holds dossiers of %d of the %d provinces: %v", len(seen), len(units), seen)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 
 	// The national catalogue loses a procedure every province uses, so
 	// that the portal refuses (21) the dossiers that arrive with it.
@@ -134,14 +161,14 @@ func TestConsole(t *testing.T) {
 
 	// 1. Overview: every province, each with dossiers acknowledged in the
 	// last minute.
-	waitJS("all three provinces syncing on the overview", `(() => {
-		const rows = ["sonla", "thainguyen", "hatinh"].map(s => document.querySelector('#sources tr[data-source="' + s + '"] td.per-minute'));
+	waitJS("all five provinces syncing on the overview", `(() => {
+		const rows = ["sonla", "laichau", "thainguyen", "hatinh", "nghean"].map(s => document.querySelector('#sources tr[data-source="' + s + '"] td.per-minute'));
 		return rows.every(td => td && parseFloat(td.textContent.replace(',', '.')) > 0) &&
 			// a line, not a dot, for each province: the history holds several samples
-			[...document.querySelectorAll('#chart-throughput path.line')].filter(p => (p.getAttribute('d') || '').includes('L')).length >= 3;
+			[...document.querySelectorAll('#chart-throughput path.line')].filter(p => (p.getAttribute('d') || '').includes('L')).length >= 5;
 	})()`, 3*time.Minute)
 	var perMinute []string
-	if err := eval(`["sonla","thainguyen","hatinh"].map(s => s + " " + document.querySelector('#sources tr[data-source="' + s + '"] td.per-minute').textContent)`, &perMinute); err != nil {
+	if err := eval(`["sonla","laichau","thainguyen","hatinh","nghean"].map(s => s + " " + document.querySelector('#sources tr[data-source="' + s + '"] td.per-minute').textContent)`, &perMinute); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("overview, dossiers per minute: %s", strings.Join(perMinute, ", "))

@@ -1,5 +1,6 @@
-// Command portalsim runs the simulators of the three provincial portals (Sơn
-// La JSON REST, Thái Nguyên SOAP, Hà Tĩnh XML feed), of the national public
+// Command portalsim runs the simulators of provincial portals (by default the
+// spec's three: Sơn La JSON REST, Thái Nguyên SOAP, Hà Tĩnh XML feed; -portal
+// adds any number more of any kind, each its own province), of the national public
 // service portal and of the level-4 systems the hub talks to (the payment
 // platform, VNPost's order API, the SMS brand-name gateway and the SMTP relay),
 // each on its own address. An empty address disables a simulator.
@@ -7,6 +8,8 @@
 //	portalsim -generate 500 -seed 42 -steps 4
 //	portalsim -state-dir .portalsim -generate 500
 //	portalsim -payment-partners DVC14=secret,DVC19=secret2 -payment-callback http://127.0.0.1:18080/callbacks/payment
+//	portalsim -portal name=laichau,kind=rest-json,province=12,addr=127.0.0.1:18084 \
+//	          -portal name=nghean,kind=xml-feed,province=40,addr=127.0.0.1:18085,charset=utf-8
 //
 // The mail simulator listens twice: SMTP on -smtp-addr and its HTTP control
 // port (/_sim/mail, /_sim/health, /_sim/faults) on -mail-addr; either may be
@@ -40,6 +43,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lienthong/lienthong/schemas"
+	"github.com/lienthong/lienthong/sim/gen"
 	"github.com/lienthong/lienthong/sim/mail"
 	"github.com/lienthong/lienthong/sim/national"
 	"github.com/lienthong/lienthong/sim/payment"
@@ -76,6 +81,8 @@ type options struct {
 
 	generate, steps, intervalMS int
 	seed                        int64
+
+	portals []extraPortal // -portal, in order
 
 	stateDir string
 }
@@ -137,11 +144,25 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.steps, "steps", 3, "lifecycle changes applied to each generated dossier")
 	fs.StringVar(&o.stateDir, "state-dir", env("PORTALSIM_STATE_DIR", ""), "restore each simulator from DIR/<name>.state at start if present and save it there on shutdown (env PORTALSIM_STATE_DIR; empty: keep nothing)")
 	fs.IntVar(&o.intervalMS, "interval-ms", 0, "apply the lifecycle changes in the background, one per dossier every interval (0: at once)")
+	fs.Func("portal", "one more provincial portal, repeatable: name=NAME,kind=rest-json|soap|xml-feed,province=CODE,addr=HOST:PORT[,user=…][,secret=…][,charset=utf-8|windows-1258] (credentials default to hub / hub-secret, API key hub-key)", func(v string) error {
+		p, err := parsePortal(v)
+		if err == nil {
+			o.portals = append(o.portals, p)
+		}
+		return err
+	})
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	taken := map[string]bool{"sonla": true, "thainguyen": true, "hatinh": true, "national": true, "payment": true, "vnpost": true, "sms": true, "mail": true}
+	for _, p := range o.portals {
+		if taken[p.name] {
+			return o, fmt.Errorf("-portal name=%s: the name of another simulator", p.name)
+		}
+		taken[p.name] = true
 	}
 	if o.generate < 0 || o.steps < 0 || o.intervalMS < 0 {
 		return o, errors.New("-generate, -steps and -interval-ms must not be negative")
@@ -174,6 +195,57 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-vnpost-client-id must not be empty")
 	}
 	return o, nil
+}
+
+// extraPortal is one -portal.
+type extraPortal struct {
+	name, kind, province, addr string
+	user, secret, charset      string
+}
+
+// parsePortal parses a -portal value.
+func parsePortal(v string) (extraPortal, error) {
+	var p extraPortal
+	for _, kv := range strings.Split(v, ",") {
+		k, val, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		if !ok {
+			return p, fmt.Errorf("%q: want key=value", kv)
+		}
+		switch k {
+		case "name":
+			p.name = val
+		case "kind":
+			p.kind = val
+		case "province":
+			p.province = val
+		case "addr":
+			p.addr = val
+		case "user":
+			p.user = val
+		case "secret":
+			p.secret = val
+		case "charset":
+			p.charset = val
+		default:
+			return p, fmt.Errorf("unknown key %q (want name, kind, province, addr, user, secret, charset)", k)
+		}
+	}
+	switch {
+	case p.name == "" || p.addr == "":
+		return p, errors.New("name and addr are required")
+	case p.kind != schemas.KindRESTJSON && p.kind != schemas.KindSOAP && p.kind != schemas.KindXMLFeed:
+		return p, fmt.Errorf("kind %q: want rest-json, soap or xml-feed", p.kind)
+	case len(p.province) != 2 || strings.Trim(p.province, "0123456789") != "":
+		return p, fmt.Errorf("province %q: want a two-digit code", p.province)
+	case p.charset != "" && p.kind != schemas.KindXMLFeed:
+		return p, errors.New("charset is for kind xml-feed only")
+	}
+	switch strings.ToLower(p.charset) {
+	case "", "utf-8", "utf8", "windows-1258", "cp1258":
+	default:
+		return p, fmt.Errorf("charset %q: want utf-8 or windows-1258", p.charset)
+	}
+	return p, nil
 }
 
 // parsePartners parses "CODE=secret,CODE2=secret2" (secrets cannot hold a
@@ -280,6 +352,25 @@ func build(o options) []service {
 		ht := xmlfeed.New(xmlfeed.Config{APIKey: o.htAPIKey, Charset: o.htCharset})
 		return service{name: "hatinh", addr: o.hatinhAddr, sim: ht, book: ht.Book()}
 	})
+	for _, p := range o.portals {
+		prof := gen.ForProvince(p.province)
+		user := cmp.Or(p.user, "hub")
+		add(p.addr, func() service {
+			var sim interface {
+				simulator
+				Book() *simctl.Book
+			}
+			switch p.kind {
+			case schemas.KindRESTJSON:
+				sim = restjson.New(restjson.Config{ClientID: user, ClientSecret: cmp.Or(p.secret, "hub-secret"), Profile: &prof})
+			case schemas.KindSOAP:
+				sim = soap.New(soap.Config{Username: user, Password: cmp.Or(p.secret, "hub-secret"), Profile: &prof})
+			default:
+				sim = xmlfeed.New(xmlfeed.Config{APIKey: cmp.Or(p.secret, "hub-key"), Charset: p.charset, Profile: &prof})
+			}
+			return service{name: p.name, addr: p.addr, sim: sim, book: sim.Book()}
+		})
+	}
 	add(o.nationalAddr, func() service {
 		var accounts []national.Account
 		for _, d := range strings.Split(o.natDst, ",") {

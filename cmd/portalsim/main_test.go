@@ -14,6 +14,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lienthong/lienthong/sim/gen"
+	"github.com/lienthong/lienthong/sim/simctl"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -169,4 +172,47 @@ func sendMail(addr string, auth smtp.Auth, subject string) error {
 		"\r\n" +
 		"Hồ sơ của ông/bà đã có kết quả.\r\n"
 	return smtp.SendMail(addr, auth, "khongtraloi@dichvucong.gov.vn", []string{"cong.dan@example.vn"}, []byte(msg))
+}
+
+// Any number of portals of any kind, each its own province.
+func TestExtraPortals(t *testing.T) {
+	o, err := parseFlags([]string{
+		"-portal", "name=laichau,kind=rest-json,province=12,addr=127.0.0.1:0,user=lc,secret=lc-secret",
+		"-portal", "name=nghean,kind=xml-feed,province=40,addr=127.0.0.1:0,charset=utf-8",
+		"-portal", "name=quangninh,kind=soap,province=22,addr=127.0.0.1:0",
+	}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]service{}
+	for _, s := range build(o) {
+		got[s.name] = s
+	}
+	for name, province := range map[string]string{"laichau": "12", "nghean": "40", "quangninh": "22"} {
+		s, ok := got[name]
+		if !ok || s.book == nil {
+			t.Errorf("%s not built as a provincial portal", name)
+			continue
+		}
+		res, err := s.book.Generate(simctl.GenerateRequest{Count: 3})
+		if err != nil || len(res.Created) != 3 {
+			t.Fatalf("%s: generate: %v %+v", name, err, res)
+		}
+		// Dossier codes start with one of the province's agency codes.
+		if !slices.ContainsFunc(gen.ForProvince(province).Agencies, func(a gen.Agency) bool { return strings.HasPrefix(res.Created[0], a.Ma+"-") }) {
+			t.Errorf("%s: dossier %s is not of an agency of province %s", name, res.Created[0], province)
+		}
+	}
+	for _, bad := range []string{
+		"name=sonla,kind=rest-json,province=14,addr=x:1",
+		"name=x,kind=grpc,province=14,addr=x:1",
+		"name=x,kind=soap,province=H5,addr=x:1",
+		"name=x,kind=soap,province=14,addr=x:1,charset=utf-8",
+		"name=x,kind=xml-feed,province=14",
+		"name=x,colour=red",
+	} {
+		if _, err := parseFlags([]string{"-portal", bad}, io.Discard); err == nil {
+			t.Errorf("-portal %s accepted", bad)
+		}
+	}
 }

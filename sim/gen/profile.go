@@ -158,3 +158,23 @@ func NgheAn() Profile {
 		Catalog:    catalog.Default(),
 	}
 }
+
+// ForProvince returns the profile of province code: one of those above, or
+// for any other code a generic one (Sơn La's names, communes and catalogue,
+// the province's own code in agency codes and CCCD numbers), so a simulator
+// of any province can run.
+func ForProvince(code string) Profile {
+	for _, p := range []func() Profile{SonLa, LaiChau, ThaiNguyen, HaTinh, NgheAn} {
+		if prof := p(); prof.Province == code {
+			return prof
+		}
+	}
+	p := SonLa()
+	p.Province, p.CCCDPrefix = code, "0"+code
+	p.Agencies = []Agency{
+		{"000.00." + code + ".H99", "UBND thành phố (tỉnh " + code + ")"},
+		{"000.01." + code + ".H99", "UBND huyện (tỉnh " + code + ")"},
+	}
+	p.FileBase, p.FilePrefix = "https://dichvucong.tinh"+code+".example/files", "p"+code+"-"
+	return p
+}
