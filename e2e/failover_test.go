@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"gopkg.in/yaml.v3"
 
 	"github.com/lienthong/lienthong/devenv"
+	"github.com/lienthong/lienthong/hub"
 )
 
 // buildHub builds the hub binary once per test.
@@ -59,13 +61,17 @@ national:
   username: hub
   password: hub-secret
 `, instance, e.broker.Addrs()[0], servePartitions, e.cfg.Store.PostgresDSN, e.cfg.Store.EncryptionKey, e.cfg.Store.IdentityKey, e.sims.URLs[devenv.NameNational])
-	for _, src := range []struct{ name, creds, unit string }{
-		{devenv.NameSonLa, "client_id: hub\n  client_secret: hub-secret", "000.00.00.H52"},
-		{devenv.NameThaiNguyen, "username: hub\n  password: hub-secret", "000.00.00.H55"},
-		{devenv.NameHaTinh, "api_key: hub-key", "000.00.00.H25"},
-	} {
-		cfg += fmt.Sprintf("%s:\n  base_url: %s\n  %s\n  poll_interval: 200ms\n  national_dstcode: %s\n", src.name, e.sims.URLs[src.name], src.creds, src.unit)
+	var sources []hub.SourceConfig
+	for _, p := range e.sims.Portals {
+		src := p.Source(e.sims.URLs[p.Name])
+		src.PollInterval, src.Payment, src.PostalSender = 200*time.Millisecond, nil, nil
+		sources = append(sources, src)
 	}
+	list, err := yaml.Marshal(map[string]any{"sources": sources})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg += string(list)
 	path := filepath.Join(dir, "hub.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

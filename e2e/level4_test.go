@@ -784,6 +784,7 @@ func (e *env) checkProvinceScope(t *testing.T, all []l4dossier, own, province, o
 			otherID = d.id
 		}
 	}
+	var seen []string
 	for _, path := range []string{"/api/payments?state=new,pending,paid,failed,cancelled&limit=1000", "/api/deliveries?inflight=false&limit=1000", "/api/dlq?state=all&limit=1000"} {
 		code, body := get(path)
 		var res struct {
@@ -811,7 +812,9 @@ func (e *env) checkProvinceScope(t *testing.T, all []l4dossier, own, province, o
 		if mine == 0 && !strings.HasPrefix(path, "/api/dlq") {
 			t.Errorf("%s with the %s token lists none of its own", path, own)
 		}
+		seen = append(seen, fmt.Sprintf("%s: %d", strings.SplitN(path, "?", 2)[0], mine))
 	}
+	t.Logf("the %s token (province %s) sees its own only: %s", own, province, strings.Join(seen, ", "))
 	if code, body := get("/api/dossiers/" + url.PathEscape(otherID)); code != http.StatusNotFound && code != http.StatusForbidden {
 		t.Errorf("%s's dossier %s with the %s token: HTTP %d %s", other, otherID, own, code, body)
 	}
