@@ -368,7 +368,7 @@ func (e *env) verifySource(t *testing.T, src string, quarantined map[versionKey]
 			gotSteps = kept
 		}
 		if len(gotSteps) != len(wantSteps) {
-			t.Errorf("%s: dossier %s: national received %d steps, source has %d", src, d.ID, len(gotSteps), len(wantSteps))
+			t.Errorf("%s: dossier %s: national received %d steps, source has %d; its trail: %s", src, d.ID, len(gotSteps), len(wantSteps), e.trail(t, d.ID))
 		} else {
 			for i := range wantSteps {
 				if diffs := diffFields(wantSteps[i], gotSteps[i]); len(diffs) > 0 {
@@ -411,4 +411,17 @@ func TestPersonalDataPatterns(t *testing.T) {
 			t.Errorf("a pattern flags harmless %q", s)
 		}
 	}
+}
+
+// trail is a dossier's provenance, one event a line, to explain a failure.
+func (e *env) trail(t *testing.T, id string) string {
+	evs, err := e.store.Timeline(context.Background(), id)
+	if err != nil {
+		return "(timeline: " + err.Error() + ")"
+	}
+	var b strings.Builder
+	for _, ev := range evs {
+		fmt.Fprintf(&b, "\n\t%s v%d %s %q %s", ev.At.Format("15:04:05.000"), ev.Version, ev.Kind, ev.Detail, ev.Instance)
+	}
+	return b.String()
 }
