@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -385,14 +386,32 @@ func or(v, def string) string {
 // reserveAddr returns addr, or a free loopback port when addr is empty: the
 // payment simulator must know the hub's callback address before the hub
 // starts.
+//
+// The port is free again until the hub binds it. One from the kernel's
+// ephemeral range (Linux: 32768-60999) can meanwhile become the local port of
+// any outgoing connection, of which tests open many, so it is picked below
+// that range first.
 func reserveAddr(addr string) (string, error) {
 	if addr != "" {
 		return addr, nil
 	}
+	return FreeAddr()
+}
+
+// FreeAddr is a loopback address free a moment ago, for a process that
+// binds it later (see reserveAddr for why below the ephemeral range).
+func FreeAddr() (string, error) {
+	for range 50 {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000)))
+		if err == nil {
+			addr := ln.Addr().String()
+			return addr, ln.Close()
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", fmt.Errorf("reserve a port for the hub: %w", err)
+		return "", fmt.Errorf("reserve a loopback port: %w", err)
 	}
-	addr = ln.Addr().String()
+	addr := ln.Addr().String()
 	return addr, ln.Close()
 }

@@ -3,8 +3,10 @@ package hub
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -190,9 +192,17 @@ func get(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// freeAddr is a loopback address free a moment ago.
+// freeAddr is a loopback address free a moment ago, below the ephemeral
+// port range (as devenv.FreeAddr, which this package cannot import), so no
+// outgoing connection takes it before the hub binds it.
 func freeAddr(t *testing.T) string {
 	t.Helper()
+	for range 50 {
+		if ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))); err == nil {
+			defer ln.Close()
+			return ln.Addr().String()
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
