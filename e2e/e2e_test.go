@@ -214,6 +214,10 @@ func (e *env) waitSynced(t *testing.T, limit time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	var behind []string
+	// The steps the final version of a dossier carries, by dossier and
+	// version (-1: its record does not map): a version is held before its
+	// steps call, so synced also means that many steps acknowledged.
+	stepsWant := map[versionKey]int{}
 	for time.Now().Before(deadline) {
 		time.Sleep(2 * time.Second)
 		behind = behind[:0]
@@ -256,6 +260,19 @@ func (e *env) waitSynced(t *testing.T, limit time.Duration) {
 				}
 				if l.NationalState != "held" || l.NationalVersion < v {
 					behind = append(behind, fmt.Sprintf("%s/%s v%d (national has v%d, %q)", src, d.ID, v, l.NationalVersion, l.NationalState))
+					continue
+				}
+				k := versionKey{src, d.ID, v}
+				want, ok := stepsWant[k]
+				if !ok {
+					want = -1
+					if _, steps, err := expectedHoSo(t, src, e.sims.URLs[src], d); err == nil {
+						want = len(steps)
+					}
+					stepsWant[k] = want
+				}
+				if l.NationalSteps < want {
+					behind = append(behind, fmt.Sprintf("%s/%s v%d (%d of %d steps acknowledged)", src, d.ID, v, l.NationalSteps, want))
 				}
 			}
 		}
