@@ -4,6 +4,7 @@
 package devenv
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -109,6 +110,16 @@ func DevPortals() []Portal {
 			Partner:      hub.PartnerConfig{Code: "DVC40", Secret: "nghean-payment-secret"},
 			Sender:       hub.SenderConfig{Name: "Trung tâm Phục vụ hành chính công tỉnh Nghệ An", Tel: "02383599000", Address: "Số 16, đường Trường Thi, phường Trường Thi", Province: "40"}},
 	}
+}
+
+// DevPortal is the portal of DevPortals named name.
+func DevPortal(name string) (Portal, bool) {
+	for _, p := range DevPortals() {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return Portal{}, false
 }
 
 // Sources are the names of DevPortals, in order.
@@ -359,28 +370,18 @@ func (s *Sims) HubConfig(brokers []string, st hub.StoreConfig) hub.Config {
 func (p Portal) Source(baseURL string) hub.SourceConfig {
 	c := hub.SourceConfig{Name: p.Name, Label: p.Label, Province: p.Province(), Kind: p.Kind, BaseURL: baseURL,
 		PageSize: 500, PollInterval: 250 * time.Millisecond, DstCode: p.Unit, MaDonVi: p.Unit}
-	id, sec := p.ClientID, p.ClientSecret
-	if id == "" {
-		id = user
-	}
+	id := cmp.Or(p.ClientID, user)
 	switch p.Kind {
 	case schemas.KindRESTJSON:
-		c.ClientID, c.ClientSecret = id, or(sec, secret)
+		c.ClientID, c.ClientSecret = id, cmp.Or(p.ClientSecret, secret)
 	case schemas.KindSOAP:
-		c.Username, c.Password = id, or(sec, secret)
+		c.Username, c.Password = id, cmp.Or(p.ClientSecret, secret)
 	case schemas.KindXMLFeed:
-		c.APIKey = or(sec, hatinhKey)
+		c.APIKey = cmp.Or(p.ClientSecret, hatinhKey)
 	}
 	partner, sender := p.Partner, p.Sender
 	c.Payment, c.PostalSender = &partner, &sender
 	return c
-}
-
-func or(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
 }
 
 // reserveAddr returns addr, or a free loopback port when addr is empty: the

@@ -252,10 +252,6 @@ var devMapper = func() *mapping.Mapper {
 
 // kindOf is the interface kind of devenv's portal source.
 func kindOf(source string) string {
-	for _, p := range devenv.DevPortals() {
-		if p.Name == source {
-			return p.Kind
-		}
-	}
-	return ""
+	p, _ := devenv.DevPortal(source)
+	return p.Kind
 }

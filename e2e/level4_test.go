@@ -597,12 +597,8 @@ func (e *env) checkNotifications(t *testing.T, ds []l4dossier) {
 // genuine repeat. Each is answered with the right code and recorded, and
 // none changes anything.
 func (e *env) checkIPNRefusals(t *testing.T, d l4dossier, p store.Payment) {
-	var partner hub.PartnerConfig
-	for _, p := range devenv.DevPortals() {
-		if p.Name == d.src {
-			partner = p.Partner
-		}
-	}
+	src, _ := e.cfg.Source(d.src)
+	partner := *src.Payment
 	callback := "http://" + e.sims.HubAddr + hub.PaymentCallbackPath
 	genuine := payment.IPN{
 		LoaiBanTin: "KETQUA", MaLoi: "00", MaDoiTac: partner.Code, MaThamChieu: p.Ref, SoTien: p.Amount,

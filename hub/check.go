@@ -59,15 +59,3 @@ func CheckSources(ctx context.Context, cfg Config, names ...string) ([]SourceChe
 	}
 	return out, nil
 }
-
-// Problem is the check's verdict: nil when the source answered and every
-// record mapped.
-func (c SourceCheck) Problem() error {
-	if c.Err != nil {
-		return c.Err
-	}
-	if len(c.Failed) > 0 {
-		return fmt.Errorf("%d of %d records could not be mapped", len(c.Failed), c.Records)
-	}
-	return nil
-}

@@ -68,7 +68,7 @@ func TestCheckSources(t *testing.T) {
 	if tn := by[devenv.NameThaiNguyen]; tn.Err == nil || tn.Records != 0 {
 		t.Errorf("thainguyen with a wrong password: %+v, want a login error", tn)
 	}
-	if na := by[devenv.NameNgheAn]; na.Problem() != nil || na.Records < 30 || na.Mapped != na.Records {
+	if na := by[devenv.NameNgheAn]; na.Err != nil || len(na.Failed) != 0 || na.Records < 30 || na.Mapped != na.Records {
 		t.Errorf("nghean: %+v, want its 30 dossiers' entries, all mapped", na)
 	}
 	var out bytes.Buffer
