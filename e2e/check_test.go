@@ -12,10 +12,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lienthong/lienthong/devenv"
 	"github.com/lienthong/lienthong/mapping"
 	natmap "github.com/lienthong/lienthong/mapping/national"
 	"github.com/lienthong/lienthong/schemas"
+	"github.com/lienthong/lienthong/sim/devenv"
 )
 
 // sourceDossier is one dossier as a provincial simulator lists it.

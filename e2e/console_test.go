@@ -20,7 +20,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/lienthong/lienthong/devenv"
+	"github.com/lienthong/lienthong/sim/devenv"
 )
 
 // TestConsole drives the operator console in headless Chromium against

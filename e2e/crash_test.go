@@ -12,8 +12,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/lienthong/lienthong/devenv"
 	"github.com/lienthong/lienthong/hub"
+	"github.com/lienthong/lienthong/sim/devenv"
 	"github.com/lienthong/lienthong/store"
 )
 

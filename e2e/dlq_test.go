@@ -16,9 +16,9 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/lienthong/lienthong/auth"
-	"github.com/lienthong/lienthong/devenv"
+	"github.com/lienthong/lienthong/ops/auth"
 	"github.com/lienthong/lienthong/sim/catalog"
+	"github.com/lienthong/lienthong/sim/devenv"
 	"github.com/lienthong/lienthong/store"
 )
 

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lienthong/lienthong/devenv"
 	"github.com/lienthong/lienthong/schemas"
+	"github.com/lienthong/lienthong/sim/devenv"
 	"github.com/lienthong/lienthong/store"
 	"github.com/lienthong/lienthong/store/postgres/pgtest"
 	"github.com/lienthong/lienthong/store/storetest"

@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lienthong/lienthong/broker"
-	"github.com/lienthong/lienthong/devenv"
 	"github.com/lienthong/lienthong/hub"
-	"github.com/lienthong/lienthong/progress"
+	"github.com/lienthong/lienthong/ops/metrics/progress"
+	"github.com/lienthong/lienthong/router/kafka/broker"
+	"github.com/lienthong/lienthong/sim/devenv"
 	"github.com/lienthong/lienthong/store/postgres"
 	"github.com/lienthong/lienthong/store/postgres/pgtest"
 	"github.com/lienthong/lienthong/store/storetest"

@@ -15,8 +15,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"gopkg.in/yaml.v3"
 
-	"github.com/lienthong/lienthong/devenv"
 	"github.com/lienthong/lienthong/hub"
+	"github.com/lienthong/lienthong/sim/devenv"
 )
 
 // buildHub builds the hub binary once per test.

@@ -13,11 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lienthong/lienthong/auth"
 	"github.com/lienthong/lienthong/connectors/payment"
-	"github.com/lienthong/lienthong/devenv"
 	"github.com/lienthong/lienthong/hub"
+	"github.com/lienthong/lienthong/ops/auth"
 	"github.com/lienthong/lienthong/schemas"
+	"github.com/lienthong/lienthong/sim/devenv"
 	"github.com/lienthong/lienthong/store"
 )
 

@@ -12,8 +12,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/lienthong/lienthong/devenv"
-	"github.com/lienthong/lienthong/progress"
+	"github.com/lienthong/lienthong/ops/metrics/progress"
+	"github.com/lienthong/lienthong/sim/devenv"
 	"github.com/lienthong/lienthong/sim/simctl"
 	"github.com/lienthong/lienthong/store"
 )

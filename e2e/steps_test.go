@@ -13,8 +13,8 @@ import (
 
 	"github.com/beevik/etree"
 
-	"github.com/lienthong/lienthong/devenv"
 	"github.com/lienthong/lienthong/schemas"
+	"github.com/lienthong/lienthong/sim/devenv"
 )
 
 // testStep is one processing step as a test writes it into a source record.

@@ -19,10 +19,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/lienthong/lienthong/api"
-	"github.com/lienthong/lienthong/broker"
-	"github.com/lienthong/lienthong/metrics"
+	"github.com/lienthong/lienthong/ops/api"
+	"github.com/lienthong/lienthong/ops/metrics"
 	"github.com/lienthong/lienthong/router"
+	"github.com/lienthong/lienthong/router/kafka/broker"
 	"github.com/lienthong/lienthong/schemas"
 	"github.com/lienthong/lienthong/store/storetest"
 )

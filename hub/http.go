@@ -9,10 +9,10 @@ import (
 	"slices"
 	"time"
 
-	"github.com/lienthong/lienthong/api"
-	"github.com/lienthong/lienthong/console"
-	"github.com/lienthong/lienthong/dlq"
-	"github.com/lienthong/lienthong/metrics"
+	"github.com/lienthong/lienthong/ops/api"
+	"github.com/lienthong/lienthong/ops/console"
+	"github.com/lienthong/lienthong/ops/dlq"
+	"github.com/lienthong/lienthong/ops/metrics"
 )
 
 // httpHandler is the hub's HTTP surface: health and readiness, Prometheus

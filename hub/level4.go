@@ -7,7 +7,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
-	"github.com/lienthong/lienthong/breaker"
+	"github.com/lienthong/lienthong/connectors/breaker"
 	"github.com/lienthong/lienthong/connectors/email"
 	"github.com/lienthong/lienthong/connectors/payment"
 	"github.com/lienthong/lienthong/connectors/sms"

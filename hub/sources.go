@@ -5,13 +5,13 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/lienthong/lienthong/breaker"
+	"github.com/lienthong/lienthong/connectors/breaker"
 	"github.com/lienthong/lienthong/connectors/national"
 	"github.com/lienthong/lienthong/connectors/restjson"
 	"github.com/lienthong/lienthong/connectors/soap"
 	"github.com/lienthong/lienthong/connectors/xmlfeed"
 	"github.com/lienthong/lienthong/flows/writeback"
-	"github.com/lienthong/lienthong/ingest"
+	"github.com/lienthong/lienthong/router/ingest"
 	"github.com/lienthong/lienthong/schemas"
 )
 

@@ -14,11 +14,11 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
-	"github.com/lienthong/lienthong/batch"
-	"github.com/lienthong/lienthong/breaker"
+	"github.com/lienthong/lienthong/connectors/breaker"
 	"github.com/lienthong/lienthong/connectors/national"
 	natmap "github.com/lienthong/lienthong/mapping/national"
-	"github.com/lienthong/lienthong/progress"
+	"github.com/lienthong/lienthong/ops/metrics/progress"
+	"github.com/lienthong/lienthong/router/batch"
 	"github.com/lienthong/lienthong/router/kafka"
 	"github.com/lienthong/lienthong/schemas"
 	"github.com/lienthong/lienthong/store"

@@ -14,9 +14,9 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/lienthong/lienthong/broker"
-	"github.com/lienthong/lienthong/devenv"
 	"github.com/lienthong/lienthong/hub"
+	"github.com/lienthong/lienthong/router/kafka/broker"
+	"github.com/lienthong/lienthong/sim/devenv"
 	"github.com/lienthong/lienthong/sim/simctl"
 )
 

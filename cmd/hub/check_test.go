@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lienthong/lienthong/devenv"
 	"github.com/lienthong/lienthong/hub"
 	"github.com/lienthong/lienthong/mapping"
+	"github.com/lienthong/lienthong/sim/devenv"
 	"github.com/lienthong/lienthong/sim/simctl"
 )
 

@@ -12,12 +12,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lienthong/lienthong/auth"
-	"github.com/lienthong/lienthong/breaker"
-	"github.com/lienthong/lienthong/broker"
-	"github.com/lienthong/lienthong/devenv"
+	"github.com/lienthong/lienthong/connectors/breaker"
 	"github.com/lienthong/lienthong/hub"
-	"github.com/lienthong/lienthong/progress"
+	"github.com/lienthong/lienthong/ops/auth"
+	"github.com/lienthong/lienthong/ops/metrics/progress"
+	"github.com/lienthong/lienthong/router/kafka/broker"
+	"github.com/lienthong/lienthong/sim/devenv"
 	"github.com/lienthong/lienthong/sim/simctl"
 	"github.com/lienthong/lienthong/store"
 )

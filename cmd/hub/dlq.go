@@ -18,8 +18,8 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 
-	"github.com/lienthong/lienthong/dlq"
 	"github.com/lienthong/lienthong/hub"
+	"github.com/lienthong/lienthong/ops/dlq"
 	"github.com/lienthong/lienthong/router"
 )
 

@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lienthong/lienthong/broker"
-	"github.com/lienthong/lienthong/devenv"
+	"github.com/lienthong/lienthong/router/kafka/broker"
 	"github.com/lienthong/lienthong/schemas"
+	"github.com/lienthong/lienthong/sim/devenv"
 	"github.com/lienthong/lienthong/sim/gen"
 	"github.com/lienthong/lienthong/sim/simctl"
 	"github.com/lienthong/lienthong/store/postgres/pgtest"

@@ -11,8 +11,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/lienthong/lienthong/auth"
 	"github.com/lienthong/lienthong/hub"
+	"github.com/lienthong/lienthong/ops/auth"
 	"github.com/lienthong/lienthong/store"
 )
 

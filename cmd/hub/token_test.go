@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lienthong/lienthong/auth"
+	"github.com/lienthong/lienthong/ops/auth"
 	"github.com/lienthong/lienthong/store"
 	"github.com/lienthong/lienthong/store/postgres"
 	"github.com/lienthong/lienthong/store/postgres/pgtest"

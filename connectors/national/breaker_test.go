@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lienthong/lienthong/breaker"
+	"github.com/lienthong/lienthong/connectors/breaker"
 	"github.com/lienthong/lienthong/connectors/national"
 	simnational "github.com/lienthong/lienthong/sim/national"
 	"github.com/lienthong/lienthong/sim/simctl"

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/lienthong/lienthong/connectors/restjson"
-	"github.com/lienthong/lienthong/dlq"
 	"github.com/lienthong/lienthong/flows/fees"
 	"github.com/lienthong/lienthong/flows/writeback"
+	"github.com/lienthong/lienthong/ops/dlq"
 	"github.com/lienthong/lienthong/router"
 	simrestjson "github.com/lienthong/lienthong/sim/restjson"
 	"github.com/lienthong/lienthong/store"

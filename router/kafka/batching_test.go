@@ -8,8 +8,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/lienthong/lienthong/broker"
 	"github.com/lienthong/lienthong/router/kafka"
+	"github.com/lienthong/lienthong/router/kafka/broker"
 )
 
 // TestPublishBatches: one Publish call of many messages becomes one produce

@@ -7,8 +7,8 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 
-	"github.com/lienthong/lienthong/broker"
 	"github.com/lienthong/lienthong/router/kafka"
+	"github.com/lienthong/lienthong/router/kafka/broker"
 )
 
 // testBrokers are the addresses of the kfake broker shared by the tests of

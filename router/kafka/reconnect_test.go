@@ -8,7 +8,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 
-	"github.com/lienthong/lienthong/broker"
+	"github.com/lienthong/lienthong/router/kafka/broker"
 )
 
 // TestReconnectBrokerRestart stops and restarts a persistent kfake broker on

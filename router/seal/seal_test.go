@@ -16,8 +16,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	kafkago "github.com/segmentio/kafka-go"
 
-	"github.com/lienthong/lienthong/broker"
 	"github.com/lienthong/lienthong/router/kafka"
+	"github.com/lienthong/lienthong/router/kafka/broker"
 	"github.com/lienthong/lienthong/router/seal"
 	"github.com/lienthong/lienthong/schemas"
 	"github.com/lienthong/lienthong/store"

@@ -26,10 +26,10 @@ import (
 	"slices"
 	"time"
 
-	"github.com/lienthong/lienthong/auth"
-	"github.com/lienthong/lienthong/breaker"
-	"github.com/lienthong/lienthong/dlq"
-	"github.com/lienthong/lienthong/progress"
+	"github.com/lienthong/lienthong/connectors/breaker"
+	"github.com/lienthong/lienthong/ops/auth"
+	"github.com/lienthong/lienthong/ops/dlq"
+	"github.com/lienthong/lienthong/ops/metrics/progress"
 	"github.com/lienthong/lienthong/store"
 )
 

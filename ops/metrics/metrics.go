@@ -76,8 +76,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/lienthong/lienthong/breaker"
-	"github.com/lienthong/lienthong/progress"
+	"github.com/lienthong/lienthong/connectors/breaker"
+	"github.com/lienthong/lienthong/ops/metrics/progress"
 )
 
 const namespace = "lienthong"

@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/lienthong/lienthong/auth"
+	"github.com/lienthong/lienthong/ops/auth"
 )
 
 // audited writes every call of an operation to the audit log with who asked

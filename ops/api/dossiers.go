@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lienthong/lienthong/auth"
+	"github.com/lienthong/lienthong/ops/auth"
 	"github.com/lienthong/lienthong/schemas"
 	"github.com/lienthong/lienthong/store"
 )

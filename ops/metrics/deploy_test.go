@@ -21,8 +21,8 @@ import (
 )
 
 var (
-	alertsFile    = filepath.Join("..", "deploy", "prometheus", "alerts.yml")
-	dashboardFile = filepath.Join("..", "deploy", "grafana", "lienthong.json")
+	alertsFile    = filepath.Join("..", "..", "deploy", "prometheus", "alerts.yml")
+	dashboardFile = filepath.Join("..", "..", "deploy", "grafana", "lienthong.json")
 )
 
 // targetLabels are the labels Prometheus adds to every scraped series.

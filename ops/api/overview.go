@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/lienthong/lienthong/progress"
+	"github.com/lienthong/lienthong/ops/metrics/progress"
 )
 
 // History keeps the samples of the last span, one per step, for the

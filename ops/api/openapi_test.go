@@ -8,7 +8,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/lienthong/lienthong/api"
+	"github.com/lienthong/lienthong/ops/api"
 )
 
 // TestOpenAPI: the specification documents every route the API serves,

@@ -23,8 +23,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/lienthong/lienthong/breaker"
-	"github.com/lienthong/lienthong/progress"
+	"github.com/lienthong/lienthong/connectors/breaker"
+	"github.com/lienthong/lienthong/ops/metrics/progress"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -46,8 +46,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/lienthong/lienthong/flows/settlement"
-	"github.com/lienthong/lienthong/ingest"
 	"github.com/lienthong/lienthong/router"
+	"github.com/lienthong/lienthong/router/ingest"
 	"github.com/lienthong/lienthong/router/kafka"
 	"github.com/lienthong/lienthong/schemas"
 	"github.com/lienthong/lienthong/store"

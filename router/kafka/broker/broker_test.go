@@ -9,7 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/lienthong/lienthong/broker"
+	"github.com/lienthong/lienthong/router/kafka/broker"
 )
 
 const (

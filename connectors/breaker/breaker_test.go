@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lienthong/lienthong/breaker"
+	"github.com/lienthong/lienthong/connectors/breaker"
 	"github.com/lienthong/lienthong/connectors/httpx"
 )
 

@@ -15,7 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/lienthong/lienthong/broker"
+	"github.com/lienthong/lienthong/router/kafka/broker"
 )
 
 // rawConn speaks the Kafka protocol on one TCP connection, one request at a

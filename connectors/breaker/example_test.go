@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/lienthong/lienthong/breaker"
+	"github.com/lienthong/lienthong/connectors/breaker"
 	"github.com/lienthong/lienthong/connectors/httpx"
 )
 

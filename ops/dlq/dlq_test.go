@@ -15,11 +15,11 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 
-	"github.com/lienthong/lienthong/broker"
 	"github.com/lienthong/lienthong/flows/settlement"
 	"github.com/lienthong/lienthong/mapping"
 	"github.com/lienthong/lienthong/router"
 	"github.com/lienthong/lienthong/router/kafka"
+	"github.com/lienthong/lienthong/router/kafka/broker"
 	"github.com/lienthong/lienthong/schemas"
 	"github.com/lienthong/lienthong/store"
 	"github.com/lienthong/lienthong/store/postgres"
@@ -648,7 +648,7 @@ func TestNormalPath(t *testing.T) {
 	e := newEnv(t, newSQLite(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	good, err := os.ReadFile("../mapping/restjson/testdata/spec_example.json")
+	good, err := os.ReadFile("../../mapping/restjson/testdata/spec_example.json")
 	if err != nil {
 		t.Fatal(err)
 	}
