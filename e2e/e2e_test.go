@@ -17,7 +17,7 @@ import (
 	"github.com/lienthong/lienthong/schemas"
 	"github.com/lienthong/lienthong/sim/devenv"
 	"github.com/lienthong/lienthong/store"
-	"github.com/lienthong/lienthong/store/postgres/pgtest"
+	"github.com/lienthong/lienthong/store/pgtest"
 	"github.com/lienthong/lienthong/store/storetest"
 )
 

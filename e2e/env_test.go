@@ -15,8 +15,8 @@ import (
 	"github.com/lienthong/lienthong/ops/metrics/progress"
 	"github.com/lienthong/lienthong/router/kafka/broker"
 	"github.com/lienthong/lienthong/sim/devenv"
-	"github.com/lienthong/lienthong/store/postgres"
-	"github.com/lienthong/lienthong/store/postgres/pgtest"
+	"github.com/lienthong/lienthong/store/pgtest"
+	"github.com/lienthong/lienthong/store/sqlstore"
 	"github.com/lienthong/lienthong/store/storetest"
 )
 
@@ -25,7 +25,7 @@ import (
 type env struct {
 	t        *testing.T
 	broker   *broker.Broker
-	store    *postgres.Store
+	store    *sqlstore.Store
 	sims     *devenv.Sims
 	cfg      hub.Config
 	counters *progress.Counters
@@ -45,7 +45,7 @@ func newEnv(t *testing.T, opts devenv.Options) *env {
 	}
 	t.Cleanup(func() { _ = b.Close() })
 	dsn := pgtest.Schema(t)
-	st, err := postgres.Open(ctx, dsn, storetest.Options()...)
+	st, err := sqlstore.OpenPostgres(ctx, dsn, storetest.Options()...)
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}

@@ -31,8 +31,8 @@ import (
 	"github.com/lienthong/lienthong/sim/devenv"
 	"github.com/lienthong/lienthong/sim/simctl"
 	"github.com/lienthong/lienthong/store"
-	"github.com/lienthong/lienthong/store/postgres"
-	"github.com/lienthong/lienthong/store/postgres/pgtest"
+	"github.com/lienthong/lienthong/store/pgtest"
+	"github.com/lienthong/lienthong/store/sqlstore"
 	"github.com/lienthong/lienthong/store/storetest"
 )
 
@@ -70,7 +70,7 @@ func newWorld(t *testing.T) *world {
 
 // withKeys configures the encryption keys (current first, then old ones)
 // and opens the store with them.
-func (w *world) withKeys(keys ...[]byte) *postgres.Store {
+func (w *world) withKeys(keys ...[]byte) *sqlstore.Store {
 	w.t.Helper()
 	w.cfg.Store.EncryptionKey = base64.StdEncoding.EncodeToString(keys[0])
 	w.cfg.Store.OldEncryptionKeys = nil
@@ -78,7 +78,7 @@ func (w *world) withKeys(keys ...[]byte) *postgres.Store {
 		w.cfg.Store.OldEncryptionKeys = append(w.cfg.Store.OldEncryptionKeys, base64.StdEncoding.EncodeToString(k))
 	}
 	w.cfg.Store.IdentityKey = base64.StdEncoding.EncodeToString(storetest.IdentityKey)
-	st, err := postgres.Open(context.Background(), w.dsn,
+	st, err := sqlstore.OpenPostgres(context.Background(), w.dsn,
 		store.WithIdentityKey(storetest.IdentityKey), store.WithEncryptionKeys(keys[0], keys[1:]...))
 	if err != nil {
 		w.t.Fatalf("open store: %v", err)
@@ -157,7 +157,7 @@ func (w *world) generate(src string, n, steps int, seed int64, shape map[string]
 
 // waitHeld waits until the national portal holds the final version of every
 // dossier (by source) as the ledger records it.
-func (w *world) waitHeld(st *postgres.Store, ids map[string][]string, limit time.Duration) {
+func (w *world) waitHeld(st *sqlstore.Store, ids map[string][]string, limit time.Duration) {
 	w.t.Helper()
 	deadline := time.Now().Add(limit)
 	for {

@@ -6,8 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/lienthong/lienthong/store"
-	"github.com/lienthong/lienthong/store/postgres"
-	"github.com/lienthong/lienthong/store/sqlite"
+	"github.com/lienthong/lienthong/store/sqlstore"
 )
 
 // OpenStore opens PostgreSQL when a DSN is configured, else the embedded
@@ -23,13 +22,13 @@ func OpenStore(ctx context.Context, c StoreConfig, k StoreKeys) (Store, error) {
 		opts = append(opts, store.WithIdentityKey(k.Identity))
 	}
 	if c.PostgresDSN != "" {
-		st, err := postgres.Open(ctx, c.PostgresDSN, opts...)
+		st, err := sqlstore.OpenPostgres(ctx, c.PostgresDSN, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("open PostgreSQL store: %w", err)
 		}
 		return st, nil
 	}
-	st, err := sqlite.Open(ctx, c.SQLitePath, opts...)
+	st, err := sqlstore.OpenSQLite(ctx, c.SQLitePath, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("open SQLite store %s: %w", c.SQLitePath, err)
 	}
@@ -44,9 +43,9 @@ func MigrateStore(ctx context.Context, c StoreConfig) error {
 		err error
 	)
 	if c.PostgresDSN != "" {
-		st, err = postgres.Open(ctx, c.PostgresDSN, store.WithoutEncryption())
+		st, err = sqlstore.OpenPostgres(ctx, c.PostgresDSN, store.WithoutEncryption())
 	} else {
-		st, err = sqlite.Open(ctx, c.SQLitePath, store.WithoutEncryption())
+		st, err = sqlstore.OpenSQLite(ctx, c.SQLitePath, store.WithoutEncryption())
 	}
 	if err != nil {
 		return fmt.Errorf("migrate store: %w", err)

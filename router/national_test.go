@@ -16,7 +16,7 @@ import (
 	"github.com/lienthong/lienthong/schemas"
 	simnational "github.com/lienthong/lienthong/sim/national"
 	"github.com/lienthong/lienthong/store"
-	"github.com/lienthong/lienthong/store/sqlite"
+	"github.com/lienthong/lienthong/store/sqlstore"
 	"github.com/lienthong/lienthong/store/storetest"
 )
 
@@ -27,7 +27,7 @@ var unit = national.Unit{DstCode: "000.00.00.H52", MaDonVi: "000.00.00.H52"}
 type sinkEnv struct {
 	sim    *simnational.Server
 	client *national.Client
-	store  *sqlite.Store
+	store  *sqlstore.Store
 	sink   *NationalSink
 }
 
@@ -46,7 +46,7 @@ func newSinkEnvWith(t *testing.T, tune NationalSinkConfig) *sinkEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "hub.db"), storetest.Options()...)
+	st, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "hub.db"), storetest.Options()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +283,7 @@ func TestSinkFillsCalls(t *testing.T) {
 // lostAnswers is the real store with the answers of update calls lost, as
 // when the hub dies between a DongBoHoSoMC call and its ledger write.
 type lostAnswers struct {
-	*sqlite.Store
+	*sqlstore.Store
 	lose bool
 }
 

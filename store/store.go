@@ -4,11 +4,11 @@
 // idempotency keys, the identity index, leader leases, and the level-4
 // state: payments, deliveries and payment notices (level4.go).
 //
-// Two implementations have the same method set and behaviour:
-// store/postgres (production) and store/sqlite (the embedded default for
-// `hub dev`). store/storetest is the conformance suite both pass.
+// store/sqlstore implements them once for two engines, PostgreSQL
+// (production) and SQLite (the embedded default for `hub dev`);
+// store/storetest is the conformance suite both engines pass.
 //
-// Conventions both implementations follow, so callers can rely on them:
+// Conventions both engines follow, so callers can rely on them:
 //   - Times are returned in UTC, truncated to microseconds (PostgreSQL's
 //     precision). A zero time is stored as "no value" and returned as zero.
 //   - Empty byte slices (Canonical, Payload) are returned as nil; a cursor
@@ -188,7 +188,7 @@ func DedupeLedger(entries []LedgerEntry) []LedgerEntry {
 	return out
 }
 
-// JoinStepKeys is how both stores keep NationalStepKeys in one column.
+// JoinStepKeys is how the store keeps NationalStepKeys in one column.
 func JoinStepKeys(keys []string) string { return strings.Join(keys, " ") }
 
 // SplitStepKeys reads a column written by JoinStepKeys; "" is no keys.

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/lienthong/lienthong/store/postgres/pgtest"
+	"github.com/lienthong/lienthong/store/pgtest"
 )
 
 // resultLine is the one line `hub bench` ends with, in exactly this form.

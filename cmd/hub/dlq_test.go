@@ -22,8 +22,8 @@ import (
 	"github.com/lienthong/lienthong/router/seal"
 	"github.com/lienthong/lienthong/schemas"
 	"github.com/lienthong/lienthong/store"
-	"github.com/lienthong/lienthong/store/postgres"
-	"github.com/lienthong/lienthong/store/postgres/pgtest"
+	"github.com/lienthong/lienthong/store/pgtest"
+	"github.com/lienthong/lienthong/store/sqlstore"
 	"github.com/lienthong/lienthong/store/storetest"
 )
 
@@ -57,7 +57,7 @@ sources:
 		t.Fatal(err)
 	}
 
-	st, err := postgres.Open(ctx, dsn, storetest.Options()...)
+	st, err := sqlstore.OpenPostgres(ctx, dsn, storetest.Options()...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lienthong/lienthong/store/postgres/pgtest"
+	"github.com/lienthong/lienthong/store/pgtest"
 	"github.com/lienthong/lienthong/store/storetest"
 )
 

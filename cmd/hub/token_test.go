@@ -20,8 +20,8 @@ import (
 
 	"github.com/lienthong/lienthong/ops/auth"
 	"github.com/lienthong/lienthong/store"
-	"github.com/lienthong/lienthong/store/postgres"
-	"github.com/lienthong/lienthong/store/postgres/pgtest"
+	"github.com/lienthong/lienthong/store/pgtest"
+	"github.com/lienthong/lienthong/store/sqlstore"
 	"github.com/lienthong/lienthong/store/storetest"
 )
 
@@ -83,7 +83,7 @@ sources:
 		t.Errorf("create provincial:\n%s", out)
 	}
 
-	st, err := postgres.Open(ctx, dsn, storetest.Options()...)
+	st, err := sqlstore.OpenPostgres(ctx, dsn, storetest.Options()...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ import (
 	"github.com/lienthong/lienthong/schemas"
 	simpay "github.com/lienthong/lienthong/sim/payment"
 	"github.com/lienthong/lienthong/store"
-	"github.com/lienthong/lienthong/store/sqlite"
+	"github.com/lienthong/lienthong/store/sqlstore"
 	"github.com/lienthong/lienthong/store/storetest"
 )
 
@@ -50,7 +50,7 @@ func (r *resyncs) Resync(_ context.Context, id string) error {
 
 type world struct {
 	flow   *fees.Flow
-	store  *sqlite.Store
+	store  *sqlstore.Store
 	sim    *simpay.Server
 	simURL string
 	hubURL string
@@ -68,7 +68,7 @@ func newWorld(t *testing.T, opts ...func(w *world, cfg *fees.Config)) *world {
 	ctx := context.Background()
 	w := &world{wb: &writebacks{}, rs: &resyncs{}}
 	var err error
-	w.store, err = sqlite.Open(ctx, filepath.Join(t.TempDir(), "hub.db"), storetest.Options()...)
+	w.store, err = sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "hub.db"), storetest.Options()...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,21 +14,21 @@ import (
 	"github.com/lienthong/lienthong/schemas"
 	simmail "github.com/lienthong/lienthong/sim/mail"
 	"github.com/lienthong/lienthong/store"
-	"github.com/lienthong/lienthong/store/sqlite"
+	"github.com/lienthong/lienthong/store/sqlstore"
 	"github.com/lienthong/lienthong/store/storetest"
 )
 
 // mailWorld is the email channel over a real SQLite store and the SMTP
 // relay simulated over TCP.
 type mailWorld struct {
-	store *sqlite.Store
+	store *sqlstore.Store
 	relay *simmail.Server
 	nf    *notify.Notifier
 }
 
 func newMailWorld(t *testing.T) *mailWorld {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "hub.db"), storetest.Options()...)
+	st, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "hub.db"), storetest.Options()...)
 	if err != nil {
 		t.Fatal(err)
 	}

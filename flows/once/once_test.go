@@ -8,13 +8,13 @@ import (
 
 	"github.com/lienthong/lienthong/flows/once"
 	"github.com/lienthong/lienthong/store"
-	"github.com/lienthong/lienthong/store/sqlite"
+	"github.com/lienthong/lienthong/store/sqlstore"
 	"github.com/lienthong/lienthong/store/storetest"
 )
 
-func openStore(t *testing.T) *sqlite.Store {
+func openStore(t *testing.T) *sqlstore.Store {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "hub.db"), storetest.Options()...)
+	st, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "hub.db"), storetest.Options()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,7 +23,7 @@ func openStore(t *testing.T) *sqlite.Store {
 }
 
 // claimed reports whether key is claimed, leaving the store as it was.
-func claimed(t *testing.T, st *sqlite.Store, key string) bool {
+func claimed(t *testing.T, st *sqlstore.Store, key string) bool {
 	t.Helper()
 	ctx := context.Background()
 	already, _, err := st.ClaimIdempotency(ctx, key, "probe")

@@ -29,7 +29,7 @@ import (
 	simsms "github.com/lienthong/lienthong/sim/sms"
 	simvnpost "github.com/lienthong/lienthong/sim/vnpost"
 	"github.com/lienthong/lienthong/store"
-	"github.com/lienthong/lienthong/store/sqlite"
+	"github.com/lienthong/lienthong/store/sqlstore"
 	"github.com/lienthong/lienthong/store/storetest"
 )
 
@@ -50,7 +50,7 @@ func (r *resyncs) Resync(_ context.Context, id string) error {
 // world is the postal flow over a real SQLite store, with VNPost, the SMS
 // gateway, the SMTP relay and Sơn La's portal simulated over TCP.
 type world struct {
-	store  *sqlite.Store
+	store  *sqlstore.Store
 	vnpost *simvnpost.Server
 	vnURL  string
 	sms    *simsms.Server
@@ -65,7 +65,7 @@ func newWorld(t *testing.T) *world {
 	ctx := context.Background()
 	w := &world{rs: &resyncs{}}
 	var err error
-	w.store, err = sqlite.Open(ctx, filepath.Join(t.TempDir(), "hub.db"), storetest.Options()...)
+	w.store, err = sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "hub.db"), storetest.Options()...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ import (
 	simsoap "github.com/lienthong/lienthong/sim/soap"
 	simxmlfeed "github.com/lienthong/lienthong/sim/xmlfeed"
 	"github.com/lienthong/lienthong/store"
-	"github.com/lienthong/lienthong/store/sqlite"
+	"github.com/lienthong/lienthong/store/sqlstore"
 	"github.com/lienthong/lienthong/store/storetest"
 )
 
@@ -91,9 +91,9 @@ func portals(t *testing.T) []portal {
 	}
 }
 
-func openStore(t *testing.T) *sqlite.Store {
+func openStore(t *testing.T) *sqlstore.Store {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "hub.db"), storetest.Options()...)
+	st, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "hub.db"), storetest.Options()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func (e *effects) settle(context.Context) error {
 	return nil
 }
 
-func newRunner(st *sqlite.Store, wb settlement.Writeback, clk *clock, eff *effects, attempts int) *settlement.Runner {
+func newRunner(st *sqlstore.Store, wb settlement.Writeback, clk *clock, eff *effects, attempts int) *settlement.Runner {
 	return settlement.New(settlement.Config{
 		Store: st, Writeback: wb, MaxAttempts: attempts, Now: clk.Now, Instance: "test", Log: slog.New(slog.DiscardHandler),
 		Plan: func(_ context.Context, s store.Settlement) (settlement.Plan, error) {

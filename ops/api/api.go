@@ -33,8 +33,7 @@ import (
 	"github.com/lienthong/lienthong/store"
 )
 
-// Store is what the API reads of the hub's store; both store/postgres and
-// store/sqlite have it.
+// Store is what the API reads of the hub's store (store/sqlstore).
 type Store interface {
 	auth.TokenStore
 	auth.AuditStore

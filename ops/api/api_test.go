@@ -23,7 +23,7 @@ import (
 	"github.com/lienthong/lienthong/router/kafka/broker"
 	"github.com/lienthong/lienthong/schemas"
 	"github.com/lienthong/lienthong/store"
-	"github.com/lienthong/lienthong/store/sqlite"
+	"github.com/lienthong/lienthong/store/sqlstore"
 	"github.com/lienthong/lienthong/store/storetest"
 )
 
@@ -56,7 +56,7 @@ var provinces = []*province{
 const sharedCCCD = "001199000042"
 
 type fixture struct {
-	st       *sqlite.Store
+	st       *sqlstore.Store
 	srv      *httptest.Server
 	counters *progress.Counters
 	tokens   map[string]string // name → secret
@@ -66,7 +66,7 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "hub.db"), storetest.Options()...)
+	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "hub.db"), storetest.Options()...)
 	if err != nil {
 		t.Fatal(err)
 	}

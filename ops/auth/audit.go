@@ -7,8 +7,7 @@ import (
 	"github.com/lienthong/lienthong/store"
 )
 
-// AuditStore is what Audit needs of the hub's store; both store/postgres
-// and store/sqlite have it.
+// AuditStore is what Audit needs of the hub's store (store/sqlstore).
 type AuditStore interface {
 	AppendAudit(ctx context.Context, e store.AuditEntry) (int64, error)
 }

@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/lienthong/lienthong/store"
-	"github.com/lienthong/lienthong/store/sqlite"
+	"github.com/lienthong/lienthong/store/sqlstore"
 	"github.com/lienthong/lienthong/store/storetest"
 )
 
@@ -31,9 +31,9 @@ func ctxT(t *testing.T) context.Context {
 }
 
 // openStore opens a fresh SQLite store.
-func openStore(t *testing.T) *sqlite.Store {
+func openStore(t *testing.T) *sqlstore.Store {
 	t.Helper()
-	s, err := sqlite.Open(ctxT(t), filepath.Join(t.TempDir(), "hub.db"), storetest.Options()...)
+	s, err := sqlstore.OpenSQLite(ctxT(t), filepath.Join(t.TempDir(), "hub.db"), storetest.Options()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +42,7 @@ func openStore(t *testing.T) *sqlite.Store {
 }
 
 // create makes a token and stores it.
-func create(t *testing.T, st *sqlite.Store, role, province, name string) (string, store.APIToken) {
+func create(t *testing.T, st *sqlstore.Store, role, province, name string) (string, store.APIToken) {
 	t.Helper()
 	secret, tok, err := NewToken(role, province, name)
 	if err != nil {

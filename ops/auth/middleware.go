@@ -13,8 +13,7 @@ import (
 	"github.com/lienthong/lienthong/store"
 )
 
-// TokenStore is what Middleware needs of the hub's store; both
-// store/postgres and store/sqlite have it.
+// TokenStore is what Middleware needs of the hub's store (store/sqlstore).
 type TokenStore interface {
 	TokenByHash(ctx context.Context, hash []byte) (store.APIToken, error)
 	TouchToken(ctx context.Context, id string, at time.Time) error

@@ -53,8 +53,8 @@ import (
 	"github.com/lienthong/lienthong/store"
 )
 
-// Store is what the quarantine operations need of the hub's store; both
-// store/postgres and store/sqlite have it.
+// Store is what the quarantine operations need of the hub's store
+// (store/sqlstore).
 type Store interface {
 	ListQuarantine(ctx context.Context, f store.QuarantineFilter) ([]store.QuarantineEntry, error)
 	GetQuarantine(ctx context.Context, id int64) (store.QuarantineEntry, error)
@@ -270,6 +270,9 @@ func (s *Service) Replay(ctx context.Context, id int64) error {
 		return fmt.Errorf("replay entry %d: %w", id, err)
 	}
 	msg.SetContext(ctx)
+	// The replay is timed when it is handed over: the normaliser may
+	// record the record's next step before the event below is written.
+	at := time.Now()
 	if err := s.pub.Publish(topic, msg); err != nil {
 		return fmt.Errorf("replay entry %d: publish to %s: %w", id, topic, err)
 	}
@@ -278,7 +281,7 @@ func (s *Service) Replay(ctx context.Context, id int64) error {
 	if err := s.st.SetQuarantineState(ctx, id, store.QuarantineReplayed); err != nil {
 		return fmt.Errorf("replay entry %d: published to %s but not marked replayed: %w", id, topic, err)
 	}
-	if err := s.event(ctx, e, EventReplayed, "entry "+strconv.FormatInt(id, 10)); err != nil {
+	if err := s.event(ctx, e, at, EventReplayed, "entry "+strconv.FormatInt(id, 10)); err != nil {
 		return fmt.Errorf("replay entry %d: replayed, but %w", id, err)
 	}
 	return nil
@@ -301,7 +304,7 @@ func (s *Service) reopen(ctx context.Context, e store.QuarantineEntry) error {
 		return fmt.Errorf("replay entry %d: settlement reopened but entry not marked replayed: %w", e.ID, err)
 	}
 	detail := fmt.Sprintf("entry %d: %s settlement %s reopened, round %d", e.ID, p.Kind, p.Ref, st.Round)
-	if err := s.event(ctx, e, EventReplayed, detail); err != nil {
+	if err := s.event(ctx, e, time.Now(), EventReplayed, detail); err != nil {
 		return fmt.Errorf("replay entry %d: replayed, but %w", e.ID, err)
 	}
 	return nil
@@ -420,7 +423,7 @@ func (s *Service) Discard(ctx context.Context, id int64, why string) error {
 	if err := s.st.SetQuarantineState(ctx, id, store.QuarantineDiscarded); err != nil {
 		return fmt.Errorf("discard entry %d: %w", id, err)
 	}
-	if err := s.event(ctx, e, EventDiscarded, fmt.Sprintf("entry %d: %s", id, why)); err != nil {
+	if err := s.event(ctx, e, time.Now(), EventDiscarded, fmt.Sprintf("entry %d: %s", id, why)); err != nil {
 		return fmt.Errorf("discard entry %d: discarded, but %w", id, err)
 	}
 	return nil
@@ -428,12 +431,12 @@ func (s *Service) Discard(ctx context.Context, id int64, why string) error {
 
 // event notes an operation in the timeline of e's dossier. An entry with no
 // dossier ID has no timeline (the normaliser notes none either).
-func (s *Service) event(ctx context.Context, e store.QuarantineEntry, kind, detail string) error {
+func (s *Service) event(ctx context.Context, e store.QuarantineEntry, at time.Time, kind, detail string) error {
 	if e.DossierID == "" {
 		return nil
 	}
 	err := s.st.AppendEvents(ctx, []store.Event{{DossierID: e.DossierID, Source: e.Source, Version: e.Version,
-		Kind: kind, Detail: detail, At: time.Now(), Instance: s.instance}})
+		Kind: kind, Detail: detail, At: at, Instance: s.instance}})
 	if err != nil {
 		return fmt.Errorf("timeline event not recorded: %w", err)
 	}

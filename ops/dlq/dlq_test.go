@@ -22,9 +22,8 @@ import (
 	"github.com/lienthong/lienthong/router/kafka/broker"
 	"github.com/lienthong/lienthong/schemas"
 	"github.com/lienthong/lienthong/store"
-	"github.com/lienthong/lienthong/store/postgres"
-	"github.com/lienthong/lienthong/store/postgres/pgtest"
-	"github.com/lienthong/lienthong/store/sqlite"
+	"github.com/lienthong/lienthong/store/pgtest"
+	"github.com/lienthong/lienthong/store/sqlstore"
 	"github.com/lienthong/lienthong/store/storetest"
 )
 
@@ -46,7 +45,7 @@ type testStore interface {
 
 func newSQLite(t *testing.T) testStore {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "hub.db"), storetest.Options()...)
+	st, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "hub.db"), storetest.Options()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +55,7 @@ func newSQLite(t *testing.T) testStore {
 
 func newPostgres(t *testing.T) testStore {
 	t.Helper()
-	st, err := postgres.Open(context.Background(), pgtest.Schema(t), storetest.Options()...)
+	st, err := sqlstore.OpenPostgres(context.Background(), pgtest.Schema(t), storetest.Options()...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ import (
 	"github.com/lienthong/lienthong/router/seal"
 	"github.com/lienthong/lienthong/schemas"
 	"github.com/lienthong/lienthong/store"
-	"github.com/lienthong/lienthong/store/sqlite"
+	"github.com/lienthong/lienthong/store/sqlstore"
 	"github.com/lienthong/lienthong/store/storetest"
 )
 
@@ -244,9 +244,9 @@ func runRouter(t *testing.T, topic string, op *seal.Opener) (owner, other *handl
 	return owner, other
 }
 
-func newStore(t *testing.T) *sqlite.Store {
+func newStore(t *testing.T) *sqlstore.Store {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "hub.db"), storetest.Options()...)
+	st, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "hub.db"), storetest.Options()...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
@@ -13,7 +13,6 @@ import (
 
 	"github.com/lienthong/lienthong/schemas"
 	"github.com/lienthong/lienthong/store"
-	"github.com/lienthong/lienthong/store/postgres/pgtest"
 )
 
 // benchDossiers is the number of distinct dossiers the benchmark cycles
@@ -57,17 +56,22 @@ func canonicalFor(id string, version int64) []byte {
 	return b
 }
 
-// BenchmarkPutLedger measures ledger upserts on PostgreSQL, one op being one
-// dossier update, written in batches as the hub's normaliser does. The
+// BenchmarkPutLedger measures ledger upserts on each engine, one op being
+// one dossier update, written in batches as the hub's normaliser does. The
 // updates/s metric is the figure to compare with the 20,000/s target.
 func BenchmarkPutLedger(b *testing.B) {
+	for _, e := range engines {
+		b.Run(e.name, func(b *testing.B) { benchPutLedger(b, e.fresh(b)) })
+	}
+}
+
+func benchPutLedger(b *testing.B, db database) {
 	ctx := context.Background()
-	s, err := Open(ctx, pgtest.Schema(b), store.WithEncryptionKey([]byte("benchmark encryption key 32 byte")))
+	s, err := db.open(ctx, store.WithEncryptionKey([]byte("benchmark encryption key 32 byte")))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer s.Close()
-
 	// Pre-encode the documents: the benchmark is of the store, not JSON.
 	canon := make([][]byte, 64)
 	hashes := make([]string, len(canon))

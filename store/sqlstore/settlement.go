@@ -1,38 +1,29 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/lienthong/lienthong/store"
 )
 
 // Settlements (store/settlement.go). A guarded update runs in a transaction
-// that locks the row (SELECT … FOR UPDATE), writes it and, when it holds the
-// writeback, adds the quarantine entry, so concurrent passes hold it once.
+// that locks the row (PostgreSQL: SELECT … FOR UPDATE; SQLite: the file's
+// write lock), writes it and, when it holds the writeback, adds the
+// quarantine entry, so concurrent passes hold it once.
 
 const settlementColumns = `kind, ref, dossier_id, source, state, writeback, attempts, round, tries, last_error,
 	next_at, created_at, updated_at`
 
-func scanSettlement(row store.Scanner) (store.Settlement, error) {
-	var s store.Settlement
-	if err := row.Scan(&s.Kind, &s.Ref, &s.DossierID, &s.Source, &s.State, &s.Writeback, &s.Attempts, &s.Round,
-		&s.Tries, &s.LastError, &s.NextAt, &s.CreatedAt, &s.UpdatedAt); err != nil {
-		return store.Settlement{}, err
-	}
-	s.NextAt, s.CreatedAt, s.UpdatedAt = store.Normalise(s.NextAt), store.Normalise(s.CreatedAt), store.Normalise(s.UpdatedAt)
-	return s, nil
+func scanSettlement(row store.Scanner) (s store.Settlement, err error) {
+	err = row.Scan(&s.Kind, &s.Ref, &s.DossierID, &s.Source, &s.State, &s.Writeback, &s.Attempts, &s.Round,
+		&s.Tries, &s.LastError, at(&s.NextAt), at(&s.CreatedAt), at(&s.UpdatedAt))
+	return s, err
 }
 
-// rowQuerier is the pool or a transaction.
-type rowQuerier interface {
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
-func getSettlement(ctx context.Context, q rowQuerier, kind, ref, lock string) (store.Settlement, error) {
-	return one(q.QueryRow(ctx, `SELECT `+settlementColumns+` FROM settlements WHERE kind = $1 AND ref = $2`+lock, kind, ref), scanSettlement)
+func (s *Store) getSettlement(ctx context.Context, q querier, kind, ref, lock string) (store.Settlement, error) {
+	return one(s.row(ctx, q, `SELECT `+settlementColumns+` FROM settlements WHERE kind = $1 AND ref = $2`+lock, kind, ref), scanSettlement)
 }
 
 // OpenSettlement records s, open with its writeback due, if no settlement
@@ -42,15 +33,14 @@ func getSettlement(ctx context.Context, q rowQuerier, kind, ref, lock string) (s
 // store.ErrInvalid.
 func (s *Store) OpenSettlement(ctx context.Context, st store.Settlement) (stored store.Settlement, created bool, err error) {
 	n, err := store.PrepareSettlement(st, store.Now())
-	if err != nil {
-		return store.Settlement{}, false, fmt.Errorf("open settlement %s %q: %w", st.Kind, st.Ref, err)
-	}
-	stored, err = one(s.pool.QueryRow(ctx, `
+	if err == nil {
+		stored, created, err = createOrGet(ctx, s, scanSettlement,
+			func(q querier) (store.Settlement, error) { return s.getSettlement(ctx, q, n.Kind, n.Ref, "") }, `
 INSERT INTO settlements (`+settlementColumns+`) VALUES ($1, $2, $3, $4, $5, $6, 0, 0, 0, '', $7, $8, $9)
 ON CONFLICT (kind, ref) DO NOTHING
 RETURNING `+settlementColumns,
-		n.Kind, n.Ref, n.DossierID, n.Source, n.State, n.Writeback, n.NextAt, n.CreatedAt, n.UpdatedAt), scanSettlement)
-	stored, created, err = store.WrittenOrCurrent(stored, err, func() (store.Settlement, error) { return getSettlement(ctx, s.pool, n.Kind, n.Ref, "") })
+			n.Kind, n.Ref, n.DossierID, n.Source, n.State, n.Writeback, s.d.time(n.NextAt), s.d.time(n.CreatedAt), s.d.time(n.UpdatedAt))
+	}
 	if err != nil {
 		return store.Settlement{}, false, fmt.Errorf("open settlement %s %q: %w", st.Kind, st.Ref, err)
 	}
@@ -60,7 +50,7 @@ RETURNING `+settlementColumns,
 // GetSettlement returns the settlement of kind and ref, or an error
 // wrapping store.ErrNotFound.
 func (s *Store) GetSettlement(ctx context.Context, kind, ref string) (store.Settlement, error) {
-	st, err := getSettlement(ctx, s.pool, kind, ref, "")
+	st, err := s.getSettlement(ctx, s.r, kind, ref, "")
 	if err != nil {
 		return store.Settlement{}, fmt.Errorf("get settlement %s %q: %w", kind, ref, err)
 	}
@@ -78,48 +68,37 @@ func (s *Store) UpdateSettlement(ctx context.Context, kind, ref string, u store.
 	if u, err = store.PrepareSettlementUpdate(u); err != nil {
 		return store.Settlement{}, false, fmt.Errorf("update settlement %s %q: %w", kind, ref, err)
 	}
-	var hold []byte
+	var hold stmt
 	if u.Hold != nil {
-		hold = s.seal.Seal([]byte{}, store.SealQuarantinePayload, store.QuarantineRowKey(u.Hold.Source, u.Hold.DossierID), u.Hold.Payload)
+		if hold, err = s.quarantineStmt([]store.QuarantineEntry{*u.Hold}); err != nil {
+			return store.Settlement{}, false, fmt.Errorf("update settlement %s %q: hold: %w", kind, ref, err)
+		}
 	}
-	now := store.Now()
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		before, err := getSettlement(ctx, tx, kind, ref, " FOR UPDATE")
+	args := []any{kind, ref, u.Round, u.State, u.Writeback, boolInt(u.Refused), u.HoldAt, boolInt(u.Tried),
+		u.LastError, s.d.time(u.NextAt), s.d.time(store.Now())}
+	q := `
+UPDATE settlements SET
+	attempts = attempts + CAST($6 AS integer),
+	writeback = CASE WHEN CAST($6 AS integer) = 1 AND CAST($7 AS integer) > 0 AND attempts + 1 >= CAST($7 AS integer)
+		THEN '` + store.WritebackHeld + `' ELSE coalesce(nullif(CAST($5 AS text), ''), writeback) END,
+	state = coalesce(nullif(CAST($4 AS text), ''), state),
+	tries = tries + CAST($8 AS integer),
+	last_error = coalesce(nullif(CAST($9 AS text), ''), last_error),
+	next_at = coalesce(CAST($10 AS timestamptz), next_at),
+	updated_at = $11
+WHERE kind = $1 AND ref = $2 AND round = $3` + s.oneOf("writeback", u.FromWriteback, &args) + `
+RETURNING ` + settlementColumns
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		before, err := s.getSettlement(ctx, tx, kind, ref, s.d.forUpdate)
 		if err != nil {
 			return err
 		}
-		row, err := one(tx.QueryRow(ctx, `
-UPDATE settlements SET
-	attempts = attempts + CASE WHEN $7::bool THEN 1 ELSE 0 END,
-	writeback = CASE WHEN $7::bool AND $8::int4 > 0 AND attempts + 1 >= $8::int4 THEN '`+store.WritebackHeld+`'
-		ELSE coalesce(nullif($6::text, ''), writeback) END,
-	state = coalesce(nullif($5::text, ''), state),
-	tries = tries + CASE WHEN $9::bool THEN 1 ELSE 0 END,
-	last_error = coalesce(nullif($10::text, ''), last_error),
-	next_at = coalesce($11::timestamptz, next_at),
-	updated_at = $12
-WHERE kind = $1 AND ref = $2 AND round = $3
-	AND (coalesce(cardinality($4::text[]), 0) = 0 OR writeback = ANY($4::text[]))
-RETURNING `+settlementColumns,
-			kind, ref, u.Round, u.FromWriteback, u.State, u.Writeback, u.Refused, u.HoldAt,
-			u.Tried, u.LastError, tstz(u.NextAt), now), scanSettlement)
+		row, err := one(s.row(ctx, tx, q, args...), scanSettlement)
 		st, changed, err = store.WrittenOrCurrent(row, err, func() (store.Settlement, error) { return before, nil })
 		if err != nil || !changed || u.Hold == nil || before.Writeback == store.WritebackHeld || st.Writeback != store.WritebackHeld {
 			return err
 		}
-		h := u.Hold
-		at, state := h.At, h.State
-		if at.IsZero() {
-			at = now
-		}
-		if state == "" {
-			state = store.QuarantineOpen
-		}
-		_, err = tx.Exec(ctx, `
-INSERT INTO quarantine (source, dossier_id, version, field, reason, format, payload, at, state)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-			h.Source, h.DossierID, h.Version, h.Field, h.Reason, h.Format, hold, at, state)
-		return err
+		return s.runTx(ctx, tx, []stmt{hold})
 	})
 	if err != nil {
 		return store.Settlement{}, false, fmt.Errorf("update settlement %s %q: %w", kind, ref, err)
@@ -127,18 +106,24 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 	return st, changed, nil
 }
 
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // ReopenSettlement starts a new round for a held writeback: due again, no
 // attempts counted, open and due now. It returns the settlement with
 // changed true, or as it is with changed false when its writeback is not
 // held. No such settlement is an error wrapping store.ErrNotFound.
 func (s *Store) ReopenSettlement(ctx context.Context, kind, ref string) (st store.Settlement, changed bool, err error) {
-	now := store.Now()
-	st, err = one(s.pool.QueryRow(ctx, `
+	st, changed, err = createOrGet(ctx, s, scanSettlement,
+		func(q querier) (store.Settlement, error) { return s.getSettlement(ctx, q, kind, ref, "") }, `
 UPDATE settlements SET writeback = $1, state = $2, attempts = 0, round = round + 1, tries = 0, next_at = $3, updated_at = $3
 WHERE kind = $4 AND ref = $5 AND writeback = $6
 RETURNING `+settlementColumns,
-		store.WritebackDue, store.SettlementOpen, now, kind, ref, store.WritebackHeld), scanSettlement)
-	st, changed, err = store.WrittenOrCurrent(st, err, func() (store.Settlement, error) { return getSettlement(ctx, s.pool, kind, ref, "") })
+		store.WritebackDue, store.SettlementOpen, s.d.time(store.Now()), kind, ref, store.WritebackHeld)
 	if err != nil {
 		return store.Settlement{}, false, fmt.Errorf("reopen settlement %s %q: %w", kind, ref, err)
 	}
@@ -148,16 +133,14 @@ RETURNING `+settlementColumns,
 // ListSettlements returns the settlements f selects, by NextAt, then Kind
 // and Ref.
 func (s *Store) ListSettlements(ctx context.Context, f store.SettlementFilter) ([]store.Settlement, error) {
-	var w where
+	w := s.where()
 	w.in("kind", f.Kinds)
 	w.in("state", f.States)
 	w.in("writeback", f.Writeback)
 	w.in("dossier_id", f.DossierIDs)
-	if !f.DueBy.IsZero() {
-		w.add("next_at <= ?", f.DueBy)
-	}
-	q := w.query(`SELECT `+settlementColumns+` FROM settlements`, `next_at, kind, ref`, f.Limit)
-	rows, err := s.pool.Query(ctx, q, w.args...)
+	w.time("next_at <= ?", f.DueBy)
+	q := w.query(`SELECT `+settlementColumns+` FROM settlements`, `next_at, kind, ref`, f.Limit, 0)
+	rows, err := s.r.QueryContext(ctx, q, w.args...)
 	out, err := all(rows, err, scanSettlement)
 	if err != nil {
 		return nil, fmt.Errorf("list settlements: %w", err)

@@ -14,11 +14,11 @@ CREATE TABLE settlements (
     round      integer NOT NULL,           -- operator replays so far
     tries      integer NOT NULL,           -- passes left open, for the backoff
     last_error text NOT NULL,
-    next_at    timestamptz NOT NULL,
-    created_at timestamptz NOT NULL,
-    updated_at timestamptz NOT NULL,
+    next_at    {{.Time}} NOT NULL,
+    created_at {{.Time}} NOT NULL,
+    updated_at {{.Time}} NOT NULL,
     PRIMARY KEY (kind, ref)
-);
+){{.Strict}};
 -- The pass reads the open ones in due order.
 CREATE INDEX settlements_due ON settlements (next_at, kind, ref) WHERE state = 'open';
 CREATE INDEX settlements_dossier ON settlements (dossier_id);
