@@ -252,17 +252,9 @@ func (h *Hub) Run(ctx context.Context) error {
 				}
 			}}.Middleware)
 		if len(needs) > 0 {
-			// Outermost: while a system the handler needs is down, the
-			// handler takes no message; they wait in Kafka.
-			wait := h.waitFor(needs...)
-			hd.AddMiddleware(func(next message.HandlerFunc) message.HandlerFunc {
-				return func(msg *message.Message) ([]*message.Message, error) {
-					if err := wait(msg.Context()); err != nil {
-						return nil, err
-					}
-					return next(msg)
-				}
-			})
+			// Inside Retry, so each attempt waits: while a system the
+			// handler needs is down, the message waits in Kafka.
+			hd.AddMiddleware(h.breakers.WaitMiddleware(needs...))
 		}
 	}
 
