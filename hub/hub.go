@@ -18,22 +18,17 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
 	"github.com/lienthong/lienthong/connectors/breaker"
-	"github.com/lienthong/lienthong/connectors/national"
 	"github.com/lienthong/lienthong/flows/fees"
 	"github.com/lienthong/lienthong/flows/notify"
 	"github.com/lienthong/lienthong/flows/postal"
 	"github.com/lienthong/lienthong/ops/api"
 	"github.com/lienthong/lienthong/ops/dlq"
-	"github.com/lienthong/lienthong/ops/metrics"
 	"github.com/lienthong/lienthong/ops/metrics/progress"
 	"github.com/lienthong/lienthong/router"
 	"github.com/lienthong/lienthong/router/ingest"
 	"github.com/lienthong/lienthong/router/kafka"
-	"github.com/lienthong/lienthong/router/seal"
-	"github.com/lienthong/lienthong/schemas"
 	"github.com/lienthong/lienthong/store"
 )
 
@@ -97,166 +92,12 @@ func (h *Hub) waitFor(names ...string) func(ctx context.Context) error {
 // router or one of its handlers stops before ctx ends, Run stops everything
 // the same way and returns an error naming what stopped.
 func (h *Hub) Run(ctx context.Context) error {
-	sources, err := h.sources()
+	p, err := h.build()
 	if err != nil {
 		return err
 	}
-	topics := router.Topics{Prefix: h.cfg.Kafka.TopicPrefix}
-	wlog := watermill.NewSlogLoggerWithLevelMapping(h.log, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
-
-	// Every message goes to Kafka sealed with the store's key set, and is
-	// opened before a handler sees it.
-	keys, err := h.cfg.Store.MessageKeys()
-	if err != nil {
-		return fmt.Errorf("kafka messages: %w", err)
-	}
-	pub, err := newPublisher(h.publisherConfig(), keys, wlog)
-	if err != nil {
-		return err
-	}
-	defer pub.Close()
-
-	r, err := message.NewRouter(message.RouterConfig{CloseTimeout: 10 * time.Second}, wlog)
-	if err != nil {
-		return fmt.Errorf("router: %w", err)
-	}
-	names := make([]string, len(sources))
-	for i, src := range sources {
-		names[i] = src.name
-	}
-	// Filled in as the handlers are added: per topic, the one handler that
-	// quarantines a message it cannot open (the others skip it), with the
-	// format a replay puts back on that topic.
-	quarantineBy := map[string]string{}
-	opener := &seal.Opener{Keys: keys, Store: h.store, QuarantineBy: quarantineBy,
-		Instance: h.cfg.Instance, Log: h.log,
-		Quarantined: func(source string) { h.counters.Add(source, progress.Quarantined, 1) }}
-	r.AddMiddleware(middleware.Recoverer, opener.Middleware)
-	m := metrics.New(h.counters, h.breakers, names)
-	r.AddMiddleware(m.Middleware(""))
-	if h.cfg.Router.DuplicateDeliveries {
-		h.log.Warn("router: every message is handled twice (router.duplicate_deliveries); a test setting")
-		r.AddMiddleware(middleware.Duplicator)
-	}
-
-	mapper, err := h.cfg.Mapper()
-	if err != nil {
-		return err
-	}
-	norm := router.NewNormaliser(mapper, h.store, h.counters, h.log, h.cfg.Instance)
-	norm.Resolved = m.Resolved
-	var closers []func() error
-	defer func() {
-		for _, c := range closers {
-			_ = c()
-		}
-	}()
-	// Each handler has a subscriber of its own, in its own consumer group
-	// (named after the handler), whose last error is kept to say why the
-	// handler stopped if it does.
-	var handlers []watched
-	subscriber := func(name, topic string) (*kafka.Subscriber, func(*message.Handler), error) {
-		tap := &errorTap{LoggerAdapter: wlog, last: new(atomic.Pointer[string])}
-		cfg := h.subscriberConfig(name)
-		// What is in flight is what the hub holds in memory (each message
-		// also a goroutine). The national sink needs many dossiers at hand
-		// to fill its calls; the other handlers work one message at a time
-		// and need only enough to cover their round trips: 64 kept them
-		// busy in `hub bench`, and 256 cost 70 MB more at its peak.
-		cfg.TopicWindowMessages = 64
-		switch {
-		case name == "national":
-			cfg.TopicWindowMessages = 2048
-		case strings.HasPrefix(name, "normalise-"):
-			// A change feed lists every change, so a raw topic holds runs
-			// of one dossier's versions, each waiting for the one before:
-			// the window must span more dossiers to keep the normaliser
-			// busy (with 64 it held `hub bench` steady back; 256 cost
-			// 35 MB more at the peak of a backlog).
-			cfg.TopicWindowMessages = 128
-		}
-		sub, err := kafka.NewSubscriber(cfg, tap)
-		if err != nil {
-			return nil, nil, fmt.Errorf("kafka subscriber %s: %w", name, err)
-		}
-		closers = append(closers, sub.Close)
-		return sub, func(hd *message.Handler) { handlers = append(handlers, watched{name, topic, hd, tap}) }, nil
-	}
-	for _, src := range sources {
-		name, topic := "normalise-"+src.name, topics.Raw(src.name)
-		sub, watch, err := subscriber(name, topic)
-		if err != nil {
-			return err
-		}
-		watch(r.AddHandler(name, topic, sub, topics.Canonical(), keepOpen{pub}, norm.Handle))
-		quarantineBy[name] = schemas.FormatRawMessage
-	}
-
-	portal, err := national.New(national.Config{
-		BaseURL: h.cfg.National.BaseURL, Username: h.cfg.National.Username, Password: h.cfg.National.Password,
-		HTTPClient: h.checkedClient(endpointNational, h.cfg.National.Timeout, national.InternalError),
-	})
-	if err != nil {
-		return err
-	}
-	units := map[string]national.Unit{}
-	for _, src := range sources {
-		units[src.name] = src.unit
-	}
-	sink := router.NewNationalSink(router.NationalSinkConfig{
-		Units: units, Linger: h.cfg.National.Linger, Concurrency: h.cfg.National.Concurrency, Calls: h.cfg.National.Calls, Instance: h.cfg.Instance, Effects: h.store,
-		Wait: h.waitFor(endpointNational), Retried: func() { h.breakers.CountRetry(endpointNational) },
-		Track: m.TrackLag, Resolved: m.Resolved,
-		// The breaker paces calls to a portal that is down; a long backoff
-		// on top would only delay the catch-up once it is back.
-		MaxBackoff: 5 * time.Second,
-	}, portal, h.store, h.counters, h.log)
-	sinkSub, watch, err := subscriber("national", topics.Canonical())
-	if err != nil {
-		return err
-	}
-	watch(r.AddConsumerHandler("national", topics.Canonical(), sinkSub, sink.Handle))
-	quarantineBy["national"] = schemas.FormatCanonical
-
-	resync := &router.Resyncer{Ledger: h.store, Publisher: pub, Topic: topics.Canonical()}
-	l4, err := h.buildLevel4(sources, resync, &notify.Publisher{Publisher: pub, Topic: topics.Notices()})
-	if err != nil {
-		return err
-	}
-	if l4.mail != nil {
-		closers = append(closers, l4.mail.Close)
-	}
-	for _, spec := range l4.handlers(topics) {
-		sub, watch, err := subscriber(spec.name, spec.topic)
-		if err != nil {
-			return err
-		}
-		if spec.quarantine != "" {
-			quarantineBy[spec.name] = spec.quarantine
-		}
-		var hd *message.Handler
-		if spec.handle != nil {
-			hd = r.AddHandler(spec.name, spec.topic, sub, spec.out, keepOpen{pub}, spec.handle)
-		} else {
-			hd = r.AddConsumerHandler(spec.name, spec.topic, sub, spec.consume)
-		}
-		watch(hd)
-		// An external system that fails now often answers a moment later;
-		// past these retries the message is redelivered.
-		needs := spec.needs
-		hd.AddMiddleware(middleware.Retry{MaxRetries: 3, InitialInterval: 500 * time.Millisecond,
-			MaxInterval: 5 * time.Second, Multiplier: 2, Logger: wlog,
-			OnRetryHook: func(int, time.Duration) {
-				for _, n := range needs {
-					h.breakers.CountRetry(n)
-				}
-			}}.Middleware)
-		if len(needs) > 0 {
-			// Inside Retry, so each attempt waits: while a system the
-			// handler needs is down, the message waits in Kafka.
-			hd.AddMiddleware(h.breakers.WaitMiddleware(needs...))
-		}
-	}
+	defer p.close()
+	sources, topics, pub, r, m, names, handlers := p.sources, p.topics, p.pub, p.router, p.metrics, p.names, p.handlers
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -288,11 +129,11 @@ func (h *Hub) Run(ctx context.Context) error {
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		sink.Run(runCtx)
+		p.sink.Run(runCtx)
 	}()
 	go func() {
 		defer wg.Done()
-		norm.Run(runCtx)
+		p.norm.Run(runCtx)
 	}()
 	wg.Add(1)
 	go func() {
@@ -375,7 +216,7 @@ func (h *Hub) Run(ctx context.Context) error {
 		}
 		lead("poller:"+src.name, p.Run)
 	}
-	loops := l4.loops(h.cfg)
+	loops := p.l4.loops(h.cfg)
 	if keep := durationOr(h.cfg.Retention.Events, defaultEventRetention); h.cfg.Retention.Events >= 0 {
 		every := durationOr(h.cfg.Retention.Interval, defaultPruneInterval)
 		loops["retention"] = func(ctx context.Context) error { return pruneEvents(ctx, h.store, keep, every, h.log) }
@@ -395,7 +236,7 @@ func (h *Hub) Run(ctx context.Context) error {
 			defer wg.Done()
 			ops.Run(runCtx)
 		}()
-		srv, err := serveHTTP(h.cfg.HTTP.Listen, h.httpHandler(l4, ops, m), h.log)
+		srv, err := serveHTTP(h.cfg.HTTP.Listen, h.httpHandler(p.l4, ops, m), h.log)
 		if err != nil {
 			cancel()
 			wg.Wait()
