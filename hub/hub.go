@@ -97,54 +97,96 @@ func (h *Hub) Run(ctx context.Context) error {
 		return err
 	}
 	defer p.close()
-	sources, topics, pub, r, m, names, handlers := p.sources, p.topics, p.pub, p.router, p.metrics, p.names, p.handlers
-
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	var (
-		errMu sync.Mutex
-		errs  []error
-	)
-	report := func(err error) {
-		errMu.Lock()
-		errs = append(errs, err)
-		errMu.Unlock()
+	t := newTasks(ctx, &h.life)
+	defer t.cancel()
+	t.spawn(p.sink.Run)
+	t.spawn(p.norm.Run)
+	h.runRouter(t, p)
+	if !h.watchHandlers(t, p) {
+		// Stopped or failed before the router ran: start nothing more.
+		return h.finish(t)
 	}
-	// fail stops the hub because err stopped under it. A Watermill router
-	// cannot be run again, and a handler that stopped has closed the
-	// publisher it shares with the pollers and the other handlers: rather
-	// than rebuild all that in-process, the hub stops whole and says why,
-	// so that its supervisor restarts it (with backoff) and /healthz tells
-	// the truth meanwhile. Pollers' leases and the consumer groups' partitions
-	// go to the other instances as they would after a crash.
-	fail := func(err error) {
-		if runCtx.Err() != nil {
-			return // already stopping: this is a consequence, not a cause
+	h.lead(t, append(h.pollers(p), h.loops(p)...))
+	t.spawn(func(ctx context.Context) { h.gauges(ctx, p.metrics, p.names) })
+	if h.cfg.HTTP.Listen != "" {
+		shutdown, err := h.startHTTP(t, p)
+		if err != nil {
+			t.cancel()
+			t.wg.Wait()
+			return err
 		}
-		report(err)
-		h.life.stopping(err.Error(), true)
-		cancel()
+		defer shutdown()
 	}
-	wg.Add(2)
+	h.log.Info("hub running", "instance", h.cfg.Instance, "sources", len(p.sources))
+	<-t.ctx.Done()
+	return h.finish(t)
+}
+
+// tasks are the goroutines Run starts, the context that stops them and
+// what failed under them.
+type tasks struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	life   *life
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	errs   []error
+}
+
+func newTasks(ctx context.Context, l *life) *tasks {
+	t := &tasks{life: l}
+	t.ctx, t.cancel = context.WithCancel(ctx)
+	return t
+}
+
+// spawn runs run(t.ctx) in a goroutine that finish waits for.
+func (t *tasks) spawn(run func(ctx context.Context)) {
+	t.wg.Add(1)
 	go func() {
-		defer wg.Done()
-		p.sink.Run(runCtx)
+		defer t.wg.Done()
+		run(t.ctx)
 	}()
-	go func() {
-		defer wg.Done()
-		p.norm.Run(runCtx)
-	}()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+}
+
+func (t *tasks) report(err error) {
+	t.mu.Lock()
+	t.errs = append(t.errs, err)
+	t.mu.Unlock()
+}
+
+func (t *tasks) failed() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return errors.Join(t.errs...)
+}
+
+// fail stops the hub because err stopped under it. A Watermill router
+// cannot be run again, and a handler that stopped has closed the
+// publisher it shares with the pollers and the other handlers: rather
+// than rebuild all that in-process, the hub stops whole and says why,
+// so that its supervisor restarts it (with backoff) and /healthz tells
+// the truth meanwhile. Pollers' leases and the consumer groups' partitions
+// go to the other instances as they would after a crash.
+func (t *tasks) fail(err error) {
+	if t.ctx.Err() != nil {
+		return // already stopping: this is a consequence, not a cause
+	}
+	t.report(err)
+	t.life.stopping(err.Error(), true)
+	t.cancel()
+}
+
+// runRouter runs the router until Run's context ends; should it stop
+// before, the hub fails, naming the handlers that stopped.
+func (h *Hub) runRouter(t *tasks, p *parts) {
+	t.spawn(func(ctx context.Context) {
 		// Run returns nil when the router closed itself because all its
 		// handlers stopped: only ctx may end it without an error.
-		err := r.Run(runCtx)
+		err := p.router.Run(ctx)
 		h.life.routerEnded()
-		if runCtx.Err() != nil {
+		if ctx.Err() != nil {
 			if err != nil {
-				report(fmt.Errorf("router: %w", err))
+				t.report(fmt.Errorf("router: %w", err))
 			}
 			return
 		}
@@ -152,7 +194,7 @@ func (h *Hub) Run(ctx context.Context) error {
 		if err != nil {
 			why = append(why, err.Error())
 		}
-		for _, w := range handlers {
+		for _, w := range p.handlers {
 			select {
 			case <-w.h.Stopped(): // nil, so never ready, if it never started
 				why = append(why, w.stopped().Error())
@@ -160,117 +202,120 @@ func (h *Hub) Run(ctx context.Context) error {
 			}
 		}
 		if len(why) == 0 {
-			fail(errors.New("router stopped"))
+			t.fail(errors.New("router stopped"))
 		} else {
-			fail(fmt.Errorf("router stopped: %s", strings.Join(why, "; ")))
+			t.fail(fmt.Errorf("router stopped: %s", strings.Join(why, "; ")))
 		}
-	}()
+	})
+}
+
+// watchHandlers waits until the router runs, then has any handler that
+// stops fail the hub. It returns false if the hub stops first.
+func (h *Hub) watchHandlers(t *tasks, p *parts) bool {
 	select {
-	case <-r.Running():
+	case <-p.router.Running():
 		// Running stays closed once a running router has stopped; the
 		// handler watchers below then see their handlers stopped at once.
 		h.life.routerStarted()
-		for _, w := range handlers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+		for _, w := range p.handlers {
+			t.spawn(func(ctx context.Context) {
 				select {
 				case <-w.h.Stopped():
-					fail(w.stopped())
-				case <-runCtx.Done():
+					t.fail(w.stopped())
+				case <-ctx.Done():
 				}
-			}()
-		}
-	case <-runCtx.Done():
-	}
-	if runCtx.Err() != nil {
-		// Stopped or failed before the router ran: start nothing more.
-		return h.finish(&wg, &errMu, &errs)
-	}
-	// Every instance runs the router; each poller and background loop runs
-	// on one instance at a time, the holder of its lease. Another takes over
-	// within the lease's TTL when that instance dies.
-	holder := fmt.Sprintf("%s/%d/%s", h.cfg.Instance, os.Getpid(), watermill.NewShortUUID())
-	ttl := durationOr(h.cfg.LeaseTTL, 10*time.Second)
-	lead := func(name string, run func(ctx context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := store.Lead(runCtx, h.store, name, holder, ttl, func(ctx context.Context) error {
-				h.log.Info("leading", "lease", name, "holder", holder)
-				return run(ctx)
 			})
-			if err != nil {
-				fail(fmt.Errorf("%s: %w", name, err))
-			}
-		}()
+		}
+	case <-t.ctx.Done():
 	}
-	for _, src := range sources {
-		p := &ingest.Poller{
-			Source: src.name, Pull: src.pull, Topic: topics.Raw(src.name), Publisher: pub,
+	return t.ctx.Err() == nil
+}
+
+// leased is a job that one instance at a time runs, under its lease.
+type leased struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+// pollers are a poller per source, publishing to its raw topic.
+func (h *Hub) pollers(p *parts) []leased {
+	var out []leased
+	for _, src := range p.sources {
+		pl := &ingest.Poller{
+			Source: src.name, Pull: src.pull, Topic: p.topics.Raw(src.name), Publisher: p.pub,
 			Cursors: h.store, Events: h.store, Instance: h.cfg.Instance,
 			Interval: durationOr(src.interval, time.Second), Counters: h.counters, Logger: h.log,
 			Wait: h.waitFor(src.name), Retried: func() { h.breakers.CountRetry(src.name) },
-			Published:  func(pulled time.Time) { m.Published(src.name, pulled) },
+			Published:  func(pulled time.Time) { p.metrics.Published(src.name, pulled) },
 			MaxBackoff: 5 * time.Second,
 		}
-		lead("poller:"+src.name, p.Run)
+		out = append(out, leased{"poller:" + src.name, pl.Run})
 	}
+	return out
+}
+
+// loops are the background loops: the level-4 ones and event retention.
+func (h *Hub) loops(p *parts) []leased {
 	loops := p.l4.loops(h.cfg)
 	if keep := durationOr(h.cfg.Retention.Events, defaultEventRetention); h.cfg.Retention.Events >= 0 {
 		every := durationOr(h.cfg.Retention.Interval, defaultPruneInterval)
 		loops["retention"] = func(ctx context.Context) error { return pruneEvents(ctx, h.store, keep, every, h.log) }
 	}
+	var out []leased
 	for name, run := range loops {
-		lead(name, run)
+		out = append(out, leased{name, run})
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		h.gauges(runCtx, m, names)
-	}()
-	if h.cfg.HTTP.Listen != "" {
-		ops := h.operatorAPI(sources, dlq.New(h.store, pub, topics, h.cfg.Instance), m)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ops.Run(runCtx)
-		}()
-		srv, err := serveHTTP(h.cfg.HTTP.Listen, h.httpHandler(p.l4, ops, m), h.log)
-		if err != nil {
-			cancel()
-			wg.Wait()
-			return err
-		}
-		h.log.Info("http listening", "addr", h.cfg.HTTP.Listen)
-		defer func() {
-			sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer scancel()
-			_ = srv.Shutdown(sctx)
-		}()
+	return out
+}
+
+// lead runs each job on whichever instance holds its lease. Every instance
+// runs the router; another takes a job over within the lease's TTL when
+// its instance dies.
+func (h *Hub) lead(t *tasks, jobs []leased) {
+	holder := fmt.Sprintf("%s/%d/%s", h.cfg.Instance, os.Getpid(), watermill.NewShortUUID())
+	ttl := durationOr(h.cfg.LeaseTTL, 10*time.Second)
+	for _, job := range jobs {
+		t.spawn(func(ctx context.Context) {
+			err := store.Lead(ctx, h.store, job.name, holder, ttl, func(ctx context.Context) error {
+				h.log.Info("leading", "lease", job.name, "holder", holder)
+				return job.run(ctx)
+			})
+			if err != nil {
+				t.fail(fmt.Errorf("%s: %w", job.name, err))
+			}
+		})
 	}
-	h.log.Info("hub running", "instance", h.cfg.Instance, "sources", len(sources))
-	<-runCtx.Done()
-	return h.finish(&wg, &errMu, &errs)
+}
+
+// startHTTP starts the operator API and serves the hub's HTTP surface;
+// shutdown stops serving.
+func (h *Hub) startHTTP(t *tasks, p *parts) (shutdown func(), err error) {
+	ops := h.operatorAPI(p.sources, dlq.New(h.store, p.pub, p.topics, h.cfg.Instance), p.metrics)
+	t.spawn(ops.Run)
+	srv, err := serveHTTP(h.cfg.HTTP.Listen, h.httpHandler(p.l4, ops, p.metrics), h.log)
+	if err != nil {
+		return nil, err
+	}
+	h.log.Info("http listening", "addr", h.cfg.HTTP.Listen)
+	return func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer scancel()
+		_ = srv.Shutdown(sctx)
+	}, nil
 }
 
 // finish waits, once Run's context has ended, for everything Run started
 // and returns what failed.
-func (h *Hub) finish(wg *sync.WaitGroup, mu *sync.Mutex, errs *[]error) error {
+func (h *Hub) finish(t *tasks) error {
 	h.life.stopping("shutdown requested", false)
-	mu.Lock()
-	failed := errors.Join(*errs...)
-	mu.Unlock()
-	if failed != nil {
+	if failed := t.failed(); failed != nil {
 		h.log.Error("hub stopping: no more pulls, finishing messages in flight", "error", failed.Error())
 	} else {
 		h.log.Info("hub stopping: no more pulls, finishing messages in flight")
 	}
-	wg.Wait()
+	t.wg.Wait()
 	h.log.Info("hub stopped")
-	mu.Lock()
-	defer mu.Unlock()
-	return errors.Join(*errs...)
+	return t.failed()
 }
 
 // watched is a router handler whose stop stops the hub.
