@@ -18,22 +18,17 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
 	"github.com/lienthong/lienthong/connectors/breaker"
-	"github.com/lienthong/lienthong/connectors/national"
 	"github.com/lienthong/lienthong/flows/fees"
 	"github.com/lienthong/lienthong/flows/notify"
 	"github.com/lienthong/lienthong/flows/postal"
 	"github.com/lienthong/lienthong/ops/api"
 	"github.com/lienthong/lienthong/ops/dlq"
-	"github.com/lienthong/lienthong/ops/metrics"
 	"github.com/lienthong/lienthong/ops/metrics/progress"
 	"github.com/lienthong/lienthong/router"
 	"github.com/lienthong/lienthong/router/ingest"
 	"github.com/lienthong/lienthong/router/kafka"
-	"github.com/lienthong/lienthong/router/seal"
-	"github.com/lienthong/lienthong/schemas"
 	"github.com/lienthong/lienthong/store"
 )
 
@@ -97,221 +92,101 @@ func (h *Hub) waitFor(names ...string) func(ctx context.Context) error {
 // router or one of its handlers stops before ctx ends, Run stops everything
 // the same way and returns an error naming what stopped.
 func (h *Hub) Run(ctx context.Context) error {
-	sources, err := h.sources()
+	p, err := h.build()
 	if err != nil {
 		return err
 	}
-	topics := router.Topics{Prefix: h.cfg.Kafka.TopicPrefix}
-	wlog := watermill.NewSlogLoggerWithLevelMapping(h.log, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
-
-	// Every message goes to Kafka sealed with the store's key set, and is
-	// opened before a handler sees it.
-	keys, err := h.cfg.Store.MessageKeys()
-	if err != nil {
-		return fmt.Errorf("kafka messages: %w", err)
+	defer p.close()
+	t := newTasks(ctx, &h.life)
+	defer t.cancel()
+	t.spawn(p.sink.Run)
+	t.spawn(p.norm.Run)
+	h.runRouter(t, p)
+	if !h.watchHandlers(t, p) {
+		// Stopped or failed before the router ran: start nothing more.
+		return h.finish(t)
 	}
-	pub, err := newPublisher(h.publisherConfig(), keys, wlog)
-	if err != nil {
-		return err
-	}
-	defer pub.Close()
-
-	r, err := message.NewRouter(message.RouterConfig{CloseTimeout: 10 * time.Second}, wlog)
-	if err != nil {
-		return fmt.Errorf("router: %w", err)
-	}
-	names := make([]string, len(sources))
-	for i, src := range sources {
-		names[i] = src.name
-	}
-	// Filled in as the handlers are added: per topic, the one handler that
-	// quarantines a message it cannot open (the others skip it), with the
-	// format a replay puts back on that topic.
-	quarantineBy := map[string]string{}
-	opener := &seal.Opener{Keys: keys, Store: h.store, QuarantineBy: quarantineBy,
-		Instance: h.cfg.Instance, Log: h.log,
-		Quarantined: func(source string) { h.counters.Add(source, progress.Quarantined, 1) }}
-	r.AddMiddleware(middleware.Recoverer, opener.Middleware)
-	m := metrics.New(h.counters, h.breakers, names)
-	r.AddMiddleware(m.Middleware(""))
-	if h.cfg.Router.DuplicateDeliveries {
-		h.log.Warn("router: every message is handled twice (router.duplicate_deliveries); a test setting")
-		r.AddMiddleware(middleware.Duplicator)
-	}
-
-	mapper, err := h.cfg.Mapper()
-	if err != nil {
-		return err
-	}
-	norm := router.NewNormaliser(mapper, h.store, h.counters, h.log, h.cfg.Instance)
-	norm.Resolved = m.Resolved
-	var closers []func() error
-	defer func() {
-		for _, c := range closers {
-			_ = c()
-		}
-	}()
-	// Each handler has a subscriber of its own, in its own consumer group
-	// (named after the handler), whose last error is kept to say why the
-	// handler stopped if it does.
-	var handlers []watched
-	subscriber := func(name, topic string) (*kafka.Subscriber, func(*message.Handler), error) {
-		tap := &errorTap{LoggerAdapter: wlog, last: new(atomic.Pointer[string])}
-		cfg := h.subscriberConfig(name)
-		// What is in flight is what the hub holds in memory (each message
-		// also a goroutine). The national sink needs many dossiers at hand
-		// to fill its calls; the other handlers work one message at a time
-		// and need only enough to cover their round trips: 64 kept them
-		// busy in `hub bench`, and 256 cost 70 MB more at its peak.
-		cfg.TopicWindowMessages = 64
-		switch {
-		case name == "national":
-			cfg.TopicWindowMessages = 2048
-		case strings.HasPrefix(name, "normalise-"):
-			// A change feed lists every change, so a raw topic holds runs
-			// of one dossier's versions, each waiting for the one before:
-			// the window must span more dossiers to keep the normaliser
-			// busy (with 64 it held `hub bench` steady back; 256 cost
-			// 35 MB more at the peak of a backlog).
-			cfg.TopicWindowMessages = 128
-		}
-		sub, err := kafka.NewSubscriber(cfg, tap)
+	h.lead(t, append(h.pollers(p), h.loops(p)...))
+	t.spawn(func(ctx context.Context) { h.gauges(ctx, p.metrics, p.names) })
+	if h.cfg.HTTP.Listen != "" {
+		shutdown, err := h.startHTTP(t, p)
 		if err != nil {
-			return nil, nil, fmt.Errorf("kafka subscriber %s: %w", name, err)
-		}
-		closers = append(closers, sub.Close)
-		return sub, func(hd *message.Handler) { handlers = append(handlers, watched{name, topic, hd, tap}) }, nil
-	}
-	for _, src := range sources {
-		name, topic := "normalise-"+src.name, topics.Raw(src.name)
-		sub, watch, err := subscriber(name, topic)
-		if err != nil {
+			t.cancel()
+			t.wg.Wait()
 			return err
 		}
-		watch(r.AddHandler(name, topic, sub, topics.Canonical(), keepOpen{pub}, norm.Handle))
-		quarantineBy[name] = schemas.FormatRawMessage
+		defer shutdown()
 	}
+	h.log.Info("hub running", "instance", h.cfg.Instance, "sources", len(p.sources))
+	<-t.ctx.Done()
+	return h.finish(t)
+}
 
-	portal, err := national.New(national.Config{
-		BaseURL: h.cfg.National.BaseURL, Username: h.cfg.National.Username, Password: h.cfg.National.Password,
-		HTTPClient: h.checkedClient(endpointNational, h.cfg.National.Timeout, national.InternalError),
-	})
-	if err != nil {
-		return err
-	}
-	units := map[string]national.Unit{}
-	for _, src := range sources {
-		units[src.name] = src.unit
-	}
-	sink := router.NewNationalSink(router.NationalSinkConfig{
-		Units: units, Linger: h.cfg.National.Linger, Concurrency: h.cfg.National.Concurrency, Calls: h.cfg.National.Calls, Instance: h.cfg.Instance, Effects: h.store,
-		Wait: h.waitFor(endpointNational), Retried: func() { h.breakers.CountRetry(endpointNational) },
-		Track: m.TrackLag, Resolved: m.Resolved,
-		// The breaker paces calls to a portal that is down; a long backoff
-		// on top would only delay the catch-up once it is back.
-		MaxBackoff: 5 * time.Second,
-	}, portal, h.store, h.counters, h.log)
-	sinkSub, watch, err := subscriber("national", topics.Canonical())
-	if err != nil {
-		return err
-	}
-	watch(r.AddConsumerHandler("national", topics.Canonical(), sinkSub, sink.Handle))
-	quarantineBy["national"] = schemas.FormatCanonical
+// tasks are the goroutines Run starts, the context that stops them and
+// what failed under them.
+type tasks struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	life   *life
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	errs   []error
+}
 
-	resync := &router.Resyncer{Ledger: h.store, Publisher: pub, Topic: topics.Canonical()}
-	l4, err := h.buildLevel4(sources, resync, &notify.Publisher{Publisher: pub, Topic: topics.Notices()})
-	if err != nil {
-		return err
-	}
-	if l4.mail != nil {
-		closers = append(closers, l4.mail.Close)
-	}
-	for _, spec := range l4.handlers(topics) {
-		sub, watch, err := subscriber(spec.name, spec.topic)
-		if err != nil {
-			return err
-		}
-		if spec.quarantine != "" {
-			quarantineBy[spec.name] = spec.quarantine
-		}
-		var hd *message.Handler
-		if spec.handle != nil {
-			hd = r.AddHandler(spec.name, spec.topic, sub, spec.out, keepOpen{pub}, spec.handle)
-		} else {
-			hd = r.AddConsumerHandler(spec.name, spec.topic, sub, spec.consume)
-		}
-		watch(hd)
-		// An external system that fails now often answers a moment later;
-		// past these retries the message is redelivered.
-		needs := spec.needs
-		hd.AddMiddleware(middleware.Retry{MaxRetries: 3, InitialInterval: 500 * time.Millisecond,
-			MaxInterval: 5 * time.Second, Multiplier: 2, Logger: wlog,
-			OnRetryHook: func(int, time.Duration) {
-				for _, n := range needs {
-					h.breakers.CountRetry(n)
-				}
-			}}.Middleware)
-		if len(needs) > 0 {
-			// Outermost: while a system the handler needs is down, the
-			// handler takes no message; they wait in Kafka.
-			wait := h.waitFor(needs...)
-			hd.AddMiddleware(func(next message.HandlerFunc) message.HandlerFunc {
-				return func(msg *message.Message) ([]*message.Message, error) {
-					if err := wait(msg.Context()); err != nil {
-						return nil, err
-					}
-					return next(msg)
-				}
-			})
-		}
-	}
+func newTasks(ctx context.Context, l *life) *tasks {
+	t := &tasks{life: l}
+	t.ctx, t.cancel = context.WithCancel(ctx)
+	return t
+}
 
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	var (
-		errMu sync.Mutex
-		errs  []error
-	)
-	report := func(err error) {
-		errMu.Lock()
-		errs = append(errs, err)
-		errMu.Unlock()
-	}
-	// fail stops the hub because err stopped under it. A Watermill router
-	// cannot be run again, and a handler that stopped has closed the
-	// publisher it shares with the pollers and the other handlers: rather
-	// than rebuild all that in-process, the hub stops whole and says why,
-	// so that its supervisor restarts it (with backoff) and /healthz tells
-	// the truth meanwhile. Pollers' leases and the consumer groups' partitions
-	// go to the other instances as they would after a crash.
-	fail := func(err error) {
-		if runCtx.Err() != nil {
-			return // already stopping: this is a consequence, not a cause
-		}
-		report(err)
-		h.life.stopping(err.Error(), true)
-		cancel()
-	}
-	wg.Add(2)
+// spawn runs run(t.ctx) in a goroutine that finish waits for.
+func (t *tasks) spawn(run func(ctx context.Context)) {
+	t.wg.Add(1)
 	go func() {
-		defer wg.Done()
-		sink.Run(runCtx)
+		defer t.wg.Done()
+		run(t.ctx)
 	}()
-	go func() {
-		defer wg.Done()
-		norm.Run(runCtx)
-	}()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+}
+
+func (t *tasks) report(err error) {
+	t.mu.Lock()
+	t.errs = append(t.errs, err)
+	t.mu.Unlock()
+}
+
+func (t *tasks) failed() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return errors.Join(t.errs...)
+}
+
+// fail stops the hub because err stopped under it. A Watermill router
+// cannot be run again, and a handler that stopped has closed the
+// publisher it shares with the pollers and the other handlers: rather
+// than rebuild all that in-process, the hub stops whole and says why,
+// so that its supervisor restarts it (with backoff) and /healthz tells
+// the truth meanwhile. Pollers' leases and the consumer groups' partitions
+// go to the other instances as they would after a crash.
+func (t *tasks) fail(err error) {
+	if t.ctx.Err() != nil {
+		return // already stopping: this is a consequence, not a cause
+	}
+	t.report(err)
+	t.life.stopping(err.Error(), true)
+	t.cancel()
+}
+
+// runRouter runs the router until Run's context ends; should it stop
+// before, the hub fails, naming the handlers that stopped.
+func (h *Hub) runRouter(t *tasks, p *parts) {
+	t.spawn(func(ctx context.Context) {
 		// Run returns nil when the router closed itself because all its
 		// handlers stopped: only ctx may end it without an error.
-		err := r.Run(runCtx)
+		err := p.router.Run(ctx)
 		h.life.routerEnded()
-		if runCtx.Err() != nil {
+		if ctx.Err() != nil {
 			if err != nil {
-				report(fmt.Errorf("router: %w", err))
+				t.report(fmt.Errorf("router: %w", err))
 			}
 			return
 		}
@@ -319,7 +194,7 @@ func (h *Hub) Run(ctx context.Context) error {
 		if err != nil {
 			why = append(why, err.Error())
 		}
-		for _, w := range handlers {
+		for _, w := range p.handlers {
 			select {
 			case <-w.h.Stopped(): // nil, so never ready, if it never started
 				why = append(why, w.stopped().Error())
@@ -327,117 +202,120 @@ func (h *Hub) Run(ctx context.Context) error {
 			}
 		}
 		if len(why) == 0 {
-			fail(errors.New("router stopped"))
+			t.fail(errors.New("router stopped"))
 		} else {
-			fail(fmt.Errorf("router stopped: %s", strings.Join(why, "; ")))
+			t.fail(fmt.Errorf("router stopped: %s", strings.Join(why, "; ")))
 		}
-	}()
+	})
+}
+
+// watchHandlers waits until the router runs, then has any handler that
+// stops fail the hub. It returns false if the hub stops first.
+func (h *Hub) watchHandlers(t *tasks, p *parts) bool {
 	select {
-	case <-r.Running():
+	case <-p.router.Running():
 		// Running stays closed once a running router has stopped; the
 		// handler watchers below then see their handlers stopped at once.
 		h.life.routerStarted()
-		for _, w := range handlers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+		for _, w := range p.handlers {
+			t.spawn(func(ctx context.Context) {
 				select {
 				case <-w.h.Stopped():
-					fail(w.stopped())
-				case <-runCtx.Done():
+					t.fail(w.stopped())
+				case <-ctx.Done():
 				}
-			}()
-		}
-	case <-runCtx.Done():
-	}
-	if runCtx.Err() != nil {
-		// Stopped or failed before the router ran: start nothing more.
-		return h.finish(&wg, &errMu, &errs)
-	}
-	// Every instance runs the router; each poller and background loop runs
-	// on one instance at a time, the holder of its lease. Another takes over
-	// within the lease's TTL when that instance dies.
-	holder := fmt.Sprintf("%s/%d/%s", h.cfg.Instance, os.Getpid(), watermill.NewShortUUID())
-	ttl := durationOr(h.cfg.LeaseTTL, 10*time.Second)
-	lead := func(name string, run func(ctx context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := store.Lead(runCtx, h.store, name, holder, ttl, func(ctx context.Context) error {
-				h.log.Info("leading", "lease", name, "holder", holder)
-				return run(ctx)
 			})
-			if err != nil {
-				fail(fmt.Errorf("%s: %w", name, err))
-			}
-		}()
+		}
+	case <-t.ctx.Done():
 	}
-	for _, src := range sources {
-		p := &ingest.Poller{
-			Source: src.name, Pull: src.pull, Topic: topics.Raw(src.name), Publisher: pub,
+	return t.ctx.Err() == nil
+}
+
+// leased is a job that one instance at a time runs, under its lease.
+type leased struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+// pollers are a poller per source, publishing to its raw topic.
+func (h *Hub) pollers(p *parts) []leased {
+	var out []leased
+	for _, src := range p.sources {
+		pl := &ingest.Poller{
+			Source: src.name, Pull: src.pull, Topic: p.topics.Raw(src.name), Publisher: p.pub,
 			Cursors: h.store, Events: h.store, Instance: h.cfg.Instance,
 			Interval: durationOr(src.interval, time.Second), Counters: h.counters, Logger: h.log,
 			Wait: h.waitFor(src.name), Retried: func() { h.breakers.CountRetry(src.name) },
-			Published:  func(pulled time.Time) { m.Published(src.name, pulled) },
+			Published:  func(pulled time.Time) { p.metrics.Published(src.name, pulled) },
 			MaxBackoff: 5 * time.Second,
 		}
-		lead("poller:"+src.name, p.Run)
+		out = append(out, leased{"poller:" + src.name, pl.Run})
 	}
-	loops := l4.loops(h.cfg)
+	return out
+}
+
+// loops are the background loops: the level-4 ones and event retention.
+func (h *Hub) loops(p *parts) []leased {
+	loops := p.l4.loops(h.cfg)
 	if keep := durationOr(h.cfg.Retention.Events, defaultEventRetention); h.cfg.Retention.Events >= 0 {
 		every := durationOr(h.cfg.Retention.Interval, defaultPruneInterval)
 		loops["retention"] = func(ctx context.Context) error { return pruneEvents(ctx, h.store, keep, every, h.log) }
 	}
+	var out []leased
 	for name, run := range loops {
-		lead(name, run)
+		out = append(out, leased{name, run})
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		h.gauges(runCtx, m, names)
-	}()
-	if h.cfg.HTTP.Listen != "" {
-		ops := h.operatorAPI(sources, dlq.New(h.store, pub, topics, h.cfg.Instance), m)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ops.Run(runCtx)
-		}()
-		srv, err := serveHTTP(h.cfg.HTTP.Listen, h.httpHandler(l4, ops, m), h.log)
-		if err != nil {
-			cancel()
-			wg.Wait()
-			return err
-		}
-		h.log.Info("http listening", "addr", h.cfg.HTTP.Listen)
-		defer func() {
-			sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer scancel()
-			_ = srv.Shutdown(sctx)
-		}()
+	return out
+}
+
+// lead runs each job on whichever instance holds its lease. Every instance
+// runs the router; another takes a job over within the lease's TTL when
+// its instance dies.
+func (h *Hub) lead(t *tasks, jobs []leased) {
+	holder := fmt.Sprintf("%s/%d/%s", h.cfg.Instance, os.Getpid(), watermill.NewShortUUID())
+	ttl := durationOr(h.cfg.LeaseTTL, 10*time.Second)
+	for _, job := range jobs {
+		t.spawn(func(ctx context.Context) {
+			err := store.Lead(ctx, h.store, job.name, holder, ttl, func(ctx context.Context) error {
+				h.log.Info("leading", "lease", job.name, "holder", holder)
+				return job.run(ctx)
+			})
+			if err != nil {
+				t.fail(fmt.Errorf("%s: %w", job.name, err))
+			}
+		})
 	}
-	h.log.Info("hub running", "instance", h.cfg.Instance, "sources", len(sources))
-	<-runCtx.Done()
-	return h.finish(&wg, &errMu, &errs)
+}
+
+// startHTTP starts the operator API and serves the hub's HTTP surface;
+// shutdown stops serving.
+func (h *Hub) startHTTP(t *tasks, p *parts) (shutdown func(), err error) {
+	ops := h.operatorAPI(p.sources, dlq.New(h.store, p.pub, p.topics, h.cfg.Instance), p.metrics)
+	t.spawn(ops.Run)
+	srv, err := serveHTTP(h.cfg.HTTP.Listen, h.httpHandler(p.l4, ops, p.metrics), h.log)
+	if err != nil {
+		return nil, err
+	}
+	h.log.Info("http listening", "addr", h.cfg.HTTP.Listen)
+	return func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer scancel()
+		_ = srv.Shutdown(sctx)
+	}, nil
 }
 
 // finish waits, once Run's context has ended, for everything Run started
 // and returns what failed.
-func (h *Hub) finish(wg *sync.WaitGroup, mu *sync.Mutex, errs *[]error) error {
+func (h *Hub) finish(t *tasks) error {
 	h.life.stopping("shutdown requested", false)
-	mu.Lock()
-	failed := errors.Join(*errs...)
-	mu.Unlock()
-	if failed != nil {
+	if failed := t.failed(); failed != nil {
 		h.log.Error("hub stopping: no more pulls, finishing messages in flight", "error", failed.Error())
 	} else {
 		h.log.Info("hub stopping: no more pulls, finishing messages in flight")
 	}
-	wg.Wait()
+	t.wg.Wait()
 	h.log.Info("hub stopped")
-	mu.Lock()
-	defer mu.Unlock()
-	return errors.Join(*errs...)
+	return t.failed()
 }
 
 // watched is a router handler whose stop stops the hub.

@@ -7,9 +7,9 @@
 // http.Client's Transport; the SMTP client goes through Set.Do. While a
 // breaker is open, calls fail at once with an error that wraps ErrOpen and
 // that the connectors classify as transient, and handlers that need the
-// system call Set.Wait before taking a message, so the messages stay in
-// Kafka instead of being failed into quarantine. Handlers for other systems
-// are not affected.
+// system call Set.Wait (or use Set.WaitMiddleware) before taking a message,
+// so the messages stay in Kafka instead of being failed into quarantine.
+// Handlers for other systems are not affected.
 //
 // State changes are logged (Warn when a breaker opens, Info when it goes
 // half-open or closes) with the endpoint name and counts only: never a URL,
