@@ -129,14 +129,19 @@ func (w *world) flow() *postal.Flow { return postal.New(w.cfg) }
 
 // follow runs f's tracking loop until the test ends or stop is called.
 func follow(t *testing.T, f *postal.Flow) (stop func()) {
+	return followEvery(t, f, 20*time.Millisecond)
+}
+
+// followEvery is follow at the given interval. Stopped at the end of the
+// test, it is stopped before the store, opened earlier, closes.
+func followEvery(t *testing.T, f *postal.Flow, interval time.Duration) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = f.Follow(ctx, 20*time.Millisecond)
+		_ = f.Follow(ctx, interval)
 	}()
-	var once sync.Once
-	stop = func() { once.Do(func() { cancel(); <-done }) }
+	stop = sync.OnceFunc(func() { cancel(); <-done })
 	t.Cleanup(stop)
 	return stop
 }
@@ -166,11 +171,17 @@ func (w *world) atProvince(t *testing.T, id string) {
 // inLedger is the national sink catching up with the dossier.
 func (w *world) inLedger(t *testing.T, d *schemas.Dossier) {
 	t.Helper()
+	putLedger(t, w.store, d)
+}
+
+// putLedger records d in st's ledger, as the national sink does.
+func putLedger(t *testing.T, st *sqlite.Store, d *schemas.Dossier) {
+	t.Helper()
 	raw, err := json.Marshal(d)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.store.PutLedger(context.Background(), []store.LedgerEntry{{
+	if err := st.PutLedger(context.Background(), []store.LedgerEntry{{
 		DossierID: d.ID, Source: d.Source, Province: d.ProvinceCode, Procedure: d.Procedure.Code,
 		Version: d.SourceVersion, Status: d.Status, Canonical: raw,
 	}}); err != nil {
