@@ -2,7 +2,9 @@ package notify_test
 
 import (
 	"context"
+	"errors"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/lienthong/lienthong/flows/notify"
@@ -132,6 +134,24 @@ func TestNoticeSendFailures(t *testing.T) {
 		first:     map[string]int{"sent sms": 1, "sent mail": 0, "notify.sms": 1},
 		retry:     map[string]int{"sent sms": 1, "sent mail": 1, "notify.sms": 1, "notify.email": 1},
 	}, {
+		// The hub's own store failing is no refusal by the gateway: the
+		// notice is retried, not recorded as refused and dropped.
+		name:      "the store failing to claim the SMS key is the hub's failure: retried",
+		fault:     func(t *testing.T, w *world) { w.failStore(&faultyKeys{claim: errStore}) },
+		heal:      func(*testing.T, *world) {}, // the fault happens once
+		transient: true,
+		first:     map[string]int{"sent sms": 0, "sent mail": 1, "notify.email": 1},
+		retry:     map[string]int{"sent sms": 1, "sent mail": 1, "notify.sms": 1, "notify.email": 1},
+	}, {
+		// Sent and not confirmed: the retry sends it again with the same
+		// requestId, which the gateway answers without a second SMS.
+		name:      "the store failing to confirm a sent SMS: retried, and the gateway's key keeps it to one",
+		fault:     func(t *testing.T, w *world) { w.failStore(&faultyKeys{confirm: errStore}) },
+		heal:      func(*testing.T, *world) {},
+		transient: true,
+		first:     map[string]int{"sent sms": 1, "sent mail": 1, "notify.email": 1},
+		retry:     map[string]int{"sent sms": 1, "sent mail": 1, "notify.sms": 1, "notify.email": 1},
+	}, {
 		name:      "a number that is no mobile is permanent: recorded, skipped; the email goes",
 		applicant: func(n *notify.Notice) { n.Dossier.Applicant.Phone = phone },
 		first:     map[string]int{"sent sms": 0, "sent mail": 1, "notify.sms.failed": 1, "notify.email": 1},
@@ -223,4 +243,44 @@ func patch(t *testing.T, c *simctl.Controller, faults string) {
 	if _, err := c.Patch([]byte(faults)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+var errStore = errors.New("database is locked")
+
+// faultyKeys is the store failing the next idempotency claim or
+// confirmation, once.
+type faultyKeys struct {
+	notify.Store
+	mu             sync.Mutex
+	claim, confirm error
+}
+
+func (k *faultyKeys) ClaimIdempotency(ctx context.Context, key, effect string) (bool, []byte, error) {
+	if err := k.take(&k.claim); err != nil {
+		return false, nil, err
+	}
+	return k.Store.ClaimIdempotency(ctx, key, effect)
+}
+
+func (k *faultyKeys) ConfirmIdempotency(ctx context.Context, key string, result []byte) error {
+	if err := k.take(&k.confirm); err != nil {
+		return err
+	}
+	return k.Store.ConfirmIdempotency(ctx, key, result)
+}
+
+func (k *faultyKeys) take(fault *error) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	err := *fault
+	*fault = nil
+	return err
+}
+
+// failStore makes the notifier's store fail as k says.
+func (w *world) failStore(k *faultyKeys) {
+	k.Store = w.store
+	cfg := w.cfg
+	cfg.Store = k
+	w.nf = notify.New(cfg)
 }

@@ -30,6 +30,7 @@ type world struct {
 	relay *simmail.Server
 	sms   *simsms.Server
 	log   *bytes.Buffer
+	cfg   notify.Config
 	nf    *notify.Notifier
 }
 
@@ -61,8 +62,10 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	log := &bytes.Buffer{}
-	return &world{store: st, relay: relay, sms: gateway, log: log,
-		nf: notify.New(notify.Config{SMS: sc, Mail: mc, Store: st, Instance: "test", Log: slog.New(slog.NewTextHandler(log, nil))})}
+	w := &world{store: st, relay: relay, sms: gateway, log: log,
+		cfg: notify.Config{SMS: sc, Mail: mc, Store: st, Instance: "test", Log: slog.New(slog.NewTextHandler(log, nil))}}
+	w.nf = notify.New(w.cfg)
+	return w
 }
 
 func notice() notify.Notice {
