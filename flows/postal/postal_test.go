@@ -50,7 +50,7 @@ func (r *resyncs) Resync(_ context.Context, id string) error {
 // world is the postal flow over a real SQLite store, with VNPost, the SMS
 // gateway, the SMTP relay and Sơn La's portal simulated over TCP.
 type world struct {
-	store  *sqlite.Store
+	stored
 	vnpost *simvnpost.Server
 	vnURL  string
 	sms    *simsms.Server
@@ -243,22 +243,36 @@ func waitFor(t *testing.T, what string, within time.Duration, ok func() bool) {
 	}
 }
 
-func (w *world) delivery(t *testing.T, orderNumber string) store.Delivery {
+// stored reads what the flow recorded in its store.
+type stored struct {
+	store *sqlite.Store
+}
+
+func (s stored) delivery(t *testing.T, orderNumber string) store.Delivery {
 	t.Helper()
-	d, err := w.store.GetDelivery(context.Background(), orderNumber)
+	d, err := s.store.GetDelivery(context.Background(), orderNumber)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return d
 }
 
-func (w *world) cursor(t *testing.T) string {
+func (s stored) cursor(t *testing.T) string {
 	t.Helper()
-	c, err := w.store.GetCursor(context.Background(), postal.CursorName)
+	c, err := s.store.GetCursor(context.Background(), postal.CursorName)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return string(c)
+}
+
+func (s stored) settlement(t *testing.T, kind, orderNumber string) store.Settlement {
+	t.Helper()
+	st, err := s.store.GetSettlement(context.Background(), kind, orderNumber)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 // A delivery the tracking feed reports before the national sink has the

@@ -141,11 +141,12 @@ func (r *recorder) told(num string) int {
 
 // tracker is the postal flow following a scripted feed over a real store.
 type tracker struct {
-	store *sqlite.Store
-	feed  *feed
-	out   *recorder
-	cfg   postal.Config
-	flow  *postal.Flow
+	stored
+	feed *feed
+	out  *recorder
+	cfg  postal.Config
+	flow *postal.Flow
+	stop func() // Follow's, once started
 }
 
 // newTracker opens the store in dir (a synctest bubble must open it itself,
@@ -157,7 +158,7 @@ func newTracker(t *testing.T, dir string, pageSize int) *tracker {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	tr := &tracker{store: st, feed: &feed{}, out: &recorder{}}
+	tr := &tracker{stored: stored{st}, feed: &feed{}, out: &recorder{}}
 	tr.cfg = postal.Config{
 		Carrier: tr.feed, Store: st, Writeback: tr.out, Notifier: tr.out, Resync: &resyncs{},
 		Instance: "test", Log: slog.New(slog.DiscardHandler), PageSize: pageSize,
@@ -166,27 +167,26 @@ func newTracker(t *testing.T, dir string, pageSize int) *tracker {
 	return tr
 }
 
-// follow runs the tracking loop until stop is called or the test ends.
-func (tr *tracker) follow(t *testing.T, interval time.Duration) (stop func()) {
-	return followEvery(t, tr.flow, interval)
+// follow runs the tracking loop until the test ends.
+func (tr *tracker) follow(t *testing.T, interval time.Duration) {
+	tr.stop = followEvery(t, tr.flow, interval)
 }
 
-func (tr *tracker) settlement(t *testing.T, kind, num string) store.Settlement {
-	t.Helper()
-	s, err := tr.store.GetSettlement(context.Background(), kind, num)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-func (tr *tracker) cursor(t *testing.T) string {
-	t.Helper()
-	c, err := tr.store.GetCursor(context.Background(), postal.CursorName)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		t.Fatal(err)
-	}
-	return string(c)
+// inBubble runs body in a synctest bubble, where time moves only when
+// every goroutine waits on it, with a tracker over a store of its own and
+// dossier D's order recorded, its dossier in the ledger or not. Follow, if
+// body started it, is stopped before the bubble ends.
+func inBubble(t *testing.T, pageSize int, inLedger bool, body func(t *testing.T, tr *tracker, num string)) {
+	dir := t.TempDir()
+	synctest.Test(t, func(t *testing.T) {
+		tr := newTracker(t, dir, pageSize)
+		defer func() {
+			if tr.stop != nil {
+				tr.stop()
+			}
+		}()
+		body(t, tr, tr.ordered(t, "D", store.DeliveryOrdered, inLedger))
+	})
 }
 
 // ordered records the VNPost order of dossier id's result, in state (new
@@ -206,15 +206,6 @@ func (tr *tracker) ordered(t *testing.T, id, state string, inLedger bool) string
 		putLedger(t, tr.store, d)
 	}
 	return num
-}
-
-func (tr *tracker) delivery(t *testing.T, num string) store.Delivery {
-	t.Helper()
-	d, err := tr.store.GetDelivery(context.Background(), num)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
 }
 
 // timeline lists the kinds of the postal events on dossier id's timeline.
@@ -560,14 +551,11 @@ func TestTrackingPageReadAgainWhenRecordingFails(t *testing.T) {
 // the next; a short one means the feed is drained, and the next poll comes
 // an interval later.
 func TestFollowReadsFullPagesAtOnce(t *testing.T) {
-	dir := t.TempDir()
-	synctest.Test(t, func(t *testing.T) {
-		tr := newTracker(t, dir, 2)
-		num := tr.ordered(t, "D", store.DeliveryOrdered, true)
+	inBubble(t, 2, true, func(t *testing.T, tr *tracker, num string) {
 		tr.feed.add(event(1, num, vnpost.StatusPickedUp), event(2, num, vnpost.StatusInTransit))
 		tr.feed.add(event(3, num, vnpost.StatusDelivering))
 		start := time.Now()
-		stop := tr.follow(t, time.Minute)
+		tr.follow(t, time.Minute)
 		synctest.Wait()
 		if got := tr.feed.calls(); !slices.Equal(got, []int64{0, 2}) {
 			t.Errorf("the feed was asked from %v; want 0, then 2 at once", got)
@@ -590,7 +578,6 @@ func TestFollowReadsFullPagesAtOnce(t *testing.T) {
 		if d := tr.delivery(t, num); eventID(d.DeliveredAt) != 4 {
 			t.Errorf("delivered at event %d; want 4", eventID(d.DeliveredAt))
 		}
-		stop()
 	})
 }
 
@@ -599,13 +586,10 @@ func TestFollowReadsFullPagesAtOnce(t *testing.T) {
 // interval later, then at doubling delays, without the writeback being
 // sent again; and it goes as soon as it can.
 func TestFollowRetriesWaitingEffectsWithBackoff(t *testing.T) {
-	dir := t.TempDir()
-	synctest.Test(t, func(t *testing.T) {
-		tr := newTracker(t, dir, 0)
-		num := tr.ordered(t, "D", store.DeliveryOrdered, false)
+	inBubble(t, 0, false, func(t *testing.T, tr *tracker, num string) {
 		tr.feed.add(event(1, num, vnpost.StatusDelivered))
 		start := time.Now()
-		stop := tr.follow(t, time.Minute)
+		tr.follow(t, time.Minute)
 
 		// tries is the passes that left the settlement open.
 		check := func(tries int, nextIn time.Duration) {
@@ -633,7 +617,6 @@ func TestFollowRetriesWaitingEffectsWithBackoff(t *testing.T) {
 		if got := tr.out.sent(num); !slices.Equal(got, []string{num + "/delivered@1"}) {
 			t.Errorf("writebacks %v; want the one of the first pass only", got)
 		}
-		stop()
 	})
 }
 
@@ -641,13 +624,10 @@ func TestFollowRetriesWaitingEffectsWithBackoff(t *testing.T) {
 // writeback the province could not take when the delivery was read goes
 // at the next interval all the same.
 func TestFollowSettlesWhileTheFeedIsDown(t *testing.T) {
-	dir := t.TempDir()
-	synctest.Test(t, func(t *testing.T) {
-		tr := newTracker(t, dir, 0)
-		num := tr.ordered(t, "D", store.DeliveryOrdered, true)
+	inBubble(t, 0, true, func(t *testing.T, tr *tracker, num string) {
 		tr.out.refuse(&httpx.Error{Op: "sonla: writeback", Status: 503, Transient: true})
 		tr.feed.add(event(1, num, vnpost.StatusDelivered))
-		stop := tr.follow(t, time.Minute)
+		tr.follow(t, time.Minute)
 		synctest.Wait()
 		if s := tr.settlement(t, store.SettlementDelivered, num); s.State != store.SettlementOpen || s.Writeback != store.WritebackDue {
 			t.Fatalf("settlement %+v while the province is down; want open, writeback due", s)
@@ -666,6 +646,5 @@ func TestFollowSettlesWhileTheFeedIsDown(t *testing.T) {
 		if got := tr.out.sent(num); !slices.Equal(got, []string{num + "/delivered@1"}) {
 			t.Errorf("writebacks %v", got)
 		}
-		stop()
 	})
 }
