@@ -92,8 +92,8 @@ func (n Notice) key(channel string) string {
 // Notify sends n by SMS and by email, each once. An applicant without a
 // phone number or an email simply gets fewer messages; a message the
 // gateway refuses for good (an invalid number) is recorded and skipped, so it
-// never holds up the dossiers behind it. Transient failures are returned for
-// a retry.
+// never holds up the dossiers behind it. Transient failures, and the hub's
+// own (its store failing around the send), are returned for a retry.
 func (nf *Notifier) Notify(ctx context.Context, n Notice) error {
 	t := compose(n)
 	d := n.Dossier
@@ -105,7 +105,7 @@ func (nf *Notifier) Notify(ctx context.Context, n Notice) error {
 			// after a crash sends nothing.
 			_, done, err := once.Do(ctx, nf.cfg.Store, key, "notify sms", func(ctx context.Context) ([]byte, error) {
 				id, err := nf.cfg.SMS.Send(ctx, d.Applicant.Phone, t.sms, requestID(key))
-				return []byte(id), err
+				return []byte(id), answered(err)
 			})
 			return done, err
 		}))
@@ -144,7 +144,7 @@ func (nf *Notifier) mail(ctx context.Context, d *schemas.Dossier, kind, key stri
 		if email.Uncertain(err) {
 			p.Uncertain() // the reply to the message was lost: as good as a crash
 		}
-		return nil, err
+		return nil, answered(err)
 	})
 	if again && err == nil {
 		nf.cfg.Log.Warn("email sent again after an attempt stopped between DATA and its confirmation; the relay may have it twice, with one Message-ID",
@@ -169,7 +169,7 @@ func (nf *Notifier) send(ctx context.Context, d *schemas.Dossier, kind, channel 
 	ev := store.Event{DossierID: d.ID, Source: d.Source, Version: d.SourceVersion,
 		Kind: "notify." + channel, Detail: kind, At: time.Now(), Instance: nf.cfg.Instance}
 	if err != nil {
-		if transient(err) {
+		if !refused(err) {
 			return fmt.Errorf("notify %s of %s dossier %s by %s: %w", kind, d.Source, d.ID, channel, err)
 		}
 		// Permanent: tell the operators, never the number or address.
@@ -188,6 +188,29 @@ func (nf *Notifier) send(ctx context.Context, d *schemas.Dossier, kind, channel 
 func requestID(key string) string {
 	sum := sha256.Sum256([]byte(key))
 	return "lt" + hex.EncodeToString(sum[:15])
+}
+
+// channelError is the gateway's or the relay's own answer to a message, as
+// opposed to the hub's own failure (the store's, around the send).
+type channelError struct{ err error }
+
+func (e *channelError) Error() string { return e.err.Error() }
+func (e *channelError) Unwrap() error { return e.err }
+
+// answered marks err as the channel's answer.
+func answered(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &channelError{err}
+}
+
+// refused reports whether err is the channel refusing the message for good.
+// Anything else, the hub's own store failing included, is retried: a
+// notice is skipped only when no retry can send it.
+func refused(err error) bool {
+	var ce *channelError
+	return errors.As(err, &ce) && !transient(err)
 }
 
 // transient reports whether retrying err later can help.

@@ -1,32 +1,40 @@
 package notify_test
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"net"
+	"net/http/httptest"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/lienthong/lienthong/connectors/email"
+	"github.com/lienthong/lienthong/connectors/sms"
 	"github.com/lienthong/lienthong/flows/notify"
 	"github.com/lienthong/lienthong/flows/once"
 	"github.com/lienthong/lienthong/schemas"
 	simmail "github.com/lienthong/lienthong/sim/mail"
+	simsms "github.com/lienthong/lienthong/sim/sms"
 	"github.com/lienthong/lienthong/store"
 	"github.com/lienthong/lienthong/store/sqlstore"
 	"github.com/lienthong/lienthong/store/storetest"
 )
 
-// mailWorld is the email channel over a real SQLite store and the SMTP
-// relay simulated over TCP.
-type mailWorld struct {
+// world is the notifier over a real SQLite store, with the SMTP relay
+// simulated over TCP and the SMS gateway over HTTP. Its log is kept, to
+// check what it says.
+type world struct {
 	store *sqlstore.Store
 	relay *simmail.Server
+	sms   *simsms.Server
+	log   *bytes.Buffer
+	cfg   notify.Config
 	nf    *notify.Notifier
 }
 
-func newMailWorld(t *testing.T) *mailWorld {
+func newWorld(t *testing.T) *world {
 	t.Helper()
 	st, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "hub.db"), storetest.Options()...)
 	if err != nil {
@@ -45,8 +53,19 @@ func newMailWorld(t *testing.T) *mailWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &mailWorld{store: st, relay: relay,
-		nf: notify.New(notify.Config{Mail: mc, Store: st, Instance: "test", Log: slog.New(slog.DiscardHandler)})}
+	gateway := simsms.New(simsms.Config{})
+	t.Cleanup(gateway.Close)
+	srv := httptest.NewServer(gateway)
+	t.Cleanup(srv.Close)
+	sc, err := sms.New(sms.Config{BaseURL: srv.URL, Username: "hub", Password: "hub-secret", Brandname: "DICHVUCONG", Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := &bytes.Buffer{}
+	w := &world{store: st, relay: relay, sms: gateway, log: log,
+		cfg: notify.Config{SMS: sc, Mail: mc, Store: st, Instance: "test", Log: slog.New(slog.NewTextHandler(log, nil))}}
+	w.nf = notify.New(w.cfg)
+	return w
 }
 
 func notice() notify.Notice {
@@ -62,7 +81,7 @@ func key(n notify.Notice) string {
 	return "notify/email/" + n.Dossier.ID + "/" + n.Kind + "/" + n.Occurrence
 }
 
-func (w *mailWorld) kinds(t *testing.T, id string) map[string]int {
+func (w *world) kinds(t *testing.T, id string) map[string]int {
 	t.Helper()
 	tl, err := w.store.Timeline(context.Background(), id)
 	if err != nil {
@@ -76,7 +95,7 @@ func (w *mailWorld) kinds(t *testing.T, id string) map[string]int {
 }
 
 // leaves claims what a hub killed at some point of a send would leave.
-func (w *mailWorld) leaves(t *testing.T, keys map[string]string) {
+func (w *world) leaves(t *testing.T, keys map[string]string) {
 	t.Helper()
 	for k, effect := range keys {
 		if _, _, err := w.store.ClaimIdempotency(context.Background(), k, effect); err != nil {
@@ -86,7 +105,7 @@ func (w *mailWorld) leaves(t *testing.T, keys map[string]string) {
 }
 
 func TestEmailOncePerNotice(t *testing.T) {
-	w := newMailWorld(t)
+	w := newWorld(t)
 	ctx := context.Background()
 	n := notice()
 	for range 2 {
@@ -110,7 +129,7 @@ func TestEmailOncePerNotice(t *testing.T) {
 // A hub killed before DATA certainly sent nothing: the retry sends it, and
 // it is no duplicate.
 func TestEmailAfterCrashBeforeData(t *testing.T) {
-	w := newMailWorld(t)
+	w := newWorld(t)
 	n := notice()
 	w.leaves(t, map[string]string{key(n): "notify email"})
 	if err := w.nf.Notify(context.Background(), n); err != nil {
@@ -128,7 +147,7 @@ func TestEmailAfterCrashBeforeData(t *testing.T) {
 // have had the relay take the message: the retry sends it again, with the
 // same Message-ID, and says so on the dossier's timeline; then never again.
 func TestEmailAfterCrashInWindow(t *testing.T) {
-	w := newMailWorld(t)
+	w := newWorld(t)
 	ctx := context.Background()
 	n := notice()
 	w.leaves(t, map[string]string{key(n): "notify email", once.MarkerKey(key(n)): "notify email committing"})
@@ -161,7 +180,7 @@ func TestEmailAfterCrashInWindow(t *testing.T) {
 // it holds the answer, then drops the connection): as good as a crash in
 // the window. The retry sends it again and notes the possible duplicate.
 func TestEmailAfterLostReply(t *testing.T) {
-	w := newMailWorld(t)
+	w := newWorld(t)
 	ctx := context.Background()
 	n := notice()
 	if _, err := w.relay.Controller().Patch([]byte(`{"timeout_rate":1}`)); err != nil {

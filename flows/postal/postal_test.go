@@ -50,7 +50,7 @@ func (r *resyncs) Resync(_ context.Context, id string) error {
 // world is the postal flow over a real SQLite store, with VNPost, the SMS
 // gateway, the SMTP relay and Sơn La's portal simulated over TCP.
 type world struct {
-	store  *sqlstore.Store
+	stored
 	vnpost *simvnpost.Server
 	vnURL  string
 	sms    *simsms.Server
@@ -129,14 +129,19 @@ func (w *world) flow() *postal.Flow { return postal.New(w.cfg) }
 
 // follow runs f's tracking loop until the test ends or stop is called.
 func follow(t *testing.T, f *postal.Flow) (stop func()) {
+	return followEvery(t, f, 20*time.Millisecond)
+}
+
+// followEvery is follow at the given interval. Stopped at the end of the
+// test, it is stopped before the store, opened earlier, closes.
+func followEvery(t *testing.T, f *postal.Flow, interval time.Duration) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = f.Follow(ctx, 20*time.Millisecond)
+		_ = f.Follow(ctx, interval)
 	}()
-	var once sync.Once
-	stop = func() { once.Do(func() { cancel(); <-done }) }
+	stop = sync.OnceFunc(func() { cancel(); <-done })
 	t.Cleanup(stop)
 	return stop
 }
@@ -166,11 +171,17 @@ func (w *world) atProvince(t *testing.T, id string) {
 // inLedger is the national sink catching up with the dossier.
 func (w *world) inLedger(t *testing.T, d *schemas.Dossier) {
 	t.Helper()
+	putLedger(t, w.store, d)
+}
+
+// putLedger records d in st's ledger, as the national sink does.
+func putLedger(t *testing.T, st *sqlstore.Store, d *schemas.Dossier) {
+	t.Helper()
 	raw, err := json.Marshal(d)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.store.PutLedger(context.Background(), []store.LedgerEntry{{
+	if err := st.PutLedger(context.Background(), []store.LedgerEntry{{
 		DossierID: d.ID, Source: d.Source, Province: d.ProvinceCode, Procedure: d.Procedure.Code,
 		Version: d.SourceVersion, Status: d.Status, Canonical: raw,
 	}}); err != nil {
@@ -232,22 +243,36 @@ func waitFor(t *testing.T, what string, within time.Duration, ok func() bool) {
 	}
 }
 
-func (w *world) delivery(t *testing.T, orderNumber string) store.Delivery {
+// stored reads what the flow recorded in its store.
+type stored struct {
+	store *sqlstore.Store
+}
+
+func (s stored) delivery(t *testing.T, orderNumber string) store.Delivery {
 	t.Helper()
-	d, err := w.store.GetDelivery(context.Background(), orderNumber)
+	d, err := s.store.GetDelivery(context.Background(), orderNumber)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return d
 }
 
-func (w *world) cursor(t *testing.T) string {
+func (s stored) cursor(t *testing.T) string {
 	t.Helper()
-	c, err := w.store.GetCursor(context.Background(), postal.CursorName)
+	c, err := s.store.GetCursor(context.Background(), postal.CursorName)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return string(c)
+}
+
+func (s stored) settlement(t *testing.T, kind, orderNumber string) store.Settlement {
+	t.Helper()
+	st, err := s.store.GetSettlement(context.Background(), kind, orderNumber)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 // A delivery the tracking feed reports before the national sink has the
