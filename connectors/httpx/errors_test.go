@@ -1,6 +1,7 @@
 package httpx_test
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -47,5 +48,20 @@ func TestClipKeepsRunesWhole(t *testing.T) {
 	}
 	if got := httpx.Clip("Lỗi", 3); got != "Lỗi" {
 		t.Errorf("exact length: %q", got)
+	}
+}
+
+func TestClassification(t *testing.T) {
+	for status, transient := range map[int]bool{500: true, 502: true, 503: true, 429: true, 408: true, 400: false, 401: false, 403: false, 404: false, 409: false} {
+		e := httpx.StatusError("x", &httpx.Response{Status: status, Header: http.Header{"Retry-After": {"3"}}})
+		if httpx.IsTransient(e) != transient || httpx.IsPermanent(e) == transient {
+			t.Errorf("%d: transient %v", status, httpx.IsTransient(e))
+		}
+		if (status == 401 || status == 403) != errors.Is(e, httpx.ErrAuth) {
+			t.Errorf("%d: auth", status)
+		}
+	}
+	if httpx.IsTransient(nil) || httpx.IsPermanent(nil) {
+		t.Error("nil")
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lienthong/lienthong/connectors/httpx"
+	"github.com/lienthong/lienthong/internal/xmltree"
 	"github.com/lienthong/lienthong/schemas"
 )
 
@@ -138,10 +139,10 @@ func (c *Client) list(ctx context.Context, since time.Time, page, size int) (htt
 		return httpx.KeysetPage{}, err
 	}
 	resp := body.Child("LayDanhSachHoSoResponse", c.spaces...)
-	if resp == nil {
+	if !resp.Present() {
 		resp = body.Find("LayDanhSachHoSoResponse", c.spaces...)
 	}
-	if resp == nil {
+	if !resp.Present() {
 		return httpx.KeysetPage{}, httpx.MalformedError(op, errors.New("no LayDanhSachHoSoResponse in the SOAP body"))
 	}
 	pulled := c.now()
@@ -158,7 +159,7 @@ func (c *Client) list(ctx context.Context, since time.Time, page, size int) (htt
 
 // record turns one <HoSo> into a RawRecord; it never fails. The payload is
 // the element on its own, its namespace declared, UTF-8.
-func (c *Client) record(h *httpx.Element, pulled time.Time) schemas.RawRecord {
+func (c *Client) record(h xmltree.Element, pulled time.Time) schemas.RawRecord {
 	rec := schemas.RawRecord{
 		Source:  c.cfg.Source,
 		ID:      strings.TrimSpace(h.Child("MaHoSo", c.spaces...).Text()),

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/lienthong/lienthong/connectors/httpx"
+	"github.com/lienthong/lienthong/internal/xmltree"
 	"github.com/lienthong/lienthong/schemas"
 )
 
@@ -39,17 +40,17 @@ func parseFeed(body []byte, contentType, fallback string) (*feed, error) {
 	if err != nil {
 		return nil, err
 	}
-	root, perr := httpx.ParseXML(text)
+	root, perr := xmltree.Parse(text)
 	if perr != nil {
 		return scanFeed(text, perr)
 	}
-	if root.Local != "DONGBO" {
+	if root.Local() != "DONGBO" {
 		return nil, errors.New("root element is not DONGBO")
 	}
 	f := &feed{}
 	f.readRoot(func(name string) (string, bool) { return root.Attr(name) })
-	for _, h := range root.Elements() {
-		if h.Local != "HOSO" {
+	for h := range root.Elements() {
+		if h.Local() != "HOSO" {
 			continue
 		}
 		e := entry{payload: h.Standalone(), wellFormed: true}
@@ -114,7 +115,7 @@ func scanFeed(text []byte, cause error) (*feed, error) {
 // chunkEntry reads one hand-split <HOSO>: as XML if it parses on its own,
 // else by pattern, passing the raw text on.
 func chunkEntry(chunk []byte) entry {
-	if h, err := httpx.ParseXML(chunk); err == nil && h.Local == "HOSO" {
+	if h, err := xmltree.Parse(chunk); err == nil && h.Local() == "HOSO" {
 		e := entry{payload: h.Standalone(), wellFormed: true}
 		seq, _ := h.Attr("SEQ")
 		e.seq, e.seqOK = httpx.ParseInt(seq)
