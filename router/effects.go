@@ -10,7 +10,6 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 
-	"github.com/lienthong/lienthong/connectors/httpx"
 	"github.com/lienthong/lienthong/router/kafka"
 	"github.com/lienthong/lienthong/schemas"
 	"github.com/lienthong/lienthong/store"
@@ -91,7 +90,7 @@ func (f *facts) apply(d *schemas.Dossier) *schemas.Dossier {
 	if !f.deliveredAt.IsZero() && out.Status == schemas.StatusResolved {
 		// Delivered by post is returned: the province may record it later
 		// or never; the national portal learns it now.
-		at := f.deliveredAt.In(httpx.Vietnam)
+		at := f.deliveredAt.In(schemas.Vietnam)
 		out.Status, out.ReturnedAt = schemas.StatusReturned, &at
 	}
 	return &out

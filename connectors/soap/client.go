@@ -82,7 +82,7 @@ func New(cfg Config) (*Client, error) {
 		cfg.Namespace = DefaultNamespace
 	}
 	if cfg.Start.IsZero() {
-		cfg.Start = time.Unix(0, 0).In(httpx.Vietnam)
+		cfg.Start = time.Unix(0, 0).In(schemas.Vietnam)
 	}
 	c := &Client{
 		cfg:  cfg,
@@ -130,7 +130,7 @@ func (c *Client) list(ctx context.Context, since time.Time, page, size int) (htt
 	op := fmt.Sprintf("%s: list page %d", c.cfg.Source, page)
 	var b strings.Builder
 	b.WriteString("<mc:LayDanhSachHoSo>")
-	b.WriteString("<mc:TuThoiDiem>" + since.In(httpx.Vietnam).Format(timeLayout) + "</mc:TuThoiDiem>")
+	b.WriteString("<mc:TuThoiDiem>" + since.In(schemas.Vietnam).Format(timeLayout) + "</mc:TuThoiDiem>")
 	b.WriteString("<mc:TrangSo>" + strconv.Itoa(page) + "</mc:TrangSo>")
 	b.WriteString("<mc:SoBanGhi>" + strconv.Itoa(size) + "</mc:SoBanGhi>")
 	b.WriteString("</mc:LayDanhSachHoSo>")
@@ -168,8 +168,8 @@ func (c *Client) record(h xmltree.Element, pulled time.Time) schemas.RawRecord {
 		Payload: h.Standalone(),
 		Pulled:  pulled,
 	}
-	rec.Version, _ = httpx.ParseInt(h.Child("PhienBan", c.spaces...).Text())
-	if t, ok := httpx.ParseTime(h.Child("ThoiDiemCapNhat", c.spaces...).Text(), httpx.Vietnam, timeLayout); ok {
+	rec.Version, _ = schemas.ParseInt(h.Child("PhienBan", c.spaces...).Text())
+	if t, ok := schemas.ParseTime(h.Child("ThoiDiemCapNhat", c.spaces...).Text(), timeLayout); ok {
 		rec.Updated = &t
 	}
 	return rec

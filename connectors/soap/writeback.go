@@ -8,6 +8,7 @@ import (
 
 	"github.com/lienthong/lienthong/connectors/httpx"
 	"github.com/lienthong/lienthong/internal/xmltree"
+	"github.com/lienthong/lienthong/schemas"
 )
 
 // Writeback calls CapNhatSuKienHoSo. The portal accepts a MaThamChieu once
@@ -23,7 +24,7 @@ func (c *Client) Writeback(ctx context.Context, ev Event) error {
 		el("MaHoSo", ev.DossierID) +
 		el("LoaiSuKien", ev.Kind) +
 		el("MaThamChieu", ev.Reference) +
-		el("ThoiDiem", ev.At.In(httpx.Vietnam).Format(timeLayout)) +
+		el("ThoiDiem", ev.At.In(schemas.Vietnam).Format(timeLayout)) +
 		el("NoiDung", ev.Content) +
 		"</mc:CapNhatSuKienHoSo>"
 	body, _, err := c.call(ctx, op, "CapNhatSuKienHoSo", inner)

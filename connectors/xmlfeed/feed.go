@@ -55,7 +55,7 @@ func parseFeed(body []byte, contentType, fallback string) (*feed, error) {
 		}
 		e := entry{payload: h.Standalone(), wellFormed: true}
 		seq, _ := h.Attr("SEQ")
-		e.seq, e.seqOK = httpx.ParseInt(seq)
+		e.seq, e.seqOK = schemas.ParseInt(seq)
 		op, _ := h.Attr("THAO_TAC")
 		e.op = opOf(op)
 		e.id = strings.TrimSpace(h.Child("MAHOSO").Text())
@@ -69,7 +69,7 @@ func (f *feed) readRoot(attr func(string) (string, bool)) {
 		f.more = strings.TrimSpace(v) == "1"
 	}
 	if v, ok := attr("SEQ_CUOI"); ok {
-		f.last, f.lastOK = httpx.ParseInt(v)
+		f.last, f.lastOK = schemas.ParseInt(v)
 	}
 }
 
@@ -118,7 +118,7 @@ func chunkEntry(chunk []byte) entry {
 	if h, err := xmltree.Parse(chunk); err == nil && h.Local() == "HOSO" {
 		e := entry{payload: h.Standalone(), wellFormed: true}
 		seq, _ := h.Attr("SEQ")
-		e.seq, e.seqOK = httpx.ParseInt(seq)
+		e.seq, e.seqOK = schemas.ParseInt(seq)
 		op, _ := h.Attr("THAO_TAC")
 		e.op = opOf(op)
 		e.id = strings.TrimSpace(h.Child("MAHOSO").Text())
@@ -130,7 +130,7 @@ func chunkEntry(chunk []byte) entry {
 		tagEnd = len(chunk)
 	}
 	attrs := attrsOf(chunk[len("<HOSO"):tagEnd])
-	e.seq, e.seqOK = httpx.ParseInt(attrs["SEQ"])
+	e.seq, e.seqOK = schemas.ParseInt(attrs["SEQ"])
 	e.op = opOf(attrs["THAO_TAC"])
 	if mm := reMaHoSo.FindSubmatch(chunk); mm != nil {
 		e.id = string(mm[1])

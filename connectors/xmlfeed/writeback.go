@@ -9,6 +9,7 @@ import (
 
 	"github.com/lienthong/lienthong/connectors/httpx"
 	"github.com/lienthong/lienthong/internal/xmltree"
+	"github.com/lienthong/lienthong/schemas"
 )
 
 // Writeback posts <SUKIEN> to /dvc/api/sukien. A repeated MATHAMCHIEU is
@@ -23,7 +24,7 @@ func (c *Client) Writeback(ctx context.Context, ev Event) error {
 		`<SUKIEN MAHOSO="` + xmltree.EscapeAttr(ev.DossierID) +
 		`" LOAI="` + xmltree.EscapeAttr(ev.Kind) +
 		`" MATHAMCHIEU="` + xmltree.EscapeAttr(ev.Reference) +
-		`" THOIDIEM="` + ev.At.In(httpx.Vietnam).Format("20060102150405") + `">` +
+		`" THOIDIEM="` + ev.At.In(schemas.Vietnam).Format("20060102150405") + `">` +
 		xmltree.EscapeText(ev.Content) + `</SUKIEN>`)
 	resp, err := c.http.Do(ctx, op, func(ctx context.Context) (*http.Request, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, httpx.JoinURL(c.cfg.BaseURL, eventPath), bytes.NewReader(body))
