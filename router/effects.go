@@ -121,8 +121,8 @@ func (r *Resyncer) Resync(ctx context.Context, dossierID string) error {
 	}
 	msg := message.NewMessage(watermill.NewUUID(), e.Canonical)
 	msg.Metadata.Set(kafka.PartitionKeyMetadata, dossierID)
-	msg.Metadata.Set("source", e.Source)
-	msg.Metadata.Set("resync", "effects")
+	msg.Metadata.Set(schemas.MetadataSource, e.Source)
+	msg.Metadata.Set(MetadataResync, "effects")
 	// The version it holds: a newer one waiting behind it replaces it, and
 	// it never replaces a newer one (kafka.SubscriberConfig.SupersedeBy).
 	msg.Metadata.Set(schemas.MetadataVersion, strconv.FormatInt(e.Version, 10))
