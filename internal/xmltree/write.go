@@ -80,7 +80,7 @@ func write(b *bytes.Buffer, e *etree.Element, extra []etree.Attr) {
 			b.WriteByte(' ')
 			b.WriteString(qname(a.Space, a.Key))
 			b.WriteString(`="`)
-			escapeAttr(b, a.Value)
+			escape(b, a.Value, true)
 			b.WriteByte('"')
 		}
 	}
@@ -94,7 +94,7 @@ func write(b *bytes.Buffer, e *etree.Element, extra []etree.Attr) {
 		case *etree.Element:
 			write(b, v, nil)
 		case *etree.CharData:
-			escapeText(b, v.Data)
+			escape(b, v.Data, false)
 		case *etree.Comment:
 			b.WriteString("<!--")
 			b.WriteString(strings.ReplaceAll(v.Data, "--", "- -"))
@@ -139,44 +139,27 @@ func isNCName(s string) bool {
 	return s != ""
 }
 
-// escapeText escapes character data; CR is kept as a reference so a
-// re-parse does not fold it into LF.
-func escapeText(b *bytes.Buffer, s string) {
+// escape escapes character data: CR is kept as a reference so a re-parse
+// does not fold it into LF. In an attribute value (attr) the quote too, and
+// whitespace other than space as references so attribute-value
+// normalisation keeps it.
+func escape(b *bytes.Buffer, s string, attr bool) {
 	for _, r := range s {
-		switch r {
-		case '&':
+		switch {
+		case r == '&':
 			b.WriteString("&amp;")
-		case '<':
+		case r == '<':
 			b.WriteString("&lt;")
-		case '>':
+		case r == '>':
 			b.WriteString("&gt;")
-		case '\r':
+		case r == '\r':
 			b.WriteString("&#xD;")
-		default:
-			b.WriteRune(r)
-		}
-	}
-}
-
-// escapeAttr escapes an attribute value; whitespace other than space is
-// written as references so attribute-value normalisation keeps it.
-func escapeAttr(b *bytes.Buffer, s string) {
-	for _, r := range s {
-		switch r {
-		case '&':
-			b.WriteString("&amp;")
-		case '<':
-			b.WriteString("&lt;")
-		case '>':
-			b.WriteString("&gt;")
-		case '"':
+		case attr && r == '"':
 			b.WriteString("&quot;")
-		case '\t':
+		case attr && r == '\t':
 			b.WriteString("&#x9;")
-		case '\n':
+		case attr && r == '\n':
 			b.WriteString("&#xA;")
-		case '\r':
-			b.WriteString("&#xD;")
 		default:
 			b.WriteRune(r)
 		}
@@ -186,13 +169,13 @@ func escapeAttr(b *bytes.Buffer, s string) {
 // EscapeText returns s escaped for use as XML character data.
 func EscapeText(s string) string {
 	var b bytes.Buffer
-	escapeText(&b, s)
+	escape(&b, s, false)
 	return b.String()
 }
 
 // EscapeAttr returns s escaped for use in a double-quoted attribute.
 func EscapeAttr(s string) string {
 	var b bytes.Buffer
-	escapeAttr(&b, s)
+	escape(&b, s, true)
 	return b.String()
 }

@@ -5,6 +5,7 @@ package testutil
 import (
 	"encoding/json"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -122,5 +123,21 @@ func SameInstant(t *testing.T, name string, got *time.Time, want time.Time) {
 	}
 	if got.Location() != schemas.Vietnam {
 		t.Errorf("%s: zone %v, want Asia/Ho_Chi_Minh", name, got.Location())
+	}
+}
+
+// BenchMap runs mapFn on the fixture at path, as the normaliser maps each
+// record of a page.
+func BenchMap(b *testing.B, path string, mapFn func(payload []byte) (*schemas.Dossier, error)) {
+	payload, err := os.ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(payload)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := mapFn(payload); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
