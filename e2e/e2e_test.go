@@ -258,7 +258,7 @@ func (e *env) waitSynced(t *testing.T, limit time.Duration) {
 				if _, q := quarantined[versionKey{src, d.ID, v}]; q {
 					continue
 				}
-				if l.NationalState != "held" || l.NationalVersion < v {
+				if l.NationalState != store.NationalHeld || l.NationalVersion < v {
 					behind = append(behind, fmt.Sprintf("%s/%s v%d (national has v%d, %q)", src, d.ID, v, l.NationalVersion, l.NationalState))
 					continue
 				}

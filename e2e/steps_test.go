@@ -15,6 +15,7 @@ import (
 
 	"github.com/lienthong/lienthong/schemas"
 	"github.com/lienthong/lienthong/sim/devenv"
+	"github.com/lienthong/lienthong/store"
 )
 
 // testStep is one processing step as a test writes it into a source record.
@@ -211,7 +212,7 @@ func (e *env) waitLedgerVersion(t *testing.T, src, id string, v int64, limit tim
 		if err != nil {
 			t.Fatal(err)
 		}
-		if en := l[id]; en.NationalState == "held" && en.NationalVersion >= v {
+		if en := l[id]; en.NationalState == store.NationalHeld && en.NationalVersion >= v {
 			return
 		}
 		if q := e.quarantinedVersions(t); len(q) > 0 {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/lienthong/lienthong/hub"
 	"github.com/lienthong/lienthong/ops/auth"
+	"github.com/lienthong/lienthong/router"
 	"github.com/lienthong/lienthong/router/ingest"
 	"github.com/lienthong/lienthong/router/kafka"
 	"github.com/lienthong/lienthong/router/kafka/broker"
@@ -173,7 +174,7 @@ func (w *world) waitHeld(st *sqlstore.Store, ids map[string][]string, limit time
 					w.t.Fatalf("%s has no dossier %s", src, id)
 				}
 				e := l[id]
-				if e.NationalState != "held" || e.NationalVersion < int64(item.Version) {
+				if e.NationalState != store.NationalHeld || e.NationalVersion < int64(item.Version) {
 					behind = append(behind, src+"/"+id)
 				}
 			}
@@ -414,7 +415,7 @@ func TestKafkaCarriesNoPersonalData(t *testing.T) {
 		recs = topicRecords(t, w.prefix)
 		for _, m := range recs[w.prefix+"canonical"] {
 			for _, h := range m.Headers {
-				if h.Key == "resync" {
+				if h.Key == router.MetadataResync {
 					return true
 				}
 			}
@@ -480,7 +481,7 @@ func TestKafkaCarriesNoPersonalData(t *testing.T) {
 				for _, l := range known.leaks(h.Value) {
 					t.Errorf("%s: header %s holds %s", where, h.Key, l)
 				}
-				if h.Key == "quarantine_entry" {
+				if h.Key == router.MetadataReplayOf {
 					replayed++
 				}
 			}
@@ -577,7 +578,7 @@ func TestKafkaKeyRotation(t *testing.T) {
 	}
 	lost := message.NewMessage(watermill.NewUUID(), []byte(`{"id":"`+ids[devenv.NameThaiNguyen][0]+`","source":"thainguyen"}`))
 	lost.Metadata.Set(kafka.PartitionKeyMetadata, ids[devenv.NameThaiNguyen][0])
-	lost.Metadata.Set("source", devenv.NameThaiNguyen)
+	lost.Metadata.Set(schemas.MetadataSource, devenv.NameThaiNguyen)
 	if err := lostPub.Publish(canonical, lost); err != nil {
 		t.Fatal(err)
 	}
@@ -595,7 +596,7 @@ func TestKafkaKeyRotation(t *testing.T) {
 	w.waitHeld(st2, map[string][]string{devenv.NameThaiNguyen: more}, 60*time.Second)
 	waitFor(t, "the legacy record at the national portal", 30*time.Second, func() bool {
 		l, err := st2.GetLedger(ctx, []string{legacyID})
-		return err == nil && l[legacyID].NationalState == "held"
+		return err == nil && l[legacyID].NationalState == store.NationalHeld
 	})
 	waitFor(t, "the message sealed under an unknown key quarantined", 30*time.Second, func() bool {
 		q, err := st2.ListQuarantine(ctx, store.QuarantineFilter{})

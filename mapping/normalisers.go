@@ -10,10 +10,6 @@ import (
 // the same kinds of values (a connector's cursor, a writeback). Errors are
 // reasons without the offending value.
 
-// Location is Asia/Ho_Chi_Minh: source times without an offset are read in
-// it and canonical times are kept in it.
-var Location = fields.Loc
-
 // Text is NFC and trimmed: how every text field is stored.
 func Text(s string) string { return fields.Text(s) }
 
@@ -30,8 +26,8 @@ func CheckCCCD(id, birthDate string) error { return fields.CheckCCCD(id, birthDa
 func TaxCode(s string) (string, error) { return fields.TaxCode(s) }
 
 // ParseTime reads dd/MM/yyyy HH:mm:ss, dd/MM/yyyy, yyyyMMddHHmmss, yyyyMMdd
-// (in Asia/Ho_Chi_Minh) or RFC 3339, and returns the instant in Location;
-// "" is no value (nil).
+// (in Asia/Ho_Chi_Minh) or RFC 3339, and nothing else, and returns the
+// instant in schemas.Vietnam; "" is no value (nil).
 func ParseTime(s string) (*time.Time, error) { return fields.ParseTime(s) }
 
 // ParseBirthDate reads a civil date (YYYY-MM-DD, dd/MM/yyyy, yyyyMMdd) and

@@ -7,6 +7,7 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/lienthong/lienthong/mapping"
+	"github.com/lienthong/lienthong/schemas"
 )
 
 func TestText(t *testing.T) {
@@ -81,7 +82,7 @@ func TestTaxCode(t *testing.T) {
 }
 
 func TestParseTime(t *testing.T) {
-	hcm := mapping.Location
+	hcm := schemas.Vietnam
 	want := time.Date(2026, 11, 21, 8, 1, 13, 0, hcm)
 	for _, in := range []string{"21/11/2026 08:01:13", "20261121080113", "2026-11-21T08:01:13+07:00", "2026-11-21T01:01:13Z", "2026-11-21T08:01:13"} {
 		got, err := mapping.ParseTime(in)

@@ -160,7 +160,7 @@ func fillBookkeeping(d *schemas.Dossier, rec schemas.RawRecord) {
 		d.SourceVersion = rec.Version
 	}
 	if d.SourceUpdated == nil && rec.Updated != nil {
-		t := rec.Updated.In(fields.Loc)
+		t := rec.Updated.In(schemas.Vietnam)
 		d.SourceUpdated = &t
 	}
 }

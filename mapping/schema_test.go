@@ -10,7 +10,6 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
-	"github.com/lienthong/lienthong/mapping"
 	"github.com/lienthong/lienthong/schemas"
 )
 
@@ -56,7 +55,7 @@ func validate(t *testing.T, sch *jsonschema.Schema, d *schemas.Dossier) error {
 // full is a dossier with every field set, so that the schema's
 // additionalProperties:false catches a field it does not know.
 func full() *schemas.Dossier {
-	at := time.Date(2026, 11, 21, 8, 0, 0, 0, mapping.Location)
+	at := time.Date(2026, 11, 21, 8, 0, 0, 0, schemas.Vietnam)
 	later := at.Add(48 * time.Hour)
 	return &schemas.Dossier{
 		ID: "000.00.19.H55-261121-0007", Source: "thainguyen", SourceVersion: 2, SourceUpdated: &at,

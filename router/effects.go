@@ -10,7 +10,6 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 
-	"github.com/lienthong/lienthong/connectors/httpx"
 	"github.com/lienthong/lienthong/router/kafka"
 	"github.com/lienthong/lienthong/schemas"
 	"github.com/lienthong/lienthong/store"
@@ -91,7 +90,7 @@ func (f *facts) apply(d *schemas.Dossier) *schemas.Dossier {
 	if !f.deliveredAt.IsZero() && out.Status == schemas.StatusResolved {
 		// Delivered by post is returned: the province may record it later
 		// or never; the national portal learns it now.
-		at := f.deliveredAt.In(httpx.Vietnam)
+		at := f.deliveredAt.In(schemas.Vietnam)
 		out.Status, out.ReturnedAt = schemas.StatusReturned, &at
 	}
 	return &out
@@ -122,8 +121,8 @@ func (r *Resyncer) Resync(ctx context.Context, dossierID string) error {
 	}
 	msg := message.NewMessage(watermill.NewUUID(), e.Canonical)
 	msg.Metadata.Set(kafka.PartitionKeyMetadata, dossierID)
-	msg.Metadata.Set("source", e.Source)
-	msg.Metadata.Set("resync", "effects")
+	msg.Metadata.Set(schemas.MetadataSource, e.Source)
+	msg.Metadata.Set(MetadataResync, "effects")
 	// The version it holds: a newer one waiting behind it replaces it, and
 	// it never replaces a newer one (kafka.SubscriberConfig.SupersedeBy).
 	msg.Metadata.Set(schemas.MetadataVersion, strconv.FormatInt(e.Version, 10))

@@ -47,13 +47,6 @@ type Ledger interface {
 	Record(ctx context.Context, w store.Write) error
 }
 
-// Ledger national states.
-const (
-	stateNone    = ""
-	statePending = "pending" // a create was sent and its answer not recorded
-	stateHeld    = "held"
-)
-
 // NationalSinkConfig tunes the sink.
 type NationalSinkConfig struct {
 	// Units maps a source to the national unit its dossiers are sent as.
@@ -172,7 +165,7 @@ func (s *NationalSink) Handle(msg *message.Message) error {
 	var d schemas.Dossier
 	if err := json.Unmarshal(msg.Payload, &d); err != nil {
 		return s.ledger.AddQuarantine(msg.Context(), []store.QuarantineEntry{{
-			Source: msg.Metadata.Get("source"), Field: "message", At: time.Now(), State: "open",
+			Source: msg.Metadata.Get(schemas.MetadataSource), Field: "message", At: time.Now(), State: store.QuarantineOpen,
 			Reason: fmt.Sprintf("canonical message %s is unreadable: %v", msg.UUID, err),
 			Format: schemas.FormatCanonical, Payload: msg.Payload,
 		}})
@@ -192,7 +185,7 @@ func (s *NationalSink) Handle(msg *message.Message) error {
 	// redelivery harmless.
 	err := s.gather.Do(msg.Context(), &pending{ctx: msg.Context(), d: &d, raw: msg.Payload})
 	// A resync or a replay is not a pull: it resolves nothing pulled.
-	if err == nil && s.cfg.Resolved != nil && msg.Metadata.Get("resync") == "" && msg.Metadata.Get(MetadataReplayOf) == "" {
+	if err == nil && s.cfg.Resolved != nil && msg.Metadata.Get(MetadataResync) == "" && msg.Metadata.Get(MetadataReplayOf) == "" {
 		s.cfg.Resolved(d.Source, since)
 	}
 	return err
@@ -357,7 +350,7 @@ func (s *NationalSink) process(ctx context.Context, batch []*pending, waiting fu
 		eff := effects[d.ID].apply(d)
 		w := &work{p: p, idx: i, d: d, raw: p.raw, unit: unit, entry: e, hoso: natmap.HoSo(eff), steps: natmap.Steps(d), hash: natmap.ContentHash(eff)}
 		w.planSteps()
-		if e.NationalState == statePending {
+		if e.NationalState == store.NationalPending {
 			// A create went out and its answer was lost (crash, timeout):
 			// ask the portal rather than risk a duplicate create.
 			held, err := s.lookup(ctx, unit, d.ID)
@@ -369,28 +362,28 @@ func (s *NationalSink) process(ctx context.Context, batch []*pending, waiting fu
 				return nil, err
 			}
 			if held != nil {
-				w.entry.NationalState = stateHeld
+				w.entry.NationalState = store.NationalHeld
 			} else {
-				w.entry.NationalState = stateNone
+				w.entry.NationalState = store.NationalNone
 			}
 			resolved = append(resolved, s.ledgerEntryAsIs(w))
 		}
 		switch {
-		case w.entry.NationalState == stateHeld && w.entry.NationalVersion > d.SourceVersion:
+		case w.entry.NationalState == store.NationalHeld && w.entry.NationalVersion > d.SourceVersion:
 			// An older version after a newer: the portal has better.
 			s.counters.Add(d.Source, progress.Skipped, 1)
-		case w.entry.NationalState == stateHeld && w.entry.NationalVersion == d.SourceVersion && w.entry.ContentHash != w.hash:
+		case w.entry.NationalState == store.NationalHeld && w.entry.NationalVersion == d.SourceVersion && w.entry.ContentHash != w.hash:
 			// The same version with new effects laid over it (a payment
 			// taken, a result delivered): the portal must learn them.
 			updates = append(updates, w)
-		case w.entry.NationalState == stateHeld && w.entry.NationalVersion == d.SourceVersion:
+		case w.entry.NationalState == store.NationalHeld && w.entry.NationalVersion == d.SourceVersion:
 			// Already there (a redelivery): only steps may be missing.
 			if len(w.due) > 0 {
 				stepsDue = append(stepsDue, w)
 			} else {
 				s.counters.Add(d.Source, progress.Skipped, 1)
 			}
-		case w.entry.NationalState == stateHeld:
+		case w.entry.NationalState == store.NationalHeld:
 			if w.entry.ContentHash == w.hash {
 				// Only the version moved: nothing new for the portal.
 				w.entry.NationalVersion = d.SourceVersion
@@ -427,7 +420,7 @@ func (s *NationalSink) process(ctx context.Context, batch []*pending, waiting fu
 		return nil, err
 	}
 	for _, w := range append(append(creates, updates...), moreCreates...) {
-		if w.entry.NationalState == stateHeld && w.entry.NationalVersion == w.d.SourceVersion {
+		if w.entry.NationalState == store.NationalHeld && w.entry.NationalVersion == w.d.SourceVersion {
 			stepsDue = append(stepsDue, w)
 		}
 	}
@@ -520,7 +513,7 @@ func (s *NationalSink) push(ctx context.Context, ws []*work, updating bool, pre 
 		if updating {
 			w.entry.NationalVersion, w.entry.ContentHash = w.d.SourceVersion, ""
 		} else {
-			w.entry.NationalState = statePending
+			w.entry.NationalState = store.NationalPending
 		}
 		pre.Ledger = append(pre.Ledger, s.ledgerEntry(w))
 	}
@@ -554,7 +547,7 @@ func (s *NationalSink) push(ctx context.Context, ws []*work, updating bool, pre 
 			for _, w := range chunks[i] {
 				w.entry = w.before
 				if !updating {
-					w.entry.NationalState = stateNone
+					w.entry.NationalState = store.NationalNone
 				}
 				undo = append(undo, s.ledgerEntry(w))
 			}
@@ -605,16 +598,16 @@ func (s *NationalSink) pushChunk(ctx context.Context, chunk []*work, updating bo
 		rec.Events = append(rec.Events, s.event(w.d, kind, "answer "+code+" "+res[i].Message, now))
 		switch {
 		case code == national.CodeOK:
-			w.entry.NationalState = stateHeld
+			w.entry.NationalState = store.NationalHeld
 			w.entry.NationalVersion = w.d.SourceVersion
 			w.entry.NationalAt = now
 			w.entry.ContentHash = w.hash
 			s.counters.Add(w.d.Source, progress.Synced, 1)
 		case code == national.CodeExists && !updating:
-			w.entry.NationalState = stateHeld
+			w.entry.NationalState = store.NationalHeld
 			redo = append(redo, w)
 		case code == national.CodeNotExists && updating:
-			w.entry.NationalState = stateNone
+			w.entry.NationalState = store.NationalNone
 			w.forgetSteps()
 			redo = append(redo, w)
 		default:
@@ -623,7 +616,7 @@ func (s *NationalSink) pushChunk(ctx context.Context, chunk []*work, updating bo
 			// and go on with the rest.
 			w.entry = w.before
 			if !updating {
-				w.entry.NationalState = stateNone
+				w.entry.NationalState = store.NationalNone
 			}
 			s.counters.Add(w.d.Source, progress.Quarantined, 1)
 			rec.Quarantine = append(rec.Quarantine, s.quarantineEntry(w.d, w.raw, "national:"+code,
@@ -753,14 +746,14 @@ func (s *NationalSink) pushSteps(ctx context.Context, ws []*work, fill func(part
 				if code == national.CodeNotExists {
 					// Our ledger thought the portal held it; it does not.
 					// Create it again on the next version or replay.
-					r.w.entry.NationalState = stateNone
+					r.w.entry.NationalState = store.NationalNone
 					r.w.entry.NationalVersion = 0
 					r.w.forgetSteps()
 				} else if code != national.CodeOK {
 					rec.Quarantine = append(rec.Quarantine, s.quarantineEntry(r.w.d, r.w.raw, "national:"+code,
 						fmt.Sprintf("%s: dossier %s: national portal answered %s to step %d: %s", r.w.d.Source, r.w.d.ID, code, r.i+1, res[i].Message)))
 				}
-				if r.w.entry.NationalState == stateHeld {
+				if r.w.entry.NationalState == store.NationalHeld {
 					// A refused step is recorded and passed, so it does
 					// not block the steps after it.
 					r.w.entry.NationalStepKeys = append(r.w.entry.NationalStepKeys, natmap.StepKey(r.w.d.Steps[r.i]))
@@ -859,7 +852,7 @@ func (s *NationalSink) event(d *schemas.Dossier, kind, detail string, at time.Ti
 
 func (s *NationalSink) quarantineEntry(d *schemas.Dossier, raw []byte, field, reason string) store.QuarantineEntry {
 	return store.QuarantineEntry{Source: d.Source, DossierID: d.ID, Version: d.SourceVersion, Field: field, Reason: reason,
-		Format: schemas.FormatCanonical, Payload: raw, At: time.Now(), State: "open"}
+		Format: schemas.FormatCanonical, Payload: raw, At: time.Now(), State: store.QuarantineOpen}
 }
 
 // byUnit groups ws per unit, in order of first appearance, keeping the

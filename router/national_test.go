@@ -126,7 +126,7 @@ func TestSinkCreatesThenUpdatesWithSteps(t *testing.T) {
 	e.handle(t, dossier("A-1", 1, 1, 0), dossier("A-2", 1, 1, 0))
 	e.handle(t, dossier("A-1", 3, 4, 2))
 	got, l := e.held(t, "A-1")
-	if l.NationalState != stateHeld || l.NationalVersion != 3 || l.NationalSteps != 2 {
+	if l.NationalState != store.NationalHeld || l.NationalVersion != 3 || l.NationalSteps != 2 {
 		t.Fatalf("ledger = %+v", l)
 	}
 	if s := statusOfHoSo(t, got.HoSo); s != 4 {
@@ -171,7 +171,7 @@ func TestSinkAnswerCodes(t *testing.T) {
 	}
 	// The ledger thinks the portal holds C-2, but it does not (23 on
 	// update → create).
-	if err := e.store.PutLedger(ctx, []store.LedgerEntry{{DossierID: "C-2", Source: "sonla", NationalState: stateHeld, NationalVersion: 1, ContentHash: "old"}}); err != nil {
+	if err := e.store.PutLedger(ctx, []store.LedgerEntry{{DossierID: "C-2", Source: "sonla", NationalState: store.NationalHeld, NationalVersion: 1, ContentHash: "old"}}); err != nil {
 		t.Fatal(err)
 	}
 	// A create went out for C-3 and its answer was lost: the portal has it,
@@ -179,7 +179,7 @@ func TestSinkAnswerCodes(t *testing.T) {
 	if _, err := e.client.Sync(ctx, unit, false, []national.HoSo{natmap.HoSo(dossier("C-3", 1, 1, 0))}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.store.PutLedger(ctx, []store.LedgerEntry{{DossierID: "C-3", Source: "sonla", NationalState: statePending, Version: 1}}); err != nil {
+	if err := e.store.PutLedger(ctx, []store.LedgerEntry{{DossierID: "C-3", Source: "sonla", NationalState: store.NationalPending, Version: 1}}); err != nil {
 		t.Fatal(err)
 	}
 	// C-4 has a procedure the portal does not know (21): quarantined, the
@@ -195,7 +195,7 @@ func TestSinkAnswerCodes(t *testing.T) {
 	}
 	for _, id := range []string{"C-1", "C-2", "C-3"} {
 		got, l := e.held(t, id)
-		if l.NationalState != stateHeld || l.NationalVersion != 2 || l.NationalSteps != 1 || statusOfHoSo(t, got.HoSo) != 2 {
+		if l.NationalState != store.NationalHeld || l.NationalVersion != 2 || l.NationalSteps != 1 || statusOfHoSo(t, got.HoSo) != 2 {
 			t.Errorf("%s: ledger %+v, national status %d", id, l, statusOfHoSo(t, got.HoSo))
 		}
 	}
@@ -326,7 +326,7 @@ func TestSinkUpdateAnswerLost(t *testing.T) {
 	if fmt.Sprint(statuses) != "[1 4 4]" {
 		t.Fatalf("national received statuses %v, want [1 4 4] (v3 sent again, v2 never)", statuses)
 	}
-	if l.NationalState != stateHeld || l.NationalVersion != 3 || l.ContentHash == "" {
+	if l.NationalState != store.NationalHeld || l.NationalVersion != 3 || l.ContentHash == "" {
 		t.Fatalf("ledger %+v, want v3 held with its content hash", l)
 	}
 }

@@ -86,7 +86,7 @@ func (n *Normaliser) Handle(msg *message.Message) ([]*message.Message, error) {
 		// Only our own pollers write raw topics; an unreadable message is a
 		// bug to inspect, not a reason to stop the partition.
 		return nil, n.addQuarantine(msg.Context(), store.QuarantineEntry{
-			Source: msg.Metadata.Get("source"), DossierID: msg.Metadata.Get(kafka.PartitionKeyMetadata), Field: "message",
+			Source: msg.Metadata.Get(schemas.MetadataSource), DossierID: msg.Metadata.Get(kafka.PartitionKeyMetadata), Field: "message",
 			Reason: fmt.Sprintf("raw message %s is not a raw record: %v", msg.UUID, err),
 			Format: schemas.FormatRawMessage, Payload: msg.Payload,
 		})
@@ -139,6 +139,11 @@ const MetadataPulled = "pulled"
 // (dlq.MetadataEntry); the normaliser carries it to the canonical message.
 const MetadataReplayOf = "quarantine_entry"
 
+// MetadataResync marks a canonical message the hub published again itself
+// (its value says why: "effects"), not one pulled from the source: the
+// national sink resolves no pull by it.
+const MetadataResync = "resync"
+
 // CanonicalMessage wraps d for the canonical topic, keyed by dossier. It
 // sets no MetadataPulled: the caller adds it when it knows the time.
 func CanonicalMessage(d *schemas.Dossier) (*message.Message, error) {
@@ -148,7 +153,7 @@ func CanonicalMessage(d *schemas.Dossier) (*message.Message, error) {
 	}
 	out := message.NewMessage(watermill.NewUUID(), body)
 	out.Metadata.Set(kafka.PartitionKeyMetadata, d.ID)
-	out.Metadata.Set("source", d.Source)
+	out.Metadata.Set(schemas.MetadataSource, d.Source)
 	out.Metadata.Set(schemas.MetadataStatus, strconv.Itoa(d.Status))
 	out.Metadata.Set(schemas.MetadataVersion, strconv.FormatInt(d.SourceVersion, 10))
 	return out, nil

@@ -2,6 +2,10 @@ package schemas
 
 import "strconv"
 
+// MetadataSource is the metadata key of every message about a dossier (raw,
+// canonical, replayed, notification) holding its source's name.
+const MetadataSource = "source"
+
 // MetadataStatus is the canonical message's metadata key holding the
 // dossier's national status code (not personal data, so in clear in the
 // Kafka headers). Handlers that act on a few statuses only read it to skip

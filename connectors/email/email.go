@@ -32,6 +32,7 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/lienthong/lienthong/connectors/httpx"
+	"github.com/lienthong/lienthong/schemas"
 )
 
 // DefaultTimeout bounds one whole Send when Config.Timeout is zero.
@@ -396,7 +397,7 @@ func (c *Client) compose(to *mail.Address, m Message, now time.Time) ([]byte, er
 	header("From", c.from.String()) // mail.Address.String Q-encodes a non-ASCII display name
 	header("To", to.String())
 	header("Subject", encodeSubject(norm.NFC.String(m.Subject)))
-	header("Date", now.In(httpx.Vietnam).Format(time.RFC1123Z))
+	header("Date", now.In(schemas.Vietnam).Format(time.RFC1123Z))
 	header("Message-ID", id)
 	header("MIME-Version", "1.0")
 	header("Content-Type", "text/plain; charset=utf-8")

@@ -127,7 +127,7 @@ func StatusError(op string, r *Response) *Error {
 	case r.Status == http.StatusRequestTimeout, r.Status == http.StatusTooEarly,
 		r.Status == http.StatusTooManyRequests, r.Status >= 500:
 		e.Transient = true
-		e.RetryAfter = parseRetryAfter(r.Header.Get("Retry-After"))
+		e.RetryAfter = ParseRetryAfter(r.Header.Get("Retry-After"))
 	}
 	return e
 }
@@ -151,7 +151,9 @@ func JSONError(err error) error {
 	return errors.New("invalid JSON")
 }
 
-func parseRetryAfter(v string) time.Duration {
+// ParseRetryAfter reads a Retry-After value, delay-seconds or an HTTP date,
+// as a wait from now: never negative, 0 when absent, unreadable or past.
+func ParseRetryAfter(v string) time.Duration {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0
@@ -167,7 +169,9 @@ func parseRetryAfter(v string) time.Duration {
 	return 0
 }
 
-// Clip shortens portal-supplied text (fault strings) for error messages.
+// Clip shortens portal-supplied text (fault strings, error answers) for
+// error messages: trimmed, at most max characters (runes, never half a
+// UTF-8 sequence), "…" when cut.
 func Clip(s string, max int) string {
 	s = strings.TrimSpace(s)
 	if utf8.RuneCountInString(s) <= max {

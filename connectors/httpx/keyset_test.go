@@ -14,7 +14,7 @@ import (
 	"github.com/lienthong/lienthong/schemas"
 )
 
-var t0 = time.Date(2026, 11, 21, 8, 0, 0, 0, httpx.Vietnam)
+var t0 = time.Date(2026, 11, 21, 8, 0, 0, 0, schemas.Vietnam)
 
 // fetchFrom reads tab, answering with the table's clock as the server time
 // (a Date header written by the clock that stamps the records).

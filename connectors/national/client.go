@@ -9,12 +9,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/lienthong/lienthong/connectors/httpx"
 )
 
 // MaxItems is the portal's limit of items per integration call.
@@ -34,12 +33,13 @@ const (
 	serviceSteps        = "CapNhatTienDoHoSoMC"
 	serviceLookup       = "TraCuuHoSo"
 	serviceCatalog      = "LayDanhSachTTHC"
-	defaultHTTPTimeout  = 30 * time.Second
-	maxErrorBodyInError = 200
+	opLogin             = "national: login"
+	maxErrorBodyInError = 200 // characters of an error answer kept in Error.Message
 )
 
 // Config is where and how to reach the portal. Every value comes from the
-// hub's configuration.
+// hub's configuration. Each call is bounded by HTTPClient's Timeout
+// (httpx.DefaultTimeout when it has none).
 type Config struct {
 	BaseURL    string
 	Username   string
@@ -58,7 +58,7 @@ type Unit struct {
 // logs in again when the portal says the session expired.
 type Client struct {
 	cfg  Config
-	http *http.Client
+	http httpx.Transport
 
 	mu       sync.Mutex
 	sessions map[string]string // dstcode → session
@@ -69,11 +69,11 @@ func New(cfg Config) (*Client, error) {
 	if cfg.BaseURL == "" {
 		return nil, errors.New("national: base URL is required")
 	}
-	hc := cfg.HTTPClient
-	if hc == nil {
-		hc = &http.Client{Timeout: defaultHTTPTimeout}
+	var timeout time.Duration
+	if cfg.HTTPClient != nil {
+		timeout = cfg.HTTPClient.Timeout
 	}
-	return &Client{cfg: cfg, http: hc, sessions: map[string]string{}}, nil
+	return &Client{cfg: cfg, http: httpx.NewTransport(cfg.HTTPClient, timeout, 0), sessions: map[string]string{}}, nil
 }
 
 // ItemResult is the portal's answer for one item, in the order sent.
@@ -84,32 +84,9 @@ type ItemResult struct {
 }
 
 // Error is a call-level failure. Transient ones (internal error, overload,
-// transport failures, 5xx) may be retried; others need a person.
-type Error struct {
-	Op         string
-	Code       string // portal error_code, or HTTP status as text
-	Message    string
-	Transient  bool
-	RetryAfter time.Duration // from a 429's Retry-After
-	Err        error
-}
-
-func (e *Error) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "national: %s", e.Op)
-	if e.Code != "" {
-		fmt.Fprintf(&b, ": code %s", e.Code)
-	}
-	if e.Message != "" {
-		fmt.Fprintf(&b, ": %s", e.Message)
-	}
-	if e.Err != nil {
-		fmt.Fprintf(&b, ": %v", e.Err)
-	}
-	return b.String()
-}
-
-func (e *Error) Unwrap() error { return e.Err }
+// transport failures, 5xx) may be retried; others need a person. Code is
+// the portal's error_code, Status the HTTP status of a non-2xx answer.
+type Error = httpx.Error
 
 // NotProcessed reports whether the portal certainly did not carry out the
 // call: it refused it before looking at the items (HTTP 429 overload, HTTP
@@ -120,7 +97,7 @@ func NotProcessed(err error) bool {
 	if !errors.As(err, &e) {
 		return false
 	}
-	return e.Code == "429" || e.Code == "503"
+	return e.Status == http.StatusTooManyRequests || e.Status == http.StatusServiceUnavailable
 }
 
 // IsTransient reports whether err is worth retrying later.
@@ -220,7 +197,7 @@ func (c *Client) integration(ctx context.Context, u Unit, service string, body m
 
 func checkResults(service string, res []ItemResult, n int) ([]ItemResult, error) {
 	if len(res) != n {
-		return nil, &Error{Op: service, Message: fmt.Sprintf("%d results for %d items", len(res), n)}
+		return nil, &Error{Op: "national: " + service, Message: fmt.Sprintf("%d results for %d items", len(res), n)}
 	}
 	return res, nil
 }
@@ -228,6 +205,7 @@ func checkResults(service string, res []ItemResult, n int) ([]ItemResult, error)
 // call posts one service call, logging in first if there is no session and
 // once more if the portal says the session expired.
 func (c *Client) call(ctx context.Context, u Unit, path, service string, body map[string]any, out any) error {
+	op := "national: " + service
 	for attempt := 0; ; attempt++ {
 		session, err := c.session(ctx, u)
 		if err != nil {
@@ -237,7 +215,7 @@ func (c *Client) call(ctx context.Context, u Unit, path, service string, body ma
 		for k, v := range body {
 			req[k] = v
 		}
-		raw, err := c.post(ctx, u, path, service, req)
+		raw, err := c.post(ctx, u, path, op, req)
 		if err != nil {
 			return err
 		}
@@ -246,12 +224,12 @@ func (c *Client) call(ctx context.Context, u Unit, path, service string, body ma
 			Message   string          `json:"message"`
 		}
 		if err := json.Unmarshal(raw, &head); err != nil {
-			return &Error{Op: service, Message: "answer is not JSON", Err: err}
+			return &Error{Op: op, Message: "answer is not JSON", Err: err}
 		}
 		switch code := codeString(head.ErrorCode); code {
 		case CodeOK, "0":
 			if err := json.Unmarshal(raw, out); err != nil {
-				return &Error{Op: service, Message: "unreadable answer", Err: err}
+				return &Error{Op: op, Message: "unreadable answer", Err: err}
 			}
 			return nil
 		case codeSessionExpired:
@@ -259,11 +237,11 @@ func (c *Client) call(ctx context.Context, u Unit, path, service string, body ma
 			if attempt == 0 {
 				continue
 			}
-			return &Error{Op: service, Code: code, Message: head.Message, Transient: true}
+			return &Error{Op: op, Code: code, Message: head.Message, Transient: true}
 		case codeInternal:
-			return &Error{Op: service, Code: code, Message: head.Message, Transient: true}
+			return &Error{Op: op, Code: code, Message: head.Message, Transient: true}
 		default:
-			return &Error{Op: service, Code: code, Message: head.Message}
+			return &Error{Op: op, Code: code, Message: head.Message}
 		}
 	}
 }
@@ -275,7 +253,7 @@ func (c *Client) session(ctx context.Context, u Unit) (string, error) {
 	if s != "" {
 		return s, nil
 	}
-	raw, err := c.post(ctx, u, "/api/auth/login", "login", map[string]string{"username": c.cfg.Username, "password": c.cfg.Password})
+	raw, err := c.post(ctx, u, "/api/auth/login", opLogin, map[string]string{"username": c.cfg.Username, "password": c.cfg.Password})
 	if err != nil {
 		return "", err
 	}
@@ -285,12 +263,12 @@ func (c *Client) session(ctx context.Context, u Unit) (string, error) {
 		Message   string          `json:"message"`
 	}
 	if err := json.Unmarshal(raw, &ans); err != nil {
-		return "", &Error{Op: "login", Message: "answer is not JSON", Err: err}
+		return "", &Error{Op: opLogin, Message: "answer is not JSON", Err: err}
 	}
 	code := codeString(ans.ErrorCode)
 	if (code != "0" && code != CodeOK) || ans.Session == "" {
 		// A refused login will not fix itself; an internal error may.
-		return "", &Error{Op: "login", Code: code, Message: ans.Message, Transient: code == codeInternal}
+		return "", &Error{Op: opLogin, Code: code, Message: ans.Message, Transient: code == codeInternal}
 	}
 	c.mu.Lock()
 	c.sessions[u.DstCode] = ans.Session
@@ -306,38 +284,40 @@ func (c *Client) dropSession(dst, session string) {
 	c.mu.Unlock()
 }
 
+// post sends one call and returns the body of its 2xx answer. Failures
+// are *Error with Op op, except the caller's own cancellation or deadline,
+// returned as ctx.Err().
 func (c *Client) post(ctx context.Context, u Unit, path, op string, body any) ([]byte, error) {
 	buf, err := json.Marshal(body)
 	if err != nil {
-		return nil, fmt.Errorf("national: %s: encode: %w", op, err)
+		return nil, fmt.Errorf("%s: encode: %w", op, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(c.cfg.BaseURL, "/")+path, bytes.NewReader(buf))
-	if err != nil {
-		return nil, fmt.Errorf("national: %s: %w", op, err)
-	}
-	req.Header.Set("Content-Type", "application/json; charset=utf-8")
-	req.Header.Set("dstcode", u.DstCode)
-	resp, err := c.http.Do(req)
+	resp, err := c.http.Do(ctx, op, func(ctx context.Context) (*http.Request, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, httpx.JoinURL(c.cfg.BaseURL, path), bytes.NewReader(buf))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", "application/json; charset=utf-8")
+		req.Header.Set("dstcode", u.DstCode)
+		return req, nil
+	})
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, &Error{Op: op, Transient: true, Err: err}
+		return nil, err
 	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return nil, &Error{Op: op, Transient: true, Err: err}
-	}
+	// Only an overload carries Retry-After here: a 5xx is retried on the
+	// caller's own backoff, as 408 and other refusals are not retried.
 	switch {
-	case resp.StatusCode == http.StatusTooManyRequests:
-		return nil, &Error{Op: op, Code: "429", Message: "rate limited", Transient: true, RetryAfter: retryAfter(resp.Header.Get("Retry-After"))}
-	case resp.StatusCode >= 500:
-		return nil, &Error{Op: op, Code: strconv.Itoa(resp.StatusCode), Message: snippet(raw), Transient: true}
-	case resp.StatusCode >= 300:
-		return nil, &Error{Op: op, Code: strconv.Itoa(resp.StatusCode), Message: snippet(raw)}
+	case resp.Status == http.StatusTooManyRequests:
+		return nil, &Error{Op: op, Status: resp.Status, Message: "rate limited", Transient: true, RetryAfter: httpx.ParseRetryAfter(resp.Header.Get("Retry-After"))}
+	case resp.Status >= 500:
+		return nil, &Error{Op: op, Status: resp.Status, Message: httpx.Clip(string(resp.Body), maxErrorBodyInError), Transient: true}
+	case resp.Status >= 300:
+		return nil, &Error{Op: op, Status: resp.Status, Message: httpx.Clip(string(resp.Body), maxErrorBodyInError)}
 	}
-	return raw, nil
+	return resp.Body, nil
 }
 
 // InternalError is a breaker.AnswerCheck for the portal: it answers its
@@ -370,22 +350,4 @@ func codeString(raw json.RawMessage) string {
 		return n.String()
 	}
 	return string(raw)
-}
-
-func retryAfter(h string) time.Duration {
-	if s, err := strconv.Atoi(strings.TrimSpace(h)); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(h); err == nil {
-		return time.Until(t)
-	}
-	return 0
-}
-
-func snippet(b []byte) string {
-	s := strings.TrimSpace(string(b))
-	if len(s) > maxErrorBodyInError {
-		s = s[:maxErrorBodyInError] + "…"
-	}
-	return s
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lienthong/lienthong/connectors/httpx"
+	"github.com/lienthong/lienthong/schemas"
 )
 
 // Paths of the platform (the contract; the base URL is configuration).
@@ -238,19 +239,21 @@ func (c *Client) Query(ctx context.Context, ref string) (QueryResult, error) {
 		return QueryResult{}, httpx.MalformedError(op, errors.New("the answer names another MaThamChieu"))
 	}
 	res.State, res.Amount = state, amount
-	if t, ok := httpx.ParseTime(paid, httpx.Vietnam, TimeLayout); ok && state == StatePaid {
+	if t, ok := schemas.ParseTime(paid, TimeLayout); ok && state == StatePaid {
 		res.PaidAt = t
 	}
 	return res, nil
 }
 
 // FormatTime formats t as the platform's yyyyMMddHHmmss in Asia/Ho_Chi_Minh.
-func FormatTime(t time.Time) string { return t.In(httpx.Vietnam).Format(TimeLayout) }
+func FormatTime(t time.Time) string { return t.In(schemas.Vietnam).Format(TimeLayout) }
 
-// ParseTime reads a yyyyMMddHHmmss time in Asia/Ho_Chi_Minh.
+// ParseTime reads a yyyyMMddHHmmss time in Asia/Ho_Chi_Minh, and nothing
+// else: the platform's own check of a message (see schemas.ParseExact). A
+// reader that only wants the time, whatever its form, uses schemas.ParseTime.
 func ParseTime(s string) (time.Time, error) {
-	t, err := time.ParseInLocation(TimeLayout, s, httpx.Vietnam)
-	if err != nil {
+	t, ok := schemas.ParseExact(s, TimeLayout)
+	if !ok {
 		return time.Time{}, errors.New("not a yyyyMMddHHmmss time")
 	}
 	return t, nil

@@ -14,6 +14,7 @@ import (
 
 	"github.com/lienthong/lienthong/connectors/httpx"
 	"github.com/lienthong/lienthong/connectors/payment"
+	"github.com/lienthong/lienthong/schemas"
 	simpay "github.com/lienthong/lienthong/sim/payment"
 )
 
@@ -99,7 +100,7 @@ func newEnv(t *testing.T, delays []time.Duration) *env {
 	return &env{sim: sim, srv: srv, cb: cb, client: c}
 }
 
-var at = time.Date(2026, 11, 21, 8, 15, 2, 0, httpx.Vietnam)
+var at = time.Date(2026, 11, 21, 8, 15, 2, 0, schemas.Vietnam)
 
 func request(ref string) payment.CreateRequest {
 	return payment.CreateRequest{

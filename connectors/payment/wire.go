@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/lienthong/lienthong/connectors/httpx"
+	"github.com/lienthong/lienthong/schemas"
 )
 
 // Constant values of §5 messages.
@@ -142,7 +142,7 @@ func (o object) amount(name string) (int64, bool, error) {
 	if json.Unmarshal(raw, &s) != nil {
 		s = string(raw)
 	}
-	n, ok := httpx.ParseInt(s)
+	n, ok := schemas.ParseInt(s)
 	if !ok {
 		return 0, true, fmt.Errorf("%s is not a whole number", name)
 	}

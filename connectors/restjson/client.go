@@ -76,7 +76,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	cfg.PageSize = min(cfg.PageSize, MaxPageSize)
 	if cfg.Start.IsZero() {
-		cfg.Start = time.Unix(0, 0).In(httpx.Vietnam)
+		cfg.Start = time.Unix(0, 0).In(schemas.Vietnam)
 	}
 	c := &Client{
 		cfg:  cfg,

@@ -57,12 +57,12 @@ func field(obj map[string]json.RawMessage, key string) json.RawMessage {
 func jsonTime(v json.RawMessage) (time.Time, bool) {
 	var s string
 	if json.Unmarshal(v, &s) == nil {
-		return httpx.ParseTime(s, httpx.Vietnam)
+		return schemas.ParseTime(s)
 	}
 	var n json.Number
 	if json.Unmarshal(v, &n) == nil {
 		if i, err := strconv.ParseInt(n.String(), 10, 64); err == nil && i > 0 {
-			return httpx.EpochTime(i, httpx.Vietnam), true
+			return schemas.EpochTime(i), true
 		}
 	}
 	return time.Time{}, false

@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lienthong/lienthong/connectors/httpx"
 	"github.com/lienthong/lienthong/connectors/httpx/httpxtest"
+	"github.com/lienthong/lienthong/schemas"
 )
 
-var t0 = time.Date(2026, 11, 21, 8, 15, 2, 0, httpx.Vietnam)
+var t0 = time.Date(2026, 11, 21, 8, 15, 2, 0, schemas.Vietnam)
 
 // portal is an independent test implementation of spec §1 over a live table.
 type portal struct {

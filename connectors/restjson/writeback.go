@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lienthong/lienthong/connectors/httpx"
+	"github.com/lienthong/lienthong/schemas"
 )
 
 // Writeback posts an event about a dossier (POST /api/v1/hoso/{maHoSo}/su-kien).
@@ -23,7 +24,7 @@ func (c *Client) Writeback(ctx context.Context, ev Event) error {
 	body, err := json.Marshal(map[string]any{
 		"loai":        ev.Kind,
 		"maThamChieu": ev.Reference,
-		"thoiDiem":    ev.At.In(httpx.Vietnam).Format(time.RFC3339),
+		"thoiDiem":    ev.At.In(schemas.Vietnam).Format(time.RFC3339),
 		"noiDung":     ev.Content,
 		"duLieu":      dataOrEmpty(ev.Data),
 	})

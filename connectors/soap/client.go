@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lienthong/lienthong/connectors/httpx"
+	"github.com/lienthong/lienthong/internal/xmltree"
 	"github.com/lienthong/lienthong/schemas"
 )
 
@@ -81,7 +82,7 @@ func New(cfg Config) (*Client, error) {
 		cfg.Namespace = DefaultNamespace
 	}
 	if cfg.Start.IsZero() {
-		cfg.Start = time.Unix(0, 0).In(httpx.Vietnam)
+		cfg.Start = time.Unix(0, 0).In(schemas.Vietnam)
 	}
 	c := &Client{
 		cfg:  cfg,
@@ -129,7 +130,7 @@ func (c *Client) list(ctx context.Context, since time.Time, page, size int) (htt
 	op := fmt.Sprintf("%s: list page %d", c.cfg.Source, page)
 	var b strings.Builder
 	b.WriteString("<mc:LayDanhSachHoSo>")
-	b.WriteString("<mc:TuThoiDiem>" + since.In(httpx.Vietnam).Format(timeLayout) + "</mc:TuThoiDiem>")
+	b.WriteString("<mc:TuThoiDiem>" + since.In(schemas.Vietnam).Format(timeLayout) + "</mc:TuThoiDiem>")
 	b.WriteString("<mc:TrangSo>" + strconv.Itoa(page) + "</mc:TrangSo>")
 	b.WriteString("<mc:SoBanGhi>" + strconv.Itoa(size) + "</mc:SoBanGhi>")
 	b.WriteString("</mc:LayDanhSachHoSo>")
@@ -138,10 +139,10 @@ func (c *Client) list(ctx context.Context, since time.Time, page, size int) (htt
 		return httpx.KeysetPage{}, err
 	}
 	resp := body.Child("LayDanhSachHoSoResponse", c.spaces...)
-	if resp == nil {
+	if !resp.Present() {
 		resp = body.Find("LayDanhSachHoSoResponse", c.spaces...)
 	}
-	if resp == nil {
+	if !resp.Present() {
 		return httpx.KeysetPage{}, httpx.MalformedError(op, errors.New("no LayDanhSachHoSoResponse in the SOAP body"))
 	}
 	pulled := c.now()
@@ -158,7 +159,7 @@ func (c *Client) list(ctx context.Context, since time.Time, page, size int) (htt
 
 // record turns one <HoSo> into a RawRecord; it never fails. The payload is
 // the element on its own, its namespace declared, UTF-8.
-func (c *Client) record(h *httpx.Element, pulled time.Time) schemas.RawRecord {
+func (c *Client) record(h xmltree.Element, pulled time.Time) schemas.RawRecord {
 	rec := schemas.RawRecord{
 		Source:  c.cfg.Source,
 		ID:      strings.TrimSpace(h.Child("MaHoSo", c.spaces...).Text()),
@@ -167,8 +168,8 @@ func (c *Client) record(h *httpx.Element, pulled time.Time) schemas.RawRecord {
 		Payload: h.Standalone(),
 		Pulled:  pulled,
 	}
-	rec.Version, _ = httpx.ParseInt(h.Child("PhienBan", c.spaces...).Text())
-	if t, ok := httpx.ParseTime(h.Child("ThoiDiemCapNhat", c.spaces...).Text(), httpx.Vietnam, timeLayout); ok {
+	rec.Version, _ = schemas.ParseInt(h.Child("PhienBan", c.spaces...).Text())
+	if t, ok := schemas.ParseTime(h.Child("ThoiDiemCapNhat", c.spaces...).Text(), timeLayout); ok {
 		rec.Updated = &t
 	}
 	return rec

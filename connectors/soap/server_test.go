@@ -12,13 +12,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lienthong/lienthong/connectors/httpx"
 	"github.com/lienthong/lienthong/connectors/httpx/httpxtest"
+	"github.com/lienthong/lienthong/schemas"
 )
 
 const ns = "http://motcua.thainguyen.gov.vn/"
 
-var t0 = time.Date(2026, 11, 21, 8, 1, 13, 0, httpx.Vietnam)
+var t0 = time.Date(2026, 11, 21, 8, 1, 13, 0, schemas.Vietnam)
 
 // service is an independent test implementation of spec §2.
 type service struct {
@@ -120,7 +120,7 @@ func (s *service) handle(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case req.Body.List != nil && action == `"`+ns+`LayDanhSachHoSo"`:
 		l := req.Body.List
-		since, err := time.ParseInLocation("02/01/2006 15:04:05", l.TuThoiDiem, httpx.Vietnam)
+		since, err := time.ParseInLocation("02/01/2006 15:04:05", l.TuThoiDiem, schemas.Vietnam)
 		if err != nil || l.TrangSo < 1 || l.SoBanGhi < 1 || l.SoBanGhi > 500 {
 			fault(w, "soap:Client", "Tham số không hợp lệ")
 			return

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/lienthong/lienthong/connectors/httpx"
+	"github.com/lienthong/lienthong/internal/xmltree"
 )
 
 // SOAP envelope namespaces; 1.2 is accepted in answers in case a gateway
@@ -22,12 +23,12 @@ const (
 // answer's Body element and HTTP header (for its Date). inner is the Body
 // content, written with the mc: prefix. Faults become *httpx.Error with
 // Code/Message set.
-func (c *Client) call(ctx context.Context, op, operation, inner string) (*httpx.Element, http.Header, error) {
+func (c *Client) call(ctx context.Context, op, operation, inner string) (xmltree.Element, http.Header, error) {
 	env := `<?xml version="1.0" encoding="utf-8"?>` +
-		`<soap:Envelope xmlns:soap="` + soap11 + `" xmlns:mc="` + httpx.EscapeAttr(c.cfg.Namespace) + `">` +
+		`<soap:Envelope xmlns:soap="` + soap11 + `" xmlns:mc="` + xmltree.EscapeAttr(c.cfg.Namespace) + `">` +
 		`<soap:Header><mc:XacThuc>` +
-		`<mc:TenDangNhap>` + httpx.EscapeText(c.cfg.Username) + `</mc:TenDangNhap>` +
-		`<mc:MatKhau>` + httpx.EscapeText(c.cfg.Password) + `</mc:MatKhau>` +
+		`<mc:TenDangNhap>` + xmltree.EscapeText(c.cfg.Username) + `</mc:TenDangNhap>` +
+		`<mc:MatKhau>` + xmltree.EscapeText(c.cfg.Password) + `</mc:MatKhau>` +
 		`</mc:XacThuc></soap:Header>` +
 		`<soap:Body>` + inner + `</soap:Body></soap:Envelope>`
 	action := `"` + c.cfg.Namespace + operation + `"`
@@ -40,46 +41,46 @@ func (c *Client) call(ctx context.Context, op, operation, inner string) (*httpx.
 		return req, err
 	})
 	if err != nil {
-		return nil, nil, err
+		return xmltree.Element{}, nil, err
 	}
 	body, perr := parseEnvelope(resp)
 	if perr != nil {
 		if !resp.Success() {
-			return nil, nil, httpx.StatusError(op, resp)
+			return xmltree.Element{}, nil, httpx.StatusError(op, resp)
 		}
-		return nil, nil, httpx.MalformedError(op, perr)
+		return xmltree.Element{}, nil, httpx.MalformedError(op, perr)
 	}
-	if f := body.Child("Fault", soap11, soap12); f != nil {
-		return nil, nil, faultError(op, resp.Status, f)
+	if f := body.Child("Fault", soap11, soap12); f.Present() {
+		return xmltree.Element{}, nil, faultError(op, resp.Status, f)
 	}
 	if !resp.Success() {
-		return nil, nil, httpx.StatusError(op, resp)
+		return xmltree.Element{}, nil, httpx.StatusError(op, resp)
 	}
 	return body, resp.Header, nil
 }
 
-func parseEnvelope(resp *httpx.Response) (*httpx.Element, error) {
+func parseEnvelope(resp *httpx.Response) (xmltree.Element, error) {
 	utf, _, err := httpx.ToUTF8(resp.Body, resp.Header.Get("Content-Type"))
 	if err != nil {
-		return nil, err
+		return xmltree.Element{}, err
 	}
-	root, err := httpx.ParseXML(utf)
+	root, err := xmltree.Parse(utf)
 	if err != nil {
-		return nil, err
+		return xmltree.Element{}, err
 	}
 	if !root.Is("Envelope", soap11, soap12) {
-		return nil, errors.New("answer is not a SOAP envelope")
+		return xmltree.Element{}, errors.New("answer is not a SOAP envelope")
 	}
 	body := root.Child("Body", soap11, soap12)
-	if body == nil {
-		return nil, errors.New("SOAP envelope without Body")
+	if !body.Present() {
+		return xmltree.Element{}, errors.New("SOAP envelope without Body")
 	}
 	return body, nil
 }
 
 // faultError classifies a SOAP fault: Client/Sender faults (bad request,
 // bad credentials) are permanent, Server/Receiver faults transient.
-func faultError(op string, status int, f *httpx.Element) *httpx.Error {
+func faultError(op string, status int, f xmltree.Element) *httpx.Error {
 	code := strings.TrimSpace(f.Child("faultcode").Text())
 	msg := strings.TrimSpace(f.Child("faultstring").Text())
 	if code == "" { // SOAP 1.2: Code/Value, Reason/Text

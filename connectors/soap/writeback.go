@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/lienthong/lienthong/connectors/httpx"
+	"github.com/lienthong/lienthong/internal/xmltree"
+	"github.com/lienthong/lienthong/schemas"
 )
 
 // Writeback calls CapNhatSuKienHoSo. The portal accepts a MaThamChieu once
@@ -17,12 +19,12 @@ func (c *Client) Writeback(ctx context.Context, ev Event) error {
 	if ev.DossierID == "" || ev.Reference == "" || ev.Kind == "" {
 		return &httpx.Error{Op: c.cfg.Source + ": writeback", Err: fmt.Errorf("%w: dossier, kind and reference are required", httpx.ErrRejected)}
 	}
-	el := func(name, v string) string { return "<mc:" + name + ">" + httpx.EscapeText(v) + "</mc:" + name + ">" }
+	el := func(name, v string) string { return "<mc:" + name + ">" + xmltree.EscapeText(v) + "</mc:" + name + ">" }
 	inner := "<mc:CapNhatSuKienHoSo>" +
 		el("MaHoSo", ev.DossierID) +
 		el("LoaiSuKien", ev.Kind) +
 		el("MaThamChieu", ev.Reference) +
-		el("ThoiDiem", ev.At.In(httpx.Vietnam).Format(timeLayout)) +
+		el("ThoiDiem", ev.At.In(schemas.Vietnam).Format(timeLayout)) +
 		el("NoiDung", ev.Content) +
 		"</mc:CapNhatSuKienHoSo>"
 	body, _, err := c.call(ctx, op, "CapNhatSuKienHoSo", inner)
@@ -30,7 +32,7 @@ func (c *Client) Writeback(ctx context.Context, ev Event) error {
 		return err
 	}
 	k := body.Find("KetQua", c.spaces...)
-	if k == nil {
+	if !k.Present() {
 		return httpx.MalformedError(op, errors.New("no KetQua in the answer"))
 	}
 	switch v := strings.TrimSpace(k.Text()); strings.ToLower(v) {

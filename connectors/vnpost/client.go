@@ -22,6 +22,7 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/lienthong/lienthong/connectors/httpx"
+	"github.com/lienthong/lienthong/schemas"
 )
 
 // Paths of the API (the contract; the base URL is configuration).
@@ -365,8 +366,8 @@ func (c *Client) Tracking(ctx context.Context, lastID int64, pageSize int) (even
 			continue
 		}
 		seen[id] = true
-		if t, ok := httpx.ParseTime(httpx.JSONString(d["time"]), httpx.Vietnam); ok {
-			ev.Time = t.In(httpx.Vietnam)
+		if t, ok := schemas.ParseTime(httpx.JSONString(d["time"])); ok {
+			ev.Time = t.In(schemas.Vietnam)
 		} else {
 			c.log.Warn("vnpost: tracking event with unreadable time", "id", id, "orderNumber", ev.OrderNumber)
 		}

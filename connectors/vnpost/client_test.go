@@ -17,6 +17,7 @@ import (
 
 	"github.com/lienthong/lienthong/connectors/httpx"
 	"github.com/lienthong/lienthong/connectors/httpx/httpxtest"
+	"github.com/lienthong/lienthong/schemas"
 	vnsim "github.com/lienthong/lienthong/sim/vnpost"
 )
 
@@ -383,7 +384,7 @@ func TestAdvanceAndAutoSequences(t *testing.T) {
 	if !reflect.DeepEqual(seq, want) {
 		t.Errorf("sequences %v, want %v", seq, want)
 	}
-	if delivered.StatusMessage != "Phát thành công" || delivered.Time.Location() != httpx.Vietnam {
+	if delivered.StatusMessage != "Phát thành công" || delivered.Time.Location() != schemas.Vietnam {
 		t.Errorf("delivered event %+v", delivered)
 	}
 	if !Problem(StatusDeliveryFailed) || Problem(StatusDelivered) || Problem(StatusCODPaid) {

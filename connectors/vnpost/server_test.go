@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lienthong/lienthong/connectors/httpx"
+	"github.com/lienthong/lienthong/schemas"
 )
 
 // fake is a second, independent reading of §6 with liberties the spec
@@ -143,7 +144,7 @@ func TestAgainstIndependentImplementation(t *testing.T) {
 		t.Fatalf("%+v %d %v", ev, next, err)
 	}
 	if ev[0].ID != 11 || ev[1].ID != 12 || ev[2].ID != 13 || ev[1].StatusCode != 12 || !ev[2].Time.IsZero() ||
-		!ev[0].Time.Equal(time.Date(2026, 11, 25, 9, 0, 0, 0, httpx.Vietnam)) || ev[0].Time.Location() != httpx.Vietnam {
+		!ev[0].Time.Equal(time.Date(2026, 11, 25, 9, 0, 0, 0, schemas.Vietnam)) || ev[0].Time.Location() != schemas.Vietnam {
 		t.Errorf("events %+v", ev)
 	}
 	if f.queries[0] != "lastId=10&pageSize=500" {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/lienthong/lienthong/connectors/httpx"
+	"github.com/lienthong/lienthong/internal/xmltree"
 	"github.com/lienthong/lienthong/schemas"
 )
 
@@ -39,22 +40,22 @@ func parseFeed(body []byte, contentType, fallback string) (*feed, error) {
 	if err != nil {
 		return nil, err
 	}
-	root, perr := httpx.ParseXML(text)
+	root, perr := xmltree.Parse(text)
 	if perr != nil {
 		return scanFeed(text, perr)
 	}
-	if root.Local != "DONGBO" {
+	if root.Local() != "DONGBO" {
 		return nil, errors.New("root element is not DONGBO")
 	}
 	f := &feed{}
 	f.readRoot(func(name string) (string, bool) { return root.Attr(name) })
-	for _, h := range root.Elements() {
-		if h.Local != "HOSO" {
+	for h := range root.Elements() {
+		if h.Local() != "HOSO" {
 			continue
 		}
 		e := entry{payload: h.Standalone(), wellFormed: true}
 		seq, _ := h.Attr("SEQ")
-		e.seq, e.seqOK = httpx.ParseInt(seq)
+		e.seq, e.seqOK = schemas.ParseInt(seq)
 		op, _ := h.Attr("THAO_TAC")
 		e.op = opOf(op)
 		e.id = strings.TrimSpace(h.Child("MAHOSO").Text())
@@ -68,7 +69,7 @@ func (f *feed) readRoot(attr func(string) (string, bool)) {
 		f.more = strings.TrimSpace(v) == "1"
 	}
 	if v, ok := attr("SEQ_CUOI"); ok {
-		f.last, f.lastOK = httpx.ParseInt(v)
+		f.last, f.lastOK = schemas.ParseInt(v)
 	}
 }
 
@@ -114,10 +115,10 @@ func scanFeed(text []byte, cause error) (*feed, error) {
 // chunkEntry reads one hand-split <HOSO>: as XML if it parses on its own,
 // else by pattern, passing the raw text on.
 func chunkEntry(chunk []byte) entry {
-	if h, err := httpx.ParseXML(chunk); err == nil && h.Local == "HOSO" {
+	if h, err := xmltree.Parse(chunk); err == nil && h.Local() == "HOSO" {
 		e := entry{payload: h.Standalone(), wellFormed: true}
 		seq, _ := h.Attr("SEQ")
-		e.seq, e.seqOK = httpx.ParseInt(seq)
+		e.seq, e.seqOK = schemas.ParseInt(seq)
 		op, _ := h.Attr("THAO_TAC")
 		e.op = opOf(op)
 		e.id = strings.TrimSpace(h.Child("MAHOSO").Text())
@@ -129,7 +130,7 @@ func chunkEntry(chunk []byte) entry {
 		tagEnd = len(chunk)
 	}
 	attrs := attrsOf(chunk[len("<HOSO"):tagEnd])
-	e.seq, e.seqOK = httpx.ParseInt(attrs["SEQ"])
+	e.seq, e.seqOK = schemas.ParseInt(attrs["SEQ"])
 	e.op = opOf(attrs["THAO_TAC"])
 	if mm := reMaHoSo.FindSubmatch(chunk); mm != nil {
 		e.id = string(mm[1])

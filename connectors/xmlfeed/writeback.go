@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/lienthong/lienthong/connectors/httpx"
+	"github.com/lienthong/lienthong/internal/xmltree"
+	"github.com/lienthong/lienthong/schemas"
 )
 
 // Writeback posts <SUKIEN> to /dvc/api/sukien. A repeated MATHAMCHIEU is
@@ -19,11 +21,11 @@ func (c *Client) Writeback(ctx context.Context, ev Event) error {
 		return &httpx.Error{Op: c.cfg.Source + ": writeback", Err: fmt.Errorf("%w: dossier, kind and reference are required", httpx.ErrRejected)}
 	}
 	body := []byte(`<?xml version="1.0" encoding="UTF-8"?>` +
-		`<SUKIEN MAHOSO="` + httpx.EscapeAttr(ev.DossierID) +
-		`" LOAI="` + httpx.EscapeAttr(ev.Kind) +
-		`" MATHAMCHIEU="` + httpx.EscapeAttr(ev.Reference) +
-		`" THOIDIEM="` + ev.At.In(httpx.Vietnam).Format("20060102150405") + `">` +
-		httpx.EscapeText(ev.Content) + `</SUKIEN>`)
+		`<SUKIEN MAHOSO="` + xmltree.EscapeAttr(ev.DossierID) +
+		`" LOAI="` + xmltree.EscapeAttr(ev.Kind) +
+		`" MATHAMCHIEU="` + xmltree.EscapeAttr(ev.Reference) +
+		`" THOIDIEM="` + ev.At.In(schemas.Vietnam).Format("20060102150405") + `">` +
+		xmltree.EscapeText(ev.Content) + `</SUKIEN>`)
 	resp, err := c.http.Do(ctx, op, func(ctx context.Context) (*http.Request, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, httpx.JoinURL(c.cfg.BaseURL, eventPath), bytes.NewReader(body))
 		if err == nil {
@@ -36,13 +38,13 @@ func (c *Client) Writeback(ctx context.Context, ev Event) error {
 	if err != nil {
 		return err
 	}
-	var k *httpx.Element
+	var k xmltree.Element
 	if text, _, err := httpx.ToUTF8(resp.Body, resp.Header.Get("Content-Type")); err == nil {
-		if root, err := httpx.ParseXML(text); err == nil && root.Local == "KETQUA" {
+		if root, err := xmltree.Parse(text); err == nil && root.Local() == "KETQUA" {
 			k = root
 		}
 	}
-	if k == nil {
+	if !k.Present() {
 		if !resp.Success() {
 			return httpx.StatusError(op, resp)
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lienthong/lienthong/connectors/payment"
+	"github.com/lienthong/lienthong/schemas"
 	"github.com/lienthong/lienthong/store"
 )
 
@@ -177,8 +178,9 @@ func (f *Flow) judge(ctx context.Context, n payment.IPN, j *judgement) {
 		u.PaidAt = q.PaidAt
 	}
 	if to == store.PaymentPaid && u.PaidAt.IsZero() {
-		if u.PaidAt, err = payment.ParseTime(n.ThoiGianGD); err != nil {
-			u.PaidAt = time.Now()
+		u.PaidAt = time.Now()
+		if t, ok := schemas.ParseTime(n.ThoiGianGD, payment.TimeLayout); ok {
+			u.PaidAt = t
 		}
 	}
 	p, changed, err := f.cfg.Store.UpdatePayment(ctx, p.Ref, u)

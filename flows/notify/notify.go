@@ -241,7 +241,7 @@ func NoticeMessage(n Notice) (*message.Message, error) {
 	}
 	msg := message.NewMessage(watermill.NewUUID(), body)
 	msg.Metadata.Set(kafka.PartitionKeyMetadata, n.Dossier.ID)
-	msg.Metadata.Set("source", n.Dossier.Source)
+	msg.Metadata.Set(schemas.MetadataSource, n.Dossier.Source)
 	return msg, nil
 }
 

@@ -5,7 +5,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lienthong/lienthong/connectors/httpx"
 	"github.com/lienthong/lienthong/connectors/sms"
 	"github.com/lienthong/lienthong/schemas"
 )
@@ -33,7 +32,7 @@ func date(t *time.Time) string {
 	if t == nil || t.IsZero() {
 		return ""
 	}
-	return t.In(httpx.Vietnam).Format("02/01/2006")
+	return t.In(schemas.Vietnam).Format("02/01/2006")
 }
 
 // vnd formats whole đồng the Vietnamese way: 1.250.000.

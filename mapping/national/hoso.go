@@ -13,7 +13,6 @@ import (
 	"time"
 
 	wire "github.com/lienthong/lienthong/connectors/national"
-	"github.com/lienthong/lienthong/mapping/internal/fields"
 	"github.com/lienthong/lienthong/schemas"
 )
 
@@ -26,7 +25,7 @@ func FormatTime(t *time.Time) string {
 	if t == nil || t.IsZero() {
 		return ""
 	}
-	return t.In(fields.Loc).Format(TimeLayout)
+	return t.In(schemas.Vietnam).Format(TimeLayout)
 }
 
 // HoSo is d as a DongBoHoSoMC item.

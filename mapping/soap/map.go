@@ -6,8 +6,9 @@ import (
 	"encoding/xml"
 	"strings"
 
+	"github.com/lienthong/lienthong/internal/xmltree"
 	"github.com/lienthong/lienthong/mapping/internal/fields"
-	"github.com/lienthong/lienthong/mapping/internal/xmltree"
+	"github.com/lienthong/lienthong/mapping/internal/xmlwalk"
 	"github.com/lienthong/lienthong/schemas"
 )
 
@@ -52,15 +53,15 @@ func serviceNS(src fields.Source, space string) bool {
 	return strings.TrimSuffix(space, "/") == strings.TrimSuffix(ns, "/")
 }
 
-func mapNode(src fields.Source, n *xmltree.Node) (*schemas.Dossier, error) {
+func mapNode(src fields.Source, n xmltree.Element) (*schemas.Dossier, error) {
 	c := &fields.Errs{Source: src.Name, Times: fields.TimesDMY}
-	if !serviceNS(src, n.Name.Space) || n.Name.Local != "HoSo" {
+	if name := n.Name(); !serviceNS(src, name.Space) || name.Local != "HoSo" {
 		c.Fail("", "not a <HoSo> element of the service's namespace")
 		return nil, c.Err()
 	}
 	// Children may also be unqualified; any other namespace is someone
 	// else's element.
-	e := xmltree.Root(n, c, func(space string) bool { return space == "" || serviceNS(src, space) })
+	e := xmlwalk.Root(n, c, func(space string) bool { return space == "" || serviceNS(src, space) })
 	d := &schemas.Dossier{Source: src.Name, ProvinceCode: src.Province}
 	d.ID = c.Required(IDField, e.Get("MaHoSo"))
 	c.DossierID = d.ID
@@ -143,7 +144,7 @@ func mapNode(src fields.Source, n *xmltree.Node) (*schemas.Dossier, error) {
 
 // applicant reads <NguoiNop LoaiDoiTuong>; <SoGiayTo Loai> states the
 // document type (CCCD, CMND, or MST for an organisation).
-func applicant(c *fields.Errs, e xmltree.Elem) schemas.Applicant {
+func applicant(c *fields.Errs, e xmlwalk.Elem) schemas.Applicant {
 	if !e.Present() {
 		c.Fail(e.Path, "missing")
 	}
@@ -169,7 +170,7 @@ func applicant(c *fields.Errs, e xmltree.Elem) schemas.Applicant {
 
 // address reads an element with MaTinh/MaXa (and MaHuyen on older
 // records) attributes and the detail as its text.
-func address(c *fields.Errs, e xmltree.Elem) schemas.Address {
+func address(c *fields.Errs, e xmlwalk.Elem) schemas.Address {
 	return schemas.Address{
 		ProvinceCode: c.Province(e.AttrPath("MaTinh"), e.Attr("MaTinh")),
 		DistrictCode: c.Code(e.AttrPath("MaHuyen"), e.Attr("MaHuyen"), 3),

@@ -3,8 +3,9 @@
 package xmlfeed
 
 import (
+	"github.com/lienthong/lienthong/internal/xmltree"
 	"github.com/lienthong/lienthong/mapping/internal/fields"
-	"github.com/lienthong/lienthong/mapping/internal/xmltree"
+	"github.com/lienthong/lienthong/mapping/internal/xmlwalk"
 	"github.com/lienthong/lienthong/schemas"
 )
 
@@ -25,11 +26,11 @@ func Map(src fields.Source, payload []byte) (*schemas.Dossier, error) {
 		c.Fail("", "malformed XML: "+err.Error())
 		return nil, c.Err()
 	}
-	if n.Name.Local != "HOSO" {
+	if n.Local() != "HOSO" {
 		c.Fail("", "not a <HOSO> element")
 		return nil, c.Err()
 	}
-	e := xmltree.Root(n, c, anyNS)
+	e := xmlwalk.Root(n, c, anyNS)
 	d := &schemas.Dossier{Source: src.Name, ProvinceCode: src.Province}
 	d.ID = c.Required(IDField, e.Get("MAHOSO"))
 	c.DossierID = d.ID
@@ -124,7 +125,7 @@ func Map(src fields.Source, payload []byte) (*schemas.Dossier, error) {
 // applicant reads <CHUHOSO LOAI>. A citizen's number is in <CCCD> (12-digit
 // CCCD or 9-digit CMND); an organisation's tax code is in <MST> or, failing
 // that, in <CCCD> (the feed's only ID element in older records).
-func applicant(c *fields.Errs, e xmltree.Elem) schemas.Applicant {
+func applicant(c *fields.Errs, e xmlwalk.Elem) schemas.Applicant {
 	if !e.Present() {
 		c.Fail(e.Path, "missing")
 	}

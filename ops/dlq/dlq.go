@@ -360,7 +360,7 @@ func keyed(body []byte, key, source string) *message.Message {
 	if key != "" {
 		m.Metadata.Set(kafka.PartitionKeyMetadata, key)
 	}
-	m.Metadata.Set("source", source)
+	m.Metadata.Set(schemas.MetadataSource, source)
 	return m
 }
 

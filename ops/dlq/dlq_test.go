@@ -161,7 +161,7 @@ func (e *env) drain(t *testing.T, topic string) []received {
 				continue
 			}
 			info, _ := kafka.MessageInfoFromCtx(m.Context())
-			out = append(out, received{key: string(info.Key), body: m.Payload, source: m.Metadata.Get("source"), entry: m.Metadata.Get(MetadataEntry)})
+			out = append(out, received{key: string(info.Key), body: m.Payload, source: m.Metadata.Get(schemas.MetadataSource), entry: m.Metadata.Get(MetadataEntry)})
 		case <-ctx.Done():
 			t.Fatalf("topic %s: sentinel not read within 30s (%d messages before)", topic, len(out))
 		}

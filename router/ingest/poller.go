@@ -226,6 +226,6 @@ func RawMessage(rec *schemas.RawRecord) (*message.Message, error) {
 		key = rec.Source + "#" + strconv.FormatInt(rec.Version, 10)
 	}
 	m.Metadata.Set(kafka.PartitionKeyMetadata, key)
-	m.Metadata.Set("source", rec.Source)
+	m.Metadata.Set(schemas.MetadataSource, rec.Source)
 	return m, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/lienthong/lienthong/connectors/httpx"
+	"github.com/lienthong/lienthong/router/kafka"
 	"github.com/lienthong/lienthong/schemas"
 )
 
@@ -106,7 +107,7 @@ func TestPollerCursorMovesOnlyAfterPublish(t *testing.T) {
 	}
 	pub.mu.Lock()
 	defer pub.mu.Unlock()
-	if len(pub.got) != 1 || pub.got[0].Metadata.Get("partition_key") != "D-1" {
+	if len(pub.got) != 1 || pub.got[0].Metadata.Get(kafka.PartitionKeyMetadata) != "D-1" {
 		t.Fatalf("published %d messages; want the one record keyed by its dossier", len(pub.got))
 	}
 	mu.Lock()

@@ -9,6 +9,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/lienthong/lienthong/router/kafka"
+	"github.com/lienthong/lienthong/schemas"
 	"github.com/lienthong/lienthong/store"
 )
 
@@ -70,7 +71,7 @@ func (o *Opener) unopenable(msg *message.Message, cause error) error {
 	if !ok {
 		info.Topic = message.SubscribeTopicFromCtx(ctx)
 	}
-	source := msg.Metadata.Get("source")
+	source := msg.Metadata.Get(schemas.MetadataSource)
 	dossier := msg.Metadata.Get(kafka.PartitionKeyMetadata)
 	log := o.Log
 	if log == nil {

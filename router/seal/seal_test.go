@@ -70,7 +70,7 @@ func sealedPublisher(t *testing.T, keys seal.Keys) *seal.Publisher {
 func msg(key, payload string) *message.Message {
 	m := message.NewMessage(watermill.NewUUID(), []byte(payload))
 	m.Metadata.Set(kafka.PartitionKeyMetadata, key)
-	m.Metadata.Set("source", "sonla")
+	m.Metadata.Set(schemas.MetadataSource, "sonla")
 	return m
 }
 

@@ -29,8 +29,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/lienthong/lienthong/connectors/httpx"
 	pay "github.com/lienthong/lienthong/connectors/payment"
+	"github.com/lienthong/lienthong/schemas"
 	"github.com/lienthong/lienthong/sim/gen"
 	"github.com/lienthong/lienthong/sim/simctl"
 )
@@ -236,7 +236,7 @@ func (f *fields) number(name string) (int64, bool) {
 	if json.Unmarshal(raw, &s) != nil {
 		s = string(raw)
 	}
-	n, ok := httpx.ParseInt(s)
+	n, ok := schemas.ParseInt(s)
 	if !ok {
 		f.bad = append(f.bad, name+" (phải là số nguyên)")
 	}

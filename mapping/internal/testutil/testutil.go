@@ -5,6 +5,7 @@ package testutil
 import (
 	"encoding/json"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -104,12 +105,9 @@ func nfd(v any) any {
 	return v
 }
 
-// HCM is Asia/Ho_Chi_Minh.
-var HCM = fields.Loc
-
 // At is a wall-clock time in Asia/Ho_Chi_Minh.
 func At(y int, mo time.Month, d, h, mi, s int) time.Time {
-	return time.Date(y, mo, d, h, mi, s, 0, HCM)
+	return time.Date(y, mo, d, h, mi, s, 0, schemas.Vietnam)
 }
 
 // SameInstant fails t unless got is set, equals want as an instant and is
@@ -123,7 +121,23 @@ func SameInstant(t *testing.T, name string, got *time.Time, want time.Time) {
 	if !got.Equal(want) {
 		t.Errorf("%s: %v, want %v", name, got, want)
 	}
-	if got.Location() != HCM {
+	if got.Location() != schemas.Vietnam {
 		t.Errorf("%s: zone %v, want Asia/Ho_Chi_Minh", name, got.Location())
+	}
+}
+
+// BenchMap runs mapFn on the fixture at path, as the normaliser maps each
+// record of a page.
+func BenchMap(b *testing.B, path string, mapFn func(payload []byte) (*schemas.Dossier, error)) {
+	payload, err := os.ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(payload)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := mapFn(payload); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

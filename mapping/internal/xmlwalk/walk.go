@@ -1,9 +1,14 @@
-package xmltree
+// Package xmlwalk walks one parsed XML element with paths in the source's
+// own vocabulary (NguoiNop/SoGiayTo, DanhSachLePhi/LePhi[0]/@SoTien), so
+// that a mapper can name the field that failed. Elements are matched on
+// namespace URI and local name, never on prefix.
+package xmlwalk
 
 import (
 	"encoding/xml"
 	"strconv"
 
+	"github.com/lienthong/lienthong/internal/xmltree"
 	"github.com/lienthong/lienthong/mapping/internal/fields"
 )
 
@@ -11,7 +16,7 @@ import (
 // whose first failure c keeps. An absent element reads as empty: an empty
 // or missing element is no value.
 type Elem struct {
-	N    *Node
+	N    xmltree.Element
 	Path string // "" for the root
 	c    *fields.Errs
 	inNS func(space string) bool
@@ -19,7 +24,7 @@ type Elem struct {
 
 // Root starts a walk at n. inNS says which namespace URIs children (and
 // prefixed attributes) may have to count as the source's own.
-func Root(n *Node, c *fields.Errs, inNS func(space string) bool) Elem {
+func Root(n xmltree.Element, c *fields.Errs, inNS func(space string) bool) Elem {
 	return Elem{N: n, c: c, inNS: inNS}
 }
 
@@ -31,13 +36,10 @@ func (e Elem) Sub(name string) string {
 	return e.Path + "/" + name
 }
 
-func (e Elem) kids(local string) []*Node {
-	if e.N == nil {
-		return nil
-	}
-	var out []*Node
-	for _, k := range e.N.Kids {
-		if k.Name.Local == local && e.inNS(k.Name.Space) {
+func (e Elem) kids(local string) []xmltree.Element {
+	var out []xmltree.Element
+	for k := range e.N.Elements() {
+		if k.Local() == local && e.inNS(k.Name().Space) {
 			out = append(out, k)
 		}
 	}
@@ -68,24 +70,16 @@ func (e Elem) All(local string) []Elem {
 }
 
 // Text is the character data of the element ("" when absent).
-func (e Elem) Text() string {
-	if e.N == nil {
-		return ""
-	}
-	return e.N.Text
-}
+func (e Elem) Text() string { return e.N.OwnText() }
 
 // Get is the text of the single child named local.
 func (e Elem) Get(local string) string { return e.One(local).Text() }
 
 // Attr is the value of the attribute named local ("" when absent).
 func (e Elem) Attr(local string) string {
-	if e.N == nil {
-		return ""
-	}
-	for _, a := range e.N.Attr {
-		if a.Name.Local == local && (a.Name.Space == "" || a.Name.Space != "xmlns" && e.inNS(a.Name.Space)) {
-			return a.Value
+	for n, v := range e.N.Attrs() {
+		if n.Local == local && (n.Space == "" || n.Space != "xmlns" && e.inNS(n.Space)) {
+			return v
 		}
 	}
 	return ""
@@ -95,26 +89,21 @@ func (e Elem) Attr(local string) string {
 func (e Elem) AttrPath(local string) string { return e.Sub("@" + local) }
 
 // Present tells whether the element is there at all.
-func (e Elem) Present() bool { return e.N != nil }
+func (e Elem) Present() bool { return e.N.Present() }
 
 // Empty tells whether the element is absent or carries nothing: no
 // attributes, no children, only blank text.
 func (e Elem) Empty() bool {
-	if e.N == nil {
-		return true
-	}
-	for _, a := range e.N.Attr {
-		if a.Name.Space != "xmlns" && a.Name.Local != "xmlns" {
+	for n := range e.N.Attrs() {
+		if n.Space != "xmlns" && n.Local != "xmlns" {
 			return false
 		}
 	}
-	return len(e.N.Kids) == 0 && fields.Text(e.N.Text) == ""
+	for range e.N.Elements() {
+		return false
+	}
+	return fields.Text(e.N.OwnText()) == ""
 }
 
 // Name is the element's resolved name.
-func (e Elem) Name() xml.Name {
-	if e.N == nil {
-		return xml.Name{}
-	}
-	return e.N.Name
-}
+func (e Elem) Name() xml.Name { return e.N.Name() }
