@@ -7,12 +7,6 @@ import (
 	"github.com/lienthong/lienthong/schemas"
 )
 
-// Vietnam is schemas.Vietnam.
-//
-// Deprecated: use schemas.Vietnam. Kept only while flows/notify's test
-// still names it.
-var Vietnam = schemas.Vietnam
-
 // JSONInt reads an integer given as a JSON number or numeric string,
 // leniently as schemas.ParseInt.
 func JSONInt(v json.RawMessage) (int64, bool) {

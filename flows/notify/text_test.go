@@ -6,12 +6,11 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/lienthong/lienthong/connectors/httpx"
 	"github.com/lienthong/lienthong/schemas"
 )
 
 func TestComposeFitsOneASCIISMS(t *testing.T) {
-	due := time.Date(2026, 11, 26, 17, 0, 0, 0, httpx.Vietnam)
+	due := time.Date(2026, 11, 26, 17, 0, 0, 0, schemas.Vietnam)
 	d := &schemas.Dossier{
 		ID:             "000.00.19.H55-261121-0007",
 		Procedure:      schemas.Procedure{Name: "Cấp đổi Giấy chứng nhận quyền sử dụng đất, quyền sở hữu nhà ở và tài sản khác gắn liền với đất"},

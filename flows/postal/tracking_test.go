@@ -19,6 +19,7 @@ import (
 	"github.com/lienthong/lienthong/connectors/vnpost"
 	"github.com/lienthong/lienthong/flows/notify"
 	"github.com/lienthong/lienthong/flows/postal"
+	"github.com/lienthong/lienthong/schemas"
 	"github.com/lienthong/lienthong/store"
 	"github.com/lienthong/lienthong/store/sqlstore"
 	"github.com/lienthong/lienthong/store/storetest"
@@ -251,7 +252,7 @@ func (tr *tracker) poll(t *testing.T) {
 
 // base is when the scripted events begin; event id happens id hours later,
 // so a recorded time names the event it came from.
-var base = time.Date(2026, 3, 2, 8, 0, 0, 0, httpx.Vietnam)
+var base = time.Date(2026, 3, 2, 8, 0, 0, 0, schemas.Vietnam)
 
 func at(id int64) time.Time { return base.Add(time.Duration(id) * time.Hour) }
 
