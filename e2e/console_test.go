@@ -171,6 +171,10 @@ func TestConsole(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("overview, dossiers per minute: %s", strings.Join(perMinute, ", "))
+	waitJS("the instance on the overview, alive, with its pollers and partitions", `(() => {
+		const r = document.querySelector('#instances tr[data-instance]');
+		return !!r && r.textContent.includes('alive') && r.textContent.includes('poller:sonla') && r.textContent.includes('canonical:');
+	})()`, 30*time.Second)
 	shot("overview.png", true)
 
 	// 2. A dossier by MaHoSo: one the national portal holds.

@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,7 +18,9 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/lienthong/lienthong/hub"
+	"github.com/lienthong/lienthong/ops/auth"
 	"github.com/lienthong/lienthong/sim/devenv"
+	"github.com/lienthong/lienthong/store"
 )
 
 // buildHub builds the hub binary once per test.
@@ -38,6 +42,7 @@ const servePartitions = 16
 // hubProcess is one `hub serve` running as its own OS process.
 type hubProcess struct {
 	name   string
+	addr   string // its HTTP listener
 	cmd    *exec.Cmd
 	log    string
 	exited chan error
@@ -46,8 +51,11 @@ type hubProcess struct {
 func (e *env) startServe(t *testing.T, bin, instance string) *hubProcess {
 	t.Helper()
 	dir := t.TempDir()
+	addr := freeAddr(t)
 	cfg := fmt.Sprintf(`instance: %s
 lease_ttl: 3s
+http:
+  listen: %s
 kafka:
   brokers: [%q]
   partitions: %d
@@ -60,7 +68,7 @@ national:
   base_url: %s
   username: hub
   password: hub-secret
-`, instance, e.broker.Addrs()[0], servePartitions, e.cfg.Store.PostgresDSN, e.cfg.Store.EncryptionKey, e.cfg.Store.IdentityKey, e.sims.URLs[devenv.NameNational])
+`, instance, addr, e.broker.Addrs()[0], servePartitions, e.cfg.Store.PostgresDSN, e.cfg.Store.EncryptionKey, e.cfg.Store.IdentityKey, e.sims.URLs[devenv.NameNational])
 	var sources []hub.SourceConfig
 	for _, p := range e.sims.Portals {
 		src := p.Source(e.sims.URLs[p.Name])
@@ -76,7 +84,9 @@ national:
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return serve(t, bin, instance, path, filepath.Join(dir, "hub.log"))
+	p := serve(t, bin, instance, path, filepath.Join(dir, "hub.log"))
+	p.addr = addr
+	return p
 }
 
 func (p *hubProcess) tail(n int) string {
@@ -155,6 +165,7 @@ func TestFailoverTwoInstances(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	checkClusterOverview(t, e, a, b)
 	holders := leaseHolders(t, e.cfg.Store.PostgresDSN)
 	count := map[string]int{}
 	for _, h := range holders {
@@ -295,4 +306,101 @@ func waitGroupsTakenOver(t *testing.T, e *env, survivor string, killedAt time.Ti
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// overviewView is what checkClusterOverview reads of /api/overview.
+type overviewView struct {
+	Sources []struct {
+		Source           string `json:"source"`
+		PulledTotal      int64  `json:"pulled_total"`
+		NormalisedTotal  int64  `json:"normalised_total"`
+		SyncedTotal      int64  `json:"synced_total"`
+		QuarantinedTotal int64  `json:"quarantined_total"`
+	} `json:"sources"`
+	Instances []struct {
+		Name       string           `json:"name"`
+		Alive      bool             `json:"alive"`
+		Leases     []string         `json:"leases"`
+		Partitions map[string][]int `json:"partitions"`
+	} `json:"instances"`
+}
+
+// checkClusterOverview: both instances' overviews show the cluster's
+// figures, not their own: asked of a, then b, then a again, b's counts lie
+// between a's two answers, and both list the two instances alive, each
+// with its leases and partitions.
+func checkClusterOverview(t *testing.T, e *env, a, b *hubProcess) {
+	t.Helper()
+	secret, tok, err := auth.NewToken(store.RoleNational, "", "e2e cluster")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.CreateToken(context.Background(), tok); err != nil {
+		t.Fatal(err)
+	}
+	get := func(p *hubProcess) overviewView {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+p.addr+"/api/overview", nil)
+		req.Header.Set("Authorization", "Bearer "+secret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("overview of %s: %v", p.name, err)
+		}
+		defer resp.Body.Close()
+		var v overviewView
+		if err := json.NewDecoder(resp.Body).Decode(&v); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("overview of %s: HTTP %d, %v", p.name, resp.StatusCode, err)
+		}
+		return v
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		a1, b1, a2 := get(a), get(b), get(a)
+		problem := clusterProblem(a1, b1, a2)
+		if problem == "" {
+			t.Logf("both instances show the cluster's figures: %+v", b1.Instances)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("overviews of a and b after 20 s: %s\na: %+v\nb: %+v", problem, a2, b1)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+func clusterProblem(a1, b1, a2 overviewView) string {
+	if len(b1.Sources) != len(a1.Sources) || len(b1.Sources) == 0 {
+		return "sources differ"
+	}
+	total := int64(0)
+	for i, s := range b1.Sources {
+		lo, hi := a1.Sources[i], a2.Sources[i]
+		for _, c := range [][3]int64{
+			{lo.PulledTotal, s.PulledTotal, hi.PulledTotal}, {lo.NormalisedTotal, s.NormalisedTotal, hi.NormalisedTotal},
+			{lo.SyncedTotal, s.SyncedTotal, hi.SyncedTotal}, {lo.QuarantinedTotal, s.QuarantinedTotal, hi.QuarantinedTotal},
+		} {
+			if c[1] < c[0] || c[1] > c[2] {
+				return fmt.Sprintf("%s: b's count %d is not between a's %d and %d", s.Source, c[1], c[0], c[2])
+			}
+		}
+		total += s.PulledTotal
+	}
+	if total == 0 {
+		return "nothing pulled yet"
+	}
+	for _, v := range []overviewView{b1, a2} {
+		alive, leased, assigned := map[string]bool{}, 0, 0
+		for _, in := range v.Instances {
+			if in.Alive {
+				alive[in.Name] = true
+				leased += len(in.Leases)
+				for _, ps := range in.Partitions {
+					assigned += len(ps)
+				}
+			}
+		}
+		if !alive["a"] || !alive["b"] || leased < len(devenv.Sources) || assigned == 0 {
+			return fmt.Sprintf("instances %+v: want a and b alive holding the %d poller leases and partitions", v.Instances, len(devenv.Sources))
+		}
+	}
+	return ""
 }

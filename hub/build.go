@@ -42,6 +42,18 @@ type parts struct {
 	quarantineBy map[string]string
 	// closers end the subscribers and SMTP sessions, before the publisher.
 	closers []func() error
+	subs    []*kafka.Subscriber
+}
+
+// assigned is the Kafka partitions this process consumes now, by topic.
+func (p *parts) assigned() map[string][]int {
+	out := map[string][]int{}
+	for _, s := range p.subs {
+		for topic, ps := range s.Assigned() {
+			out[topic] = append(out[topic], ps...)
+		}
+	}
+	return out
 }
 
 // close closes what build opened.
@@ -123,6 +135,7 @@ func (h *Hub) addHandler(p *parts, name, topic string, add func(message.Subscrib
 		return nil, fmt.Errorf("kafka subscriber %s: %w", name, err)
 	}
 	p.closers = append(p.closers, sub.Close)
+	p.subs = append(p.subs, sub)
 	hd := add(sub)
 	p.handlers = append(p.handlers, watched{name, topic, hd, tap})
 	return hd, nil

@@ -34,9 +34,10 @@ func (h *Hub) httpHandler(l4 *level4, ops *api.Server, m *metrics.Metrics) http.
 }
 
 // operatorAPI is the operator API over the configured sources and targets.
-func (h *Hub) operatorAPI(sources []source, dead *dlq.Service, m *metrics.Metrics) *api.Server {
-	cfg := api.Config{Store: h.store, Counters: h.counters, Breakers: h.breakers, Lag: m.Lag,
-		Quarantine: dead, Log: h.log, Targets: []string{"national"}}
+func (h *Hub) operatorAPI(p *parts, dead *dlq.Service) *api.Server {
+	cfg := api.Config{Store: h.store, Counters: h.counters, Breakers: h.breakers, Lag: p.metrics.Lag,
+		Quarantine: dead, Log: h.log, Targets: []string{"national"},
+		Self: api.Self{ID: h.id, Name: h.cfg.Instance, StartedAt: h.started, Partitions: p.assigned}}
 	for _, src := range h.cfg.Sources {
 		label := src.Label
 		if label == "" {

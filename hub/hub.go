@@ -59,6 +59,10 @@ type Hub struct {
 	log      *slog.Logger
 	breakers *breaker.Set
 	life     life
+	// id names this process among the instances: the holder of its
+	// leases and the key of its figures in the store.
+	id      string
+	started time.Time
 }
 
 // New returns a hub over an open store. Counters may be shared with the
@@ -73,7 +77,8 @@ func New(cfg Config, st Store, counters *progress.Counters, log *slog.Logger) *H
 	if cfg.Instance == "" {
 		cfg.Instance = "hub"
 	}
-	return &Hub{cfg: cfg, store: st, counters: counters, log: log,
+	return &Hub{cfg: cfg, store: st, counters: counters, log: log, started: time.Now(),
+		id:       fmt.Sprintf("%s/%d/%s", cfg.Instance, os.Getpid(), watermill.NewShortUUID()),
 		breakers: breaker.New(breaker.Settings{Failures: cfg.Breaker.Failures, Timeout: cfg.Breaker.Timeout}, log)}
 }
 
@@ -272,7 +277,7 @@ func (h *Hub) loops(p *parts) []leased {
 // runs the router; another takes a job over within the lease's TTL when
 // its instance dies.
 func (h *Hub) lead(t *tasks, jobs []leased) {
-	holder := fmt.Sprintf("%s/%d/%s", h.cfg.Instance, os.Getpid(), watermill.NewShortUUID())
+	holder := h.id
 	ttl := durationOr(h.cfg.LeaseTTL, 10*time.Second)
 	for _, job := range jobs {
 		t.spawn(func(ctx context.Context) {
@@ -290,7 +295,7 @@ func (h *Hub) lead(t *tasks, jobs []leased) {
 // startHTTP starts the operator API and serves the hub's HTTP surface;
 // shutdown stops serving.
 func (h *Hub) startHTTP(t *tasks, p *parts) (shutdown func(), err error) {
-	ops := h.operatorAPI(p.sources, dlq.New(h.store, p.pub, p.topics, h.cfg.Instance), p.metrics)
+	ops := h.operatorAPI(p, dlq.New(h.store, p.pub, p.topics, h.cfg.Instance))
 	t.spawn(ops.Run)
 	srv, err := serveHTTP(h.cfg.HTTP.Listen, h.httpHandler(p.l4, ops, p.metrics), h.log)
 	if err != nil {

@@ -44,6 +44,9 @@ type Store interface {
 	ListDeliveries(ctx context.Context, f store.DeliveryFilter) ([]store.Delivery, error)
 	ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditEntry, error)
 	CountQuarantine(ctx context.Context, source string) (int, error)
+	PutInstance(ctx context.Context, in store.Instance) error
+	ListInstances(ctx context.Context) ([]store.Instance, error)
+	ListLeases(ctx context.Context) ([]store.Lease, error)
 }
 
 // Source is a configured provincial portal.
@@ -68,6 +71,9 @@ type Config struct {
 	// Quarantine is the quarantine's service; nil leaves /api/dlq out.
 	Quarantine *dlq.Service
 	Log        *slog.Logger
+	// Self is this process, as it reports itself to the other instances
+	// (see cluster.go).
+	Self Self
 }
 
 // Server is the API.
@@ -163,10 +169,18 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 // Run samples the overview's history until ctx ends.
 func (s *Server) Run(ctx context.Context) {
-	t := time.NewTicker(s.history.Step())
+	t := time.NewTicker(heartbeat)
 	defer t.Stop()
+	var sampled time.Time
 	for {
-		s.Sample(time.Now())
+		now := time.Now()
+		if err := s.report(ctx, now); err != nil && ctx.Err() == nil {
+			s.cfg.Log.Warn("operator api: instance figures not written", "err", err)
+		}
+		if now.Sub(sampled) >= s.history.Step()-heartbeat/2 {
+			s.Sample(ctx, now)
+			sampled = now
+		}
 		select {
 		case <-ctx.Done():
 			return

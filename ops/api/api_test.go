@@ -116,7 +116,7 @@ func newFixture(t *testing.T) *fixture {
 		Quarantine: dlq.New(st, pub, topics, "api-test"),
 		Log:        slog.New(slog.DiscardHandler),
 	})
-	s.Sample(time.Now().Add(-time.Minute))
+	s.Sample(context.Background(), time.Now().Add(-time.Minute))
 	f.counters.Add("sonla", progress.Synced, 30)
 	f.counters.Add("hatinh", progress.Synced, 12)
 	f.srv = httptest.NewServer(s.Handler())

@@ -1,16 +1,18 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"sync"
 	"time"
 
+	"github.com/lienthong/lienthong/ops/auth"
 	"github.com/lienthong/lienthong/ops/metrics/progress"
+	"github.com/lienthong/lienthong/store"
 )
 
 // History keeps the samples of the last span, one per step, for the
-// overview's charts. It is this process's own view: the counters are the
-// process's since it started.
+// overview's charts: the cluster's counts (see cluster.go).
 type History struct {
 	step, span time.Duration
 
@@ -51,21 +53,21 @@ func (h *History) all() []sample {
 	return append([]sample(nil), h.samples...)
 }
 
-// Sample records the counts at now.
-func (s *Server) Sample(now time.Time) { s.history.add(s.current(now)) }
-
-func (s *Server) current(now time.Time) sample {
-	c := sample{at: now, synced: map[string]int64{}, calls: map[string]uint64{}, lag: map[string]float64{}}
-	for _, src := range s.cfg.Sources {
-		if s.cfg.Counters != nil {
-			c.synced[src.Name] = s.cfg.Counters.Get(src.Name, progress.Synced)
-		}
-		if s.cfg.Lag != nil {
-			c.lag[src.Name] = s.cfg.Lag(src.Name).Seconds()
-		}
+// Sample records the cluster's counts at now.
+func (s *Server) Sample(ctx context.Context, now time.Time) {
+	f, _, err := s.cluster(ctx, now)
+	if err != nil {
+		s.cfg.Log.Warn("operator api: cluster figures not read", "err", err)
+		return
 	}
-	for name, st := range s.cfg.Breakers.Stats() {
-		c.calls[name] = st.Successes
+	s.history.add(s.sampleOf(f, now))
+}
+
+func (s *Server) sampleOf(f figures, now time.Time) sample {
+	c := sample{at: now, synced: map[string]int64{}, calls: f.successes(), lag: map[string]float64{}}
+	for _, src := range s.cfg.Sources {
+		c.synced[src.Name] = f.count(src.Name, progress.Synced)
+		c.lag[src.Name] = f.Lag[src.Name]
 	}
 	return c
 }
@@ -110,8 +112,13 @@ type point struct {
 func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
 	visible := s.visible(r)
-	stats := s.cfg.Breakers.Stats()
-	cur := s.current(now)
+	fig, instances, err := s.cluster(r.Context(), now)
+	if err != nil {
+		s.fail(w, r, "cluster figures", err)
+		return
+	}
+	stats := fig.Breakers
+	cur := s.sampleOf(fig, now)
 	past := s.history.all()
 	// The rates now: from the newest sample a minute old or more (the oldest
 	// there is, when the hub is younger) to the live counts.
@@ -128,12 +135,10 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 	for _, src := range visible {
 		v := sourceView{Source: src, LagSeconds: cur.lag[src.Name],
 			PerMinute: perMinute(float64(base.synced[src.Name]), float64(cur.synced[src.Name]), elapsed)}
-		if c := s.cfg.Counters; c != nil {
-			v.PulledTotal = c.Get(src.Name, progress.Pulled)
-			v.NormalisedTotal = c.Get(src.Name, progress.Normalised)
-			v.SyncedTotal = c.Get(src.Name, progress.Synced)
-			v.QuarantinedTotal = c.Get(src.Name, progress.Quarantined)
-		}
+		v.PulledTotal = fig.count(src.Name, progress.Pulled)
+		v.NormalisedTotal = fig.count(src.Name, progress.Normalised)
+		v.SyncedTotal = fig.count(src.Name, progress.Synced)
+		v.QuarantinedTotal = fig.count(src.Name, progress.Quarantined)
 		st := stats[src.Name]
 		v.Errors, v.Breaker, v.LastSuccess = st.Failures, st.State, timePtr(st.LastSuccess)
 		n, err := s.cfg.Store.CountQuarantine(r.Context(), src.Name)
@@ -173,11 +178,17 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 		}
 		points = append(points, p)
 	}
+	// Which process holds which poller and partitions is the national
+	// operators' business: lease names name every province's sources.
+	if p, ok := auth.FromContext(r.Context()); !ok || p.Role != store.RoleNational || instances == nil {
+		instances = []instanceView{}
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"generated_at": now,
 		"sources":      sources,
 		"targets":      targets,
 		"history":      map[string]any{"step_seconds": s.history.Step().Seconds(), "points": points},
+		"instances":    instances,
 	})
 }
 

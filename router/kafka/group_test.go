@@ -3,6 +3,7 @@ package kafka_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -199,9 +200,22 @@ func TestConsumerGroupRebalance(t *testing.T) {
 	}
 	go consume("B", chB)
 	waitFor(200)
+	// Both members hold partitions now, and none twice.
+	var all []int
+	eventually(t, "both members assigned", func() bool {
+		a, b := subA.Assigned()[topic], subB.Assigned()[topic]
+		all = slices.Sorted(slices.Values(append(slices.Clone(a), b...)))
+		return len(a) > 0 && len(b) > 0 && len(slices.Compact(slices.Clone(all))) == len(all)
+	})
 	if err := subA.Close(); err != nil {
 		t.Fatal(err)
 	}
+	if a := subA.Assigned(); len(a) != 0 {
+		t.Fatalf("a closed subscriber reports partitions %v", a)
+	}
+	eventually(t, "the remaining member assigned every partition", func() bool {
+		return slices.Equal(subB.Assigned()[topic], all)
+	})
 	select {
 	case <-done:
 	case <-time.After(30 * time.Second):
@@ -231,6 +245,18 @@ func TestConsumerGroupRebalance(t *testing.T) {
 	t.Logf("deliveries per member %v, redeliveries %d", byMember, dups)
 	if byMember["A"] == 0 || byMember["B"] == 0 {
 		t.Fatalf("partitions not shared: %v", byMember)
+	}
+}
+
+// eventually fails t unless cond holds within 30 s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within 30 s: %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

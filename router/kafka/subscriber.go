@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -199,6 +200,8 @@ type Subscriber struct {
 	mu     sync.Mutex
 	closed bool
 	wg     sync.WaitGroup // one per running subscription
+	// assigned is, per topic, the partitions being consumed now.
+	assigned map[string][]int
 }
 
 var (
@@ -286,6 +289,33 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 	return out, nil
 }
 
+// Assigned returns, per topic, the partitions this subscriber consumes
+// now (the group's assignment to it), sorted.
+func (s *Subscriber) Assigned() map[string][]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string][]int, len(s.assigned))
+	for topic, ps := range s.assigned {
+		out[topic] = slices.Clone(ps)
+	}
+	return out
+}
+
+// setAssigned records topic's partitions; nil: none.
+func (s *Subscriber) setAssigned(topic string, ps []int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.assigned == nil {
+		s.assigned = map[string][]int{}
+	}
+	if len(ps) == 0 {
+		delete(s.assigned, topic)
+		return
+	}
+	slices.Sort(ps)
+	s.assigned[topic] = ps
+}
+
 // Close stops all subscriptions, waits for their partition consumers to exit
 // and commits acknowledged offsets. Messages delivered but not acknowledged
 // by then will be redelivered (to this group) later. Idempotent.
@@ -328,6 +358,12 @@ func (sub *subscription) runNoGroup(ctx context.Context) {
 		}
 		return
 	}
+	ps := make([]int, n)
+	for p := range n {
+		ps[p] = p
+	}
+	sub.s.setAssigned(sub.topic, ps)
+	defer sub.s.setAssigned(sub.topic, nil)
 	var wg sync.WaitGroup
 	for p := range n {
 		wg.Add(1)
@@ -506,6 +542,12 @@ func (sub *subscription) startGeneration(ctx context.Context, gen *kafkago.Gener
 	assignments := gen.Assignments[sub.topic]
 	offsets := &offsetTracker{acked: map[int]int64{}, committed: map[int]int64{}}
 	gen.Start(func(genCtx context.Context) {
+		ps := make([]int, 0, len(assignments))
+		for _, a := range assignments {
+			ps = append(ps, a.ID)
+		}
+		sub.s.setAssigned(sub.topic, ps)
+		defer sub.s.setAssigned(sub.topic, nil)
 		// Partition consumers run under a context that ends with either the
 		// generation or the subscription, and carries the subscription's
 		// values.

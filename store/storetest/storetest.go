@@ -56,6 +56,10 @@ type Store interface {
 	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
 	RenewLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
 	ReleaseLease(ctx context.Context, name, holder string) error
+	ListLeases(ctx context.Context) ([]store.Lease, error)
+
+	PutInstance(ctx context.Context, in store.Instance) error
+	ListInstances(ctx context.Context) ([]store.Instance, error)
 
 	Reseal(ctx context.Context) (int, error)
 
@@ -131,6 +135,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"Leases", testLeases},
 		{"LeaseExpiry", testLeaseExpiry},
 		{"LeaseContention", testLeaseContention},
+		{"Instances", testInstances},
 		{"PaymentRoundTrip", testPaymentRoundTrip},
 		{"PaymentCreateTwice", testPaymentCreateTwice},
 		{"PaymentUpdate", testPaymentUpdate},

@@ -214,7 +214,7 @@
 
   function stateBadge(state) {
     const kinds = {
-      paid: 'ok', settled: 'ok', delivered: 'ok', held: 'ok', replayed: 'ok',
+      paid: 'ok', settled: 'ok', delivered: 'ok', held: 'ok', replayed: 'ok', alive: 'ok', gone: 'bad',
       new: 'idle', pending: 'warn', ordered: 'warn', open: 'warn',
       failed: 'bad', cancelled: 'bad', discarded: 'idle', returned: 'bad',
     };
@@ -541,6 +541,15 @@
     { label: 'Lag', cls: 'lag num', cell: (t) => fmtSeconds(t.lag_seconds), attrs: (t) => ({ 'data-value': t.lag_seconds }) },
   ];
 
+  const INSTANCE_COLS = [
+    { label: 'Instance', cell: (i) => [h('strong', null, i.name), h('span', { class: 'muted small mono' }, ' ' + i.id)] },
+    { label: 'State', cell: (i) => stateBadge(i.alive ? 'alive' : 'gone') },
+    { label: 'Started', cls: 'time', cell: (i) => fmtTime(i.started_at) },
+    { label: 'Last report', cls: 'last-success', cell: (i) => fmtAgo(i.seen_at, overview.ref), attrs: (i) => ({ title: fmtTime(i.seen_at) }) },
+    { label: 'Leases', cell: (i) => (i.leases || []).join(', ') },
+    { label: 'Partitions', cls: 'small', cell: (i) => Object.keys(i.partitions || {}).sort().map((t) => `${t}: ${i.partitions[t].join(' ')}`).join(' · ') },
+  ];
+
   const overview = {
     seq: 0,
     timer: null,
@@ -588,6 +597,10 @@
         rowAttrs: (t) => ({ 'data-target': t.target }),
         empty: 'No target.',
       });
+      // Shown to national operators only (the API sends none to others).
+      const instances = data.instances || [];
+      $('overview-instances').hidden = instances.length === 0;
+      fillTable($('instances'), INSTANCE_COLS, instances, { rowAttrs: (i) => ({ 'data-instance': i.name }) });
       // Both charts are per source: pointless for a token that sees none (postal).
       $('overview-charts').hidden = sources.length === 0;
       const points = (data.history && data.history.points) || [];

@@ -4,6 +4,7 @@ package progress
 
 import (
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"sync"
@@ -52,6 +53,20 @@ func (c *Counters) Get(source, name string) int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.m[source][name]
+}
+
+// Snapshot returns a copy of every source's counters.
+func (c *Counters) Snapshot() map[string]map[string]int64 {
+	out := map[string]map[string]int64{}
+	if c == nil {
+		return out
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for src, m := range c.m {
+		out[src] = maps.Clone(m)
+	}
+	return out
 }
 
 // Line renders one progress line: per source, pulled, quarantined, synced.
