@@ -69,7 +69,8 @@ var (
 	// ErrNotOpen: the entry was already replayed or discarded.
 	ErrNotOpen = fmt.Errorf("quarantine entry is not open: %w", store.ErrInvalid)
 	// ErrUnreplayable: the entry does not say where its payload goes back
-	// in (an unknown format, no source); discard it instead.
+	// in (an unknown format, no source, a settlement the store does not
+	// hold); discard it instead.
 	ErrUnreplayable = fmt.Errorf("quarantine entry cannot be replayed: %w", store.ErrInvalid)
 )
 
@@ -297,6 +298,9 @@ func (s *Service) reopen(ctx context.Context, e store.QuarantineEntry) error {
 		return fmt.Errorf("replay entry %d: payload names no settlement: %w", e.ID, ErrUnreplayable)
 	}
 	st, _, err := s.st.ReopenSettlement(ctx, p.Kind, p.Ref)
+	if errors.Is(err, store.ErrNotFound) { // the entry is there: it is its payload that leads nowhere
+		return fmt.Errorf("replay entry %d: payload names %s settlement %s, which the store does not hold: %w", e.ID, p.Kind, p.Ref, ErrUnreplayable)
+	}
 	if err != nil {
 		return fmt.Errorf("replay entry %d: reopen %s settlement %s: %w", e.ID, p.Kind, p.Ref, err)
 	}

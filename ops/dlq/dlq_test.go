@@ -386,6 +386,17 @@ func TestReplaySettlement(t *testing.T) {
 			if err := svc.Replay(ctx, q[0].ID); !errors.Is(err, ErrUnreplayable) {
 				t.Errorf("replay of a settlement entry naming none: %v, want ErrUnreplayable", err)
 			}
+			// One naming a settlement the store does not hold: the entry
+			// exists, so not ErrNotFound (an HTTP 404 says there is no entry).
+			gone := store.QuarantineEntry{Source: "sonla", DossierID: "D-4", Field: "writeback:THANH_TOAN", Reason: "x",
+				Format: schemas.FormatSettlement, Payload: []byte(`{"kind":"payment","ref":"NO-SUCH"}`)}
+			if err := st.AddQuarantine(ctx, []store.QuarantineEntry{gone}); err != nil {
+				t.Fatal(err)
+			}
+			q, _ = st.ListQuarantine(ctx, store.QuarantineFilter{DossierID: "D-4"})
+			if err := svc.Replay(ctx, q[0].ID); !errors.Is(err, ErrUnreplayable) || errors.Is(err, store.ErrNotFound) {
+				t.Errorf("replay of a settlement entry naming an unknown one: %v, want ErrUnreplayable", err)
+			}
 		})
 	}
 }
