@@ -24,7 +24,7 @@ import (
 
 func runDev(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("dev", flag.ExitOnError)
-	dataDir := fs.String("data", "data", "directory for the broker's log, the SQLite store, the simulators' state and the hub's log")
+	dataDir := fs.String("data", devDataDir, "directory for the broker's log, the SQLite store, the simulators' state and the hub's log")
 	kafkaAddr := fs.String("kafka", "127.0.0.1:19092", "address of the embedded Kafka broker")
 	// One flag per simulated province, named after its source.
 	portalAddrs := map[string]*string{}
@@ -82,21 +82,18 @@ func runDev(ctx context.Context, args []string) error {
 			slog.Error("saving simulator state failed", "error", err.Error())
 		}
 	}()
-	keys, err := hub.DevKeys(*dataDir)
-	if err != nil {
-		return err
-	}
-	// The hub seals its Kafka messages with the store's keys.
-	sc := hub.StoreConfig{SQLitePath: filepath.Join(*dataDir, "hub.db")}.WithKeys(keys)
-	st, err := hub.OpenStore(ctx, sc, keys)
+	st, sc, tokenPath, err := devStore(ctx, *dataDir)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	tokenPath, err := devToken(ctx, st, *dataDir)
-	if err != nil {
+	// While hub dev runs, the tools that work on its data directory
+	// (hub dlq replay --data) find its broker here.
+	kafkaFile := filepath.Join(*dataDir, devKafkaFile)
+	if err := os.WriteFile(kafkaFile, []byte(b.Addrs()[0]+"\n"), 0o644); err != nil {
 		return err
 	}
+	defer os.Remove(kafkaFile)
 
 	fresh := true
 	for _, src := range devenv.Sources {
@@ -135,7 +132,7 @@ func runDev(ctx context.Context, args []string) error {
   operator token      %s   (national; the API is described at /api/openapi.yaml)
 Press Ctrl-C to stop; run again to resume.
 
-`, state, b.Addrs()[0], filepath.Join(*dataDir, "hub.db"), logPath,
+`, state, b.Addrs()[0], sc.SQLitePath, logPath,
 		portalLines(sims),
 		sims.URLs[devenv.NameNational], sims.URLs[devenv.NameNational], sims.URLs[devenv.NameNational],
 		sims.URLs[devenv.NamePayment], sims.URLs[devenv.NameVNPost], sims.URLs[devenv.NameSMS],
@@ -212,6 +209,24 @@ func breakerLine(b *breaker.Set) string {
 		parts = append(parts, fmt.Sprintf("%s %s (failures %d, rejected %d, retries %d)", name, st.State, st.Failures, st.Rejected, st.Retries))
 	}
 	return strings.Join(parts, " · ")
+}
+
+// devStore opens the store of hub dev in dir, setting it up on first use:
+// its keys, and an operator's token (devToken). The hub seals its Kafka
+// messages with the keys sc carries.
+func devStore(ctx context.Context, dir string) (st hub.Store, sc hub.StoreConfig, tokenPath string, err error) {
+	sc, keys, err := hub.DevStore(dir)
+	if err != nil {
+		return nil, sc, "", err
+	}
+	if st, err = hub.OpenStore(ctx, sc, keys); err != nil {
+		return nil, sc, "", err
+	}
+	if tokenPath, err = devToken(ctx, st, dir); err != nil {
+		st.Close()
+		return nil, sc, "", err
+	}
+	return st, sc, tokenPath, nil
 }
 
 // devToken makes a national operator's token on first use and keeps its
