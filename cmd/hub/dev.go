@@ -115,9 +115,10 @@ func runDev(ctx context.Context, args []string) error {
 	counters := progress.New()
 	h := hub.New(cfg, st, counters, log)
 
-	state := "fresh start"
+	state, kept := "fresh start", ""
 	if !fresh {
 		state = "resuming from the cursors and simulator state in " + *dataDir
+		kept = resumed(ctx, sims, st, *dataDir)
 	}
 	fmt.Printf(`lienthong hub dev (%s)
   Kafka (embedded)    %s
@@ -131,12 +132,12 @@ func runDev(ctx context.Context, args []string) error {
   operator console    http://%s/console/   (log in with the operator token)
   operator token      %s   (national; the API is described at /api/openapi.yaml)
 Press Ctrl-C to stop; run again to resume.
-
+%s
 `, state, b.Addrs()[0], sc.SQLitePath, logPath,
 		portalLines(sims),
 		sims.URLs[devenv.NameNational], sims.URLs[devenv.NameNational], sims.URLs[devenv.NameNational],
 		sims.URLs[devenv.NamePayment], sims.URLs[devenv.NameVNPost], sims.URLs[devenv.NameSMS],
-		sims.SMTPAddr, sims.URLs[devenv.NameMail], sims.HubAddr, tokenPath)
+		sims.SMTPAddr, sims.URLs[devenv.NameMail], sims.HubAddr, tokenPath, kept)
 
 	done := make(chan error, 1)
 	go func() { done <- h.Run(ctx) }()
@@ -162,14 +163,31 @@ Press Ctrl-C to stop; run again to resume.
 				continue
 			}
 			ns := sims.National.Stats()
-			fmt.Printf("[%6s] %s\n         national: holds %d dossiers (hub has %d/%d at their latest version), items accepted %v, item errors %v\n         level 4: %s\n",
-				time.Since(start).Round(time.Second), counters.Line(devenv.Sources),
-				ns.Dossiers, sync.Synced, sync.Dossiers, ns.ItemsAccepted, ns.ItemErrors, sims.Level4Line())
-			if line := breakerLine(h.Breakers()); line != "" {
-				fmt.Printf("         breakers: %s\n", line)
+			open, err := st.CountQuarantine(ctx, "")
+			if err != nil {
+				open = -1
 			}
+			fmt.Print(devTick{elapsed: time.Since(start), sources: devenv.Sources, counters: counters, sync: sync,
+				national: ns.Dossiers, accepted: ns.ItemsAccepted, errors: ns.ItemErrors, quarantined: open,
+				dataDir: *dataDir, level4: sims.Level4Line(), breakers: breakerLine(h.Breakers())})
 		}
 	}
+}
+
+// resumed says, on a restart, what the data directory keeps, and that the
+// counts of versions in the progress reports start again from zero.
+func resumed(ctx context.Context, sims *devenv.Sims, st hub.Store, dir string) string {
+	const restart = "The progress reports count versions from zero again: they count this run only.\n"
+	sync, err := sims.Behind(ctx, st)
+	if err != nil {
+		return restart
+	}
+	open, err := st.CountQuarantine(ctx, "")
+	if err != nil {
+		return restart
+	}
+	return fmt.Sprintf("%s keeps %d dossiers, %d of them synced at their latest version, and %s open in\n"+
+		"quarantine (hub dlq list --data %s). %s", dir, sync.Dossiers, sync.Synced, records(open), dir, restart)
 }
 
 // portalLines lists the simulated provinces, one line each.
