@@ -62,21 +62,28 @@ func (t devTick) String() string {
 // makes it, joined by commas: "DongBoHoSoMC 473, CapNhatTienDoHoSoMC 1";
 // "none" when there are none.
 func tally(counts map[string]int, part func(key string, n int) string) string {
+	keys := byCount(counts)
+	if len(keys) == 0 {
+		return "none"
+	}
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = part(k, counts[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
+// byCount returns the keys of counts not zero, largest count first (ties
+// by key).
+func byCount(counts map[string]int) []string {
 	keys := make([]string, 0, len(counts))
 	for k, n := range counts {
 		if n != 0 {
 			keys = append(keys, k)
 		}
 	}
-	if len(keys) == 0 {
-		return "none"
-	}
 	slices.SortFunc(keys, func(a, b string) int { return cmp.Or(cmp.Compare(counts[b], counts[a]), strings.Compare(a, b)) })
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = part(k, counts[k])
-	}
-	return strings.Join(parts, ", ")
+	return keys
 }
 
 // records is "1 record", "2 records".
