@@ -2,7 +2,10 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 
 	"github.com/lienthong/lienthong/store"
@@ -53,17 +56,53 @@ func MigrateStore(ctx context.Context, c StoreConfig) error {
 	return st.Close()
 }
 
+// Files of a `hub dev` data directory: its SQLite store, and the keys the
+// store is encrypted with.
+const (
+	DevStoreFile         = "hub.db"
+	devEncryptionKeyFile = "encryption.key"
+	devIdentityKeyFile   = "identity.key"
+)
+
 // DevKeys loads the store's keys from dir, creating them on first use: the
 // embedded store of `hub dev` encrypts like production, with keys that live
 // beside its data.
 func DevKeys(dir string) (StoreKeys, error) {
-	enc, err := store.LoadOrCreateKeyFile(filepath.Join(dir, "encryption.key"))
+	enc, err := store.LoadOrCreateKeyFile(filepath.Join(dir, devEncryptionKeyFile))
 	if err != nil {
 		return StoreKeys{}, err
 	}
-	id, err := store.LoadOrCreateKeyFile(filepath.Join(dir, "identity.key"))
+	id, err := store.LoadOrCreateKeyFile(filepath.Join(dir, devIdentityKeyFile))
 	if err != nil {
 		return StoreKeys{}, err
 	}
 	return StoreKeys{Encryption: enc, Identity: id}, nil
+}
+
+// DevStore is the store `hub dev` keeps in dir, with its keys, which it
+// creates on first use (DevKeys).
+func DevStore(dir string) (StoreConfig, StoreKeys, error) {
+	keys, err := DevKeys(dir)
+	if err != nil {
+		return StoreConfig{}, StoreKeys{}, err
+	}
+	return StoreConfig{SQLitePath: filepath.Join(dir, DevStoreFile)}.WithKeys(keys), keys, nil
+}
+
+// ExistingDevStore is DevStore for the tools that work on the data of
+// `hub dev` (hub dlq, hub token): it creates nothing, and fails, naming
+// what is missing, unless hub dev has set up its store in dir.
+func ExistingDevStore(dir string) (StoreConfig, StoreKeys, error) {
+	for _, f := range []string{DevStoreFile, devEncryptionKeyFile, devIdentityKeyFile} {
+		_, err := os.Stat(filepath.Join(dir, f))
+		switch {
+		case errors.Is(err, fs.ErrNotExist) && f == DevStoreFile:
+			return StoreConfig{}, StoreKeys{}, fmt.Errorf("%s holds no store of hub dev (no %s): run hub dev with this data directory first", dir, f)
+		case errors.Is(err, fs.ErrNotExist):
+			return StoreConfig{}, StoreKeys{}, fmt.Errorf("%s holds the store of hub dev but not its key file %s: the store cannot be read without it", dir, f)
+		case err != nil:
+			return StoreConfig{}, StoreKeys{}, err
+		}
+	}
+	return DevStore(dir)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/lienthong/lienthong/router/kafka/broker"
 	"github.com/lienthong/lienthong/sim/devenv"
 	"github.com/lienthong/lienthong/sim/simctl"
+	"github.com/lienthong/lienthong/store"
 )
 
 // benchOptions are the flags of `hub bench`.
@@ -34,6 +35,7 @@ type benchOptions struct {
 	cpuprofile string
 	simProfile string
 	pprof      string
+	malformed  float64
 }
 
 // runBench syncs a generated load end to end and prints one RESULT line.
@@ -62,9 +64,14 @@ func runBench(ctx context.Context, args []string) error {
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write the hub process's CPU profile to this file")
 	fs.StringVar(&o.pprof, "pprof", "", "have the hub serve net/http/pprof on this address")
 	fs.StringVar(&o.simProfile, "simprofile", "", "write this process's CPU profile over the timed phase (the simulators and the broker) to this file")
+	fs.Float64Var(&o.malformed, "malformed", 0, "steady: share of records each portal serves broken (they go to quarantine; hub dev's default is 0.01)")
 	_ = fs.Parse(args)
 	if o.mode != "steady" && o.mode != "backlog" {
 		return fmt.Errorf("bench: -mode %q: want steady or backlog", o.mode)
+	}
+	if o.malformed != 0 && o.mode != "steady" {
+		// The backlog waits for every change to be normalised.
+		return errors.New("bench: -malformed goes with -mode steady")
 	}
 	b, err := newBench(ctx, o)
 	if err != nil {
@@ -114,6 +121,13 @@ func newBench(ctx context.Context, o benchOptions) (_ *bench, err error) {
 	}
 	if b.sims, err = devenv.Start(devenv.Options{}); err != nil {
 		return nil, err
+	}
+	if o.malformed > 0 {
+		for _, src := range devenv.Sources {
+			if err := b.sims.PatchFaults(src, map[string]any{"malformed_rate": o.malformed}); err != nil {
+				return nil, err
+			}
+		}
 	}
 	keys, err := hub.DevKeys(b.dir)
 	if err != nil {
@@ -252,13 +266,14 @@ func (b *bench) alive() error {
 }
 
 // waitSynced waits until the national portal holds every dossier's last
-// version, as the ledger says. The bench's own reads must not slow the hub
-// down: a poll reads at most syncCheck dossiers not yet seen synced, and
-// reads on only while all of those were.
+// version, as the ledger says, but those whose last version is in
+// quarantine: they wait for an operator. The bench's own reads must not slow
+// the hub down: a poll reads at most syncCheck dossiers not yet seen
+// synced, and reads on only while all of those were.
 func (b *bench) waitSynced(ctx context.Context) error {
 	const syncCheck = 500
 	var left map[string]int64
-	start, told := time.Now(), time.Now()
+	start, told, quarantineRead := time.Now(), time.Now(), time.Time{}
 	for {
 		if err := b.alive(); err != nil {
 			return err
@@ -304,12 +319,45 @@ func (b *bench) waitSynced(ctx context.Context) error {
 		if pending == 0 && len(left) == 0 {
 			return nil
 		}
+		if pending == 0 && time.Since(quarantineRead) >= time.Second {
+			quarantineRead = time.Now()
+			if stuck, err := b.quarantined(ctx, left); err != nil {
+				return err
+			} else if stuck {
+				return nil
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// quarantined reports whether every dossier of left is in quarantine at
+// its last version (an open entry of that version or later), so that it
+// will not be synced without an operator. The entries are read only when
+// there are enough of them.
+func (b *bench) quarantined(ctx context.Context, left map[string]int64) (bool, error) {
+	n, err := b.store.CountQuarantine(ctx, "")
+	if err != nil || n < len(left) {
+		return false, err
+	}
+	open, err := b.store.ListQuarantine(ctx, store.QuarantineFilter{State: store.QuarantineOpen})
+	if err != nil {
+		return false, err
+	}
+	at := map[string]int64{}
+	for _, e := range open {
+		at[e.DossierID] = max(at[e.DossierID], e.Version)
+	}
+	for id, want := range left {
+		if v, ok := at[id]; !ok || v < want {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // pulled is how many records the hub has pulled (its raw topics) and
@@ -378,7 +426,10 @@ func (b *bench) steady(ctx context.Context) (benchResult, error) {
 		return benchResult{}, err
 	}
 	r := b.result("steady", raw, el, b.itemsPerCall(nil))
-	fmt.Printf("synced %d dossier versions (the portals' last ones) in %s\n", raw, el.Round(time.Millisecond))
+	fmt.Printf("pulled %d dossier versions and synced the last version of every dossier not in quarantine in %s\n", raw, el.Round(time.Millisecond))
+	if err := b.report(ctx, &r); err != nil {
+		return benchResult{}, err
+	}
 	return r, b.finish(&r)
 }
 
@@ -447,6 +498,9 @@ func (b *bench) backlog(ctx context.Context) (benchResult, error) {
 	el := time.Since(start)
 	r := b.result("backlog", raw, el, b.itemsPerCall(calls))
 	fmt.Printf("drained %d versions in %s\n", raw, el.Round(time.Millisecond))
+	if err := b.report(ctx, &r); err != nil {
+		return benchResult{}, err
+	}
 	return r, b.finish(&r)
 }
 
@@ -519,6 +573,18 @@ func (b *bench) result(mode string, versions int64, el time.Duration, perCall fl
 	return benchResult{mode: mode, versions: versions, elapsed: el, itemsPerCall: perCall, store: store}
 }
 
+// report prints where every generated dossier is, once the timed phase
+// is over, and adds the counts to r.
+func (b *bench) report(ctx context.Context, r *benchResult) error {
+	a, err := b.account(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Print(a)
+	r.dossiers = a.total
+	return nil
+}
+
 // finish stops the hub and fills in what it used.
 func (b *bench) finish(r *benchResult) error {
 	cpu, rss, err := b.stop()
@@ -538,6 +604,7 @@ type benchResult struct {
 	cpu          time.Duration
 	rssMB        float64
 	store        string
+	dossiers     dossierCount
 }
 
 func (r benchResult) line() string {
@@ -545,8 +612,11 @@ func (r benchResult) line() string {
 	if r.versions > 0 {
 		perVersion = float64(r.cpu.Microseconds()) / float64(r.versions)
 	}
-	return fmt.Sprintf("RESULT mode=%s versions=%d versions_per_s=%.0f items_per_call=%.1f cpu_us_per_version=%.0f peak_rss_mb=%.0f store=%s",
-		r.mode, r.versions, float64(r.versions)/r.elapsed.Seconds(), r.itemsPerCall, perVersion, r.rssMB, r.store)
+	d := r.dossiers
+	return fmt.Sprintf("RESULT mode=%s versions=%d versions_per_s=%.0f items_per_call=%.1f cpu_us_per_version=%.0f peak_rss_mb=%.0f store=%s"+
+		" dossiers=%d synced=%d quarantined=%d in_flight=%d deleted=%d",
+		r.mode, r.versions, float64(r.versions)/r.elapsed.Seconds(), r.itemsPerCall, perVersion, r.rssMB, r.store,
+		d.generated, d.synced, d.quarantined, d.inFlight, d.deleted)
 }
 
 // tail is the end of a log file, for an error message.

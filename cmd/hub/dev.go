@@ -24,7 +24,7 @@ import (
 
 func runDev(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("dev", flag.ExitOnError)
-	dataDir := fs.String("data", "data", "directory for the broker's log, the SQLite store, the simulators' state and the hub's log")
+	dataDir := fs.String("data", devDataDir, "directory for the broker's log, the SQLite store, the simulators' state and the hub's log")
 	kafkaAddr := fs.String("kafka", "127.0.0.1:19092", "address of the embedded Kafka broker")
 	// One flag per simulated province, named after its source.
 	portalAddrs := map[string]*string{}
@@ -82,21 +82,18 @@ func runDev(ctx context.Context, args []string) error {
 			slog.Error("saving simulator state failed", "error", err.Error())
 		}
 	}()
-	keys, err := hub.DevKeys(*dataDir)
-	if err != nil {
-		return err
-	}
-	// The hub seals its Kafka messages with the store's keys.
-	sc := hub.StoreConfig{SQLitePath: filepath.Join(*dataDir, "hub.db")}.WithKeys(keys)
-	st, err := hub.OpenStore(ctx, sc, keys)
+	st, sc, tokenPath, err := devStore(ctx, *dataDir)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	tokenPath, err := devToken(ctx, st, *dataDir)
-	if err != nil {
+	// While hub dev runs, the tools that work on its data directory
+	// (hub dlq replay --data) find its broker here.
+	kafkaFile := filepath.Join(*dataDir, devKafkaFile)
+	if err := os.WriteFile(kafkaFile, []byte(b.Addrs()[0]+"\n"), 0o644); err != nil {
 		return err
 	}
+	defer os.Remove(kafkaFile)
 
 	fresh := true
 	for _, src := range devenv.Sources {
@@ -118,9 +115,10 @@ func runDev(ctx context.Context, args []string) error {
 	counters := progress.New()
 	h := hub.New(cfg, st, counters, log)
 
-	state := "fresh start"
+	state, kept := "fresh start", ""
 	if !fresh {
 		state = "resuming from the cursors and simulator state in " + *dataDir
+		kept = resumed(ctx, sims, st, *dataDir)
 	}
 	fmt.Printf(`lienthong hub dev (%s)
   Kafka (embedded)    %s
@@ -134,12 +132,12 @@ func runDev(ctx context.Context, args []string) error {
   operator console    http://%s/console/   (log in with the operator token)
   operator token      %s   (national; the API is described at /api/openapi.yaml)
 Press Ctrl-C to stop; run again to resume.
-
-`, state, b.Addrs()[0], filepath.Join(*dataDir, "hub.db"), logPath,
+%s
+`, state, b.Addrs()[0], sc.SQLitePath, logPath,
 		portalLines(sims),
 		sims.URLs[devenv.NameNational], sims.URLs[devenv.NameNational], sims.URLs[devenv.NameNational],
 		sims.URLs[devenv.NamePayment], sims.URLs[devenv.NameVNPost], sims.URLs[devenv.NameSMS],
-		sims.SMTPAddr, sims.URLs[devenv.NameMail], sims.HubAddr, tokenPath)
+		sims.SMTPAddr, sims.URLs[devenv.NameMail], sims.HubAddr, tokenPath, kept)
 
 	done := make(chan error, 1)
 	go func() { done <- h.Run(ctx) }()
@@ -165,14 +163,31 @@ Press Ctrl-C to stop; run again to resume.
 				continue
 			}
 			ns := sims.National.Stats()
-			fmt.Printf("[%6s] %s\n         national: holds %d dossiers (hub has %d/%d at their latest version), items accepted %v, item errors %v\n         level 4: %s\n",
-				time.Since(start).Round(time.Second), counters.Line(devenv.Sources),
-				ns.Dossiers, sync.Synced, sync.Dossiers, ns.ItemsAccepted, ns.ItemErrors, sims.Level4Line())
-			if line := breakerLine(h.Breakers()); line != "" {
-				fmt.Printf("         breakers: %s\n", line)
+			open, err := st.CountQuarantine(ctx, "")
+			if err != nil {
+				open = -1
 			}
+			fmt.Print(devTick{elapsed: time.Since(start), sources: devenv.Sources, counters: counters, sync: sync,
+				national: ns.Dossiers, accepted: ns.ItemsAccepted, errors: ns.ItemErrors, quarantined: open,
+				dataDir: *dataDir, level4: sims.Level4Line(), breakers: breakerLine(h.Breakers())})
 		}
 	}
+}
+
+// resumed says, on a restart, what the data directory keeps, and that the
+// counts of versions in the progress reports start again from zero.
+func resumed(ctx context.Context, sims *devenv.Sims, st hub.Store, dir string) string {
+	const restart = "The progress reports count versions from zero again: they count this run only.\n"
+	sync, err := sims.Behind(ctx, st)
+	if err != nil {
+		return restart
+	}
+	open, err := st.CountQuarantine(ctx, "")
+	if err != nil {
+		return restart
+	}
+	return fmt.Sprintf("%s keeps %d dossiers, %d of them synced at their latest version, and %s open in\n"+
+		"quarantine (hub dlq list --data %s). %s", dir, sync.Dossiers, sync.Synced, records(open), dir, restart)
 }
 
 // portalLines lists the simulated provinces, one line each.
@@ -212,6 +227,24 @@ func breakerLine(b *breaker.Set) string {
 		parts = append(parts, fmt.Sprintf("%s %s (failures %d, rejected %d, retries %d)", name, st.State, st.Failures, st.Rejected, st.Retries))
 	}
 	return strings.Join(parts, " · ")
+}
+
+// devStore opens the store of hub dev in dir, setting it up on first use:
+// its keys, and an operator's token (devToken). The hub seals its Kafka
+// messages with the keys sc carries.
+func devStore(ctx context.Context, dir string) (st hub.Store, sc hub.StoreConfig, tokenPath string, err error) {
+	sc, keys, err := hub.DevStore(dir)
+	if err != nil {
+		return nil, sc, "", err
+	}
+	if st, err = hub.OpenStore(ctx, sc, keys); err != nil {
+		return nil, sc, "", err
+	}
+	if tokenPath, err = devToken(ctx, st, dir); err != nil {
+		st.Close()
+		return nil, sc, "", err
+	}
+	return st, sc, tokenPath, nil
 }
 
 // devToken makes a national operator's token on first use and keeps its

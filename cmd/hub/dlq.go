@@ -23,7 +23,7 @@ import (
 	"github.com/lienthong/lienthong/router"
 )
 
-const dlqUsage = `usage: hub dlq <list|show|replay|discard> --config FILE [flags] [ID…]
+const dlqUsage = `usage: hub dlq <list|show|replay|discard> [--config FILE | --data DIR] [flags] [ID…]
 
   list [filters] [--json]        open entries (or --state …), oldest first; never payloads
   show ID… [--json]              every field of the entries, payload included
@@ -35,6 +35,10 @@ const dlqUsage = `usage: hub dlq <list|show|replay|discard> --config FILE [flags
 filters: --source S --dossier ID --field F --reason TEXT (part of the reason, any case)
          --state open|replayed|discarded|all --since T --until T (RFC 3339, or a
          duration ago: 24h) --limit N --offset N
+
+--config FILE works on the hub that file configures; --data DIR (default ./data)
+on the data directory of hub dev, whose store it opens with the keys kept there.
+replay --data needs hub dev running on DIR: it publishes to its Kafka broker.
 `
 
 func runDLQ(ctx context.Context, args []string) error {
@@ -43,7 +47,7 @@ func runDLQ(ctx context.Context, args []string) error {
 
 // dlqCommand runs `hub dlq`, writing results to out and usage to errOut.
 func dlqCommand(ctx context.Context, args []string, out, errOut io.Writer) error {
-	sub, fs, path, err := subcommand("dlq", dlqUsage, "list, show, replay or discard", args, errOut)
+	sub, fs, tgt, err := subcommand("dlq", dlqUsage, "list, show, replay or discard", args, errOut)
 	if sub == "" {
 		return err
 	}
@@ -85,8 +89,8 @@ func dlqCommand(ctx context.Context, args []string, out, errOut io.Writer) error
 	if err != nil {
 		return fmt.Errorf("dlq %s: %w", sub, err)
 	}
-	if *path == "" {
-		return fmt.Errorf("dlq %s: --config FILE is required", sub)
+	if err := tgt.check("dlq " + sub); err != nil {
+		return err
 	}
 	now := time.Now()
 	if since != "" {
@@ -129,13 +133,15 @@ func dlqCommand(ctx context.Context, args []string, out, errOut io.Writer) error
 		return errors.New("dlq replay: filters go with --all")
 	}
 
-	cfg, err := hub.LoadConfig(*path)
+	cfg, keys, err := tgt.load("dlq " + sub)
 	if err != nil {
 		return err
 	}
-	keys, err := cfg.Store.Keys()
-	if err != nil {
-		return err
+	if sub == "replay" && tgt.dev() {
+		// Checked first: nothing is marked replayed that cannot be published.
+		if cfg.Kafka.Brokers, err = devKafka("dlq replay", tgt.data); err != nil {
+			return err
+		}
 	}
 	hst, err := hub.OpenStore(ctx, cfg.Store, keys)
 	if err != nil {
@@ -326,9 +332,9 @@ func cell(s string, n int) string {
 }
 
 // subcommand reads the sub-command of `hub <cmd> <sub> [flags]` and gives it
-// a flag set with --config. sub is "" when there is none to run: err then
-// says why, or is nil after -h printed the usage.
-func subcommand(cmd, usage, subs string, args []string, errOut io.Writer) (sub string, fs *flag.FlagSet, path *string, err error) {
+// a flag set with --config and --data. sub is "" when there is none to run:
+// err then says why, or is nil after -h printed the usage.
+func subcommand(cmd, usage, subs string, args []string, errOut io.Writer) (sub string, fs *flag.FlagSet, tgt *target, err error) {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		fmt.Fprint(errOut, usage)
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
@@ -340,5 +346,5 @@ func subcommand(cmd, usage, subs string, args []string, errOut io.Writer) (sub s
 	fs = flag.NewFlagSet(cmd+" "+sub, flag.ContinueOnError)
 	fs.SetOutput(errOut)
 	fs.Usage = func() { fmt.Fprint(errOut, usage) }
-	return sub, fs, fs.String("config", "", "configuration file"), nil
+	return sub, fs, addTarget(fs), nil
 }

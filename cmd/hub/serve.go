@@ -59,21 +59,21 @@ func runServe(ctx context.Context, args []string) error {
 
 func runMigrate(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("migrate", flag.ExitOnError)
-	path := fs.String("config", "", "configuration file")
-	dsn := fs.String("postgres", "", "PostgreSQL DSN (instead of --config)")
+	tgt := addTarget(fs)
+	dsn := fs.String("postgres", "", "PostgreSQL DSN (instead of --config or --data)")
 	_ = fs.Parse(args)
 	var sc hub.StoreConfig
 	switch {
+	case *dsn != "" && (tgt.config != "" || tgt.dataGiven()):
+		return errors.New("migrate: one of --config FILE, --data DIR or --postgres DSN")
 	case *dsn != "":
 		sc.PostgresDSN = *dsn
-	case *path != "":
-		cfg, err := hub.LoadConfig(*path)
+	default:
+		cfg, _, err := tgt.load("migrate")
 		if err != nil {
 			return err
 		}
 		sc = cfg.Store
-	default:
-		return errors.New("migrate: --config FILE or --postgres DSN is required")
 	}
 	if err := hub.MigrateStore(ctx, sc); err != nil {
 		return err

@@ -16,7 +16,7 @@ import (
 	"github.com/lienthong/lienthong/store"
 )
 
-const tokenUsage = `usage: hub token <create|list|revoke> --config FILE [flags] [ID…]
+const tokenUsage = `usage: hub token <create|list|revoke> [--config FILE | --data DIR] [flags] [ID…]
 
   create --role ROLE [--province CODE] --name TEXT
                    make an API token and print its secret, once: the store
@@ -29,7 +29,9 @@ const tokenUsage = `usage: hub token <create|list|revoke> --config FILE [flags] 
                    revoked; never a secret
   revoke ID…       refuse the tokens from their next request on
 
-create and revoke are written to the audit log.
+create and revoke are written to the audit log. --config FILE works on the
+hub that file configures; --data DIR (default ./data) on the data directory
+of hub dev, whose store it opens with the keys kept there.
 `
 
 // tokenStore is what `hub token` needs of the store.
@@ -47,7 +49,7 @@ func runToken(ctx context.Context, args []string) error {
 // tokenCommand runs `hub token`, writing results to out and usage to
 // errOut.
 func tokenCommand(ctx context.Context, args []string, out, errOut io.Writer) error {
-	sub, fs, path, err := subcommand("token", tokenUsage, "create, list or revoke", args, errOut)
+	sub, fs, tgt, err := subcommand("token", tokenUsage, "create, list or revoke", args, errOut)
 	if sub == "" {
 		return err
 	}
@@ -69,8 +71,8 @@ func tokenCommand(ctx context.Context, args []string, out, errOut io.Writer) err
 	if err != nil {
 		return fmt.Errorf("token %s: %w", sub, err)
 	}
-	if *path == "" {
-		return fmt.Errorf("token %s: --config FILE is required", sub)
+	if err := tgt.check("token " + sub); err != nil {
+		return err
 	}
 	switch {
 	case sub != "revoke" && len(pos) > 0:
@@ -88,11 +90,7 @@ func tokenCommand(ctx context.Context, args []string, out, errOut io.Writer) err
 		}
 	}
 
-	cfg, err := hub.LoadConfig(*path)
-	if err != nil {
-		return err
-	}
-	keys, err := cfg.Store.Keys()
+	cfg, keys, err := tgt.load("token " + sub)
 	if err != nil {
 		return err
 	}

@@ -53,6 +53,9 @@ const (
 	NameHub  = "hub"
 )
 
+// Instance is the instance name of the hub `hub dev` runs.
+const Instance = "dev"
+
 // Level4 lists the level-4 simulators with an HTTP port, in a stable order.
 var Level4 = []string{NamePayment, NameVNPost, NameSMS, NameMail}
 
@@ -347,7 +350,7 @@ func (s *Sims) Close() error {
 // HubConfig returns a hub configuration for these simulators.
 func (s *Sims) HubConfig(brokers []string, st hub.StoreConfig) hub.Config {
 	cfg := hub.Config{
-		Instance: "dev",
+		Instance: Instance,
 		Kafka:    hub.KafkaConfig{Brokers: brokers, Partitions: 16, ReplicationFactor: 1},
 		Store:    st,
 		National: hub.NationalConfig{BaseURL: s.URLs[NameNational], Username: user, Password: secret, Linger: 5 * time.Millisecond},

@@ -29,28 +29,46 @@ type Sync struct {
 	Pending  int // lifecycle changes the simulators have yet to make
 }
 
-// Finals maps every live dossier at the portals to the version the hub
-// gives its last change, and counts the lifecycle changes still to come.
-func (s *Sims) Finals() (finals map[string]int64, pending int) {
-	finals = map[string]int64{}
+// Dossier is one dossier at a simulated portal.
+type Dossier struct {
+	Source, ID string
+	// Final is the version the hub gives its last change: the portal's
+	// version, or for a change feed the SEQ of its last entry.
+	Final   int64
+	Deleted bool // deleted at the source (created in error)
+}
+
+// Dossiers lists every dossier at the portals, in order of source and
+// creation, and counts the lifecycle changes still to come.
+func (s *Sims) Dossiers() (list []Dossier, pending int) {
 	for _, p := range s.Portals {
 		b := s.Book(p.Name)
 		pending += b.Stats().PendingChanges
-		_, list := b.List(0, 0)
-		for _, d := range list {
-			if d.Deleted {
-				continue
-			}
-			want := int64(d.Version)
+		_, dossiers := b.List(0, 0)
+		for _, d := range dossiers {
+			final := int64(d.Version)
 			if p.Kind == schemas.KindXMLFeed {
 				// The feed orders by SEQ: the hub's version of a change
 				// feed's dossier is the SEQ of its last entry.
 				hist, _ := b.History(d.MaHoSo)
 				if len(hist) > 0 {
-					want = hist[len(hist)-1].Seq
+					final = hist[len(hist)-1].Seq
 				}
 			}
-			finals[d.MaHoSo] = want
+			list = append(list, Dossier{Source: p.Name, ID: d.MaHoSo, Final: final, Deleted: d.Deleted})
+		}
+	}
+	return list, pending
+}
+
+// Finals maps every live dossier at the portals to the version the hub
+// gives its last change, and counts the lifecycle changes still to come.
+func (s *Sims) Finals() (finals map[string]int64, pending int) {
+	list, pending := s.Dossiers()
+	finals = make(map[string]int64, len(list))
+	for _, d := range list {
+		if !d.Deleted {
+			finals[d.ID] = d.Final
 		}
 	}
 	return finals, pending

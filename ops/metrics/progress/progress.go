@@ -69,7 +69,24 @@ func (c *Counters) Snapshot() map[string]map[string]int64 {
 	return out
 }
 
-// Line renders one progress line: per source, pulled, quarantined, synced.
+// Figures renders source's counters pulled, quarantined and synced, each
+// with its unit: "1593 versions pulled, 9 versions quarantined, 785
+// versions synced". Each counts dossier versions (a record as the portal
+// serves it is one version of one dossier), from zero when the counters
+// were made.
+func (c *Counters) Figures(source string) string {
+	return versions(c.Get(source, Pulled)) + " pulled, " + versions(c.Get(source, Quarantined)) + " quarantined, " +
+		versions(c.Get(source, Synced)) + " synced"
+}
+
+func versions(n int64) string {
+	if n == 1 {
+		return "1 version"
+	}
+	return fmt.Sprintf("%d versions", n)
+}
+
+// Line renders one progress line: per source, its Figures.
 func (c *Counters) Line(sources []string) string {
 	if len(sources) == 0 {
 		c.mu.Lock()
@@ -81,8 +98,7 @@ func (c *Counters) Line(sources []string) string {
 	}
 	parts := make([]string, 0, len(sources))
 	for _, s := range sources {
-		parts = append(parts, fmt.Sprintf("%s pulled=%d quarantined=%d synced=%d",
-			s, c.Get(s, Pulled), c.Get(s, Quarantined), c.Get(s, Synced)))
+		parts = append(parts, s+": "+c.Figures(s))
 	}
 	return strings.Join(parts, " | ")
 }

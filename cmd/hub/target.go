@@ -1,0 +1,114 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/lienthong/lienthong/hub"
+	"github.com/lienthong/lienthong/sim/devenv"
+)
+
+// devDataDir is where `hub dev` keeps its data unless told otherwise.
+const devDataDir = "data"
+
+// devKafkaFile, in the data directory of `hub dev`, holds the address of
+// its embedded Kafka broker while it runs: `hub dlq replay --data` publishes
+// there.
+const devKafkaFile = "kafka.addr"
+
+// target is the hub an operator command works on: the one a configuration
+// file describes (--config FILE), or the one `hub dev` runs on its data
+// directory (--data DIR, by default hub dev's ./data).
+type target struct {
+	fs     *flag.FlagSet
+	config string
+	data   string
+}
+
+// addTarget gives fs the flags --config and --data.
+func addTarget(fs *flag.FlagSet) *target {
+	t := &target{fs: fs}
+	fs.StringVar(&t.config, "config", "", "configuration file (instead of --data)")
+	fs.StringVar(&t.data, "data", devDataDir, "data directory of hub dev, when there is no --config")
+	return t
+}
+
+// dataGiven reports whether --data was on the command line.
+func (t *target) dataGiven() bool {
+	given := false
+	t.fs.Visit(func(f *flag.Flag) { given = given || f.Name == "data" })
+	return given
+}
+
+// dev reports whether the command works on the data of `hub dev`.
+func (t *target) dev() bool { return t.config == "" }
+
+// check refuses, once the flags are parsed and before anything is opened,
+// a command line that says both or neither.
+func (t *target) check(cmd string) error {
+	switch {
+	case t.config != "" && t.dataGiven():
+		return fmt.Errorf("%s: --config FILE or --data DIR, not both (--config for a hub run with hub serve, --data for the data directory of hub dev)", cmd)
+	case t.config == "" && strings.TrimSpace(t.data) == "":
+		return fmt.Errorf("%s: --config FILE or --data DIR is required", cmd)
+	}
+	return nil
+}
+
+// load returns the hub's configuration and store keys: the configuration
+// file's, or for `hub dev`'s data directory its SQLite store and the keys
+// beside it. The latter configures no Kafka broker: see devKafka.
+func (t *target) load(cmd string) (hub.Config, hub.StoreKeys, error) {
+	if err := t.check(cmd); err != nil {
+		return hub.Config{}, hub.StoreKeys{}, err
+	}
+	if !t.dev() {
+		cfg, err := hub.LoadConfig(t.config)
+		if err != nil {
+			return hub.Config{}, hub.StoreKeys{}, err
+		}
+		keys, err := cfg.Store.Keys()
+		return cfg, keys, err
+	}
+	if fi, err := os.Stat(t.data); errors.Is(err, fs.ErrNotExist) || (err == nil && !fi.IsDir()) {
+		what := "--data " + t.data + ": no such directory"
+		if !t.dataGiven() {
+			what = "no directory " + t.data + ", where hub dev keeps its data by default"
+		}
+		return hub.Config{}, hub.StoreKeys{}, fmt.Errorf("%s: %s: run hub dev first, give --data DIR where it keeps its data, or --config FILE for a hub run with hub serve", cmd, what)
+	} else if err != nil {
+		return hub.Config{}, hub.StoreKeys{}, fmt.Errorf("%s: %w", cmd, err)
+	}
+	sc, keys, err := hub.ExistingDevStore(t.data)
+	if err != nil {
+		return hub.Config{}, hub.StoreKeys{}, fmt.Errorf("%s: %w", cmd, err)
+	}
+	return hub.Config{Instance: devenv.Instance, Store: sc}, keys, nil
+}
+
+// devKafka is the address of the Kafka broker `hub dev` runs on dir, once
+// it is seen to answer: there is none while hub dev is not running.
+func devKafka(cmd, dir string) ([]string, error) {
+	path := filepath.Join(dir, devKafkaFile)
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: hub dev is not running on %s, and this needs the Kafka broker it embeds: start hub dev --data %s, then run this again", cmd, dir, dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cmd, err)
+	}
+	addr := strings.TrimSpace(string(raw))
+	conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("%s: the Kafka broker of hub dev on %s does not answer at %s (%v): hub dev is not running, or stopped without removing %s; start hub dev --data %s, then run this again", cmd, dir, addr, err, path, dir)
+	}
+	_ = conn.Close()
+	return []string{addr}, nil
+}
