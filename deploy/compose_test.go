@@ -384,23 +384,15 @@ func TestComposePrometheus(t *testing.T) {
 		return
 	}
 	// promtool reads the rule files at the host paths compose mounts.
-	raw, err := os.ReadFile(host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := string(raw)
+	var oldnew []string
 	for i, r := range prom.RuleFiles {
 		abs, err := filepath.Abs(rules[i])
 		if err != nil {
 			t.Fatal(err)
 		}
-		text = strings.ReplaceAll(text, r, abs)
+		oldnew = append(oldnew, r, abs)
 	}
-	tmp := filepath.Join(t.TempDir(), "prometheus.yml")
-	if err := os.WriteFile(tmp, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	run(t, promtool, "check", "config", tmp)
+	run(t, promtool, "check", "config", rewrittenCopy(t, host, oldnew...))
 }
 
 // TestComposeGrafana checks Grafana's provisioning: the datasource is the

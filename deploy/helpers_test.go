@@ -442,3 +442,19 @@ func samePath(t *testing.T, a, b string) bool {
 	}
 	return os.SameFile(fa, fb)
 }
+
+// rewrittenCopy copies a file into a temporary directory, under the same
+// name, with each old string replaced by its new one (strings.NewReplacer's
+// pairs), for a tool that must see host paths; it returns the copy's path.
+func rewrittenCopy(t *testing.T, path string, oldnew ...string) string {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), filepath.Base(path))
+	if err := os.WriteFile(out, []byte(strings.NewReplacer(oldnew...).Replace(string(raw))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}

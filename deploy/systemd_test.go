@@ -138,20 +138,11 @@ func TestSystemdUnit(t *testing.T) {
 	}
 	// verify checks that ExecStart exists: point it at this test binary, and
 	// make the environment file (on the target host) optional.
-	raw, err := os.ReadFile(unitFile)
-	if err != nil {
-		t.Fatal(err)
-	}
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := strings.ReplaceAll(string(raw), "ExecStart=/usr/local/bin/hub ", "ExecStart="+self+" ")
-	text = strings.ReplaceAll(text, "EnvironmentFile=/", "EnvironmentFile=-/")
-	tmp := filepath.Join(t.TempDir(), filepath.Base(unitFile))
-	if err := os.WriteFile(tmp, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	tmp := rewrittenCopy(t, unitFile, "ExecStart=/usr/local/bin/hub ", "ExecStart="+self+" ", "EnvironmentFile=/", "EnvironmentFile=-/")
 	if out := run(t, analyze, "verify", tmp); len(strings.TrimSpace(string(out))) > 0 {
 		t.Errorf("systemd-analyze verify: %s", out)
 	}
