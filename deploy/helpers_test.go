@@ -34,9 +34,9 @@ const repoRoot = ".."
 // gives its HTTP server. Supervisors must wait longer before SIGKILL.
 const hubStopBound = 15 * time.Second
 
-// benchPeakRSS is the highest peak RSS `hub bench` reports (README, "Tests
-// and benchmarks": 223-248 MB in the table; up to about 280 MB in other
-// runs): every memory limit must be above it.
+// benchPeakRSS is the peak RSS of `hub bench` (README, "Tests and
+// benchmarks": 223-248 MB in the table) with a margin for runs that peak
+// higher: every memory request and limit must be above it.
 const benchPeakRSS = 280 << 20
 
 // decodeYAML decodes every document of a YAML file.
