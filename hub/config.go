@@ -323,7 +323,7 @@ func (c *Config) check() []Problem {
 // sealer would take them.
 func (c StoreConfig) check(p *checks) {
 	if c.PostgresDSN == "" && c.SQLitePath == "" {
-		p.add("store", "postgres_dsn or sqlite_path required")
+		p.add("store.postgres_dsn", "required, or store.sqlite_path for an embedded SQLite file")
 	}
 	if c.PostgresDSN != "" {
 		// As the store parses it; pgconn leaves any password out of its errors.

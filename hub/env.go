@@ -99,7 +99,7 @@ func (l *loader) setEnv(root *yaml.Node, s setting, name, v string) {
 		return
 	}
 	l.env[n] = name
-	setPath(root, s.path, n)
+	l.setPath(root, s.path, n)
 }
 
 // envNode is the YAML a variable's value stands for: for a list, its
@@ -150,16 +150,21 @@ func pathKey(path []string) string {
 }
 
 // setPath puts val at path under root, adding sections and source entries
-// on the way. The key is replaced too, so that its line in the file (and
-// any unset ${NAME} on it) no longer counts.
-func setPath(root *yaml.Node, path []string, val *yaml.Node) {
+// on the way: where they were set is the first variable that needed them.
+// The key is replaced too, and the unset ${NAME} on the lines of what was
+// there no longer count.
+func (l *loader) setPath(root *yaml.Node, path []string, val *yaml.Node) {
+	add := func(n *yaml.Node) *yaml.Node {
+		l.env[n] = l.env[val]
+		return n
+	}
 	n := root
 	for i, seg := range path {
 		var slot **yaml.Node
 		if n.Kind == yaml.SequenceNode {
 			idx, _ := strconv.Atoi(seg)
 			for len(n.Content) <= idx {
-				n.Content = append(n.Content, &yaml.Node{Kind: yaml.MappingNode})
+				n.Content = append(n.Content, add(&yaml.Node{Kind: yaml.MappingNode}))
 			}
 			slot = &n.Content[idx]
 		} else {
@@ -172,11 +177,13 @@ func setPath(root *yaml.Node, path []string, val *yaml.Node) {
 				j = len(n.Content) - 2
 			}
 			if i == len(path)-1 || n.Content[j] == nil {
+				l.forget(n.Content[j])
 				n.Content[j] = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: seg}
 			}
 			slot = &n.Content[j+1]
 		}
 		if i == len(path)-1 {
+			l.forget(*slot)
 			*slot = val
 			return
 		}
@@ -191,8 +198,19 @@ func setPath(root *yaml.Node, path []string, val *yaml.Node) {
 			c.Content = slices.Clone(c.Content)
 			*slot = &c
 		case *slot == nil || (*slot).Kind != want:
-			*slot = &yaml.Node{Kind: want}
+			*slot = add(&yaml.Node{Kind: want})
 		}
 		n = *slot
+	}
+}
+
+// forget drops the unset variables on the lines of n, replaced.
+func (l *loader) forget(n *yaml.Node) {
+	if n == nil || n.Kind == yaml.AliasNode {
+		return
+	}
+	delete(l.missing, n.Line)
+	for _, c := range n.Content {
+		l.forget(c)
 	}
 }

@@ -3,6 +3,7 @@ package hub
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"os"
 	"reflect"
 	"regexp"
@@ -85,6 +86,9 @@ func LoadConfig(path string) (Config, error) {
 	if ok {
 		l.applyEnv(root)
 		l.decode(root, reflect.ValueOf(&cfg).Elem(), "", origin{})
+		for _, line := range slices.Sorted(maps.Keys(l.missing)) {
+			l.touch("", line) // on no setting: a comment, an empty value
+		}
 		l.problems = append(l.problems, cfg.check()...)
 	}
 	cfg.origin = &l.origins
@@ -181,12 +185,24 @@ func (l *loader) touch(key string, line int) {
 		return
 	}
 	delete(l.missing, line)
-	l.origins.unset[key] = true
+	if key != "" {
+		l.origins.unset[key] = true
+	}
 	msg := "environment variable " + names[0] + " not set"
 	if len(names) > 1 {
 		msg = "environment variables " + strings.Join(names, ", ") + " not set"
 	}
 	l.problem(key, l.fileOrigin(line), msg)
+}
+
+// touchAll touches every line of a value (a value may span lines).
+func (l *loader) touchAll(key string, n *yaml.Node) {
+	if n.Line > 0 {
+		l.touch(key, n.Line)
+	}
+	for _, c := range n.Content {
+		l.touchAll(key, c)
+	}
 }
 
 var durationType = reflect.TypeFor[time.Duration]()
@@ -204,6 +220,10 @@ func (l *loader) decode(n *yaml.Node, v reflect.Value, key string, at origin) {
 	t := v.Type()
 	switch {
 	case t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			l.problem(key, at, "want a mapping of settings")
+			return
+		}
 		if v.IsNil() {
 			v.Set(reflect.New(t.Elem()))
 		}
@@ -230,6 +250,7 @@ func (l *loader) decode(n *yaml.Node, v reflect.Value, key string, at origin) {
 				l.child(fmt.Sprintf("%s[%d]", key, i), item, at)
 			}
 		}
+		l.touchAll(key, n)
 		if err := n.Decode(v.Addr().Interface()); err != nil {
 			l.problem(key, at, valueProblem(t, err))
 		}
@@ -261,8 +282,6 @@ func (l *loader) decodeMapping(n *yaml.Node, v reflect.Value, key string, at ori
 		if name, ok := l.env[val]; ok {
 			vat = origin{where: name}
 			l.origins.at[sub] = vat
-		} else if val.Line > 0 && val.Kind == yaml.ScalarNode {
-			l.touch(sub, val.Line) // a value on a line of its own
 		}
 		l.decode(val, v.FieldByIndex(f.Index), sub, vat)
 	}

@@ -230,3 +230,28 @@ func TestEnvNames(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadConfigUnsetOnItsOwnLine: an unset ${NAME} inside a mapping value
+// is found on its line, and one on no setting (an empty value, a comment)
+// is still reported, by its line.
+func TestLoadConfigUnsetOnItsOwnLine(t *testing.T) {
+	p := writeConfig(t, `national:
+  base_url: https://national.example
+  password:
+    ${LIENTHONG_TEST_SURELY_UNSET}
+sources:
+  - status_map:
+      X: ${LIENTHONG_TEST_SURELY_UNSET_2}
+`)
+	_, err := LoadConfig(p)
+	msg := errorText(err)
+	for _, want := range []string{p + ":4: environment variable LIENTHONG_TEST_SURELY_UNSET not set",
+		p + ":7: sources[0].status_map: environment variable LIENTHONG_TEST_SURELY_UNSET_2 not set"} {
+		if !strings.Contains(msg, want+"\n") {
+			t.Errorf("problems do not say %q:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "national status") {
+		t.Errorf("the unset variable's value reported too:\n%s", msg)
+	}
+}
