@@ -48,13 +48,7 @@ national:
   base_url: https://national.example
   timeout: soon
 sources:
-  - name: sonla
-    province: "14"
-    kind: rest-json
-    base_url: https://sonla.example
-    client_id: hub
-    client_secret: s
-    national_dstcode: 000.00.00.H52
+  - {name: hatinh, province: "42", kind: xml-feed, base_url: "https://dvc.hatinh.example", api_key: k, national_dstcode: 000.00.00.H25}
   - name: thainguyen
     province: "19"
     kind: soap
@@ -80,12 +74,12 @@ func TestValidate(t *testing.T) {
 		bad + ":3: store.identity_key: required (base64 of at least 32 random bytes)",
 		bad + ":5: store.encryption_key: 5 bytes, need 32",
 		bad + ":8: national.timeout: not a duration",
-		bad + ":17: sources[1] (thainguyen).username: required for kind soap",
-		bad + `:20: sources[1] (thainguyen).base_url: "motcua.thainguyen.example" is not an absolute http(s) URL`,
-		bad + ":22: sources[1] (thainguyen).charset: only for kind xml-feed",
-		bad + ":23: smtp.from: required",
+		bad + ":11: sources[1] (thainguyen).username: required for kind soap",
+		bad + `:14: sources[1] (thainguyen).base_url: "motcua.thainguyen.example" is not an absolute http(s) URL`,
+		bad + ":16: sources[1] (thainguyen).charset: only for kind xml-feed",
+		bad + ":17: smtp.from: required",
 		// From the environment, named by its variable.
-		"LIENTHONG_SOURCES_0_PAYMENT_CODE: sources[0] (sonla).payment.secret: required",
+		"LIENTHONG_SOURCES_0_PAYMENT_CODE: sources[0] (hatinh).payment.secret: required",
 	}
 	t.Setenv("LIENTHONG_SOURCES_0_PAYMENT_CODE", "DVC14")
 	out.Reset()
