@@ -186,10 +186,7 @@ func (h *Hub) addNormalisers(p *parts) error {
 // addNationalSink adds the consumer of the canonical topic that sends the
 // dossiers to the national portal.
 func (h *Hub) addNationalSink(p *parts) error {
-	portal, err := national.New(national.Config{
-		BaseURL: h.cfg.National.BaseURL, Username: h.cfg.National.Username, Password: h.cfg.National.Password,
-		HTTPClient: h.checkedClient(endpointNational, h.cfg.National.Timeout, national.InternalError),
-	})
+	portal, err := h.nationalClient()
 	if err != nil {
 		return err
 	}
@@ -214,6 +211,14 @@ func (h *Hub) addNationalSink(p *parts) error {
 	}
 	p.quarantineBy["national"] = schemas.FormatCanonical
 	return nil
+}
+
+// nationalClient is the national portal's client, through its breaker.
+func (h *Hub) nationalClient() (*national.Client, error) {
+	return national.New(national.Config{
+		BaseURL: h.cfg.National.BaseURL, Username: h.cfg.National.Username, Password: h.cfg.National.Password,
+		HTTPClient: h.checkedClient(endpointNational, h.cfg.National.Timeout, national.InternalError),
+	})
 }
 
 // addLevel4 builds the configured level-4 flows and adds their handlers.

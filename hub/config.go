@@ -4,21 +4,25 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"os"
+	"net"
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
-	"gopkg.in/yaml.v3"
+	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/lienthong/lienthong/connectors/email"
 	"github.com/lienthong/lienthong/connectors/httpx"
 	"github.com/lienthong/lienthong/mapping"
 	"github.com/lienthong/lienthong/schemas"
+	"github.com/lienthong/lienthong/store"
 )
 
 // Config is everything `hub serve` needs. Every endpoint, credential and
 // limit comes from here; the file may reference environment variables as
-// ${NAME}, so secrets can stay out of it.
+// ${NAME}, so secrets can stay out of it, and LIENTHONG_* variables may set
+// any setting (see LoadConfig).
 type Config struct {
 	Instance string `yaml:"instance"`
 	// LeaseTTL is how long a poller's lease lasts without renewal: how soon
@@ -43,6 +47,8 @@ type Config struct {
 	Router    RouterConfig    `yaml:"router"`
 	Breaker   BreakerConfig   `yaml:"breaker"`
 	Retention RetentionConfig `yaml:"retention"`
+
+	origin *origins // where LoadConfig found each setting
 }
 
 // RetentionConfig bounds what the store keeps. Only provenance events are
@@ -180,14 +186,11 @@ type StoreKeys struct {
 // Keys decodes the configured keys.
 func (c StoreConfig) Keys() (StoreKeys, error) {
 	var k StoreKeys
-	var err error
+	var errs []error
 	decode := func(name, v string) []byte {
-		if v == "" || err != nil {
-			return nil
-		}
-		b, e := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
-		if e != nil {
-			err = fmt.Errorf("store.%s: not base64: %w", name, e)
+		b, err := decodeKey(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("store.%s: %w", name, err))
 		}
 		return b
 	}
@@ -196,7 +199,19 @@ func (c StoreConfig) Keys() (StoreKeys, error) {
 		k.OldEncryption = append(k.OldEncryption, decode("old_encryption_keys", o))
 	}
 	k.Identity = decode("identity_key", c.IdentityKey)
-	return k, err
+	return k, errors.Join(errs...)
+}
+
+// decodeKey decodes a base64 key; "" is no key.
+func decodeKey(v string) ([]byte, error) {
+	if v == "" {
+		return nil, nil
+	}
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
+	if err != nil {
+		return nil, fmt.Errorf("not base64: %w", err)
+	}
+	return b, nil
 }
 
 // NationalConfig is the national portal and how the hub batches to it.
@@ -274,140 +289,187 @@ func (c *Config) Source(name string) (SourceConfig, bool) {
 	return SourceConfig{}, false
 }
 
-// LoadConfig reads a YAML file, expanding ${VAR} from the environment.
-func LoadConfig(path string) (Config, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return Config{}, fmt.Errorf("read config: %w", err)
-	}
-	var missing []string
-	expanded := os.Expand(string(raw), func(name string) string {
-		v, ok := os.LookupEnv(name)
-		if !ok {
-			missing = append(missing, name)
-		}
-		return v
-	})
-	if len(missing) > 0 {
-		return Config{}, fmt.Errorf("config %s: environment variables not set: %s", path, strings.Join(missing, ", "))
-	}
-	var cfg Config
-	dec := yaml.NewDecoder(strings.NewReader(expanded))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil {
-		return Config{}, fmt.Errorf("config %s: %w", path, err)
-	}
-	return cfg, cfg.Validate()
-}
-
-// Validate reports the first missing or impossible setting.
+// Validate reports every missing or impossible setting (as Problems), or
+// nil. It is what LoadConfig checks, for a configuration built in code.
 func (c *Config) Validate() error {
-	var errs []error
-	if len(c.Kafka.Brokers) == 0 {
-		errs = append(errs, errors.New("kafka.brokers: at least one broker"))
-	}
-	if c.Store.PostgresDSN == "" && c.Store.SQLitePath == "" {
-		errs = append(errs, errors.New("store: postgres_dsn or sqlite_path"))
-	}
-	if c.Store.EncryptionKey == "" {
-		errs = append(errs, errors.New("store.encryption_key: required (base64 of 32 random bytes, e.g. from `openssl rand -base64 32`)"))
-	}
-	if c.Store.IdentityKey == "" {
-		errs = append(errs, errors.New("store.identity_key: required (base64 of at least 32 random bytes)"))
-	}
-	if _, err := c.Store.Keys(); err != nil {
-		errs = append(errs, err)
-	}
-	if c.National.BaseURL == "" {
-		errs = append(errs, errors.New("national.base_url: required"))
-	}
-	errs = append(errs, c.validateSources()...)
-	errs = append(errs, c.validateLevel4()...)
-	return errors.Join(errs...)
+	return c.locate(c.check()).Err()
 }
 
-func (c *Config) validateLevel4() []error {
-	var errs []error
-	if p := c.Payment; p != nil {
-		if p.BaseURL == "" {
-			errs = append(errs, errors.New("payment.base_url: required"))
+// check finds every missing or impossible setting that `hub serve` would
+// otherwise meet only as it starts, each under its key. It connects to
+// nothing.
+func (c *Config) check() []Problem {
+	var p checks
+	if len(c.Kafka.Brokers) == 0 {
+		p.add("kafka.brokers", "at least one broker (host:port)")
+	}
+	for i, b := range c.Kafka.Brokers {
+		p.hostPort(fmt.Sprintf("kafka.brokers[%d]", i), b)
+	}
+	if m := c.Kafka.SASLMechanism; m != "" {
+		if !slices.Contains([]string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}, strings.ToUpper(m)) {
+			p.add("kafka.sasl_mechanism", fmt.Sprintf("%q is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", m))
 		}
+		p.need("kafka.sasl_username", c.Kafka.SASLUsername, "with sasl_mechanism")
+	}
+	c.Store.check(&p)
+	p.baseURL("national.base_url", c.National.BaseURL)
+	c.checkSources(&p)
+	c.checkLevel4(&p)
+	return p
+}
+
+// check checks the store's location and keys as OpenStore and the Kafka
+// sealer would take them.
+func (c StoreConfig) check(p *checks) {
+	if c.PostgresDSN == "" && c.SQLitePath == "" {
+		p.add("store.postgres_dsn", "required, or store.sqlite_path for an embedded SQLite file")
+	}
+	if c.PostgresDSN != "" {
+		// As the store parses it; pgconn leaves any password out of its errors.
+		if _, err := pgxpool.ParseConfig(c.PostgresDSN); err != nil {
+			p.add("store.postgres_dsn", err.Error())
+		}
+	}
+	key := func(name, v string, ok func(n int) bool, want string) {
+		b, err := decodeKey(v)
+		switch {
+		case err != nil:
+			p.add("store."+name, err.Error())
+		case v != "" && !ok(len(b)):
+			p.add("store."+name, fmt.Sprintf("%d bytes, need %s", len(b), want))
+		}
+	}
+	encKey := func(n int) bool { return n == store.EncryptionKeyLen }
+	encWant := fmt.Sprintf("%d (base64 of %d random bytes, e.g. from `openssl rand -base64 %d`)", store.EncryptionKeyLen, store.EncryptionKeyLen, store.EncryptionKeyLen)
+	p.need("store.encryption_key", c.EncryptionKey, "(base64 of 32 random bytes, e.g. from `openssl rand -base64 32`)")
+	key("encryption_key", c.EncryptionKey, encKey, encWant)
+	for i, o := range c.OldEncryptionKeys {
+		key(fmt.Sprintf("old_encryption_keys[%d]", i), o, encKey, encWant)
+	}
+	p.need("store.identity_key", c.IdentityKey, "(base64 of at least 32 random bytes)")
+	key("identity_key", c.IdentityKey, func(n int) bool { return n >= store.MinIdentityKeyLen }, fmt.Sprintf("at least %d", store.MinIdentityKeyLen))
+}
+
+func (c *Config) checkLevel4(p *checks) {
+	if c.HTTP.Listen != "" {
+		p.hostPort("http.listen", c.HTTP.Listen)
+	}
+	if pc := c.Payment; pc != nil {
+		p.baseURL("payment.base_url", pc.BaseURL)
 		if c.HTTP.Listen == "" {
-			errs = append(errs, errors.New("http.listen: required with payment (the platform posts its notifications to "+PaymentCallbackPath+")"))
+			p.add("http.listen", "required with payment (the platform posts its notifications to "+PaymentCallbackPath+")")
 		}
 		if !slices.ContainsFunc(c.Sources, func(s SourceConfig) bool { return s.Payment != nil }) {
-			errs = append(errs, errors.New("payment: no source has a payment partner account (sources[].payment)"))
+			p.add("payment", "no source has a payment partner account (sources[].payment)")
 		}
 	}
-	if v := c.VNPost; v != nil && (v.BaseURL == "" || v.ClientID == "" || v.CustomerCode == "") {
-		errs = append(errs, errors.New("vnpost: base_url, client_id and customer_code required"))
+	if v := c.VNPost; v != nil {
+		p.baseURL("vnpost.base_url", v.BaseURL)
+		p.need("vnpost.client_id", v.ClientID, "")
+		p.need("vnpost.client_secret", v.ClientSecret, "")
+		p.need("vnpost.customer_code", v.CustomerCode, "")
 	}
-	if m := c.SMS; m != nil && (m.BaseURL == "" || m.Brandname == "") {
-		errs = append(errs, errors.New("sms: base_url and brandname required"))
+	if m := c.SMS; m != nil {
+		p.baseURL("sms.base_url", m.BaseURL)
+		p.need("sms.username", m.Username, "")
+		p.need("sms.password", m.Password, "")
+		p.need("sms.brandname", m.Brandname, "")
+		if strings.ContainsFunc(m.Brandname, func(r rune) bool { return r > unicode.MaxASCII }) {
+			p.add("sms.brandname", "must be ASCII")
+		}
 	}
-	if m := c.SMTP; m != nil && (m.Addr == "" || m.From == "") {
-		errs = append(errs, errors.New("smtp: addr and from required"))
+	if m := c.SMTP; m != nil {
+		p.need("smtp.addr", m.Addr, "(host:port)")
+		if m.Addr != "" {
+			p.hostPort("smtp.addr", m.Addr)
+		}
+		p.need("smtp.from", m.From, "")
+		if _, err := email.ParseAddress(m.From); m.From != "" && err != nil {
+			p.add("smtp.from", "not one mail address in ASCII")
+		}
+		if (m.Username == "") != (m.Password == "") {
+			p.add("smtp.password", "username and password go together")
+		}
 	}
-	return errs
 }
 
-// validateSources checks every source entry, naming it by index and name.
-func (c *Config) validateSources() []error {
+// credentials are the settings each kind of source needs to log in.
+var credentials = map[string][]string{
+	schemas.KindRESTJSON: {"client_id", "client_secret"},
+	schemas.KindSOAP:     {"username"},
+	schemas.KindXMLFeed:  {"api_key"},
+}
+
+// checkSources checks every source entry.
+func (c *Config) checkSources(p *checks) {
 	if len(c.Sources) == 0 {
-		return []error{errors.New("sources: at least one provincial portal")}
+		p.add("sources", "at least one provincial portal")
+		return
 	}
-	var errs []error
 	seen := map[string]int{}
 	for i, s := range c.Sources {
 		key := fmt.Sprintf("sources[%d]", i)
-		if s.Name != "" {
-			key += " (" + s.Name + ")"
-		}
-		bad := func(field, why string) { errs = append(errs, fmt.Errorf("%s.%s: %s", key, field, why)) }
-		if j, dup := seen[s.Name]; dup {
-			bad("name", fmt.Sprintf("also the name of sources[%d]; names must differ", j))
+		if j, dup := seen[s.Name]; dup && s.Name != "" {
+			p.add(key+".name", fmt.Sprintf("also the name of sources[%d]; names must differ", j))
 			continue
 		}
 		seen[s.Name] = i
-		if _, err := mapping.New(s.mapping()); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", key, err))
+		for _, e := range mapping.CheckSource(s.mapping()) {
+			p.add(key+"."+e.Field, e.Reason)
 		}
-		if s.BaseURL == "" {
-			bad("base_url", "required")
-		}
-		if s.DstCode == "" {
-			bad("national_dstcode", "required")
-		}
-		need := func(fields ...string) {
-			for _, f := range fields {
-				if v := map[string]string{"client_id": s.ClientID, "client_secret": s.ClientSecret,
-					"username": s.Username, "password": s.Password, "api_key": s.APIKey}[f]; v == "" {
-					bad(f, "required for kind "+s.Kind)
-				}
-			}
-		}
-		switch s.Kind {
-		case schemas.KindRESTJSON:
-			need("client_id", "client_secret")
-		case schemas.KindSOAP:
-			need("username")
-		case schemas.KindXMLFeed:
-			need("api_key")
+		p.baseURL(key+".base_url", s.BaseURL)
+		p.need(key+".national_dstcode", s.DstCode, "")
+		set := map[string]string{"client_id": s.ClientID, "client_secret": s.ClientSecret,
+			"username": s.Username, "password": s.Password, "api_key": s.APIKey}
+		for _, f := range credentials[s.Kind] {
+			p.need(key+"."+f, set[f], "for kind "+s.Kind)
 		}
 		if s.Charset != "" && s.Kind != schemas.KindXMLFeed {
-			bad("charset", "only for kind "+schemas.KindXMLFeed)
+			p.add(key+".charset", "only for kind "+schemas.KindXMLFeed)
 		}
 		if s.Namespace != "" && s.Kind != schemas.KindSOAP {
-			bad("namespace", "only for kind "+schemas.KindSOAP)
+			p.add(key+".namespace", "only for kind "+schemas.KindSOAP)
 		}
 		if s.Charset != "" && !httpx.KnownCharset(s.Charset) {
-			bad("charset", "unknown charset (utf-8 or windows-1258)")
+			p.add(key+".charset", "unknown charset (utf-8 or windows-1258)")
 		}
-		if p := s.Payment; p != nil && (p.Code == "" || p.Secret == "") {
-			bad("payment", "code and secret required")
+		if pc := s.Payment; pc != nil {
+			p.need(key+".payment.code", pc.Code, "")
+			p.need(key+".payment.secret", pc.Secret, "")
 		}
 	}
-	return errs
+}
+
+// checks collects problems, each under its key.
+type checks []Problem
+
+func (p *checks) add(key, msg string) { *p = append(*p, Problem{key: key, Msg: msg}) }
+
+// need reports v missing; why says when or what it should be.
+func (p *checks) need(key, v, why string) {
+	if v == "" {
+		p.add(key, strings.TrimSpace("required "+why))
+	}
+}
+
+// baseURL needs v, an absolute http(s) URL, as every connector does.
+func (p *checks) baseURL(key, v string) {
+	p.need(key, v, "")
+	if v != "" && httpx.CheckBaseURL("", v) != nil {
+		p.add(key, fmt.Sprintf("%q is not an absolute http(s) URL", v))
+	}
+}
+
+// hostPort checks an address to dial or listen on.
+func (p *checks) hostPort(key, v string) {
+	_, port, err := net.SplitHostPort(v)
+	if err == nil {
+		_, err = net.LookupPort("tcp", port)
+	}
+	if err != nil || port == "" {
+		p.add(key, fmt.Sprintf("%q is not host:port", v))
+	}
 }
 
 // mapping is what the normaliser knows of the source.

@@ -8,19 +8,32 @@ import (
 	"testing"
 )
 
-func TestLoadExampleConfig(t *testing.T) {
-	for _, k := range []string{"KAFKA_PASSWORD", "LIENTHONG_PG_DSN", "NATIONAL_PASSWORD", "SONLA_SECRET", "LAICHAU_SECRET", "THAINGUYEN_PASSWORD", "HATINH_API_KEY",
+const exampleDSN = "postgres://lienthong@db.example:5432/lienthong"
+
+var (
+	testEncryptionKey = base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+	testIdentityKey   = base64.StdEncoding.EncodeToString([]byte("identity key: thirty-two bytes +"))
+)
+
+// setExampleEnv sets the variables deploy/hub.example.yaml refers to.
+func setExampleEnv(t *testing.T) {
+	for _, k := range []string{"KAFKA_PASSWORD", "NATIONAL_PASSWORD", "SONLA_SECRET", "LAICHAU_SECRET", "THAINGUYEN_PASSWORD", "HATINH_API_KEY",
 		"PAYMENT_SECRET_SONLA", "PAYMENT_SECRET_THAINGUYEN", "PAYMENT_SECRET_HATINH", "VNPOST_SECRET", "SMS_PASSWORD"} {
 		t.Setenv(k, "secret-"+strings.ToLower(k))
 	}
-	t.Setenv("LIENTHONG_ENCRYPTION_KEY", base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef")))
-	t.Setenv("LIENTHONG_IDENTITY_KEY", base64.StdEncoding.EncodeToString([]byte("identity key: thirty-two bytes +")))
+	t.Setenv("LIENTHONG_PG_DSN", exampleDSN)
+	t.Setenv("LIENTHONG_ENCRYPTION_KEY", testEncryptionKey)
+	t.Setenv("LIENTHONG_IDENTITY_KEY", testIdentityKey)
+}
+
+func TestLoadExampleConfig(t *testing.T) {
+	setExampleEnv(t)
 	cfg, err := LoadConfig(filepath.Join("..", "deploy", "hub.example.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	sonla, _ := cfg.Source("sonla")
-	if cfg.Store.PostgresDSN != "secret-lienthong_pg_dsn" || sonla.ClientSecret != "secret-sonla_secret" {
+	if cfg.Store.PostgresDSN != exampleDSN || sonla.ClientSecret != "secret-sonla_secret" {
 		t.Fatalf("environment not expanded: %+v", cfg.Store)
 	}
 	keys, err := cfg.Store.Keys()
@@ -44,21 +57,23 @@ func TestLoadExampleConfig(t *testing.T) {
 }
 
 func TestLevel4ConfigErrors(t *testing.T) {
-	c := Config{Payment: &PaymentConfig{}, SMTP: &SMTPConfig{}}
-	msg := errorsText(c.validateLevel4())
-	for _, want := range []string{"payment.base_url", "http.listen", "payment: no source has a payment partner", "smtp: addr and from"} {
+	c := Config{Payment: &PaymentConfig{}, SMTP: &SMTPConfig{Addr: "smtp.example", Username: "u"}, SMS: &SMSConfig{Brandname: "DỊCH VỤ"}, VNPost: &VNPostConfig{}}
+	msg := errorText(c.Validate())
+	for _, want := range []string{"payment.base_url: required", "http.listen: required with payment", "payment: no source has a payment partner",
+		`smtp.addr: "smtp.example" is not host:port`, "smtp.from: required", "smtp.password: username and password go together",
+		"sms.base_url: required", "sms.username: required", "sms.password: required", "sms.brandname: must be ASCII",
+		"vnpost.base_url: required", "vnpost.client_id: required", "vnpost.client_secret: required", "vnpost.customer_code: required"} {
 		if !strings.Contains(msg, want) {
-			t.Errorf("errors %q do not name %s", msg, want)
+			t.Errorf("errors %q do not say %s", msg, want)
 		}
 	}
 }
 
-func errorsText(errs []error) string {
-	var b strings.Builder
-	for _, e := range errs {
-		b.WriteString(e.Error() + "; ")
+func errorText(err error) string {
+	if err == nil {
+		return ""
 	}
-	return b.String()
+	return err.Error()
 }
 
 func TestLoadConfigErrors(t *testing.T) {
@@ -93,21 +108,24 @@ func TestSourcesConfigErrors(t *testing.T) {
 	other := ok
 	other.Kind, other.ClientID, other.ClientSecret, other.Username = "soap", "", "", "u"
 	feed := SourceConfig{Name: "nghean", Kind: "xml-feed", Province: "40", BaseURL: "http://y", DstCode: "d", Charset: "vn-tcvn3-x", Namespace: "urn:x"}
-	bad := SourceConfig{Name: "Lai Châu", Kind: "grpc", Province: "12", BaseURL: "http://z", DstCode: "d"}
+	bad := SourceConfig{Name: "Lai Châu", Kind: "grpc", Province: "12", BaseURL: "dichvucong.laichau", DstCode: "d", Payment: &PartnerConfig{Code: "DVC12"}}
 	c := Config{Sources: []SourceConfig{ok, other, feed, bad}}
-	msg := errorsText(c.validateSources())
+	msg := errorText(c.Validate())
 	for _, want := range []string{
 		"sources[1] (sonla).name: also the name of sources[0]",
 		"sources[2] (nghean).api_key: required for kind xml-feed",
 		"sources[2] (nghean).charset: unknown charset",
 		"sources[2] (nghean).namespace: only for kind soap",
-		`sources[3] (Lai Châu): source "Lai Châu": unknown kind "grpc"`,
+		`sources[3] (Lai Châu).kind: unknown kind "grpc"`,
+		"sources[3] (Lai Châu).name: must be 1-40 lower-case letters",
+		`sources[3] (Lai Châu).base_url: "dichvucong.laichau" is not an absolute http(s) URL`,
+		"sources[3] (Lai Châu).payment.secret: required",
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("errors %q do not say %q", msg, want)
 		}
 	}
-	if msg := errorsText((&Config{}).validateSources()); !strings.Contains(msg, "sources: at least one") {
+	if msg := errorText((&Config{}).Validate()); !strings.Contains(msg, "sources: at least one") {
 		t.Errorf("no sources: %q", msg)
 	}
 }

@@ -130,8 +130,7 @@ func (h *Hub) buildLevel4(sources []source, resync *router.Resyncer, notices *no
 				continue
 			}
 			src := s.Name
-			cl, err := payment.New(payment.Config{BaseURL: c.BaseURL, PartnerCode: pc.Code, Secret: pc.Secret,
-				Timeout: durationOr(c.Timeout, 30*time.Second), HTTPClient: h.client(endpointPayment, c.Timeout)})
+			cl, err := h.paymentClient(*pc)
 			if err != nil {
 				return nil, fmt.Errorf("payment partner %s: %w", src, err)
 			}
@@ -141,8 +140,7 @@ func (h *Hub) buildLevel4(sources []source, resync *router.Resyncer, notices *no
 			Resync: resync, Instance: h.cfg.Instance, Log: h.log, QueryAfter: c.QueryAfter})
 	}
 	if c := h.cfg.VNPost; c != nil {
-		cl, err := vnpost.New(vnpost.Config{BaseURL: c.BaseURL, ClientID: c.ClientID, ClientSecret: c.ClientSecret,
-			CustomerCode: c.CustomerCode, Timeout: durationOr(c.Timeout, 30*time.Second), HTTPClient: h.client(endpointVNPost, c.Timeout)})
+		cl, err := h.vnpostClient()
 		if err != nil {
 			return nil, err
 		}
@@ -162,6 +160,21 @@ func (h *Hub) buildLevel4(sources []source, resync *router.Resyncer, notices *no
 			Resync: resync, Instance: h.cfg.Instance, Log: h.log, PageSize: c.PageSize})
 	}
 	return l, nil
+}
+
+// paymentClient is the payment platform's client for one partner account
+// (the payment section must be configured).
+func (h *Hub) paymentClient(pc PartnerConfig) (*payment.Client, error) {
+	c := h.cfg.Payment
+	return payment.New(payment.Config{BaseURL: c.BaseURL, PartnerCode: pc.Code, Secret: pc.Secret,
+		Timeout: durationOr(c.Timeout, 30*time.Second), HTTPClient: h.client(endpointPayment, c.Timeout)})
+}
+
+// vnpostClient is VNPost's client (the vnpost section must be configured).
+func (h *Hub) vnpostClient() (*vnpost.Client, error) {
+	c := h.cfg.VNPost
+	return vnpost.New(vnpost.Config{BaseURL: c.BaseURL, ClientID: c.ClientID, ClientSecret: c.ClientSecret,
+		CustomerCode: c.CustomerCode, Timeout: durationOr(c.Timeout, 30*time.Second), HTTPClient: h.client(endpointVNPost, c.Timeout)})
 }
 
 // loops are the level-4 background loops, each run by one instance at a

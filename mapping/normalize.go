@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/lienthong/lienthong/mapping/internal/fields"
@@ -59,33 +60,57 @@ type Mapper struct {
 
 var sourceName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,39}$`)
 
+// SourceError is a setting of a source that New refuses. Field is its key
+// (name, kind, province, status_map).
+type SourceError struct {
+	Source, Field, Reason string
+}
+
+func (e *SourceError) Error() string {
+	return fmt.Sprintf("source %q: %s: %s", e.Source, e.Field, e.Reason)
+}
+
+// CheckSource returns every setting of s that New would refuse, so that a
+// configuration can be reported whole rather than one error at a time.
+func CheckSource(s Source) []*SourceError {
+	var errs []*SourceError
+	bad := func(field, format string, a ...any) {
+		errs = append(errs, &SourceError{Source: s.Name, Field: field, Reason: fmt.Sprintf(format, a...)})
+	}
+	if !sourceName.MatchString(s.Name) {
+		bad("name", "must be 1-40 lower-case letters, digits, '-' or '_', starting with a letter or digit")
+	}
+	if _, ok := kinds[s.Kind]; !ok {
+		bad("kind", "unknown kind %q (want one of %s)", s.Kind, strings.Join(schemas.Kinds, ", "))
+	}
+	if !fields.IsProvinceCode(s.Province) {
+		bad("province", "%q is not a province code of Decision 124/2004 (two digits)", s.Province)
+	}
+	for _, v := range slices.Sorted(maps.Keys(s.StatusMap)) {
+		if code := s.StatusMap[v]; code < schemas.StatusMin || code > schemas.StatusMax {
+			bad("status_map", "%q: national status %d is not 1-10", v, code)
+		}
+	}
+	return errs
+}
+
 // New returns a Mapper for sources, or an error naming the first source
-// whose name, kind, province or status map is not usable.
+// whose name, kind, province or status map is not usable (a *SourceError),
+// or that is configured twice.
 func New(sources ...Source) (*Mapper, error) {
 	m := &Mapper{by: map[string]mapper{}}
 	for _, s := range sources {
-		k, ok := kinds[s.Kind]
-		if !ok {
-			return nil, fmt.Errorf("source %q: unknown kind %q (want one of %s)", s.Name, s.Kind, strings.Join(schemas.Kinds, ", "))
-		}
-		if !sourceName.MatchString(s.Name) {
-			return nil, fmt.Errorf("source %q: name must be 1-40 lower-case letters, digits, '-' or '_', starting with a letter or digit", s.Name)
+		if errs := CheckSource(s); len(errs) > 0 {
+			return nil, errs[0]
 		}
 		if _, dup := m.by[s.Name]; dup {
 			return nil, fmt.Errorf("source %q: configured twice", s.Name)
 		}
-		if !fields.IsProvinceCode(s.Province) {
-			return nil, fmt.Errorf("source %q: province %q is not a province code of Decision 124/2004 (two digits)", s.Name, s.Province)
-		}
+		k := kinds[s.Kind]
 		statuses := k.statuses
 		if len(s.StatusMap) > 0 {
 			statuses = maps.Clone(k.statuses)
-			for v, code := range s.StatusMap {
-				if code < schemas.StatusMin || code > schemas.StatusMax {
-					return nil, fmt.Errorf("source %q: status_map %q: national status %d is not 1-10", s.Name, v, code)
-				}
-				statuses[v] = code
-			}
+			maps.Copy(statuses, s.StatusMap)
 		}
 		m.by[s.Name] = mapper{k, fields.Source{Name: s.Name, Province: s.Province, Statuses: statuses, Namespace: s.Namespace}}
 	}

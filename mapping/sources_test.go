@@ -1,6 +1,7 @@
 package mapping_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -65,7 +66,7 @@ func TestNewRefuses(t *testing.T) {
 		want string
 	}{
 		"unknown kind": {[]mapping.Source{{Name: "x", Kind: "grpc", Province: "14"}}, "unknown kind"},
-		"bad name":     {[]mapping.Source{{Name: "Sơn La", Kind: schemas.KindSOAP, Province: "14"}}, "name must be"},
+		"bad name":     {[]mapping.Source{{Name: "Sơn La", Kind: schemas.KindSOAP, Province: "14"}}, "name: must be"},
 		"twice":        {[]mapping.Source{ok, ok}, "configured twice"},
 		"bad province": {[]mapping.Source{{Name: "x", Kind: schemas.KindXMLFeed, Province: "H52"}}, "province"},
 		"status 11":    {[]mapping.Source{{Name: "x", Kind: schemas.KindXMLFeed, Province: "42", StatusMap: map[string]int{"11": 11}}}, "not 1-10"},
@@ -73,5 +74,20 @@ func TestNewRefuses(t *testing.T) {
 		if _, err := mapping.New(tc.src...); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err %v, want %q", name, err, tc.want)
 		}
+	}
+}
+
+// TestCheckSourceAll: every refused setting of a source, not only the first.
+func TestCheckSourceAll(t *testing.T) {
+	errs := mapping.CheckSource(mapping.Source{Name: "Sơn La", Kind: "grpc", Province: "H52", StatusMap: map[string]int{"A": 0, "B": 4, "C": 11}})
+	var got []string
+	for _, e := range errs {
+		got = append(got, e.Field)
+	}
+	if want := []string{"name", "kind", "province", "status_map", "status_map"}; !slices.Equal(got, want) {
+		t.Fatalf("fields %v, want %v (%v)", got, want, errs)
+	}
+	if errs[4].Reason != `"C": national status 11 is not 1-10` {
+		t.Errorf("reason %q", errs[4].Reason)
 	}
 }

@@ -8,6 +8,8 @@
 //	hub dlq list|show|replay|discard --config FILE   quarantine operations
 //	hub token create|list|revoke --config FILE       API tokens
 //	hub check --config FILE [--source NAME]          try a portal before it goes live
+//	hub validate [--config FILE] [--connect]         check a configuration, reporting every problem
+//	hub version                                      version, commit and date of this binary
 package main
 
 import (
@@ -46,6 +48,11 @@ func main() {
 		err = runToken(ctx, os.Args[2:])
 	case "check":
 		err = runCheck(ctx, os.Args[2:])
+	case "validate":
+		err = runValidate(ctx, os.Args[2:])
+	case "version", "--version", "-version":
+		printVersion()
+		return
 	case "-h", "--help", "help":
 		usage()
 		return
@@ -65,7 +72,9 @@ func usage() {
 commands:
   dev       run everything in one process: embedded Kafka broker and SQLite store
             under a data directory, five simulated provinces generating load, and the hub
-  serve     run against external Kafka brokers and PostgreSQL: hub serve --config FILE
+  serve     run against external Kafka brokers and PostgreSQL: hub serve [--config FILE]
+            (LIENTHONG_<SECTION>_<KEY> environment variables override the file's settings,
+            or stand for it)
   migrate   apply the store's migrations: hub migrate --config FILE
   bench     sync a generated load end to end and print dossiers per second
   dlq       quarantined records: hub dlq list|show|replay|discard --config FILE
@@ -77,6 +86,11 @@ commands:
   check     try provincial portals before they go live: hub check --config FILE [--source NAME]
             (log in, read the first page of changes and map it, publishing nothing;
             every record that cannot be mapped is listed with its field)
+  validate  check a configuration as hub serve would before it starts, listing every problem
+            with its setting and line: hub validate [--config FILE] [--connect]
+            (--connect also logs in to each source, the national portal, each payment
+            partner account and VNPost, changing nothing)
+  version   print the version, commit and date of this binary (also --version)
 
 Run "hub <command> -h" for a command's flags.
 `)

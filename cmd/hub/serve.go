@@ -16,13 +16,10 @@ import (
 
 func runServe(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ExitOnError)
-	path := fs.String("config", "", "configuration file (YAML; ${VAR} is read from the environment)")
+	path := fs.String("config", "", "configuration file (YAML; ${VAR} is read from the environment); LIENTHONG_* variables override it, or stand for it when there is none")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to this file until the hub stops (for hub bench)")
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060), for profiling")
 	_ = fs.Parse(args)
-	if *path == "" {
-		return errors.New("serve: --config FILE is required")
-	}
 	if *pprofAddr != "" {
 		// DefaultServeMux carries net/http/pprof's handlers, and only them:
 		// the hub's own listener uses its own mux.

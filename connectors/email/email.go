@@ -91,7 +91,7 @@ func New(cfg Config) (*Client, error) {
 	if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
 		return nil, errors.New("email: Addr must be host:port")
 	}
-	from, err := parseAddress(cfg.From)
+	from, err := ParseAddress(cfg.From)
 	if err != nil {
 		return nil, errors.New("email: From must be one ASCII mail address")
 	}
@@ -158,7 +158,7 @@ func Uncertain(err error) bool {
 // Send delivers m to the relay. It returns once the relay accepted the
 // message (250 after DATA), within ctx and the configured timeout.
 func (c *Client) Send(ctx context.Context, m Message) error {
-	to, err := parseAddress(m.To)
+	to, err := ParseAddress(m.To)
 	if err != nil {
 		return &httpx.Error{Op: "email: send", Err: ErrInvalidAddress}
 	}
@@ -365,9 +365,9 @@ func (c *deadlineConn) SetDeadline(t time.Time) error      { return c.Conn.SetDe
 func (c *deadlineConn) SetReadDeadline(t time.Time) error  { return c.Conn.SetReadDeadline(c.cap(t)) }
 func (c *deadlineConn) SetWriteDeadline(t time.Time) error { return c.Conn.SetWriteDeadline(c.cap(t)) }
 
-// parseAddress accepts exactly one address whose addr-spec is ASCII: the
+// ParseAddress accepts exactly one address whose addr-spec is ASCII: the
 // relay is not assumed to offer SMTPUTF8.
-func parseAddress(s string) (*mail.Address, error) {
+func ParseAddress(s string) (*mail.Address, error) {
 	a, err := mail.ParseAddress(s)
 	if err != nil || !isASCII(a.Address) || strings.ContainsAny(a.Address, "\r\n<>") {
 		return nil, ErrInvalidAddress
