@@ -43,6 +43,7 @@ type Config struct {
 	Router    RouterConfig    `yaml:"router"`
 	Breaker   BreakerConfig   `yaml:"breaker"`
 	Retention RetentionConfig `yaml:"retention"`
+	Tracing   TracingConfig   `yaml:"tracing"`
 }
 
 // RetentionConfig bounds what the store keeps. Only provenance events are
