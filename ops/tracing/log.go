@@ -14,8 +14,9 @@ const (
 )
 
 // LogHandler wraps a slog.Handler: a record logged with a context that
-// holds a span (logger.InfoContext(ctx, …)) gets trace_id and span_id, so
-// a log line leads to its trace and back.
+// holds a sampled span (logger.InfoContext(ctx, …)) gets trace_id and
+// span_id, so a log line leads to its trace and back. A trace not sampled
+// is never exported: its ids would lead nowhere.
 type LogHandler struct{ slog.Handler }
 
 // Logger returns l logging through a LogHandler (l itself if it already
@@ -29,7 +30,7 @@ func Logger(l *slog.Logger) *slog.Logger {
 
 // Handle adds the span's ids to r and hands it on.
 func (h LogHandler) Handle(ctx context.Context, r slog.Record) error {
-	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+	if sc := trace.SpanContextFromContext(ctx); sc.IsSampled() {
 		r.AddAttrs(slog.String(LogTraceID, sc.TraceID().String()), slog.String(LogSpanID, sc.SpanID().String()))
 	}
 	return h.Handler.Handle(ctx, r)

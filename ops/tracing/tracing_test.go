@@ -236,10 +236,12 @@ func TestLogHandler(t *testing.T) {
 	ctx, span := p.Tracer().Start(context.Background(), "x")
 	log.With("a", 1).WithGroup("g").InfoContext(ctx, "with span", "b", 2)
 	log.InfoContext(context.Background(), "without")
+	unsampled := trace.ContextWithSpanContext(context.Background(), trace.SpanContextFromContext(ctx).WithTraceFlags(0))
+	log.InfoContext(unsampled, "not sampled")
 	log.Info("plain")
 	span.End()
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	if len(lines) != 3 {
+	if len(lines) != 4 {
 		t.Fatalf("log: %q", buf.String())
 	}
 	var first map[string]any
