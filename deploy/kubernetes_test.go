@@ -419,6 +419,8 @@ func TestKubernetesDeployment(t *testing.T) {
 	for key, v := range filled {
 		if strings.HasPrefix(key, "LIENTHONG_") && strings.HasSuffix(key, "_KEY") {
 			filled[key] = base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
+		} else if strings.Contains(v, "REPLACE_ME") && strings.HasSuffix(key, "_DSN") {
+			filled[key] = "postgres://lienthong:x@postgres:5432/lienthong"
 		} else if strings.Contains(v, "REPLACE_ME") {
 			filled[key] = "x"
 		}

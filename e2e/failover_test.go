@@ -48,7 +48,9 @@ type hubProcess struct {
 	exited chan error
 }
 
-func (e *env) startServe(t *testing.T, bin, instance string) *hubProcess {
+// startServe starts `hub serve` as instance; extra is appended to its
+// configuration file (top-level YAML sections).
+func (e *env) startServe(t *testing.T, bin, instance string, extra ...string) *hubProcess {
 	t.Helper()
 	dir := t.TempDir()
 	addr := freeAddr(t)
@@ -79,7 +81,7 @@ national:
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg += string(list)
+	cfg += string(list) + strings.Join(extra, "")
 	path := filepath.Join(dir, "hub.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

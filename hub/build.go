@@ -15,6 +15,7 @@ import (
 	"github.com/lienthong/lienthong/flows/notify"
 	"github.com/lienthong/lienthong/ops/metrics"
 	"github.com/lienthong/lienthong/ops/metrics/progress"
+	"github.com/lienthong/lienthong/ops/tracing"
 	"github.com/lienthong/lienthong/router"
 	"github.com/lienthong/lienthong/router/kafka"
 	"github.com/lienthong/lienthong/router/seal"
@@ -43,6 +44,7 @@ type parts struct {
 	// closers end the subscribers and SMTP sessions, before the publisher.
 	closers []func() error
 	subs    []*kafka.Subscriber
+	tracer  *tracing.Provider // nil: tracing off
 }
 
 // assigned is the Kafka partitions this process consumes now, by topic.
@@ -62,6 +64,7 @@ func (p *parts) close() {
 		_ = c()
 	}
 	_ = p.pub.Close()
+	_ = p.tracer.Shutdown() // the spans of all the above
 }
 
 // build opens the Kafka publisher and subscribers and builds the router
@@ -88,6 +91,9 @@ func (h *Hub) build() (_ *parts, err error) {
 			p.close()
 		}
 	}()
+	if err := h.startTracing(p); err != nil {
+		return nil, err
+	}
 	if err := h.buildRouter(p, keys); err != nil {
 		return nil, err
 	}
@@ -113,7 +119,7 @@ func (h *Hub) buildRouter(p *parts, keys seal.Keys) error {
 	opener := &seal.Opener{Keys: keys, Store: h.store, QuarantineBy: p.quarantineBy,
 		Instance: h.cfg.Instance, Log: h.log,
 		Quarantined: func(source string) { h.counters.Add(source, progress.Quarantined, 1) }}
-	r.AddMiddleware(middleware.Recoverer, opener.Middleware)
+	r.AddMiddleware(p.tracer.Middleware, middleware.Recoverer, opener.Middleware)
 	p.metrics = metrics.New(h.counters, h.breakers, p.names)
 	r.AddMiddleware(p.metrics.Middleware(""))
 	if h.cfg.Router.DuplicateDeliveries {

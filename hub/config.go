@@ -47,6 +47,7 @@ type Config struct {
 	Router    RouterConfig    `yaml:"router"`
 	Breaker   BreakerConfig   `yaml:"breaker"`
 	Retention RetentionConfig `yaml:"retention"`
+	Tracing   TracingConfig   `yaml:"tracing"`
 
 	origin *origins // where LoadConfig found each setting
 }
@@ -316,6 +317,9 @@ func (c *Config) check() []Problem {
 	p.baseURL("national.base_url", c.National.BaseURL)
 	c.checkSources(&p)
 	c.checkLevel4(&p)
+	if err := c.Tracing.settings("", nil).Validate(); err != nil {
+		p.add("tracing", err.Error())
+	}
 	return p
 }
 

@@ -71,6 +71,7 @@ func New(cfg Config, st Store, counters *progress.Counters, log *slog.Logger) *H
 	if log == nil {
 		log = slog.Default()
 	}
+	log = tracedLogger(cfg, log)
 	if counters == nil {
 		counters = progress.New()
 	}
@@ -102,6 +103,7 @@ func (h *Hub) Run(ctx context.Context) error {
 		return err
 	}
 	defer p.close()
+	ctx = p.traced(ctx)
 	t := newTasks(ctx, &h.life)
 	defer t.cancel()
 	t.spawn(p.sink.Run)
@@ -297,7 +299,7 @@ func (h *Hub) lead(t *tasks, jobs []leased) {
 func (h *Hub) startHTTP(t *tasks, p *parts) (shutdown func(), err error) {
 	ops := h.operatorAPI(p, dlq.New(h.store, p.pub, p.topics, h.cfg.Instance))
 	t.spawn(ops.Run)
-	srv, err := serveHTTP(h.cfg.HTTP.Listen, h.httpHandler(p.l4, ops, p.metrics), h.log)
+	srv, err := serveHTTP(h.cfg.HTTP.Listen, p.tracer.Handler(h.httpHandler(p.l4, ops, p.metrics)), h.log)
 	if err != nil {
 		return nil, err
 	}

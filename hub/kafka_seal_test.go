@@ -23,6 +23,8 @@ import (
 
 	"github.com/lienthong/lienthong/hub"
 	"github.com/lienthong/lienthong/ops/auth"
+	"github.com/lienthong/lienthong/ops/tracing"
+	"github.com/lienthong/lienthong/ops/tracing/tracingtest"
 	"github.com/lienthong/lienthong/router"
 	"github.com/lienthong/lienthong/router/ingest"
 	"github.com/lienthong/lienthong/router/kafka"
@@ -352,9 +354,16 @@ func isJSON(b []byte) bool { return json.Valid(b) }
 // no payload is in clear. The store still has them in clear behind its own
 // encryption: the ledger's canonical dossiers and the quarantined payloads
 // are what the hub read, not ciphertext.
+//
+// The hub traces meanwhile: the trace context (traceparent) rides in every
+// record's headers, readable, and neither it nor any span attribute
+// exported holds personal data.
 func TestKafkaCarriesNoPersonalData(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
+	spans := tracingtest.NewReceiver()
+	defer spans.Close()
+	w.cfg.Tracing = hub.TracingConfig{OTLPEndpoint: spans.URL()}
 	st := w.withKeys(storetest.EncryptionKey)
 	// Every Hà Tĩnh record is served broken: they go to quarantine.
 	if err := w.sims.PatchFaults(devenv.NameHaTinh, map[string]any{"malformed_rate": 1.0}); err != nil {
@@ -464,10 +473,12 @@ func TestKafkaCarriesNoPersonalData(t *testing.T) {
 	}
 	replayed := 0
 	total := 0
+	resyncTraces := map[string]bool{}
 	for topic, list := range recs {
 		for _, m := range list {
 			total++
 			where := fmt.Sprintf("%s partition %d offset %d", topic, m.Partition, m.Offset)
+			checkTraceHeaders(t, where, m.Headers, resyncTraces)
 			for _, l := range known.leaks(m.Value) {
 				t.Errorf("%s: payload holds %s", where, l)
 			}
@@ -491,6 +502,80 @@ func TestKafkaCarriesNoPersonalData(t *testing.T) {
 		t.Errorf("no replayed record found on the topics")
 	}
 	t.Logf("%d records on %d topics read; %d personal values looked for", total, len(recs), len(known))
+	checkSpans(t, spans.Spans(), known, resyncTraces)
+}
+
+// checkTraceHeaders checks that a record carries a W3C traceparent (all
+// but a record an operator replayed from the quarantine through the API,
+// whose trace starts at its handler) and notes the traces resyncs carry.
+func checkTraceHeaders(t *testing.T, where string, headers []kafkago.Header, resyncTraces map[string]bool) {
+	t.Helper()
+	h := map[string]string{}
+	for _, x := range headers {
+		h[x.Key] = string(x.Value)
+	}
+	tp := h[tracing.MetadataTraceParent]
+	if tp == "" {
+		if h[router.MetadataReplayOf] == "" {
+			t.Errorf("%s: no traceparent header (headers %v)", where, h)
+		}
+		return
+	}
+	if !traceparentRE.MatchString(tp) {
+		t.Errorf("%s: traceparent %q is not W3C's", where, tp)
+	}
+	if h[router.MetadataResync] != "" {
+		resyncTraces[strings.Split(tp, "-")[1]] = true
+	}
+}
+
+var traceparentRE = regexp.MustCompile(`^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$`)
+
+// checkSpans checks the spans the hub exported: the stages and the level-4
+// effects are there, no attribute holds personal data, and a resync's trace
+// goes on from the payment's settlement to the national sink.
+func checkSpans(t *testing.T, spans []tracingtest.Span, known personal, resyncTraces map[string]bool) {
+	t.Helper()
+	names := map[string]int{}
+	byTrace := map[string][]tracingtest.Span{}
+	for _, s := range spans {
+		names[s.Name]++
+		byTrace[s.TraceID] = append(byTrace[s.TraceID], s)
+		if s.Instance() != "sealtest" {
+			t.Errorf("span %s: service.instance.id %q", s.Name, s.Instance())
+		}
+		for k, v := range s.Attrs {
+			for _, l := range known.leaks([]byte(v)) {
+				t.Errorf("span %s: attribute %s holds %s", s.Name, k, l)
+			}
+			for _, re := range []*regexp.Regexp{cccdRE, phoneRE, emailRE} {
+				if m := re.FindString(v); m != "" {
+					t.Errorf("span %s: attribute %s holds %q matching %s", s.Name, k, m, re)
+				}
+			}
+		}
+	}
+	for _, want := range []string{"pull " + devenv.NameSonLa, "normalise-" + devenv.NameSonLa, "national", "national DongBoHoSoMC",
+		"national CapNhatTienDoHoSoMC", "fees", "notices", "notify-sms", "notify sms", "payment create", "payment notification",
+		"settle payment", "writeback"} {
+		if names[want] == 0 {
+			t.Errorf("no span %q among %v", want, names)
+		}
+	}
+	if len(resyncTraces) == 0 {
+		t.Error("no resync carried a trace")
+	}
+	for id := range resyncTraces {
+		var settled, national bool
+		for _, s := range byTrace[id] {
+			settled = settled || s.Name == "settle payment"
+			national = national || s.Name == "national"
+		}
+		if !settled || !national {
+			t.Errorf("trace %s of a resync: settlement span %v, national span %v", id, settled, national)
+		}
+	}
+	t.Logf("%d spans in %d traces: %v", len(spans), len(byTrace), names)
 }
 
 // TestKafkaKeyRotation: messages sealed under a key are still read after

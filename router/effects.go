@@ -10,6 +10,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/lienthong/lienthong/ops/tracing"
 	"github.com/lienthong/lienthong/router/kafka"
 	"github.com/lienthong/lienthong/schemas"
 	"github.com/lienthong/lienthong/store"
@@ -128,5 +129,7 @@ func (r *Resyncer) Resync(ctx context.Context, dossierID string) error {
 	msg.Metadata.Set(schemas.MetadataVersion, strconv.FormatInt(e.Version, 10))
 	// The lag counts from now: the source's change is long acknowledged.
 	msg.Metadata.Set(MetadataPulled, time.Now().UTC().Format(time.RFC3339Nano))
+	// The effect's trace goes on to the national sink.
+	tracing.Inject(ctx, msg.Metadata)
 	return r.Publisher.Publish(r.Topic, msg)
 }

@@ -13,11 +13,14 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lienthong/lienthong/connectors/breaker"
 	"github.com/lienthong/lienthong/connectors/national"
 	natmap "github.com/lienthong/lienthong/mapping/national"
 	"github.com/lienthong/lienthong/ops/metrics/progress"
+	"github.com/lienthong/lienthong/ops/tracing"
 	"github.com/lienthong/lienthong/router/batch"
 	"github.com/lienthong/lienthong/router/kafka"
 	"github.com/lienthong/lienthong/schemas"
@@ -338,11 +341,13 @@ func (s *NationalSink) process(ctx context.Context, batch []*pending, waiting fu
 				pre.Events = append(pre.Events, s.event(d, "deleted", "deleted at the source", now))
 				s.counters.Add(d.Source, progress.Deleted, 1)
 			}
+			outcome(p.ctx, "deleted")
 			continue
 		}
 		unit, ok := s.cfg.Units[d.Source]
 		if !ok {
 			pre.Quarantine = append(pre.Quarantine, s.quarantineEntry(d, p.raw, "source", fmt.Sprintf("%s: dossier %s: no national unit configured for source", d.Source, d.ID)))
+			outcome(p.ctx, "quarantined")
 			continue
 		}
 		// The portal gets the dossier with the hub's own effects laid over
@@ -353,7 +358,7 @@ func (s *NationalSink) process(ctx context.Context, batch []*pending, waiting fu
 		if e.NationalState == store.NationalPending {
 			// A create went out and its answer was lost (crash, timeout):
 			// ask the portal rather than risk a duplicate create.
-			held, err := s.lookup(ctx, unit, d.ID)
+			held, err := s.lookup(tracing.Adopt(ctx, p.ctx), unit, d.ID)
 			if err != nil {
 				// Keep what was learnt, so the retry does not ask again.
 				if perr := s.ledger.PutLedger(ctx, resolved); perr != nil {
@@ -372,6 +377,7 @@ func (s *NationalSink) process(ctx context.Context, batch []*pending, waiting fu
 		case w.entry.NationalState == store.NationalHeld && w.entry.NationalVersion > d.SourceVersion:
 			// An older version after a newer: the portal has better.
 			s.counters.Add(d.Source, progress.Skipped, 1)
+			outcome(p.ctx, "skipped")
 		case w.entry.NationalState == store.NationalHeld && w.entry.NationalVersion == d.SourceVersion && w.entry.ContentHash != w.hash:
 			// The same version with new effects laid over it (a payment
 			// taken, a result delivered): the portal must learn them.
@@ -382,6 +388,7 @@ func (s *NationalSink) process(ctx context.Context, batch []*pending, waiting fu
 				stepsDue = append(stepsDue, w)
 			} else {
 				s.counters.Add(d.Source, progress.Skipped, 1)
+				outcome(p.ctx, "skipped")
 			}
 		case w.entry.NationalState == store.NationalHeld:
 			if w.entry.ContentHash == w.hash {
@@ -581,13 +588,15 @@ func (s *NationalSink) pushChunk(ctx context.Context, chunk []*work, updating bo
 	for i, w := range chunk {
 		items[i] = w.hoso
 	}
-	res, err := s.portal.Sync(ctx, unit, updating, items)
-	if err != nil {
-		return nil, err, nil
-	}
 	kind := "national.create"
 	if updating {
 		kind = "national.update"
+	}
+	ctx, call := s.startCall(ctx, "DongBoHoSoMC", unit, chunk, attrOperation.String(kind))
+	defer func() { tracing.End(call, errors.Join(callErr, recErr)) }()
+	res, err := s.portal.Sync(ctx, unit, updating, items)
+	if err != nil {
+		return nil, err, nil
 	}
 	var (
 		rec = store.Write{}
@@ -595,6 +604,12 @@ func (s *NationalSink) pushChunk(ctx context.Context, chunk []*work, updating bo
 	)
 	for i, w := range chunk {
 		code := res[i].ErrorCode
+		if span := trace.SpanFromContext(w.p.ctx); span.IsRecording() {
+			// Each dossier's span says what the portal answered it, and
+			// leads to the call that carried it.
+			span.SetAttributes(attrOperation.String(kind), attrCode.String(code))
+			span.AddLink(trace.Link{SpanContext: call.SpanContext()})
+		}
 		rec.Events = append(rec.Events, s.event(w.d, kind, "answer "+code+" "+res[i].Message, now))
 		switch {
 		case code == national.CodeOK:
@@ -621,7 +636,7 @@ func (s *NationalSink) pushChunk(ctx context.Context, chunk []*work, updating bo
 			s.counters.Add(w.d.Source, progress.Quarantined, 1)
 			rec.Quarantine = append(rec.Quarantine, s.quarantineEntry(w.d, w.raw, "national:"+code,
 				fmt.Sprintf("%s: dossier %s: national portal answered %s to %s: %s", w.d.Source, w.d.ID, code, kind, res[i].Message)))
-			s.log.Warn("national portal refused dossier", "source", w.d.Source, "dossier", w.d.ID, "version", w.d.SourceVersion, "code", code, "message", res[i].Message)
+			s.log.WarnContext(w.p.ctx, "national portal refused dossier", "source", w.d.Source, "dossier", w.d.ID, "version", w.d.SourceVersion, "code", code, "message", res[i].Message)
 		}
 		rec.Ledger = append(rec.Ledger, s.ledgerEntry(w))
 	}
@@ -727,12 +742,18 @@ func (s *NationalSink) pushSteps(ctx context.Context, ws []*work, fill func(part
 		for start := 0; start < len(refs); start += national.MaxItems {
 			chunk := refs[start:min(start+national.MaxItems, len(refs))]
 			steps := make([]national.Step, len(chunk))
+			owners := make([]*work, 0, len(chunk))
 			for i, r := range chunk {
 				steps[i] = r.w.steps[r.i]
+				if i == 0 || chunk[i-1].w != r.w {
+					owners = append(owners, r.w)
+				}
 			}
+			ctx, call := s.startCall(ctx, "CapNhatTienDoHoSoMC", chunk[0].w.unit, owners, attribute.Int("national.steps", len(chunk)))
 			res, err := s.portal.Steps(ctx, chunk[0].w.unit, steps)
 			if err != nil {
 				errs[k] = fmt.Errorf("CapNhatTienDoHoSoMC (%d steps): %w", len(chunk), err)
+				tracing.End(call, errs[k])
 				return false
 			}
 			touched := map[*work]bool{}
@@ -767,8 +788,14 @@ func (s *NationalSink) pushSteps(ctx context.Context, ws []*work, fill func(part
 			for _, w := range order {
 				rec.Ledger = append(rec.Ledger, s.ledgerEntry(w))
 				rec.Events = append(rec.Events, s.event(w.d, "national.steps", fmt.Sprintf("steps acknowledged %d", w.entry.NationalSteps), now))
+				if span := trace.SpanFromContext(w.p.ctx); span.IsRecording() {
+					span.SetAttributes(attribute.Int("national.steps_acknowledged", w.entry.NationalSteps))
+					span.AddLink(trace.Link{SpanContext: call.SpanContext()})
+				}
 			}
-			if err := s.record(ctx, &rec); err != nil {
+			err = s.record(ctx, &rec)
+			tracing.End(call, err)
+			if err != nil {
 				errs[k] = err
 				return false
 			}
@@ -779,6 +806,39 @@ func (s *NationalSink) pushSteps(ctx context.Context, ws []*work, fill func(part
 		return nil, err
 	}
 	return carried, nil
+}
+
+// Span attributes of the national sink.
+const (
+	attrOperation = attribute.Key("national.operation") // national.create, national.update
+	attrCode      = attribute.Key("national.code")      // the portal's answer to the dossier
+)
+
+// outcome notes on ctx's span what the sink did with its dossier, when it
+// sent nothing.
+func outcome(ctx context.Context, what string) {
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.SetAttributes(attrOutcome.String(what))
+	}
+}
+
+// startCall starts the span of one call to the portal: the root of a trace
+// of its own, as it carries many dossiers, linked to each one's span. With
+// tracing off it returns ctx and a span that does nothing.
+func (s *NationalSink) startCall(ctx context.Context, service string, unit national.Unit, ws []*work, attr attribute.KeyValue) (context.Context, trace.Span) {
+	t := tracing.Tracer(ctx)
+	if t == nil {
+		return ctx, trace.SpanFromContext(ctx)
+	}
+	links := make([]trace.Link, 0, len(ws))
+	for _, w := range ws {
+		if l, ok := tracing.Link(w.p.ctx); ok {
+			links = append(links, l)
+		}
+	}
+	return t.Start(ctx, "national "+service, trace.WithNewRoot(), trace.WithSpanKind(trace.SpanKindClient), trace.WithLinks(links...),
+		trace.WithAttributes(attribute.String("national.service", service), attribute.String("national.dstcode", unit.DstCode),
+			attribute.Int("national.dossiers", len(ws)), attr))
 }
 
 // record writes w in one transaction, if it holds anything, and empties it.
@@ -796,7 +856,9 @@ func (s *NationalSink) record(ctx context.Context, w *store.Write) error {
 // lookup asks the portal whether it holds a dossier (TraCuuHoSo), trying a
 // few times: a batch with many pending creates needs every lookup to pass,
 // so one flaky answer must not fail them all.
-func (s *NationalSink) lookup(ctx context.Context, unit national.Unit, id string) (json.RawMessage, error) {
+func (s *NationalSink) lookup(ctx context.Context, unit national.Unit, id string) (_ json.RawMessage, err error) {
+	ctx, span := tracing.Start(ctx, "national TraCuuHoSo", trace.SpanKindClient)
+	defer func() { tracing.End(span, err) }()
 	wait := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		held, err := s.portal.Lookup(ctx, unit, id)

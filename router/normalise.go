@@ -11,9 +11,12 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lienthong/lienthong/mapping"
 	"github.com/lienthong/lienthong/ops/metrics/progress"
+	"github.com/lienthong/lienthong/ops/tracing"
 	"github.com/lienthong/lienthong/router/batch"
 	"github.com/lienthong/lienthong/router/kafka"
 	"github.com/lienthong/lienthong/schemas"
@@ -98,7 +101,10 @@ func (n *Normaliser) Handle(msg *message.Message) ([]*message.Message, error) {
 		if errors.As(err, &fe) {
 			field = fe.Field
 		}
-		n.log.Warn("record quarantined", "source", rec.Source, "dossier", rec.ID, "version", rec.Version, "field", field, "reason", err.Error())
+		n.log.WarnContext(msg.Context(), "record quarantined", "source", rec.Source, "dossier", rec.ID, "version", rec.Version, "field", field, "reason", err.Error())
+		if span := trace.SpanFromContext(msg.Context()); span.IsRecording() {
+			span.SetAttributes(attrOutcome.String("quarantined"), attribute.String("lienthong.field", field))
+		}
 		if err := n.addQuarantine(msg.Context(), store.QuarantineEntry{
 			Source: rec.Source, DossierID: rec.ID, Version: rec.Version, Field: field,
 			Reason: err.Error(), Format: rec.Format, Payload: rec.Payload,
@@ -126,8 +132,17 @@ func (n *Normaliser) Handle(msg *message.Message) ([]*message.Message, error) {
 		out.Metadata.Set(MetadataReplayOf, e)
 	}
 	n.counters.Add(rec.Source, progress.Normalised, 1)
+	if span := trace.SpanFromContext(msg.Context()); span.IsRecording() {
+		span.SetAttributes(attrOutcome.String("normalised"), tracing.AttrVersion.Int64(d.SourceVersion), attrStatus.Int(d.Status))
+	}
 	return []*message.Message{out}, nil
 }
+
+// Span attributes of the router's stages.
+const (
+	attrOutcome = attribute.Key("lienthong.outcome")
+	attrStatus  = attribute.Key("lienthong.status") // the national status code, 1-10
+)
 
 // MetadataPulled is the canonical message metadata key that carries when
 // the dossier's record was pulled from the source (RFC 3339, nanoseconds),

@@ -18,11 +18,14 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lienthong/lienthong/connectors/httpx"
 	"github.com/lienthong/lienthong/connectors/payment"
 	"github.com/lienthong/lienthong/flows/notify"
 	"github.com/lienthong/lienthong/flows/settlement"
+	"github.com/lienthong/lienthong/ops/tracing"
 	"github.com/lienthong/lienthong/schemas"
 	"github.com/lienthong/lienthong/store"
 )
@@ -164,7 +167,7 @@ func (f *Flow) Request(ctx context.Context, d *schemas.Dossier) error {
 	}
 	partner, ok := f.cfg.Partners[d.Source]
 	if !ok {
-		f.cfg.Log.Warn("fees: no payment partner configured for source; online fees not requested", "source", d.Source, "dossier", d.ID)
+		f.cfg.Log.WarnContext(ctx, "fees: no payment partner configured for source; online fees not requested", "source", d.Source, "dossier", d.ID)
 		return nil
 	}
 	var amount int64
@@ -183,7 +186,7 @@ func (f *Flow) Request(ctx context.Context, d *schemas.Dossier) error {
 	if p.State == store.PaymentNew {
 		// New, or an earlier attempt died before the answer was recorded:
 		// the platform answers "15" with the first transaction then.
-		res, err := partner.Platform.Create(ctx, f.createRequest(d, ref, amount, fees))
+		res, err := f.create(ctx, partner, d, ref, amount, fees)
 		if err != nil {
 			var he *httpx.Error
 			if errors.As(err, &he) && !he.Transient {
@@ -213,12 +216,25 @@ func (f *Flow) Request(ctx context.Context, d *schemas.Dossier) error {
 	})
 }
 
+// create asks the platform for a payment request, in a span of its own.
+func (f *Flow) create(ctx context.Context, partner Partner, d *schemas.Dossier, ref string, amount int64, fees []schemas.Fee) (res payment.CreateResult, err error) {
+	ctx, span := tracing.StartFor(ctx, "payment create", trace.SpanKindClient, d.Source, d.ID)
+	defer func() { tracing.End(span, err) }()
+	if span.IsRecording() {
+		span.SetAttributes(attrReference.String(ref))
+	}
+	return partner.Platform.Create(ctx, f.createRequest(d, ref, amount, fees))
+}
+
+// attrReference is a payment's reference (MaThamChieu), on its spans.
+const attrReference = attribute.Key("payment.reference")
+
 // refused keeps a payment request the platform refused for good (a field
 // it finds invalid, a signature it rejects) for an operator, and lets the
 // dossiers behind it go on.
 func (f *Flow) refused(ctx context.Context, d *schemas.Dossier, ref string, he *httpx.Error) error {
 	reason := fmt.Sprintf("%s: dossier %s: payment platform refused payment request %s: %s", d.Source, d.ID, ref, he.Error())
-	f.cfg.Log.Warn("payment request refused", "source", d.Source, "dossier", d.ID, "reference", ref, "code", he.Code, "error", he.Error())
+	f.cfg.Log.WarnContext(ctx, "payment request refused", "source", d.Source, "dossier", d.ID, "reference", ref, "code", he.Code, "error", he.Error())
 	raw, _ := json.Marshal(d)
 	if err := f.cfg.Store.AddQuarantine(ctx, []store.QuarantineEntry{{
 		Source: d.Source, DossierID: d.ID, Version: d.SourceVersion, Field: "payment:" + he.Code, Reason: reason,

@@ -9,7 +9,11 @@ import (
 	"net/http"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/lienthong/lienthong/connectors/payment"
+	"github.com/lienthong/lienthong/ops/tracing"
 	"github.com/lienthong/lienthong/schemas"
 	"github.com/lienthong/lienthong/store"
 )
@@ -62,6 +66,8 @@ func (j *judgement) refuse(code, reason string) {
 // answer. Every notification is recorded with its verdict, refused ones
 // included.
 func (f *Flow) HandleIPN(ctx context.Context, body []byte) payment.IPNAnswer {
+	ctx, span := tracing.Start(ctx, "payment notification", trace.SpanKindServer)
+	defer span.End()
 	j := judgement{notice: store.PaymentNotice{Payload: body, At: time.Now()}}
 	n, err := payment.ParseIPN(body)
 	if err != nil {
@@ -72,7 +78,7 @@ func (f *Flow) HandleIPN(ctx context.Context, body []byte) payment.IPNAnswer {
 	}
 	if _, err := f.cfg.Store.AddPaymentNotice(context.WithoutCancel(ctx), j.notice); err != nil {
 		// Unrecorded means unaccounted for: have the platform send it again.
-		f.cfg.Log.Error("payment notification not recorded", "reference", j.notice.Ref, "error", err.Error())
+		f.cfg.Log.ErrorContext(ctx, "payment notification not recorded", "reference", j.notice.Ref, "error", err.Error())
 		j.notice.Answer, j.message = answerRetry, "internal error, retry later"
 	}
 	if j.notice.DossierID != "" {
@@ -85,11 +91,16 @@ func (f *Flow) HandleIPN(ctx context.Context, body []byte) payment.IPNAnswer {
 			detail += ": " + j.notice.Reason
 		}
 		if err := f.event(context.WithoutCancel(ctx), j.notice.DossierID, f.sourceOf(j.notice.Partner), 0, kind, detail); err != nil {
-			f.cfg.Log.Warn("payment notification event not recorded", "reference", j.notice.Ref, "error", err.Error())
+			f.cfg.Log.WarnContext(ctx, "payment notification event not recorded", "reference", j.notice.Ref, "error", err.Error())
 		}
 	}
+	if span.IsRecording() {
+		span.SetAttributes(attrReference.String(j.notice.Ref), tracing.AttrDossier.String(j.notice.DossierID),
+			tracing.AttrSource.String(f.sourceOf(j.notice.Partner)), attribute.String("payment.code", j.notice.Code),
+			attribute.String("payment.verdict", j.notice.Verdict), attribute.String("payment.answer", j.notice.Answer))
+	}
 	if j.notice.Verdict == store.NoticeRefused {
-		f.cfg.Log.Warn("payment notification refused", "reference", j.notice.Ref, "dossier", j.notice.DossierID, "answer", j.notice.Answer, "reason", j.notice.Reason)
+		f.cfg.Log.WarnContext(ctx, "payment notification refused", "reference", j.notice.Ref, "dossier", j.notice.DossierID, "answer", j.notice.Answer, "reason", j.notice.Reason)
 	}
 	ans := payment.IPNAnswer{MaLoi: j.notice.Answer, MoTaLoi: j.message, MaDoiTac: n.MaDoiTac, MaThamChieu: n.MaThamChieu, ThoiGianGD: n.ThoiGianGD}
 	if ans.MoTaLoi == "" {
@@ -122,7 +133,7 @@ func (f *Flow) judge(ctx context.Context, n payment.IPN, j *judgement) {
 		return
 	}
 	if err != nil {
-		f.cfg.Log.Error("payment notification: read payment", "reference", n.MaThamChieu, "error", err.Error())
+		f.cfg.Log.ErrorContext(ctx, "payment notification: read payment", "reference", n.MaThamChieu, "error", err.Error())
 		j.notice.Verdict, j.notice.Answer, j.message = store.NoticeRefused, answerRetry, "internal error, retry later"
 		j.notice.Reason = "store unavailable"
 		return

@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/lienthong/lienthong/connectors/httpx"
 	"github.com/lienthong/lienthong/flows/settlement"
+	"github.com/lienthong/lienthong/ops/tracing"
 	"github.com/lienthong/lienthong/store"
 )
 
@@ -24,7 +27,7 @@ func (f *Flow) settle(ctx context.Context, p store.Payment) error {
 		return err
 	}
 	if err := f.settler.Run(ctx, s); err != nil && ctx.Err() == nil {
-		f.cfg.Log.Warn("payment effects incomplete; retried later", "reference", p.Ref, "dossier", p.DossierID, "error", err.Error())
+		f.cfg.Log.WarnContext(ctx, "payment effects incomplete; retried later", "reference", p.Ref, "dossier", p.DossierID, "error", err.Error())
 	}
 	return nil
 }
@@ -96,7 +99,12 @@ func (f *Flow) Reconcile(ctx context.Context) error {
 }
 
 // query asks the platform about one pending payment.
-func (f *Flow) query(ctx context.Context, p store.Payment) error {
+func (f *Flow) query(ctx context.Context, p store.Payment) (err error) {
+	ctx, span := tracing.StartFor(ctx, "payment query", trace.SpanKindClient, p.Source, p.DossierID)
+	defer func() { tracing.End(span, err) }()
+	if span.IsRecording() {
+		span.SetAttributes(attrReference.String(p.Ref))
+	}
 	partner, ok := f.cfg.Partners[p.Source]
 	if !ok {
 		return fmt.Errorf("query payment %s: no partner configured for source %s", p.Ref, p.Source)
@@ -109,7 +117,7 @@ func (f *Flow) query(ctx context.Context, p store.Payment) error {
 	switch res.State {
 	case "00":
 		if res.Amount != 0 && res.Amount != p.Amount {
-			f.cfg.Log.Warn("payment query: amount differs from the request; not settled", "reference", p.Ref, "dossier", p.DossierID)
+			f.cfg.Log.WarnContext(ctx, "payment query: amount differs from the request; not settled", "reference", p.Ref, "dossier", p.DossierID)
 			_, _, err := f.cfg.Store.UpdatePayment(ctx, p.Ref, u) // look again after QueryAfter
 			return err
 		}

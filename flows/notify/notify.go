@@ -17,10 +17,13 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lienthong/lienthong/connectors/email"
 	"github.com/lienthong/lienthong/connectors/httpx"
 	"github.com/lienthong/lienthong/flows/once"
+	"github.com/lienthong/lienthong/ops/tracing"
 	"github.com/lienthong/lienthong/router/kafka"
 	"github.com/lienthong/lienthong/schemas"
 	"github.com/lienthong/lienthong/store"
@@ -147,13 +150,13 @@ func (nf *Notifier) mail(ctx context.Context, d *schemas.Dossier, kind, key stri
 		return nil, answered(err)
 	})
 	if again && err == nil {
-		nf.cfg.Log.Warn("email sent again after an attempt stopped between DATA and its confirmation; the relay may have it twice, with one Message-ID",
+		nf.cfg.Log.WarnContext(ctx, "email sent again after an attempt stopped between DATA and its confirmation; the relay may have it twice, with one Message-ID",
 			"source", d.Source, "dossier", d.ID, "kind", kind)
 		if aerr := nf.cfg.Store.AppendEvents(ctx, []store.Event{{DossierID: d.ID, Source: d.Source, Version: d.SourceVersion,
 			Kind: "notify.email.resent", Detail: kind + ": an earlier attempt stopped after DATA; possibly a duplicate, same Message-ID",
 			At: time.Now(), Instance: nf.cfg.Instance}}); aerr != nil {
 			// Sent and confirmed: the note is lost, not the email.
-			nf.cfg.Log.Warn("notify: resent note not recorded", "source", d.Source, "dossier", d.ID, "error", aerr.Error())
+			nf.cfg.Log.WarnContext(ctx, "notify: resent note not recorded", "source", d.Source, "dossier", d.ID, "error", aerr.Error())
 		}
 	}
 	return done, err
@@ -161,8 +164,17 @@ func (nf *Notifier) mail(ctx context.Context, d *schemas.Dossier, kind, key stri
 
 // send runs one channel's once-only send and notes the outcome on the
 // dossier's timeline.
-func (nf *Notifier) send(ctx context.Context, d *schemas.Dossier, kind, channel string, run func(context.Context) (done bool, err error)) error {
+func (nf *Notifier) send(ctx context.Context, d *schemas.Dossier, kind, channel string, run func(context.Context) (done bool, err error)) (ferr error) {
+	ctx, span := tracing.StartFor(ctx, "notify "+channel, trace.SpanKindClient, d.Source, d.ID)
+	defer func() { tracing.End(span, ferr) }()
 	done, err := run(ctx)
+	if span.IsRecording() {
+		// Never the number or the address.
+		span.SetAttributes(attribute.String("notify.kind", kind), attribute.String("notify.channel", channel), attribute.Bool("lienthong.already_done", done))
+		if err != nil && refused(err) {
+			span.SetAttributes(attrOutcome.String("refused"))
+		}
+	}
 	if done {
 		return nil
 	}
@@ -173,7 +185,7 @@ func (nf *Notifier) send(ctx context.Context, d *schemas.Dossier, kind, channel 
 			return fmt.Errorf("notify %s of %s dossier %s by %s: %w", kind, d.Source, d.ID, channel, err)
 		}
 		// Permanent: tell the operators, never the number or address.
-		nf.cfg.Log.Warn("notification refused", "source", d.Source, "dossier", d.ID, "kind", kind, "channel", channel, "error", err.Error())
+		nf.cfg.Log.WarnContext(ctx, "notification refused", "source", d.Source, "dossier", d.ID, "kind", kind, "channel", channel, "error", err.Error())
 		ev.Kind, ev.Detail = "notify."+channel+".failed", kind+": "+err.Error()
 	}
 	if err := nf.cfg.Store.AppendEvents(ctx, []store.Event{ev}); err != nil {
@@ -181,6 +193,9 @@ func (nf *Notifier) send(ctx context.Context, d *schemas.Dossier, kind, channel 
 	}
 	return nil
 }
+
+// attrOutcome says how a notification went, on its span.
+const attrOutcome = attribute.Key("lienthong.outcome")
 
 // requestID derives the gateway's request id (and the email Message-ID)
 // from the idempotency key: stable across redeliveries and instances, and
@@ -252,12 +267,13 @@ type Publisher struct {
 	Topic     string
 }
 
-// Notify publishes n.
-func (p *Publisher) Notify(_ context.Context, n Notice) error {
+// Notify publishes n; the trace of ctx goes on to the channels.
+func (p *Publisher) Notify(ctx context.Context, n Notice) error {
 	msg, err := NoticeMessage(n)
 	if err != nil {
 		return err
 	}
+	tracing.Inject(ctx, msg.Metadata)
 	return p.Publisher.Publish(p.Topic, msg)
 }
 

@@ -14,11 +14,14 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lienthong/lienthong/connectors/httpx"
 	"github.com/lienthong/lienthong/connectors/vnpost"
 	"github.com/lienthong/lienthong/flows/notify"
 	"github.com/lienthong/lienthong/flows/settlement"
+	"github.com/lienthong/lienthong/ops/tracing"
 	"github.com/lienthong/lienthong/schemas"
 	"github.com/lienthong/lienthong/store"
 )
@@ -146,7 +149,7 @@ func (f *Flow) Order(ctx context.Context, d *schemas.Dossier) error {
 	}
 	// New, or an earlier attempt died before the answer was recorded; the
 	// COD recorded first is the one sent, so a repeat asks the same.
-	res, err := f.cfg.Carrier.CreateOrder(ctx, f.order(d, num, del.COD))
+	res, err := f.createOrder(ctx, d, num, del.COD)
 	if err != nil {
 		var he *httpx.Error
 		if errors.As(err, &he) && !he.Transient {
@@ -164,6 +167,17 @@ func (f *Flow) Order(ctx context.Context, d *schemas.Dossier) error {
 		detail += " (already ordered)"
 	}
 	return f.event(ctx, d.ID, d.Source, d.SourceVersion, "postal.ordered", detail)
+}
+
+// createOrder asks VNPost for the order, in a span of its own.
+func (f *Flow) createOrder(ctx context.Context, d *schemas.Dossier, num string, cod int64) (res vnpost.OrderResult, err error) {
+	ctx, span := tracing.StartFor(ctx, "vnpost order", trace.SpanKindClient, d.Source, d.ID)
+	defer func() { tracing.End(span, err) }()
+	res, err = f.cfg.Carrier.CreateOrder(ctx, f.order(d, num, cod))
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("vnpost.order", num), attribute.String("vnpost.item", res.ItemCode), attribute.Bool("vnpost.existing", res.Existing))
+	}
+	return res, err
 }
 
 func (f *Flow) order(d *schemas.Dossier, num string, cod int64) vnpost.Order {
@@ -197,7 +211,7 @@ func (f *Flow) order(d *schemas.Dossier, num string, cod int64) vnpost.Order {
 // operator; the dossiers behind it go on.
 func (f *Flow) refused(ctx context.Context, d *schemas.Dossier, num string, he *httpx.Error) error {
 	reason := fmt.Sprintf("%s: dossier %s: VNPost refused order %s: %s", d.Source, d.ID, num, he.Error())
-	f.cfg.Log.Warn("VNPost order refused", "source", d.Source, "dossier", d.ID, "order", num, "error", he.Error())
+	f.cfg.Log.WarnContext(ctx, "VNPost order refused", "source", d.Source, "dossier", d.ID, "order", num, "error", he.Error())
 	raw, _ := json.Marshal(d)
 	if err := f.cfg.Store.AddQuarantine(ctx, []store.QuarantineEntry{{
 		Source: d.Source, DossierID: d.ID, Version: d.SourceVersion, Field: "vnpost", Reason: reason,

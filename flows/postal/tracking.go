@@ -90,7 +90,7 @@ func (f *Flow) Poll(ctx context.Context) (more bool, err error) {
 	}
 	for _, s := range owed {
 		if err := f.settler.Run(ctx, s); err != nil && ctx.Err() == nil {
-			f.cfg.Log.Warn("delivery effects incomplete; retried later", "source", s.Source, "dossier", s.DossierID, "order", s.Ref, "kind", s.Kind, "error", err.Error())
+			f.cfg.Log.WarnContext(ctx, "delivery effects incomplete; retried later", "source", s.Source, "dossier", s.DossierID, "order", s.Ref, "kind", s.Kind, "error", err.Error())
 		}
 	}
 	return len(events) >= f.cfg.PageSize, nil
@@ -125,7 +125,7 @@ func (f *Flow) apply(ctx context.Context, ev vnpost.TrackingEvent) (*store.Settl
 		kind := "postal.status"
 		if u.Problem != "" {
 			kind = "postal.problem"
-			f.cfg.Log.Warn("delivery problem", "source", del.Source, "dossier", del.DossierID, "order", ev.OrderNumber, "status", ev.StatusCode, "text", vnpost.StatusText(ev.StatusCode))
+			f.cfg.Log.WarnContext(ctx, "delivery problem", "source", del.Source, "dossier", del.DossierID, "order", ev.OrderNumber, "status", ev.StatusCode, "text", vnpost.StatusText(ev.StatusCode))
 		}
 		if err := f.event(ctx, del.DossierID, del.Source, 0, kind, "order "+ev.OrderNumber+" status "+text); err != nil {
 			return nil, err

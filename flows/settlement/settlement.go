@@ -29,7 +29,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/lienthong/lienthong/connectors/httpx"
+	"github.com/lienthong/lienthong/ops/tracing"
 	"github.com/lienthong/lienthong/schemas"
 	"github.com/lienthong/lienthong/store"
 )
@@ -189,7 +193,12 @@ func (r *Runner) RunDue(ctx context.Context, kinds []string, limit int) error {
 // then Settled; it closes s when nothing is owed any more, and otherwise
 // schedules the next pass. It returns what went wrong, waits aside; a
 // closed settlement is nil.
-func (r *Runner) Run(ctx context.Context, s store.Settlement) error {
+func (r *Runner) Run(ctx context.Context, s store.Settlement) (err error) {
+	ctx, span := tracing.StartFor(ctx, "settle "+s.Kind, trace.SpanKindInternal, s.Source, s.DossierID)
+	defer func() { tracing.End(span, err) }()
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("settlement.kind", s.Kind), attribute.String("settlement.reference", s.Ref))
+	}
 	unlock := r.locks.lock(s.Kind + "/" + s.Ref)
 	defer unlock()
 	// Under the lock, as it is now: another pass of this instance may have
@@ -264,12 +273,12 @@ func (r *Runner) writeback(ctx context.Context, s store.Settlement, ev httpx.Eve
 		return st, err // replayed or recorded meanwhile: the next pass sees which
 	}
 	if st.Writeback == store.WritebackHeld {
-		r.cfg.Log.Warn("writeback refused too often; quarantined for an operator", "source", s.Source, "dossier", s.DossierID,
+		r.cfg.Log.WarnContext(ctx, "writeback refused too often; quarantined for an operator", "source", s.Source, "dossier", s.DossierID,
 			"kind", ev.Kind, "reference", ev.Reference, "attempts", st.Attempts, "error", err.Error())
 		r.event(ctx, s, "writeback.held", fmt.Sprintf("%s reference %s refused %d times: quarantined", ev.Kind, ev.Reference, st.Attempts))
 		return st, nil
 	}
-	r.cfg.Log.Warn("writeback refused; tried again later", "source", s.Source, "dossier", s.DossierID,
+	r.cfg.Log.WarnContext(ctx, "writeback refused; tried again later", "source", s.Source, "dossier", s.DossierID,
 		"kind", ev.Kind, "reference", ev.Reference, "attempt", st.Attempts, "of", max, "error", err.Error())
 	r.event(ctx, s, "writeback.refused", fmt.Sprintf("%s reference %s attempt %d of %d: %s", ev.Kind, ev.Reference, st.Attempts, max, clip(err.Error())))
 	return st, err
@@ -314,7 +323,7 @@ func (r *Runner) leaveOpen(ctx context.Context, s store.Settlement, owed []error
 		report = append(report, fmt.Errorf("schedule %s settlement %s of %s dossier %s: %w", s.Kind, s.Ref, s.Source, s.DossierID, err))
 	}
 	if len(report) == 0 {
-		r.cfg.Log.Debug("settlement waits", "kind", s.Kind, "ref", s.Ref, "dossier", s.DossierID, "tries", tries)
+		r.cfg.Log.DebugContext(ctx, "settlement waits", "kind", s.Kind, "ref", s.Ref, "dossier", s.DossierID, "tries", tries)
 		return nil
 	}
 	return errors.Join(report...)
@@ -324,7 +333,7 @@ func (r *Runner) event(ctx context.Context, s store.Settlement, kind, detail str
 	if err := r.cfg.Store.AppendEvents(ctx, []store.Event{{
 		DossierID: s.DossierID, Source: s.Source, Kind: kind, Detail: detail, At: time.Now(), Instance: r.cfg.Instance,
 	}}); err != nil {
-		r.cfg.Log.Warn("settlement event not recorded", "dossier", s.DossierID, "kind", kind, "error", err.Error())
+		r.cfg.Log.WarnContext(ctx, "settlement event not recorded", "dossier", s.DossierID, "kind", kind, "error", err.Error())
 	}
 }
 

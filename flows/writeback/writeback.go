@@ -7,8 +7,12 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/lienthong/lienthong/connectors/httpx"
 	"github.com/lienthong/lienthong/flows/once"
+	"github.com/lienthong/lienthong/ops/tracing"
 	"github.com/lienthong/lienthong/store"
 )
 
@@ -39,7 +43,12 @@ func New(portals map[string]Portal, st Store, instance string) *Writer {
 // Send writes ev back to source's portal once per ev.Reference and notes it
 // in the dossier's timeline. A source without a configured portal is an
 // error: the hub pulled the dossier from it, so it must be configured.
-func (w *Writer) Send(ctx context.Context, source string, ev httpx.Event) error {
+func (w *Writer) Send(ctx context.Context, source string, ev httpx.Event) (err error) {
+	ctx, span := tracing.StartFor(ctx, "writeback", trace.SpanKindClient, source, ev.DossierID)
+	defer func() { tracing.End(span, err) }()
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("writeback.kind", ev.Kind), attribute.String("writeback.reference", ev.Reference))
+	}
 	p, ok := w.portals[source]
 	if !ok {
 		return fmt.Errorf("writeback %s for %s dossier %s: no portal configured for source", ev.Kind, source, ev.DossierID)
@@ -52,6 +61,9 @@ func (w *Writer) Send(ctx context.Context, source string, ev httpx.Event) error 
 		return fmt.Errorf("writeback %s for %s dossier %s: %w", ev.Kind, source, ev.DossierID, err)
 	}
 	if done {
+		if span.IsRecording() {
+			span.SetAttributes(attribute.Bool("lienthong.already_done", true))
+		}
 		return nil
 	}
 	return w.store.AppendEvents(ctx, []store.Event{{

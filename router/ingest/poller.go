@@ -14,9 +14,12 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lienthong/lienthong/connectors/httpx"
 	"github.com/lienthong/lienthong/ops/metrics/progress"
+	"github.com/lienthong/lienthong/ops/tracing"
 	"github.com/lienthong/lienthong/router/kafka"
 	"github.com/lienthong/lienthong/schemas"
 	"github.com/lienthong/lienthong/store"
@@ -140,12 +143,21 @@ func (p *Poller) Run(ctx context.Context) error {
 }
 
 // once pulls one page, publishes it and stores the new cursor.
-func (p *Poller) once(ctx context.Context, cursor []byte, log *slog.Logger) ([]byte, bool, error) {
+func (p *Poller) once(ctx context.Context, cursor []byte, log *slog.Logger) (_ []byte, _ bool, err error) {
+	start := time.Now()
 	page, err := p.Pull(ctx, cursor)
 	if err != nil {
-		return nil, false, fmt.Errorf("pull: %w", err)
+		err = fmt.Errorf("pull: %w", err)
+		_, span := p.startSpan(ctx, start, page)
+		tracing.End(span, err)
+		return nil, false, err
 	}
 	if len(page.Records) > 0 {
+		// A page's span is the parent of its records' traces: each message
+		// carries it on to the normaliser.
+		var span trace.Span
+		ctx, span = p.startSpan(ctx, start, page)
+		defer func() { tracing.End(span, err) }()
 		msgs := make([]*message.Message, 0, len(page.Records))
 		for i := range page.Records {
 			m, err := RawMessage(&page.Records[i])
@@ -154,6 +166,7 @@ func (p *Poller) once(ctx context.Context, cursor []byte, log *slog.Logger) ([]b
 			}
 			msgs = append(msgs, m)
 		}
+		tracing.InjectAll(ctx, msgs)
 		// Publish returns once the broker has every record: only then may
 		// the cursor move past them.
 		if err := p.Publisher.Publish(p.Topic, msgs...); err != nil {
@@ -172,7 +185,7 @@ func (p *Poller) once(ctx context.Context, cursor []byte, log *slog.Logger) ([]b
 			}
 			p.Published(earliest)
 		}
-		log.Info("pulled", "source", p.Source, "records", len(msgs), "more", page.More)
+		log.InfoContext(ctx, "pulled", "source", p.Source, "records", len(msgs), "more", page.More)
 	}
 	if page.Cursor != nil && string(page.Cursor) != string(cursor) {
 		if err := p.Cursors.PutCursor(ctx, CursorName(p.Source), page.Cursor); err != nil {
@@ -182,6 +195,20 @@ func (p *Poller) once(ctx context.Context, cursor []byte, log *slog.Logger) ([]b
 		page.Cursor = cursor
 	}
 	return page.Cursor, page.More, nil
+}
+
+// startSpan starts the span of a pull that began at start, under the
+// provider ctx carries: a pull that found nothing has none, so an idle
+// source makes no traces. With tracing off it returns ctx and a span that
+// does nothing.
+func (p *Poller) startSpan(ctx context.Context, start time.Time, page Page) (context.Context, trace.Span) {
+	t := tracing.Tracer(ctx)
+	if t == nil {
+		return ctx, trace.SpanFromContext(ctx)
+	}
+	return t.Start(ctx, "pull "+p.Source, trace.WithTimestamp(start), trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(tracing.AttrSource.String(p.Source), attribute.Int("lienthong.records", len(page.Records)),
+			attribute.Bool("lienthong.more", page.More)))
 }
 
 func (p *Poller) recordPulled(ctx context.Context, recs []schemas.RawRecord) error {
