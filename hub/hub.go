@@ -254,6 +254,7 @@ func (h *Hub) pollers(p *parts) []leased {
 			Interval: durationOr(src.interval, time.Second), Counters: h.counters, Logger: h.log,
 			Wait: h.waitFor(src.name), Retried: func() { h.breakers.CountRetry(src.name) },
 			Published:  func(pulled time.Time) { p.metrics.Published(src.name, pulled) },
+			Changed:    func(n int) { p.metrics.Changed(src.name, n) },
 			MaxBackoff: 5 * time.Second,
 		}
 		out = append(out, leased{"poller:" + src.name, pl.Run})

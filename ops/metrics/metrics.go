@@ -5,8 +5,8 @@
 // Most series are read at scrape time from the state the hub already keeps
 // (the per-source progress counters, the circuit breakers' counts, the Go
 // runtime and the process); the rest are set by the hub as things happen
-// (Middleware, TrackLag, SetQuarantineOpen). Nothing runs in the
-// background.
+// (Middleware, TrackLag, Published, Changed, SetQuarantineOpen). Nothing
+// runs in the background.
 //
 // Labels never carry a dossier ID, a MaHoSo, a URL, an error text or
 // anything from a record: only names from the hub's configuration and code
@@ -27,13 +27,15 @@
 //	lienthong_dossiers_skipped_total     counter  source                     dossier versions with nothing new for the national portal (older than what it holds, or already there)
 //	lienthong_dossiers_deleted_total     counter  source                     dossiers recorded as deleted at the source (XOA)
 //
-// Set by the hub (Middleware, TrackLag, SetQuarantineOpen):
+// Set by the hub (Middleware, TrackLag, Changed, SetQuarantineOpen):
 //
-//	name                                type       labels   meaning
-//	lienthong_handler_duration_seconds  histogram  handler  time a Watermill handler took per message, errors and panics included
-//	lienthong_handler_errors_total      counter    handler  messages a handler returned an error for (or panicked on): nacked, to be redelivered
-//	lienthong_sync_lag_seconds          gauge      source   how long the source's oldest record not yet resolved has waited since it was pulled: in flight to the national portal (TrackLag) or published and still in Kafka (Published, until Resolved); 0 when none waits
-//	lienthong_quarantine_open           gauge      source   quarantined records still open (neither replayed nor discarded)
+//	name                                            type       labels   meaning
+//	lienthong_handler_duration_seconds              histogram  handler  time a Watermill handler took per message, errors and panics included
+//	lienthong_handler_errors_total                  counter    handler  messages a handler returned an error for (or panicked on): nacked, to be redelivered
+//	lienthong_sync_lag_seconds                      gauge      source   how long the source's oldest record not yet resolved has waited since it was pulled: in flight to the national portal (TrackLag) or published and still in Kafka (Published, until Resolved); 0 when none waits
+//	lienthong_quarantine_open                       gauge      source   quarantined records still open (neither replayed nor discarded)
+//	lienthong_records_changed_total                 counter    source   records pulled that are new or changed versions at the source, counted once their page's cursor is stored (Changed); empty pulls add nothing; 0 from the start for the sources given to New
+//	lienthong_source_last_change_timestamp_seconds  gauge      source   Unix time of the last pull that returned at least one record (Changed); absent until one has. Unlike lienthong_last_success_timestamp_seconds (any successful call, empty pulls included), it shows when the province last sent something
 //
 // The lag is computed at scrape time from the messages TrackLag has
 // registered and not yet released, for every source given to New.
@@ -60,9 +62,11 @@
 // The counters are the process's own, from its start: several instances
 // each export theirs, so dashboards sum them by source or endpoint. The
 // gauges take their max: quarantine, read from the store, is the same on
-// every instance; lag and last success are each instance's own (its
-// messages in flight, its calls), and the max is the worst lag and the
-// newest success of them all.
+// every instance; lag, last success and last change are each instance's
+// own (its messages in flight, its calls, the pollers it holds the lease
+// of), and the max is the worst lag and the newest success or change of
+// them all. A poller runs on one instance at a time: the others export its
+// source's lienthong_records_changed_total at 0.
 package metrics
 
 import (
@@ -105,6 +109,8 @@ type Metrics struct {
 	handlerDuration *prometheus.HistogramVec
 	handlerErrors   *prometheus.CounterVec
 	quarantineOpen  *prometheus.GaugeVec
+	recordsChanged  *prometheus.CounterVec
+	lastChange      *prometheus.GaugeVec
 
 	mu       sync.Mutex
 	nextID   uint64
@@ -137,9 +143,21 @@ func New(counters *progress.Counters, breakers *breaker.Set, sources []string) *
 			Namespace: namespace, Name: "quarantine_open",
 			Help: "Quarantined records of the source still open (neither replayed nor discarded).",
 		}, []string{"source"}),
+		recordsChanged: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "records_changed_total",
+			Help: "Records pulled from the source that are new or changed versions (empty pulls add nothing).",
+		}, []string{"source"}),
+		lastChange: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "source_last_change_timestamp_seconds",
+			Help: "Unix time of the source's last pull that returned at least one record; absent until one has.",
+		}, []string{"source"}),
+	}
+	// At 0 from the start, so that the first change is an increase.
+	for _, src := range sortedUnique(sources) {
+		m.recordsChanged.WithLabelValues(src)
 	}
 	reg.MustRegister(
-		m.handlerDuration, m.handlerErrors, m.quarantineOpen,
+		m.handlerDuration, m.handlerErrors, m.quarantineOpen, m.recordsChanged, m.lastChange,
 		newLagCollector(m, sources),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -331,6 +349,19 @@ func (m *Metrics) lag(source string, now time.Time) time.Duration {
 		return 0
 	}
 	return max(now.Sub(oldest), 0)
+}
+
+// Changed records that a pull of source returned n records, each a new or
+// changed version (ingest.Poller.Changed): it adds n to
+// lienthong_records_changed_total{source} and, when n > 0, sets
+// lienthong_source_last_change_timestamp_seconds{source} to now. An empty
+// pull (n <= 0) changes nothing.
+func (m *Metrics) Changed(source string, n int) {
+	if m == nil || n <= 0 {
+		return
+	}
+	m.recordsChanged.WithLabelValues(source).Add(float64(n))
+	m.lastChange.WithLabelValues(source).SetToCurrentTime()
 }
 
 // SetQuarantineOpen sets lienthong_quarantine_open{source}, the

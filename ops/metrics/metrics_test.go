@@ -150,6 +150,8 @@ type driven struct {
 	okFrom, okTo time.Time
 	// lagAt is when the sonla message still in flight was pulled.
 	lagAt time.Time
+	// changeFrom and changeTo bracket sonla's last change.
+	changeFrom, changeTo time.Time
 }
 
 func drive(t *testing.T) driven {
@@ -223,7 +225,15 @@ func drive(t *testing.T) driven {
 	m.TrackLag("unconfigured", time.Now().Add(-time.Hour))
 	m.SetQuarantineOpen("sonla", 7)
 	m.SetQuarantineOpen("hatinh", 0)
-	return driven{m: m, okFrom: okFrom, okTo: okTo, lagAt: lagAt}
+	// sonla: two pages with records and an empty pull; hatinh: only empty
+	// pulls (no last change).
+	changeFrom := time.Now()
+	m.Changed("sonla", 5)
+	m.Changed("sonla", 0)
+	m.Changed("sonla", 2)
+	m.Changed("hatinh", 0)
+	changeTo := time.Now()
+	return driven{m: m, okFrom: okFrom, okTo: okTo, lagAt: lagAt, changeFrom: changeFrom, changeTo: changeTo}
 }
 
 func TestScrape(t *testing.T) {
@@ -280,6 +290,10 @@ func TestScrape(t *testing.T) {
 		{"lienthong_sync_lag_seconds", gauge, src("thainguyen"), 0},
 		{"lienthong_quarantine_open", gauge, src("sonla"), 7},
 		{"lienthong_quarantine_open", gauge, src("hatinh"), 0},
+
+		{"lienthong_records_changed_total", counter, src("sonla"), 7},
+		{"lienthong_records_changed_total", counter, src("hatinh"), 0},
+		{"lienthong_records_changed_total", counter, src("thainguyen"), 0},
 	} {
 		if got := sample(t, fams, c.name, c.typ, c.labels); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
@@ -308,6 +322,17 @@ func TestScrape(t *testing.T) {
 	}
 	if _, ok := lookup(t, fams, "lienthong_last_success_timestamp_seconds", gauge, ep("national")); ok {
 		t.Error("lienthong_last_success_timestamp_seconds{endpoint=national}: national never succeeded")
+	}
+	// Last change: sonla's second page; none for hatinh, whose pulls were
+	// all empty, nor thainguyen.
+	got = sample(t, fams, "lienthong_source_last_change_timestamp_seconds", gauge, src("sonla"))
+	if from, to := float64(d.changeFrom.Unix()), float64(d.changeTo.UnixNano())/1e9; got < from || got > to {
+		t.Errorf("lienthong_source_last_change_timestamp_seconds{source=sonla} = %v, want between %v and %v", got, from, to)
+	}
+	for _, s := range []string{"hatinh", "thainguyen"} {
+		if _, ok := lookup(t, fams, "lienthong_source_last_change_timestamp_seconds", gauge, src(s)); ok {
+			t.Errorf("lienthong_source_last_change_timestamp_seconds{source=%s}: no pull of it returned a record", s)
+		}
 	}
 	// The buckets are the documented ones.
 	for _, m := range fams["lienthong_handler_duration_seconds"].GetMetric() {
@@ -627,4 +652,5 @@ func TestLagPublished(t *testing.T) {
 	var nilM *Metrics
 	nilM.Published("sonla", now)
 	nilM.Resolved("sonla", now)
+	nilM.Changed("sonla", 3)
 }

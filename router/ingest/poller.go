@@ -71,6 +71,13 @@ type Poller struct {
 	// records were pulled (the earliest of their pull times): the lag gauge
 	// counts from then until the sink resolves them.
 	Published func(pulled time.Time)
+	// Changed, when set, is told after each page that had records, once
+	// its cursor is stored, how many records it had: each is a new or
+	// changed version at the source (the connectors drop the ones they
+	// already handed off). A page pulled again because publishing or
+	// storing its cursor failed is told once, when it goes through; an
+	// empty pull is never told.
+	Changed func(n int)
 }
 
 // CursorName is the store key of source's cursor.
@@ -193,6 +200,9 @@ func (p *Poller) once(ctx context.Context, cursor []byte, log *slog.Logger) (_ [
 		}
 	} else if page.Cursor == nil {
 		page.Cursor = cursor
+	}
+	if len(page.Records) > 0 && p.Changed != nil {
+		p.Changed(len(page.Records))
 	}
 	return page.Cursor, page.More, nil
 }

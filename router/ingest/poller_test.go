@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -119,5 +120,42 @@ func TestPollerCursorMovesOnlyAfterPublish(t *testing.T) {
 		if c != "" {
 			t.Fatalf("pulled from %q before the publish succeeded", c)
 		}
+	}
+}
+
+// Changed hears of each page with records once, when its cursor is stored:
+// never of an empty pull, nor of a page whose publish failed (pulled again).
+func TestPollerChanged(t *testing.T) {
+	rec := func(id string) schemas.RawRecord {
+		return schemas.RawRecord{Source: "sonla", ID: id, Version: 1, Op: schemas.OpUpsert, Format: schemas.FormatJSON, Payload: []byte(`{}`)}
+	}
+	pages := map[string]Page{
+		"":   {Records: []schemas.RawRecord{rec("D-1"), rec("D-2")}, Cursor: []byte("c1")},
+		"c1": {Cursor: []byte("c1")}, // nothing new
+		"c2": {Records: []schemas.RawRecord{rec("D-3")}, Cursor: []byte("c3")},
+	}
+	pub := &recordingPublisher{}
+	var told []int
+	p := &Poller{Source: "sonla", Topic: "raw.sonla", Publisher: pub,
+		Cursors: &flakyCursors{stored: map[string][]byte{}}, Logger: slog.New(slog.DiscardHandler),
+		Pull:    func(_ context.Context, cursor []byte) (Page, error) { return pages[string(cursor)], nil },
+		Changed: func(n int) { told = append(told, n) }}
+	ctx := context.Background()
+	log := slog.New(slog.DiscardHandler)
+	for _, c := range []string{"", "c1", "c1"} {
+		if _, _, err := p.once(ctx, []byte(c), log); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pub.failing = true
+	if _, _, err := p.once(ctx, []byte("c2"), log); err == nil {
+		t.Fatal("publish failure lost")
+	}
+	pub.failing = false
+	if _, _, err := p.once(ctx, []byte("c2"), log); err != nil {
+		t.Fatal(err)
+	}
+	if want := []int{2, 1}; !slices.Equal(told, want) {
+		t.Errorf("Changed told %v, want %v", told, want)
 	}
 }
