@@ -22,6 +22,7 @@ import (
 
 var (
 	alertsFile    = filepath.Join("..", "..", "deploy", "prometheus", "alerts.yml")
+	alertsTests   = filepath.Join("..", "..", "deploy", "prometheus", "alerts_test.yml")
 	dashboardFile = filepath.Join("..", "..", "deploy", "grafana", "lienthong.json")
 )
 
@@ -420,7 +421,7 @@ func TestAlertRules(t *testing.T) {
 		}
 	}
 	// What the alerts are for.
-	for _, want := range []string{"lienthong_sync_lag_seconds", "lienthong_breaker_state", "lienthong_quarantine_open"} {
+	for _, want := range []string{"lienthong_sync_lag_seconds", "lienthong_breaker_state", "lienthong_quarantine_open", "lienthong_records_changed_total"} {
 		if !used[want] {
 			t.Errorf("no alert on %s", want)
 		}
@@ -436,6 +437,25 @@ func TestAlertRules(t *testing.T) {
 			t.Fatalf("promtool check rules: %v\n%s", err, out)
 		}
 	})
+}
+
+// TestAlertRulesUnit runs the rules' unit tests (deploy/prometheus/
+// alerts_test.yml: ProvinceQuiet against simulated series) with promtool
+// test rules, where promtool is installed.
+func TestAlertRulesUnit(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Skip("promtool not installed: deploy/prometheus/alerts_test.yml not run")
+	}
+	if testing.Short() {
+		t.Skip("-short: promtool test rules takes some seconds")
+	}
+	// promtool resolves rule_files against the test file's directory.
+	out, err := exec.Command(promtool, "test", "rules", alertsTests).CombinedOutput()
+	if err != nil {
+		t.Fatalf("promtool test rules: %v\n%s", err, out)
+	}
+	t.Logf("promtool test rules %s:\n%s", alertsTests, out)
 }
 
 var (
