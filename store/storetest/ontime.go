@@ -79,4 +79,10 @@ func testOnTimeReport(t *testing.T, s Store) {
 			t.Errorf("%s:\n got %+v\nwant %+v", c.name, got, c.want)
 		}
 	}
+	// Overdue at now, whatever the due date: S4, S8 and H2.
+	overdue, err := s.OverdueCounts(ctx, now)
+	must(t, err)
+	if want := map[string]int{"sonla": 2, "hatinh": 1}; !reflect.DeepEqual(overdue, want) {
+		t.Errorf("overdue counts = %v, want %v", overdue, want)
+	}
 }

@@ -35,6 +35,7 @@ type Store interface {
 	HeldVersions(ctx context.Context, ids []string) (map[string]int64, error)
 	LedgerCounts(ctx context.Context) (map[string]int, error)
 	OnTimeReport(ctx context.Context, f store.OnTimeFilter) ([]store.OnTimeRow, error)
+	OverdueCounts(ctx context.Context, now time.Time) (map[string]int, error)
 
 	AppendEvents(ctx context.Context, events []store.Event) error
 	Timeline(ctx context.Context, dossierID string) ([]store.Event, error)
