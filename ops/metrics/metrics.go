@@ -5,7 +5,7 @@
 // Most series are read at scrape time from the state the hub already keeps
 // (the per-source progress counters, the circuit breakers' counts, the Go
 // runtime and the process); the rest are set by the hub as things happen
-// (Middleware, TrackLag, SetQuarantineOpen). Nothing runs in the
+// (Middleware, TrackLag, SetQuarantineOpen, SetOverdue). Nothing runs in the
 // background.
 //
 // Labels never carry a dossier ID, a MaHoSo, a URL, an error text or
@@ -27,13 +27,14 @@
 //	lienthong_dossiers_skipped_total     counter  source                     dossier versions with nothing new for the national portal (older than what it holds, or already there)
 //	lienthong_dossiers_deleted_total     counter  source                     dossiers recorded as deleted at the source (XOA)
 //
-// Set by the hub (Middleware, TrackLag, SetQuarantineOpen):
+// Set by the hub (Middleware, TrackLag, SetQuarantineOpen, SetOverdue):
 //
 //	name                                type       labels   meaning
 //	lienthong_handler_duration_seconds  histogram  handler  time a Watermill handler took per message, errors and panics included
 //	lienthong_handler_errors_total      counter    handler  messages a handler returned an error for (or panicked on): nacked, to be redelivered
 //	lienthong_sync_lag_seconds          gauge      source   how long the source's oldest record not yet resolved has waited since it was pulled: in flight to the national portal (TrackLag) or published and still in Kafka (Published, until Resolved); 0 when none waits
 //	lienthong_quarantine_open           gauge      source   quarantined records still open (neither replayed nor discarded)
+//	lienthong_dossiers_overdue          gauge      source   dossiers past their due date (NgayHenTra) and not resolved (status 9 or 10), from the ledger (store OverdueCounts; the on-time report's overdue_now)
 //
 // The lag is computed at scrape time from the messages TrackLag has
 // registered and not yet released, for every source given to New.
@@ -59,7 +60,7 @@
 //
 // The counters are the process's own, from its start: several instances
 // each export theirs, so dashboards sum them by source or endpoint. The
-// gauges take their max: quarantine, read from the store, is the same on
+// gauges take their max: quarantine and overdue, read from the store, are the same on
 // every instance; lag and last success are each instance's own (its
 // messages in flight, its calls), and the max is the worst lag and the
 // newest success of them all.
@@ -105,6 +106,7 @@ type Metrics struct {
 	handlerDuration *prometheus.HistogramVec
 	handlerErrors   *prometheus.CounterVec
 	quarantineOpen  *prometheus.GaugeVec
+	overdue         *prometheus.GaugeVec
 
 	mu       sync.Mutex
 	nextID   uint64
@@ -137,9 +139,13 @@ func New(counters *progress.Counters, breakers *breaker.Set, sources []string) *
 			Namespace: namespace, Name: "quarantine_open",
 			Help: "Quarantined records of the source still open (neither replayed nor discarded).",
 		}, []string{"source"}),
+		overdue: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "dossiers_overdue",
+			Help: "Dossiers of the source past their due date (NgayHenTra) and not resolved (status 9 or 10).",
+		}, []string{"source"}),
 	}
 	reg.MustRegister(
-		m.handlerDuration, m.handlerErrors, m.quarantineOpen,
+		m.handlerDuration, m.handlerErrors, m.quarantineOpen, m.overdue,
 		newLagCollector(m, sources),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -340,6 +346,15 @@ func (m *Metrics) SetQuarantineOpen(source string, n int) {
 		return
 	}
 	m.quarantineOpen.WithLabelValues(source).Set(float64(max(n, 0)))
+}
+
+// SetOverdue sets lienthong_dossiers_overdue{source}, the number of the
+// source's dossiers past their due date and not resolved.
+func (m *Metrics) SetOverdue(source string, n int) {
+	if m == nil {
+		return
+	}
+	m.overdue.WithLabelValues(source).Set(float64(max(n, 0)))
 }
 
 // lagCollector computes lienthong_sync_lag_seconds at scrape time from the

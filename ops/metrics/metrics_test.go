@@ -223,6 +223,8 @@ func drive(t *testing.T) driven {
 	m.TrackLag("unconfigured", time.Now().Add(-time.Hour))
 	m.SetQuarantineOpen("sonla", 7)
 	m.SetQuarantineOpen("hatinh", 0)
+	m.SetOverdue("sonla", 4)
+	m.SetOverdue("hatinh", 0)
 	return driven{m: m, okFrom: okFrom, okTo: okTo, lagAt: lagAt}
 }
 
@@ -280,6 +282,8 @@ func TestScrape(t *testing.T) {
 		{"lienthong_sync_lag_seconds", gauge, src("thainguyen"), 0},
 		{"lienthong_quarantine_open", gauge, src("sonla"), 7},
 		{"lienthong_quarantine_open", gauge, src("hatinh"), 0},
+		{"lienthong_dossiers_overdue", gauge, src("sonla"), 4},
+		{"lienthong_dossiers_overdue", gauge, src("hatinh"), 0},
 	} {
 		if got := sample(t, fams, c.name, c.typ, c.labels); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
