@@ -86,6 +86,15 @@ func (h *Hub) gauges(ctx context.Context, m *metrics.Metrics, sources []string) 
 			}
 			m.SetQuarantineOpen(src, n)
 		}
+		if overdue, err := h.store.OverdueCounts(ctx, time.Now()); err != nil {
+			if ctx.Err() == nil {
+				h.log.Log(ctx, slog.LevelDebug, "overdue count failed", "error", err.Error())
+			}
+		} else {
+			for _, src := range sources {
+				m.SetOverdue(src, overdue[src]) // 0 for a source with none
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return

@@ -48,6 +48,8 @@ type Store interface {
 	IndexIdentities(ctx context.Context, links []store.IdentityLink) error
 	// HeldVersions is what `hub dev` and `hub bench` poll for progress.
 	HeldVersions(ctx context.Context, ids []string) (map[string]int64, error)
+	// OverdueCounts feeds lienthong_dossiers_overdue (see gauges).
+	OverdueCounts(ctx context.Context, now time.Time) (map[string]int, error)
 	Close() error
 }
 

@@ -278,6 +278,7 @@ type work struct {
 	carry  bool // handed back to the next batch
 	d      *schemas.Dossier
 	raw    []byte
+	seen   time.Time // when this batch read it
 	unit   national.Unit
 	entry  store.LedgerEntry
 	before store.LedgerEntry // entry before push recorded its intent
@@ -353,7 +354,7 @@ func (s *NationalSink) process(ctx context.Context, batch []*pending, waiting fu
 		// The portal gets the dossier with the hub's own effects laid over
 		// it; steps are the source's history as it is.
 		eff := effects[d.ID].apply(d)
-		w := &work{p: p, idx: i, d: d, raw: p.raw, unit: unit, entry: e, hoso: natmap.HoSo(eff), steps: natmap.Steps(d), hash: natmap.ContentHash(eff)}
+		w := &work{p: p, idx: i, d: d, raw: p.raw, seen: now, unit: unit, entry: e, hoso: natmap.HoSo(eff), steps: natmap.Steps(d), hash: natmap.ContentHash(eff)}
 		w.planSteps()
 		if e.NationalState == store.NationalPending {
 			// A create went out and its answer was lost (crash, timeout):
@@ -899,7 +900,15 @@ func (s *NationalSink) ledgerEntry(w *work) store.LedgerEntry {
 	// the writes after that one (answers, steps) keep it. An older version
 	// leaves the newer one stored.
 	e.KeepCanonical = true
+	// The on-time report's columns: the first resolution any version
+	// shows stays (a dossier reopened was still resolved then); the due
+	// date is the newest version's (an extension moves it).
+	e.ResolvedAt = earliest(e.ResolvedAt, resolvedAt(w.d, w.seen))
 	if w.d.SourceVersion >= e.Version {
+		e.DueAt = time.Time{}
+		if w.d.DueAt != nil {
+			e.DueAt = *w.d.DueAt
+		}
 		e.Version = w.d.SourceVersion
 		if !w.stored {
 			e.Canonical, e.KeepCanonical, w.stored = w.raw, false, true

@@ -111,6 +111,12 @@ type LedgerEntry struct {
 	NationalStepKeys []string
 	NationalAt       time.Time
 	UpdatedAt        time.Time // set by the store on every write
+
+	// For the on-time report (OnTimeReport), kept in clear so that it
+	// reads no canonical dossier. Zero: unknown (rows written before
+	// migration 0009 have neither).
+	DueAt      time.Time // the dossier's NgayHenTra
+	ResolvedAt time.Time // when it first reached status 9 or 10 (see router's resolvedAt)
 }
 
 // Event is one provenance record. Events are append-only.

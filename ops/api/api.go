@@ -47,6 +47,7 @@ type Store interface {
 	PutInstance(ctx context.Context, in store.Instance) error
 	ListInstances(ctx context.Context) ([]store.Instance, error)
 	ListLeases(ctx context.Context) ([]store.Lease, error)
+	OnTimeReport(ctx context.Context, f store.OnTimeFilter) ([]store.OnTimeRow, error)
 }
 
 // Source is a configured provincial portal.
@@ -111,6 +112,7 @@ var Endpoints = []Endpoint{
 	{"GET", "/api/payments", operators, false},
 	{"GET", "/api/deliveries", allRoles, false},
 	{"GET", "/api/audit", national, false},
+	{"GET", "/api/ontime", operators, false},
 	{"GET", "/api/dlq", operators, false},
 	{"GET", "/api/dlq/{id}", operators, false},
 	{"POST", "/api/dlq/{id}/replay", operators, true},
@@ -133,6 +135,7 @@ func New(cfg Config) *Server {
 		"/api/payments":      http.HandlerFunc(s.payments),
 		"/api/deliveries":    http.HandlerFunc(s.deliveries),
 		"/api/audit":         http.HandlerFunc(s.audit),
+		"/api/ontime":        http.HandlerFunc(s.onTime),
 	}
 	var dead http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "the quarantine is not served by this hub")

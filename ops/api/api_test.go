@@ -137,7 +137,8 @@ func (f *fixture) seed(t *testing.T, p *province) {
 	}
 	if err := f.st.PutLedger(ctx, []store.LedgerEntry{{DossierID: p.dossier, Source: p.source, Province: p.code,
 		Procedure: "1.000894", Version: 3, Status: 4, Canonical: canonical,
-		NationalState: store.NationalHeld, NationalVersion: 3, NationalSteps: 2, NationalAt: time.Now()}}); err != nil {
+		NationalState: store.NationalHeld, NationalVersion: 3, NationalSteps: 2, NationalAt: time.Now(),
+		DueAt: time.Now()}}); err != nil { // due in the current month: in the on-time report's default period
 		t.Fatal(err)
 	}
 	if err := f.st.IndexIdentities(ctx, []store.IdentityLink{{DossierID: p.dossier, Source: p.source, IDNumber: p.cccd},
@@ -209,6 +210,8 @@ func paths(e api.Endpoint, p *province) []string {
 		return []string{e.Pattern, e.Pattern + "?source=" + p.source, e.Pattern + "?dossier=" + p.dossier, e.Pattern + "?state=all"}
 	case "/api/dlq/replay": // unfiltered, it replays the caller's own: tried on its own below
 		return []string{e.Pattern + "?source=" + p.source, e.Pattern + "?dossier=" + p.dossier}
+	case "/api/ontime":
+		return []string{e.Pattern, e.Pattern + "?source=" + p.source}
 	case "/api/dlq/{id}", "/api/dlq/{id}/replay", "/api/dlq/{id}/discard":
 		return []string{id(fmt.Sprint(p.entry))}
 	}
@@ -255,6 +258,12 @@ func TestProvincialIsolation(t *testing.T) {
 		code, body := f.call(t, e.Method, path, f.tokens["sonla"], "")
 		if code != http.StatusOK {
 			t.Errorf("%s %s with the Sơn La token: HTTP %d %s", e.Method, path, code, body)
+			continue
+		}
+		if e.Pattern == "/api/ontime" { // counts, no dossier
+			if !strings.Contains(body, `"source":"sonla"`) {
+				t.Errorf("%s %s with the Sơn La token: its own source is not in %.300s", e.Method, path, body)
+			}
 			continue
 		}
 		if e.Pattern != "/api/me" && e.Pattern != "/api/overview" && !strings.Contains(body, sonla.dossier) {

@@ -246,6 +246,13 @@ func TestOpenAPIAnswers(t *testing.T) {
 		{op: "GET /api/audit", path: "/api/audit?limit=0", token: national, want: 400},
 		{op: "GET /api/audit", path: "/api/audit", token: sonlaTok, want: 403},
 
+		{op: "GET /api/ontime", path: "/api/ontime", token: sonlaTok, want: 200},
+		{op: "GET /api/ontime", path: "/api/ontime?period=2026-Q4&source=sonla", token: national, want: 200},
+		{op: "GET /api/ontime", path: "/api/ontime?period=2026-13", token: national, want: 400},
+		{op: "GET /api/ontime", path: "/api/ontime?source=hatinh", token: sonlaTok, want: 400},
+		{op: "GET /api/ontime", path: "/api/ontime?province=14", token: national, want: 400},
+		{op: "GET /api/ontime", path: "/api/ontime", token: postal, want: 403},
+
 		{op: "GET /api/dlq", path: "/api/dlq?state=all&limit=0&offset=0", token: sonlaTok, want: 200},
 		{op: "GET /api/dlq", path: "/api/dlq?state=closed", token: national, want: 400},
 		{op: "GET /api/dlq", path: "/api/dlq?since=yesterday", token: national, want: 400},

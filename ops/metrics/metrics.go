@@ -5,8 +5,8 @@
 // Most series are read at scrape time from the state the hub already keeps
 // (the per-source progress counters, the circuit breakers' counts, the Go
 // runtime and the process); the rest are set by the hub as things happen
-// (Middleware, TrackLag, Published, Changed, SetQuarantineOpen). Nothing
-// runs in the background.
+// (Middleware, TrackLag, Published, Changed, SetQuarantineOpen, SetOverdue).
+// Nothing runs in the background.
 //
 // Labels never carry a dossier ID, a MaHoSo, a URL, an error text or
 // anything from a record: only names from the hub's configuration and code
@@ -27,7 +27,7 @@
 //	lienthong_dossiers_skipped_total     counter  source                     dossier versions with nothing new for the national portal (older than what it holds, or already there)
 //	lienthong_dossiers_deleted_total     counter  source                     dossiers recorded as deleted at the source (XOA)
 //
-// Set by the hub (Middleware, TrackLag, Changed, SetQuarantineOpen):
+// Set by the hub (Middleware, TrackLag, Changed, SetQuarantineOpen, SetOverdue):
 //
 //	name                                            type       labels   meaning
 //	lienthong_handler_duration_seconds              histogram  handler  time a Watermill handler took per message, errors and panics included
@@ -36,6 +36,7 @@
 //	lienthong_quarantine_open                       gauge      source   quarantined records still open (neither replayed nor discarded)
 //	lienthong_records_changed_total                 counter    source   records pulled that are new or changed versions at the source, counted once their page's cursor is stored (Changed); empty pulls add nothing; 0 from the start for the sources given to New
 //	lienthong_source_last_change_timestamp_seconds  gauge      source   Unix time of the last pull that returned at least one record (Changed); absent until one has. Unlike lienthong_last_success_timestamp_seconds (any successful call, empty pulls included), it shows when the province last sent something
+//	lienthong_dossiers_overdue                      gauge      source   dossiers past their due date (NgayHenTra) and not resolved (status 9 or 10), from the ledger (store OverdueCounts; the on-time report's overdue_now)
 //
 // The lag is computed at scrape time from the messages TrackLag has
 // registered and not yet released, for every source given to New.
@@ -61,8 +62,8 @@
 //
 // The counters are the process's own, from its start: several instances
 // each export theirs, so dashboards sum them by source or endpoint. The
-// gauges take their max: quarantine, read from the store, is the same on
-// every instance; lag, last success and last change are each instance's
+// gauges take their max: quarantine and overdue, read from the store, are
+// the same on every instance; lag, last success and last change are each instance's
 // own (its messages in flight, its calls, the pollers it holds the lease
 // of), and the max is the worst lag and the newest success or change of
 // them all. A poller runs on one instance at a time: the others export its
@@ -111,6 +112,7 @@ type Metrics struct {
 	quarantineOpen  *prometheus.GaugeVec
 	recordsChanged  *prometheus.CounterVec
 	lastChange      *prometheus.GaugeVec
+	overdue         *prometheus.GaugeVec
 
 	mu       sync.Mutex
 	nextID   uint64
@@ -151,13 +153,17 @@ func New(counters *progress.Counters, breakers *breaker.Set, sources []string) *
 			Namespace: namespace, Name: "source_last_change_timestamp_seconds",
 			Help: "Unix time of the source's last pull that returned at least one record; absent until one has.",
 		}, []string{"source"}),
+		overdue: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "dossiers_overdue",
+			Help: "Dossiers of the source past their due date (NgayHenTra) and not resolved (status 9 or 10).",
+		}, []string{"source"}),
 	}
 	// At 0 from the start, so that the first change is an increase.
 	for _, src := range sortedUnique(sources) {
 		m.recordsChanged.WithLabelValues(src)
 	}
 	reg.MustRegister(
-		m.handlerDuration, m.handlerErrors, m.quarantineOpen, m.recordsChanged, m.lastChange,
+		m.handlerDuration, m.handlerErrors, m.quarantineOpen, m.recordsChanged, m.lastChange, m.overdue,
 		newLagCollector(m, sources),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -371,6 +377,15 @@ func (m *Metrics) SetQuarantineOpen(source string, n int) {
 		return
 	}
 	m.quarantineOpen.WithLabelValues(source).Set(float64(max(n, 0)))
+}
+
+// SetOverdue sets lienthong_dossiers_overdue{source}, the number of the
+// source's dossiers past their due date and not resolved.
+func (m *Metrics) SetOverdue(source string, n int) {
+	if m == nil {
+		return
+	}
+	m.overdue.WithLabelValues(source).Set(float64(max(n, 0)))
 }
 
 // lagCollector computes lienthong_sync_lag_seconds at scrape time from the

@@ -233,6 +233,8 @@ func drive(t *testing.T) driven {
 	m.Changed("sonla", 2)
 	m.Changed("hatinh", 0)
 	changeTo := time.Now()
+	m.SetOverdue("sonla", 4)
+	m.SetOverdue("hatinh", 0)
 	return driven{m: m, okFrom: okFrom, okTo: okTo, lagAt: lagAt, changeFrom: changeFrom, changeTo: changeTo}
 }
 
@@ -294,6 +296,8 @@ func TestScrape(t *testing.T) {
 		{"lienthong_records_changed_total", counter, src("sonla"), 7},
 		{"lienthong_records_changed_total", counter, src("hatinh"), 0},
 		{"lienthong_records_changed_total", counter, src("thainguyen"), 0},
+		{"lienthong_dossiers_overdue", gauge, src("sonla"), 4},
+		{"lienthong_dossiers_overdue", gauge, src("hatinh"), 0},
 	} {
 		if got := sample(t, fams, c.name, c.typ, c.labels); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)

@@ -52,13 +52,14 @@ var ledgerCols = []col{
 	{"agency", "text"}, {"version", "int8"}, {"content_hash", "text"}, {"status", "int4"},
 	{"canonical", "bytea"}, {"deleted", "bool"}, {"national_state", "text"}, {"national_version", "int8"},
 	{"national_steps", "int4"}, {"national_at", "timestamptz"}, {"updated_at", "timestamptz"},
-	{"national_step_keys", "text"},
+	{"national_step_keys", "text"}, {"due_at", "timestamptz"}, {"resolved_at", "timestamptz"},
 }
 
 // ledgerColumns lists ledgerCols for a SELECT; {canonical} is the
 // canonical dossier's column, or NULL where it is not read.
 const ledgerColumns = `dossier_id, source, province, procedure_code, agency, version, content_hash, status,
-	{canonical}, deleted, national_state, national_version, national_steps, national_at, updated_at, national_step_keys`
+	{canonical}, deleted, national_state, national_version, national_steps, national_at, updated_at, national_step_keys,
+	due_at, resolved_at`
 
 // GetLedger returns the entries of ids that exist, keyed by dossier ID, in
 // one query. The IDs are one list parameter joined as a set, so there is
@@ -94,7 +95,7 @@ WHERE dossier_id IN (`+fmt.Sprintf(s.d.inList, "$1")+`)`, s.d.list(ids))
 		)
 		if err := rows.Scan(&e.DossierID, &e.Source, &e.Province, &e.Procedure, &e.Agency, &e.Version,
 			&e.ContentHash, &e.Status, &e.Canonical, &e.Deleted, &e.NationalState, &e.NationalVersion,
-			&e.NationalSteps, at(&e.NationalAt), at(&e.UpdatedAt), &stepKeys); err != nil {
+			&e.NationalSteps, at(&e.NationalAt), at(&e.UpdatedAt), &stepKeys, at(&e.DueAt), at(&e.ResolvedAt)); err != nil {
 			return nil, fmt.Errorf("get ledger: scan: %w", err)
 		}
 		e.NationalStepKeys = store.SplitStepKeys(stepKeys)
@@ -192,7 +193,8 @@ func (s *Store) ledgerStmt(entries []store.LedgerEntry, canonical bool) stmt {
 	for i, e := range entries {
 		rows[i] = []any{e.DossierID, e.Source, e.Province, e.Procedure, e.Agency, e.Version, e.ContentHash,
 			int32(e.Status), canon[i], e.Deleted, e.NationalState, e.NationalVersion, int32(e.NationalSteps),
-			s.d.time(e.NationalAt), now, store.JoinStepKeys(e.NationalStepKeys)}
+			s.d.time(e.NationalAt), now, store.JoinStepKeys(e.NationalStepKeys),
+			s.d.time(store.Normalise(e.DueAt)), s.d.time(store.Normalise(e.ResolvedAt))}
 	}
 	set := `
 ON CONFLICT (dossier_id) DO UPDATE SET
@@ -201,7 +203,8 @@ ON CONFLICT (dossier_id) DO UPDATE SET
 	status = excluded.status, deleted = excluded.deleted,
 	national_state = excluded.national_state, national_version = excluded.national_version,
 	national_steps = excluded.national_steps, national_at = excluded.national_at,
-	updated_at = excluded.updated_at, national_step_keys = excluded.national_step_keys`
+	updated_at = excluded.updated_at, national_step_keys = excluded.national_step_keys,
+	due_at = excluded.due_at, resolved_at = excluded.resolved_at`
 	if canonical {
 		set += `, canonical = excluded.canonical`
 	}
@@ -215,6 +218,59 @@ func (s *Store) LedgerCounts(ctx context.Context) (map[string]int, error) {
 	rows, err := s.query(ctx, `SELECT source, count(*) FROM ledger WHERE national_state = $1 GROUP BY source`, store.NationalHeld)
 	if err := scanInto(rows, err, out); err != nil {
 		return nil, fmt.Errorf("ledger counts: %w", err)
+	}
+	return out, nil
+}
+
+// OnTimeReport counts the dossiers f selects per source and procedure
+// against their due date, in one query over the ledger's clear columns
+// (no canonical dossier is opened). Rows are ordered by source, then
+// procedure; a pair with no dossier due is absent.
+func (s *Store) OnTimeReport(ctx context.Context, f store.OnTimeFilter) ([]store.OnTimeRow, error) {
+	now := f.Now
+	if now.IsZero() {
+		now = store.Now()
+	}
+	w := s.where()
+	w.args = append(w.args, s.d.time(store.Normalise(now))) // $1
+	w.add("due_at IS NOT NULL")
+	w.add(onTimeCounted)
+	w.within("source", f.Sources)
+	w.time("due_at >= ?", f.Since)
+	w.time("due_at < ?", f.Until)
+	q := `SELECT source, procedure_code, count(*),
+	sum(CASE WHEN resolved_at IS NOT NULL AND resolved_at <= due_at THEN 1 ELSE 0 END),
+	sum(CASE WHEN resolved_at IS NOT NULL AND resolved_at > due_at THEN 1 ELSE 0 END),
+	sum(CASE WHEN resolved_at IS NULL AND due_at < $1 THEN 1 ELSE 0 END),
+	sum(CASE WHEN resolved_at IS NULL AND due_at >= $1 THEN 1 ELSE 0 END)
+FROM ledger WHERE ` + strings.Join(w.conds, " AND ") + `
+GROUP BY source, procedure_code ORDER BY source, procedure_code`
+	rows, err := s.r.QueryContext(ctx, s.d.bind(q), w.args...)
+	out, err := all(rows, err, func(r store.Scanner) (store.OnTimeRow, error) {
+		var o store.OnTimeRow
+		err := r.Scan(&o.Source, &o.Procedure, &o.Due, &o.OnTime, &o.Late, &o.OverdueNow, &o.Open)
+		return o, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("on-time report: %w", err)
+	}
+	return out, nil
+}
+
+// onTimeCounted is the condition of the on-time report's dossiers besides
+// a due date: not deleted, and not ended with no result due (refused at
+// intake, schemas.StatusRefused; withdrawn, schemas.StatusWithdrawn).
+const onTimeCounted = `NOT deleted AND status NOT IN (3, 7)`
+
+// OverdueCounts returns, per source, how many dossiers are overdue at now:
+// OnTimeReport's OverdueNow, over every due date (the ledger_overdue index
+// serves it). Sources with none are absent.
+func (s *Store) OverdueCounts(ctx context.Context, now time.Time) (map[string]int, error) {
+	out := map[string]int{}
+	rows, err := s.query(ctx, `SELECT source, count(*) FROM ledger
+WHERE resolved_at IS NULL AND due_at < $1 AND `+onTimeCounted+` GROUP BY source`, s.d.time(store.Normalise(now)))
+	if err := scanInto(rows, err, out); err != nil {
+		return nil, fmt.Errorf("overdue counts: %w", err)
 	}
 	return out, nil
 }

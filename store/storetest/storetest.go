@@ -34,6 +34,8 @@ type Store interface {
 	PutLedger(ctx context.Context, entries []store.LedgerEntry) error
 	HeldVersions(ctx context.Context, ids []string) (map[string]int64, error)
 	LedgerCounts(ctx context.Context) (map[string]int, error)
+	OnTimeReport(ctx context.Context, f store.OnTimeFilter) ([]store.OnTimeRow, error)
+	OverdueCounts(ctx context.Context, now time.Time) (map[string]int, error)
 
 	AppendEvents(ctx context.Context, events []store.Event) error
 	Timeline(ctx context.Context, dossierID string) ([]store.Event, error)
@@ -125,6 +127,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"LedgerLargeBatch", testLedgerLargeBatch},
 		{"LedgerConcurrent", testLedgerConcurrent},
 		{"LedgerCounts", testLedgerCounts},
+		{"OnTimeReport", testOnTimeReport},
 		{"Events", testEvents},
 		{"PruneEvents", testPruneEvents},
 		{"Quarantine", testQuarantine},
@@ -247,6 +250,8 @@ func entry(id string, version int64) store.LedgerEntry {
 		NationalStepKeys: []string{"0a1b2c3d4e5f6071", "8899aabbccddeeff", "0a1b2c3d4e5f6071"},
 		// Nanoseconds and a non-UTC zone: the store must normalise.
 		NationalAt: time.Date(2025, 3, 14, 9, 26, 53, 589793238, time.FixedZone("ICT", 7*3600)),
+		DueAt:      time.Date(2025, 3, 20, 17, 0, 0, 1500, time.FixedZone("ICT", 7*3600)),
+		ResolvedAt: time.Date(2025, 3, 19, 10, 30, 0, 0, time.FixedZone("ICT", 7*3600)),
 	}
 }
 
@@ -260,6 +265,7 @@ func checkEntry(t *testing.T, got, want store.LedgerEntry, before time.Time) {
 	}
 	want.UpdatedAt = got.UpdatedAt
 	want.NationalAt = store.Normalise(want.NationalAt)
+	want.DueAt, want.ResolvedAt = store.Normalise(want.DueAt), store.Normalise(want.ResolvedAt)
 	want.Canonical = store.NilIfEmpty(want.Canonical)
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("entry %s:\n got %+v\nwant %+v", want.DossierID, got, want)
@@ -280,6 +286,7 @@ func testLedgerRoundTrip(t *testing.T, s Store) {
 	b.Deleted = true
 	b.NationalState, b.NationalVersion, b.NationalSteps, b.NationalAt = store.NationalNone, 0, 0, time.Time{}
 	b.NationalStepKeys = nil // none stays nil
+	b.DueAt, b.ResolvedAt = time.Time{}, time.Time{}
 	c := entry("H42.99-250101-0003", 2)
 	c.Canonical = nil // nil stays nil
 	c.Source, c.Province, c.NationalState = "hatinh", "42", store.NationalPending
