@@ -93,9 +93,9 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request) {
 		_ = export.WriteCSV(w, "audit.csv", AuditCSVHeader, AuditRows(entries))
 		return
 	}
-	items := make([]auditItem, 0, len(entries))
+	items := make([]AuditItem, 0, len(entries))
 	for _, e := range entries {
-		items = append(items, auditItem{e.ID, e.At, e.TokenID, e.Role, e.Province, e.Action, e.Target, e.Detail, e.Outcome})
+		items = append(items, AuditItemOf(e))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"items": items})
 }
@@ -145,7 +145,13 @@ func auditFilter(r *http.Request, asCSV bool, now time.Time) (store.AuditFilter,
 	return f, nil
 }
 
-type auditItem struct {
+// AuditItemOf is e as the API answers it.
+func AuditItemOf(e store.AuditEntry) AuditItem {
+	return AuditItem{e.ID, e.At, e.TokenID, e.Role, e.Province, e.Action, e.Target, e.Detail, e.Outcome}
+}
+
+// AuditItem is an audit entry as the API answers it in JSON.
+type AuditItem struct {
 	ID       int64     `json:"id"`
 	At       time.Time `json:"at"`
 	TokenID  string    `json:"token_id"`
