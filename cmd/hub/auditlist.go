@@ -11,7 +11,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/lienthong/lienthong/hub"
 	"github.com/lienthong/lienthong/ops/api"
 	"github.com/lienthong/lienthong/ops/dlq"
 	"github.com/lienthong/lienthong/ops/export"
@@ -110,19 +109,11 @@ func auditListCommand(ctx context.Context, args []string, out, errOut io.Writer)
 		}
 	}
 
-	cfg, keys, err := tgt.load("audit list")
+	st, closeStore, err := openStoreAs[auditStore](ctx, tgt, "audit list", "no audit log")
 	if err != nil {
 		return err
 	}
-	hst, err := hub.OpenStore(ctx, cfg.Store, keys)
-	if err != nil {
-		return err
-	}
-	defer hst.Close()
-	st, ok := hst.(auditStore)
-	if !ok {
-		return fmt.Errorf("audit list: store %T has no audit log", hst)
-	}
+	defer closeStore()
 	entries, err := st.ListAudit(ctx, f)
 	if err != nil {
 		return fmt.Errorf("audit list: %w", err)
@@ -149,10 +140,6 @@ func auditListCommand(ctx context.Context, args []string, out, errOut io.Writer)
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if len(entries) == f.Limit {
-		fmt.Fprintf(out, "%d entries shown; there may be more: --offset %d\n", len(entries), f.Offset+len(entries))
-	} else {
-		fmt.Fprintf(out, "%d entries\n", len(entries))
-	}
+	listed(out, len(entries), f.Limit, f.Offset)
 	return nil
 }

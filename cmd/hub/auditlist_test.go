@@ -25,23 +25,8 @@ import (
 func TestAuditListCommand(t *testing.T) {
 	ctx := context.Background()
 	dsn := pgtest.Schema(t)
-	cfgPath := filepath.Join(t.TempDir(), "hub.yaml")
 	// No broker is reached: hub audit only opens the store.
-	cfg := fmt.Sprintf(`instance: audit-test
-kafka:
-  brokers: ["127.0.0.1:1"]
-store:
-  postgres_dsn: %s
-  encryption_key: %s
-  identity_key: %s
-national:
-  base_url: http://127.0.0.1:1
-sources:
-  - {name: sonla, province: "14", kind: rest-json, base_url: "http://127.0.0.1:1", client_id: hub, client_secret: x, national_dstcode: 000.00.00.H52}
-`, dsn, base64.StdEncoding.EncodeToString(storetest.EncryptionKey), base64.StdEncoding.EncodeToString(storetest.IdentityKey))
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath := storeOnlyConfig(t, "audit-test", dsn)
 	st, err := sqlstore.OpenPostgres(ctx, dsn, storetest.Options()...)
 	if err != nil {
 		t.Fatal(err)
@@ -149,4 +134,28 @@ sources:
 	if err := auditCommand(ctx, []string{"list", "--config", cfgPath, "--data", "x"}, &bytes.Buffer{}, &bytes.Buffer{}); err == nil {
 		t.Error("--config and --data: no error")
 	}
+}
+
+// storeOnlyConfig writes a configuration of a hub on PostgreSQL at dsn for
+// the commands that only open the store (its broker is never reached),
+// and returns its path.
+func storeOnlyConfig(t *testing.T, instance, dsn string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "hub.yaml")
+	cfg := fmt.Sprintf(`instance: %s
+kafka:
+  brokers: ["127.0.0.1:1"]
+store:
+  postgres_dsn: %s
+  encryption_key: %s
+  identity_key: %s
+national:
+  base_url: http://127.0.0.1:1
+sources:
+  - {name: sonla, province: "14", kind: rest-json, base_url: "http://127.0.0.1:1", client_id: hub, client_secret: x, national_dstcode: 000.00.00.H52}
+`, instance, dsn, base64.StdEncoding.EncodeToString(storetest.EncryptionKey), base64.StdEncoding.EncodeToString(storetest.IdentityKey))
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
