@@ -72,12 +72,13 @@ type AuditEntry struct {
 }
 
 // AuditFilter selects audit entries. Empty fields do not filter. Since is
-// inclusive, Until exclusive. Limit <= 0 means no limit. Results are
-// ordered by ID, oldest first.
+// inclusive, Until exclusive. Limit <= 0 means no limit; Offset skips
+// that many of the entries selected. Results are ordered by ID, oldest
+// first.
 type AuditFilter struct {
 	TokenID, Action string
 	Since, Until    time.Time
-	Limit           int
+	Limit, Offset   int
 }
 
 // PrepareToken checks t for CreateToken and returns it as the store writes

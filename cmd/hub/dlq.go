@@ -242,12 +242,18 @@ func dlqList(ctx context.Context, svc *dlq.Service, f dlq.Filter, asJSON bool, o
 	if limit <= 0 {
 		limit = dlq.DefaultLimit
 	}
-	if len(items) == limit {
-		fmt.Fprintf(out, "%d entries shown; there may be more: --offset %d\n", len(items), f.Offset+len(items))
-	} else {
-		fmt.Fprintf(out, "%d entries\n", len(items))
-	}
+	listed(out, len(items), limit, f.Offset)
 	return nil
+}
+
+// listed ends a table of n entries listed with limit and offset, saying
+// how to see the next ones when there may be more.
+func listed(out io.Writer, n, limit, offset int) {
+	if n == limit {
+		fmt.Fprintf(out, "%d entries shown; there may be more: --offset %d\n", n, offset+n)
+	} else {
+		fmt.Fprintf(out, "%d entries\n", n)
+	}
 }
 
 func dlqShow(ctx context.Context, svc *dlq.Service, ids []int64, asJSON bool, out io.Writer) error {

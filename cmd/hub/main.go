@@ -7,6 +7,7 @@
 //	hub bench                end-to-end dossiers per second on a generated load
 //	hub dlq list|show|replay|discard --config FILE   quarantine operations
 //	hub token create|list|revoke --config FILE       API tokens
+//	hub audit list --config FILE                     the audit log of operations
 //	hub check --config FILE [--source NAME]          try a portal before it goes live
 //	hub validate [--config FILE] [--connect]         check a configuration, reporting every problem
 //	hub version                                      version, commit and date of this binary
@@ -46,6 +47,8 @@ func main() {
 		err = runDLQ(ctx, os.Args[2:])
 	case "token":
 		err = runToken(ctx, os.Args[2:])
+	case "audit":
+		err = runAudit(ctx, os.Args[2:])
 	case "check":
 		err = runCheck(ctx, os.Args[2:])
 	case "validate":
@@ -83,6 +86,8 @@ commands:
   token     API tokens: hub token create|list|revoke --config FILE
             (create one with a role, national, provincial --province CODE or
             postal, its secret printed once; list them; revoke one)
+  audit     the audit log of operations: hub audit list --config FILE [--since T --until T
+            --actor TOKEN --action A --limit N --offset N --format table|csv|json]
   check     try provincial portals before they go live: hub check --config FILE [--source NAME]
             (log in, read the first page of changes and map it, publishing nothing;
             every record that cannot be mapped is listed with its field)

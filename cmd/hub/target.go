@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -111,4 +112,24 @@ func devKafka(cmd, dir string) ([]string, error) {
 	}
 	_ = conn.Close()
 	return []string{addr}, nil
+}
+
+// openStoreAs opens the store of the hub t names as a T (the operations cmd
+// needs of it), or says that it has lacks (e.g. "no audit log"). Call
+// closeStore when done.
+func openStoreAs[T any](ctx context.Context, t *target, cmd, lacks string) (st T, closeStore func(), err error) {
+	cfg, keys, err := t.load(cmd)
+	if err != nil {
+		return st, nil, err
+	}
+	hst, err := hub.OpenStore(ctx, cfg.Store, keys)
+	if err != nil {
+		return st, nil, err
+	}
+	st, ok := hst.(T)
+	if !ok {
+		_ = hst.Close()
+		return st, nil, fmt.Errorf("%s: store %T has %s", cmd, hst, lacks)
+	}
+	return st, func() { _ = hst.Close() }, nil
 }

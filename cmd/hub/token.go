@@ -11,7 +11,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/lienthong/lienthong/hub"
 	"github.com/lienthong/lienthong/ops/auth"
 	"github.com/lienthong/lienthong/store"
 )
@@ -90,19 +89,11 @@ func tokenCommand(ctx context.Context, args []string, out, errOut io.Writer) err
 		}
 	}
 
-	cfg, keys, err := tgt.load("token " + sub)
+	st, closeStore, err := openStoreAs[tokenStore](ctx, tgt, "token "+sub, "no API tokens")
 	if err != nil {
 		return err
 	}
-	hst, err := hub.OpenStore(ctx, cfg.Store, keys)
-	if err != nil {
-		return err
-	}
-	defer hst.Close()
-	st, ok := hst.(tokenStore)
-	if !ok {
-		return fmt.Errorf("token: store %T has no API tokens", hst)
-	}
+	defer closeStore()
 	switch sub {
 	case "create":
 		return tokenCreate(ctx, st, role, province, name, out)

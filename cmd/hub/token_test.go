@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -31,24 +30,8 @@ import (
 func TestTokenCommand(t *testing.T) {
 	ctx := context.Background()
 	dsn := pgtest.Schema(t)
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "hub.yaml")
 	// No broker is reached: hub token only opens the store.
-	cfg := fmt.Sprintf(`instance: token-test
-kafka:
-  brokers: ["127.0.0.1:1"]
-store:
-  postgres_dsn: %s
-  encryption_key: %s
-  identity_key: %s
-national:
-  base_url: http://127.0.0.1:1
-sources:
-  - {name: sonla, province: "14", kind: rest-json, base_url: "http://127.0.0.1:1", client_id: hub, client_secret: x, national_dstcode: 000.00.00.H52}
-`, dsn, base64.StdEncoding.EncodeToString(storetest.EncryptionKey), base64.StdEncoding.EncodeToString(storetest.IdentityKey))
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath := storeOnlyConfig(t, "token-test", dsn)
 
 	run := func(args ...string) (string, error) {
 		t.Helper()
@@ -253,7 +236,7 @@ sources:
 	if testing.Short() {
 		return
 	}
-	bin := filepath.Join(dir, "hub")
+	bin := filepath.Join(t.TempDir(), "hub")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build hub: %v\n%s", err, out)
 	}

@@ -141,7 +141,7 @@ func New(cfg Config) *Server {
 		writeError(w, http.StatusNotFound, "the quarantine is not served by this hub")
 	})
 	if cfg.Quarantine != nil {
-		dead = cfg.Quarantine.Handler(s.visibleSources)
+		dead = cfg.Quarantine.HandlerWith(s.visibleSources, s.provinceOf)
 	}
 	protected := http.NewServeMux()
 	for _, e := range Endpoints {
@@ -243,6 +243,16 @@ func names(sources []Source) []string {
 	return out
 }
 
+// provinceOf is the province code of the configured source name, or "".
+func (s *Server) provinceOf(source string) string {
+	for _, src := range s.cfg.Sources {
+		if src.Name == source {
+			return src.Province
+		}
+	}
+	return ""
+}
+
 // canSeeSource reports whether the request may see the data of source.
 func (s *Server) canSeeSource(r *http.Request, source string) bool {
 	return slices.ContainsFunc(s.visible(r), func(src Source) bool { return src.Name == source })
@@ -258,36 +268,6 @@ func (s *Server) me(w http.ResponseWriter, r *http.Request) {
 		"token_id": p.TokenID, "role": p.Role, "province": p.Province,
 		"sources": names(s.visible(r)), "views": views,
 	})
-}
-
-func (s *Server) audit(w http.ResponseWriter, r *http.Request) {
-	limit, err := intParam(r, "limit", 100, 1000)
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	entries, err := s.cfg.Store.ListAudit(r.Context(), store.AuditFilter{Limit: limit})
-	if err != nil {
-		s.fail(w, r, "list audit", err)
-		return
-	}
-	items := make([]auditItem, 0, len(entries))
-	for _, e := range entries {
-		items = append(items, auditItem{e.ID, e.At, e.TokenID, e.Role, e.Province, e.Action, e.Target, e.Detail, e.Outcome})
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": items})
-}
-
-type auditItem struct {
-	ID       int64     `json:"id"`
-	At       time.Time `json:"at"`
-	TokenID  string    `json:"token_id"`
-	Role     string    `json:"role"`
-	Province string    `json:"province"`
-	Action   string    `json:"action"`
-	Target   string    `json:"target"`
-	Detail   string    `json:"detail"`
-	Outcome  string    `json:"outcome"`
 }
 
 // fail answers a store failure 500 and logs it without request data.

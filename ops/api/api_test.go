@@ -207,7 +207,8 @@ func paths(e api.Endpoint, p *province) []string {
 	case "/api/deliveries":
 		return []string{e.Pattern, e.Pattern + "?problems=true", e.Pattern + "?inflight=false"}
 	case "/api/dlq":
-		return []string{e.Pattern, e.Pattern + "?source=" + p.source, e.Pattern + "?dossier=" + p.dossier, e.Pattern + "?state=all"}
+		return []string{e.Pattern, e.Pattern + "?source=" + p.source, e.Pattern + "?dossier=" + p.dossier, e.Pattern + "?state=all",
+			e.Pattern + "?format=csv&state=all", e.Pattern + "?format=csv&source=" + p.source}
 	case "/api/dlq/replay": // unfiltered, it replays the caller's own: tried on its own below
 		return []string{e.Pattern + "?source=" + p.source, e.Pattern + "?dossier=" + p.dossier}
 	case "/api/ontime":

@@ -4,9 +4,14 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/lienthong/lienthong/ops/auth"
+	"github.com/lienthong/lienthong/ops/dlq"
+	"github.com/lienthong/lienthong/ops/export"
+	"github.com/lienthong/lienthong/store"
 )
 
 // audited writes every call of an operation to the audit log with who asked
@@ -54,4 +59,106 @@ type statusRecorder struct {
 func (s *statusRecorder) WriteHeader(code int) {
 	s.status = code
 	s.ResponseWriter.WriteHeader(code)
+}
+
+// AuditCSVHeader is the columns of the audit log's CSV.
+var AuditCSVHeader = []string{"id", "at", "token_id", "role", "province", "action", "target", "detail", "outcome"}
+
+// audit lists the audit log, oldest first, in JSON or CSV (format=csv or
+// Accept: text/csv), filtered by since, until (RFC 3339, or a duration
+// ago: 24h), actor (a token ID) and action, paged by limit (up to 1000 in
+// JSON, export.MaxRows in CSV, where every match up to that is the
+// default) and offset.
+func (s *Server) audit(w http.ResponseWriter, r *http.Request) {
+	if err := onlyParams(r, "since", "until", "actor", "action", "limit", "offset", "format"); err != nil {
+		writeErr(w, err)
+		return
+	}
+	asCSV, err := export.WantsCSV(r)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	f, err := auditFilter(r, asCSV, time.Now())
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	entries, err := s.cfg.Store.ListAudit(r.Context(), f)
+	if err != nil {
+		s.fail(w, r, "list audit", err)
+		return
+	}
+	if asCSV {
+		_ = export.WriteCSV(w, "audit.csv", AuditCSVHeader, AuditRows(entries))
+		return
+	}
+	items := make([]AuditItem, 0, len(entries))
+	for _, e := range entries {
+		items = append(items, AuditItemOf(e))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items})
+}
+
+// AuditRows is entries as the rows of AuditCSVHeader.
+func AuditRows(entries []store.AuditEntry) [][]string {
+	rows := make([][]string, 0, len(entries))
+	for _, e := range entries {
+		rows = append(rows, []string{export.Int(e.ID), export.Time(e.At), e.TokenID, e.Role, e.Province,
+			e.Action, e.Target, e.Detail, e.Outcome})
+	}
+	return rows
+}
+
+// auditFilter reads the audit log's filter from r's query.
+func auditFilter(r *http.Request, asCSV bool, now time.Time) (store.AuditFilter, error) {
+	q := r.URL.Query()
+	for k, vs := range q {
+		if len(vs) != 1 {
+			return store.AuditFilter{}, fmt.Errorf("query parameter %q given %d times: %w", k, len(vs), store.ErrInvalid)
+		}
+	}
+	f := store.AuditFilter{TokenID: q.Get("actor"), Action: q.Get("action")}
+	var err error
+	if v := q.Get("since"); v != "" {
+		if f.Since, err = dlq.ParseTime(v, now); err != nil {
+			return f, fmt.Errorf("since: %w", err)
+		}
+	}
+	if v := q.Get("until"); v != "" {
+		if f.Until, err = dlq.ParseTime(v, now); err != nil {
+			return f, fmt.Errorf("until: %w", err)
+		}
+	}
+	def, maxN := 100, 1000
+	if asCSV {
+		def, maxN = export.MaxRows, export.MaxRows
+	}
+	if f.Limit, err = intParam(r, "limit", def, maxN); err != nil {
+		return f, err
+	}
+	if v := q.Get("offset"); v != "" {
+		if f.Offset, err = strconv.Atoi(v); err != nil || f.Offset < 0 {
+			return f, fmt.Errorf("offset %q: want 0 or more: %w", v, store.ErrInvalid)
+		}
+	}
+	return f, nil
+}
+
+// AuditItemOf is e as the API answers it.
+func AuditItemOf(e store.AuditEntry) AuditItem {
+	return AuditItem{e.ID, e.At, e.TokenID, e.Role, e.Province, e.Action, e.Target, e.Detail, e.Outcome}
+}
+
+// AuditItem is an audit entry as the API answers it in JSON.
+type AuditItem struct {
+	ID       int64     `json:"id"`
+	At       time.Time `json:"at"`
+	TokenID  string    `json:"token_id"`
+	Role     string    `json:"role"`
+	Province string    `json:"province"`
+	Action   string    `json:"action"`
+	Target   string    `json:"target"`
+	Detail   string    `json:"detail"`
+	Outcome  string    `json:"outcome"`
 }

@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"fmt"
 	"io"
 	"maps"
@@ -243,8 +244,19 @@ func TestOpenAPIAnswers(t *testing.T) {
 		{op: "GET /api/deliveries", path: "/api/deliveries?province=14", token: national, want: 400},
 
 		{op: "GET /api/audit", path: "/api/audit", token: national, want: 200},
+		{op: "GET /api/audit", path: "/api/audit?since=24h&until=2099-01-01T00:00:00Z&actor=x&action=quarantine.replay&limit=5&offset=1", token: national, want: 200},
+		{op: "GET /api/audit", path: "/api/audit?format=csv&limit=100000", token: national, want: 200},
+		{op: "GET /api/audit", path: "/api/audit", token: national, header: map[string]string{"Accept": "text/csv"}, want: 200},
 		{op: "GET /api/audit", path: "/api/audit?limit=0", token: national, want: 400},
+		{op: "GET /api/audit", path: "/api/audit?limit=1001", token: national, want: 400},
+		{op: "GET /api/audit", path: "/api/audit?format=csv&limit=100001", token: national, want: 400},
+		{op: "GET /api/audit", path: "/api/audit?format=xml", token: national, want: 400},
+		{op: "GET /api/audit", path: "/api/audit?since=yesterday", token: national, want: 400},
+		{op: "GET /api/audit", path: "/api/audit?offset=-1", token: national, want: 400},
+		{op: "GET /api/audit", path: "/api/audit?actor=a&actor=b", token: national, want: 400},
+		{op: "GET /api/audit", path: "/api/audit?token=x", token: national, want: 400},
 		{op: "GET /api/audit", path: "/api/audit", token: sonlaTok, want: 403},
+		{op: "GET /api/audit", path: "/api/audit?format=csv", token: sonlaTok, want: 403},
 
 		{op: "GET /api/ontime", path: "/api/ontime", token: sonlaTok, want: 200},
 		{op: "GET /api/ontime", path: "/api/ontime?period=2026-Q4&source=sonla", token: national, want: 200},
@@ -254,6 +266,9 @@ func TestOpenAPIAnswers(t *testing.T) {
 		{op: "GET /api/ontime", path: "/api/ontime", token: postal, want: 403},
 
 		{op: "GET /api/dlq", path: "/api/dlq?state=all&limit=0&offset=0", token: sonlaTok, want: 200},
+		{op: "GET /api/dlq", path: "/api/dlq?state=all&format=csv", token: sonlaTok, want: 200},
+		{op: "GET /api/dlq", path: "/api/dlq?limit=100000", token: national, header: map[string]string{"Accept": "text/csv"}, want: 200},
+		{op: "GET /api/dlq", path: "/api/dlq?format=csv&limit=100001", token: national, want: 400},
 		{op: "GET /api/dlq", path: "/api/dlq?state=closed", token: national, want: 400},
 		{op: "GET /api/dlq", path: "/api/dlq?since=yesterday", token: national, want: 400},
 		{op: "GET /api/dlq", path: "/api/dlq?source=sonla&source=hatinh", token: national, want: 400},
@@ -348,6 +363,9 @@ func TestOpenAPIAnswers(t *testing.T) {
 			t.Errorf("%s %s: HTTP %d is not documented for %s", method, p.path, resp.StatusCode, p.op)
 			return
 		}
+		if ct := resp.Header.Get("Content-Type"); strings.HasPrefix(ct, "text/csv") {
+			checkCSV(t, method+" "+p.path, op.Responses.Value(fmt.Sprint(resp.StatusCode)).Value.Content.Get("text/csv"), body)
+		}
 		route := &routers.Route{Spec: doc, Path: pattern, PathItem: doc.Paths.Value(pattern), Method: method, Operation: op}
 		in := &openapi3filter.ResponseValidationInput{
 			RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, Route: route},
@@ -391,6 +409,40 @@ func TestOpenAPIAnswers(t *testing.T) {
 				t.Errorf("%s: response %s is documented, but no probe got it", key, code)
 			}
 		}
+	}
+}
+
+// checkCSV checks a text/csv answer against its documented media type: it
+// starts with the UTF-8 byte-order mark and parses as CSV whose header row
+// is the documented columns (x-csv-columns), every row as wide.
+func checkCSV(t *testing.T, what string, mt *openapi3.MediaType, body []byte) {
+	t.Helper()
+	if mt == nil {
+		t.Errorf("%s: answers text/csv, which is not documented", what)
+		return
+	}
+	var want []string
+	if cols, ok := mt.Extensions["x-csv-columns"].([]any); ok {
+		for _, c := range cols {
+			want = append(want, fmt.Sprint(c))
+		}
+	}
+	if len(want) == 0 {
+		t.Errorf("%s: text/csv documents no x-csv-columns", what)
+		return
+	}
+	rest, ok := bytes.CutPrefix(body, []byte("\xEF\xBB\xBF"))
+	if !ok {
+		t.Errorf("%s: the CSV does not start with the UTF-8 BOM: %.20q", what, body)
+		return
+	}
+	rows, err := csv.NewReader(bytes.NewReader(rest)).ReadAll()
+	if err != nil || len(rows) == 0 {
+		t.Errorf("%s: not CSV with a header: %v %.200q", what, err, rest)
+		return
+	}
+	if !slices.Equal(rows[0], want) {
+		t.Errorf("%s: CSV columns %q; documented %q", what, rows[0], want)
 	}
 }
 

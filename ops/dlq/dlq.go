@@ -222,12 +222,22 @@ func (s *Service) each(ctx context.Context, f Filter, fn func(store.QuarantineEn
 
 // List returns the entries f selects, oldest first, without payloads.
 func (s *Service) List(ctx context.Context, f Filter) ([]Item, error) {
+	return s.list(ctx, f, DefaultLimit, MaxLimit)
+}
+
+// Export is List for an export (CSV): Limit <= 0 means maxLimit, and up
+// to maxLimit is allowed.
+func (s *Service) Export(ctx context.Context, f Filter, maxLimit int) ([]Item, error) {
+	return s.list(ctx, f, maxLimit, maxLimit)
+}
+
+func (s *Service) list(ctx context.Context, f Filter, defLimit, maxLimit int) ([]Item, error) {
 	limit := f.Limit
 	if limit <= 0 {
-		limit = DefaultLimit
+		limit = defLimit
 	}
-	if limit > MaxLimit {
-		return nil, fmt.Errorf("list quarantine: limit %d over %d: %w", limit, MaxLimit, store.ErrInvalid)
+	if limit > maxLimit {
+		return nil, fmt.Errorf("list quarantine: limit %d over %d: %w", limit, maxLimit, store.ErrInvalid)
 	}
 	out := []Item{}
 	err := s.each(ctx, f, func(e store.QuarantineEntry) bool {

@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/lienthong/lienthong/ops/export"
 	"github.com/lienthong/lienthong/store"
 )
 
@@ -35,8 +36,9 @@ func DetailOf(e store.QuarantineEntry) Detail {
 // Handler is the quarantine's JSON API, to mount on the hub's HTTP server
 // at /api/dlq and /api/dlq/:
 //
-//	GET  /api/dlq?source=&reason=&field=&dossier=&state=&since=&until=&limit=&offset=
-//	                              {"items": [Item…]}, without payloads
+//	GET  /api/dlq?source=&reason=&field=&dossier=&state=&since=&until=&limit=&offset=&format=
+//	                              {"items": [Item…]}, without payloads;
+//	                              CSV with format=csv or Accept: text/csv
 //	GET  /api/dlq/{id}            Detail, with the payload
 //	POST /api/dlq/{id}/replay     {"id": 12, "state": "replayed"}
 //	POST /api/dlq/replay?filters  replays every open entry the filters select
@@ -57,11 +59,25 @@ func DetailOf(e store.QuarantineEntry) Detail {
 // (a provincial operator's own); nil, or a visible answering all, admits
 // every entry. An entry of another source is answered 404, as if it did not
 // exist, so that its existence is not revealed either.
+//
+// The list answers CSV (ops/export: UTF-8 with a BOM) when format=csv or
+// the Accept header prefers text/csv: the columns CSVHeader names, never
+// the payload; limit is then up to export.MaxRows, and every match up to
+// that when none is given.
 func (s *Service) Handler(visible Visible) http.Handler {
+	return s.HandlerWith(visible, nil)
+}
+
+// HandlerWith is Handler whose CSV list names each entry's province:
+// province(source), a province code; nil leaves the column empty.
+func (s *Service) HandlerWith(visible Visible, province func(source string) string) http.Handler {
 	if visible == nil {
 		visible = func(*http.Request) ([]string, bool) { return nil, true }
 	}
-	h := &handler{s: s, visible: visible}
+	if province == nil {
+		province = func(string) string { return "" }
+	}
+	h := &handler{s: s, visible: visible, province: province}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/dlq", h.list)
 	mux.HandleFunc("GET /api/dlq/{id}", h.show)
@@ -76,13 +92,22 @@ func (s *Service) Handler(visible Visible) http.Handler {
 type Visible func(r *http.Request) (sources []string, all bool)
 
 type handler struct {
-	s       *Service
-	visible Visible
+	s        *Service
+	visible  Visible
+	province func(source string) string
 }
+
+// CSVHeader is the columns of the list's CSV: an Item's but the payload's
+// size, with the source's province.
+var CSVHeader = []string{"id", "source", "province", "dossier_id", "version", "field", "reason", "format", "state", "at"}
 
 // filter reads the request's filter, limited to the sources it may see.
 func (h *handler) filter(r *http.Request) (Filter, error) {
-	f, err := filterFromQuery(r.URL.Query(), time.Now())
+	return h.filterOf(r, r.URL.Query())
+}
+
+func (h *handler) filterOf(r *http.Request, q url.Values) (Filter, error) {
+	f, err := filterFromQuery(q, time.Now())
 	if err != nil {
 		return f, err
 	}
@@ -109,17 +134,38 @@ func (h *handler) entry(r *http.Request) (store.QuarantineEntry, error) {
 }
 
 func (h *handler) list(w http.ResponseWriter, r *http.Request) {
-	f, err := h.filter(r)
+	asCSV, err := export.WantsCSV(r)
 	if err != nil {
 		writeError(w, err, nil)
 		return
 	}
-	items, err := h.s.List(r.Context(), f)
+	q := r.URL.Query()
+	q.Del("format")
+	f, err := h.filterOf(r, q)
 	if err != nil {
 		writeError(w, err, nil)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": items})
+	if !asCSV {
+		items, err := h.s.List(r.Context(), f)
+		if err != nil {
+			writeError(w, err, nil)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"items": items})
+		return
+	}
+	items, err := h.s.Export(r.Context(), f, export.MaxRows)
+	if err != nil {
+		writeError(w, err, nil)
+		return
+	}
+	rows := make([][]string, 0, len(items))
+	for _, it := range items {
+		rows = append(rows, []string{export.Int(it.ID), it.Source, h.province(it.Source), it.DossierID,
+			export.Int(it.Version), it.Field, it.Reason, it.Format, it.State, export.Time(it.At)})
+	}
+	_ = export.WriteCSV(w, "quarantine.csv", CSVHeader, rows)
 }
 
 func (h *handler) show(w http.ResponseWriter, r *http.Request) {
@@ -229,7 +275,7 @@ func filterFromQuery(q url.Values, now time.Time) (Filter, error) {
 				f.Offset = n
 			}
 		default:
-			err = fmt.Errorf("unknown query parameter %q (want source, dossier, field, reason, state, since, until, limit, offset): %w", k, store.ErrInvalid)
+			err = fmt.Errorf("unknown query parameter %q (want source, dossier, field, reason, state, since, until, limit, offset, and format on a list): %w", k, store.ErrInvalid)
 		}
 		if err != nil {
 			return f, err

@@ -2,6 +2,7 @@ package dlq
 
 import (
 	"encoding/base64"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -192,5 +193,119 @@ func TestHTTP(t *testing.T) {
 	}
 	if code, _ := c.do("POST", "/api/dlq/replay?state=discarded", ""); code != http.StatusBadRequest {
 		t.Errorf("bulk replay of discarded entries: %d, want 400", code)
+	}
+}
+
+// getCSV asks for path with accept (when not empty) and returns the CSV
+// read back, BOM stripped, after checking the answer is a CSV attachment.
+func getCSV(t *testing.T, url, accept string) [][]string {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "text/csv; charset=utf-8" ||
+		!strings.HasPrefix(res.Header.Get("Content-Disposition"), "attachment") {
+		t.Fatalf("GET %s (Accept %q): %d %v %s", url, accept, res.StatusCode, res.Header, raw)
+	}
+	body, ok := strings.CutPrefix(string(raw), "\xEF\xBB\xBF")
+	if !ok {
+		t.Fatalf("GET %s: no BOM: %.20q", url, raw)
+	}
+	rows, err := csv.NewReader(strings.NewReader(body)).ReadAll()
+	if err != nil {
+		t.Fatalf("GET %s: %v: %s", url, err, body)
+	}
+	return rows
+}
+
+func TestHTTPCSV(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, newSQLite(t))
+	q := filterFixture(t, e)
+	formula := e.add(t, store.QuarantineEntry{Source: "hatinh", DossierID: "=1+1", Version: 3, Field: "@f",
+		Reason: "=HYPERLINK(\"http://x\") Mã hồ sơ không hợp lệ", Format: schemas.FormatJSON, Payload: []byte(`{"cccd":"001234567890"}`)})[0]
+	// hatinh's operator sees hatinh's entries only.
+	visible := func(r *http.Request) ([]string, bool) {
+		if r.Header.Get("X-Province") == "42" {
+			return []string{"hatinh"}, false
+		}
+		return nil, true
+	}
+	province := map[string]string{"sonla": "14", "hatinh": "42"}
+	srv := httptest.NewServer(e.svc.HandlerWith(visible, func(s string) string { return province[s] }))
+	t.Cleanup(srv.Close)
+
+	want := [][]string{{"id", "source", "province", "dossier_id", "version", "field", "reason", "format", "state", "at"}}
+	for _, i := range []int{1, 4, 7} {
+		want = append(want, []string{fmt.Sprint(q[i].ID), "hatinh", "42", q[i].DossierID, fmt.Sprint(q[i].Version), q[i].Field,
+			"hatinh: Mã thủ tục không có trong danh mục", "json", "open", q[i].At.In(schemas.Vietnam).Format(time.RFC3339)})
+	}
+	want = append(want, []string{fmt.Sprint(formula.ID), "hatinh", "42", "'=1+1", "3", "'@f",
+		"'=HYPERLINK(\"http://x\") Mã hồ sơ không hợp lệ", "json", "open", formula.At.In(schemas.Vietnam).Format(time.RFC3339)})
+	for _, c := range []struct{ query, accept string }{
+		{"?source=hatinh&format=csv", ""},
+		{"?source=hatinh", "text/csv"},
+		{"?source=hatinh", "application/json;q=0.9, text/csv"},
+	} {
+		got := getCSV(t, srv.URL+"/api/dlq"+c.query, c.accept)
+		if fmt.Sprintf("%q", got) != fmt.Sprintf("%q", want) {
+			t.Errorf("CSV of %s (Accept %q):\n got %q\nwant %q", c.query, c.accept, got, want)
+		}
+		for _, row := range got {
+			if strings.Contains(strings.Join(row, ","), "001234567890") {
+				t.Errorf("the CSV carries a payload: %q", row)
+			}
+		}
+	}
+	if !strings.HasSuffix(want[1][9], "+07:00") {
+		t.Errorf("time %q not in Vietnam's zone", want[1][9])
+	}
+
+	// A provincial view: only its sources, in CSV as in JSON.
+	req, _ := http.NewRequest("GET", srv.URL+"/api/dlq?format=csv&state=all", nil)
+	req.Header.Set("X-Province", "42")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	rows, err := csv.NewReader(strings.NewReader(strings.TrimPrefix(string(raw), "\xEF\xBB\xBF"))).ReadAll()
+	if err != nil || len(rows) != 6 { // header, hatinh's four of the fixture (one replayed) and the formula one
+		t.Fatalf("hatinh's CSV: %v %q", err, rows)
+	}
+	for _, row := range rows[1:] {
+		if row[1] != "hatinh" || row[2] != "42" {
+			t.Errorf("hatinh's CSV lists %q", row)
+		}
+	}
+
+	// Limits: up to export.MaxRows in CSV, 1000 in JSON; format is checked
+	// and taken on the list only.
+	if got := getCSV(t, srv.URL+"/api/dlq?format=csv&limit=100000&source=hatinh&offset=3", ""); len(got) != 2 {
+		t.Errorf("limit 100000, offset 3: %q", got)
+	}
+	c := apiClient{t: t, url: srv.URL}
+	for _, bad := range []string{"/api/dlq?format=csv&limit=100001", "/api/dlq?limit=1001&format=json", "/api/dlq?format=xlsx",
+		"/api/dlq?format=csv&format=csv"} {
+		if code, body := c.do("GET", bad, ""); code != http.StatusBadRequest {
+			t.Errorf("GET %s: %d %v, want 400", bad, code, body)
+		}
+	}
+	if code, body := c.do("POST", "/api/dlq/replay?format=csv", ""); code != http.StatusBadRequest {
+		t.Errorf("POST /api/dlq/replay?format=csv: %d %v, want 400", code, body)
 	}
 }

@@ -117,7 +117,7 @@ func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.Aud
 	}
 	w.time("at >= ?", f.Since)
 	w.time("at < ?", f.Until)
-	rows, err := s.r.QueryContext(ctx, w.query(`SELECT `+auditColumns+` FROM audit_log`, `id`, f.Limit, 0), w.args...)
+	rows, err := s.r.QueryContext(ctx, w.query(`SELECT `+auditColumns+` FROM audit_log`, `id`, f.Limit, f.Offset), w.args...)
 	out, err := all(rows, err, scanAudit)
 	if err != nil {
 		return nil, fmt.Errorf("list audit: %w", err)

@@ -291,6 +291,9 @@ func testAudit(t *testing.T, s Store) {
 		{"since and until", store.AuditFilter{Since: at.Add(time.Minute), Until: at.Add(3 * time.Minute)}, []int64{ids[1], ids[2]}},
 		{"limit", store.AuditFilter{Limit: 2}, []int64{ids[0], ids[1]}},
 		{"action limit", store.AuditFilter{Action: "quarantine.replay", Limit: 2}, []int64{ids[0], ids[2]}},
+		{"offset", store.AuditFilter{Offset: 3}, []int64{ids[3], ids[4]}},
+		{"limit offset", store.AuditFilter{Limit: 2, Offset: 1}, []int64{ids[1], ids[2]}},
+		{"action offset", store.AuditFilter{Action: "quarantine.replay", Offset: 1, Limit: 1}, []int64{ids[2]}},
 		{"none", store.AuditFilter{TokenID: "nobody"}, []int64{}},
 	}
 	for _, c := range cases {
