@@ -154,8 +154,12 @@ func TestMiddlewareAcrossPubSub(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	byName := map[string]sdktrace.ReadOnlySpan{}
 	for len(byName) < 3 && time.Now().Before(deadline) {
+		// The first of each name: the national handler's error has its
+		// message redelivered, so later national spans may follow.
 		for _, s := range rec.Ended() {
-			byName[s.Name()] = s
+			if byName[s.Name()] == nil {
+				byName[s.Name()] = s
+			}
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
