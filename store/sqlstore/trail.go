@@ -32,9 +32,11 @@ const (
 FROM unnest(CAST($1 AS text[])) AS d`
 )
 
-// eventHeadsQuery selects each listed dossier's last event and its hash.
-const eventHeadsQuery = `SELECT dossier_id, hash FROM events WHERE id IN (
-	SELECT max(id) FROM events WHERE dossier_id IN (%s) GROUP BY dossier_id)`
+// eventHeadsQuery selects each listed dossier and the hash of its last
+// event (NULL: none), one index probe each: a max(id) … GROUP BY form
+// made appends 3-10 times slower.
+const eventHeadsQuery = `WITH l(d) AS (%s)
+SELECT d, (SELECT hash FROM events WHERE dossier_id = l.d ORDER BY id DESC LIMIT 1) FROM l`
 
 // chainEvents returns the events' rows with their prev_hash and hash,
 // chained after heads (each dossier's last stored hash) in slice order.
