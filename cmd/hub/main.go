@@ -7,6 +7,7 @@
 //	hub bench                end-to-end dossiers per second on a generated load
 //	hub dlq list|show|replay|discard --config FILE   quarantine operations
 //	hub token create|list|revoke --config FILE       API tokens
+//	hub audit verify|export --config FILE            tamper-evident trail
 //	hub check --config FILE [--source NAME]          try a portal before it goes live
 //	hub validate [--config FILE] [--connect]         check a configuration, reporting every problem
 //	hub version                                      version, commit and date of this binary
@@ -46,6 +47,8 @@ func main() {
 		err = runDLQ(ctx, os.Args[2:])
 	case "token":
 		err = runToken(ctx, os.Args[2:])
+	case "audit":
+		err = runAudit(ctx, os.Args[2:])
 	case "check":
 		err = runCheck(ctx, os.Args[2:])
 	case "validate":
@@ -83,6 +86,9 @@ commands:
   token     API tokens: hub token create|list|revoke --config FILE
             (create one with a role, national, provincial --province CODE or
             postal, its secret printed once; list them; revoke one)
+  audit     the tamper-evident trail: hub audit verify|export --config FILE
+            (recompute its hash chains and check its signed heads; export it
+            for an auditor, who checks it with cmd/trailverify)
   check     try provincial portals before they go live: hub check --config FILE [--source NAME]
             (log in, read the first page of changes and map it, publishing nothing;
             every record that cannot be mapped is listed with its field)
