@@ -3,10 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/lienthong/lienthong/store"
 )
@@ -26,36 +23,15 @@ func BenchmarkAppendEvents(b *testing.B) {
 			for _, batch := range []int{100, 500} {
 				for _, writers := range []int{1, 4} {
 					b.Run(fmt.Sprintf("batch=%d/writers=%d", batch, writers), func(b *testing.B) {
-						var next atomic.Int64
-						b.ResetTimer()
-						start := time.Now()
-						var wg sync.WaitGroup
-						for range writers {
-							wg.Add(1)
-							go func() {
-								defer wg.Done()
-								es := make([]store.Event, 0, batch)
-								for {
-									hi := next.Add(int64(batch))
-									lo := hi - int64(batch)
-									if lo >= int64(b.N) {
-										return
-									}
-									es = es[:0]
-									for n := lo; n < min(hi, int64(b.N)); n++ {
-										// Three events per dossier, as a dossier's stages record.
-										es = append(es, store.Event{DossierID: fmt.Sprintf("H14.01-%06d", (n/3)%20000), Source: "sonla",
-											Version: n, Kind: "normalised", Detail: "ok", Instance: "bench"})
-									}
-									if err := s.AppendEvents(ctx, es); err != nil {
-										b.Error(err)
-										return
-									}
-								}
-							}()
-						}
-						wg.Wait()
-						b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+						inBatches(b, batch, writers, "events/s", func(lo, hi int64) error {
+							es := make([]store.Event, 0, hi-lo)
+							for n := lo; n < hi; n++ {
+								// Three events per dossier, as a dossier's stages record.
+								es = append(es, store.Event{DossierID: fmt.Sprintf("H14.01-%06d", (n/3)%20000), Source: "sonla",
+									Version: n, Kind: "normalised", Detail: "ok", Instance: "bench"})
+							}
+							return s.AppendEvents(ctx, es)
+						})
 					})
 				}
 			}
