@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"crypto/ed25519"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -175,6 +176,10 @@ type StoreConfig struct {
 	// CCCD and tax numbers are indexed for lookup; the numbers themselves
 	// are never stored in clear.
 	IdentityKey string `yaml:"identity_key"`
+	// SigningKey (base64 of a 32-byte Ed25519 seed) signs the audit
+	// trail's head periodically (docs/audit-trail.md); none: heads are
+	// not signed, and `hub audit verify` checks the chains only.
+	SigningKey string `yaml:"signing_key"`
 }
 
 // StoreKeys are the store's secrets, decoded.
@@ -182,6 +187,16 @@ type StoreKeys struct {
 	Encryption    []byte
 	OldEncryption [][]byte
 	Identity      []byte
+	// Signing is the Ed25519 seed the trail's heads are signed with.
+	Signing []byte
+}
+
+// SigningKey is the Ed25519 key the trail's heads are signed with, or nil.
+func (k StoreKeys) SigningKey() ed25519.PrivateKey {
+	if len(k.Signing) != ed25519.SeedSize {
+		return nil
+	}
+	return ed25519.NewKeyFromSeed(k.Signing)
 }
 
 // Keys decodes the configured keys.
@@ -200,6 +215,7 @@ func (c StoreConfig) Keys() (StoreKeys, error) {
 		k.OldEncryption = append(k.OldEncryption, decode("old_encryption_keys", o))
 	}
 	k.Identity = decode("identity_key", c.IdentityKey)
+	k.Signing = decode("signing_key", c.SigningKey)
 	return k, errors.Join(errs...)
 }
 
@@ -353,6 +369,7 @@ func (c StoreConfig) check(p *checks) {
 	}
 	p.need("store.identity_key", c.IdentityKey, "(base64 of at least 32 random bytes)")
 	key("identity_key", c.IdentityKey, func(n int) bool { return n >= store.MinIdentityKeyLen }, fmt.Sprintf("at least %d", store.MinIdentityKeyLen))
+	key("signing_key", c.SigningKey, func(n int) bool { return n == ed25519.SeedSize }, fmt.Sprintf("%d (base64 of an Ed25519 seed, e.g. from `openssl rand -base64 32`)", ed25519.SeedSize))
 }
 
 func (c *Config) checkLevel4(p *checks) {

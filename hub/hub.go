@@ -264,12 +264,16 @@ func (h *Hub) pollers(p *parts) []leased {
 	return out
 }
 
-// loops are the background loops: the level-4 ones and event retention.
+// loops are the background loops: the level-4 ones, event retention and
+// the signing of the audit trail's head.
 func (h *Hub) loops(p *parts) []leased {
 	loops := p.l4.loops(h.cfg)
 	if keep := durationOr(h.cfg.Retention.Events, defaultEventRetention); h.cfg.Retention.Events >= 0 {
 		every := durationOr(h.cfg.Retention.Interval, defaultPruneInterval)
 		loops["retention"] = func(ctx context.Context) error { return pruneEvents(ctx, h.store, keep, every, h.log) }
+	}
+	if sign := h.trailLoop(); sign != nil {
+		loops["trail-heads"] = sign
 	}
 	var out []leased
 	for name, run := range loops {

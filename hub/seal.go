@@ -39,6 +39,7 @@ func (c StoreConfig) WithKeys(k StoreKeys) StoreConfig {
 		return base64.StdEncoding.EncodeToString(b)
 	}
 	c.EncryptionKey, c.IdentityKey, c.OldEncryptionKeys = enc(k.Encryption), enc(k.Identity), nil
+	c.SigningKey = enc(k.Signing)
 	for _, o := range k.OldEncryption {
 		c.OldEncryptionKeys = append(c.OldEncryptionKeys, enc(o))
 	}

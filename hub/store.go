@@ -62,6 +62,7 @@ const (
 	DevStoreFile         = "hub.db"
 	devEncryptionKeyFile = "encryption.key"
 	devIdentityKeyFile   = "identity.key"
+	devSigningKeyFile    = "signing.key"
 )
 
 // DevKeys loads the store's keys from dir, creating them on first use: the
@@ -76,7 +77,11 @@ func DevKeys(dir string) (StoreKeys, error) {
 	if err != nil {
 		return StoreKeys{}, err
 	}
-	return StoreKeys{Encryption: enc, Identity: id}, nil
+	sig, err := store.LoadOrCreateKeyFile(filepath.Join(dir, devSigningKeyFile))
+	if err != nil {
+		return StoreKeys{}, err
+	}
+	return StoreKeys{Encryption: enc, Identity: id, Signing: sig}, nil
 }
 
 // DevStore is the store `hub dev` keeps in dir, with its keys, which it

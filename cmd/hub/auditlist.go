@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"text/tabwriter"
 	"time"
 
@@ -30,28 +29,6 @@ flags: --since T --until T (RFC 3339, or a duration ago: 24h) --actor TOKEN-ID
 on the hub that file configures; --data DIR (default ./data) on the data
 directory of hub dev.
 `
-
-func runAudit(ctx context.Context, args []string) error {
-	return auditCommand(ctx, args, os.Stdout, os.Stderr)
-}
-
-// auditCommand runs `hub audit <sub>`, writing results to out and usage
-// to errOut.
-func auditCommand(ctx context.Context, args []string, out, errOut io.Writer) error {
-	sub := ""
-	if len(args) > 0 {
-		sub = args[0]
-	}
-	switch sub {
-	case "list":
-		return auditListCommand(ctx, args, out, errOut)
-	case "-h", "--help":
-		fmt.Fprint(errOut, auditListUsage)
-		return nil
-	}
-	fmt.Fprint(errOut, auditListUsage)
-	return fmt.Errorf("audit: unknown command %q (want list)", sub)
-}
 
 // auditStore is what hub audit list needs of the store.
 type auditStore interface {

@@ -8,6 +8,7 @@
 //	hub dlq list|show|replay|discard --config FILE   quarantine operations
 //	hub token create|list|revoke --config FILE       API tokens
 //	hub audit list --config FILE                     the audit log of operations
+//	hub audit verify|export --config FILE            tamper-evident trail
 //	hub check --config FILE [--source NAME]          try a portal before it goes live
 //	hub validate [--config FILE] [--connect]         check a configuration, reporting every problem
 //	hub version                                      version, commit and date of this binary
@@ -87,7 +88,10 @@ commands:
             (create one with a role, national, provincial --province CODE or
             postal, its secret printed once; list them; revoke one)
   audit     the audit log of operations: hub audit list --config FILE [--since T --until T
-            --actor TOKEN --action A --limit N --offset N --format table|csv|json]
+            --actor TOKEN --action A --limit N --offset N --format table|csv|json];
+            the tamper-evident trail: hub audit verify|export --config FILE
+            (recompute its hash chains and check its signed heads; export it
+            for an auditor, who checks it with cmd/trailverify)
   check     try provincial portals before they go live: hub check --config FILE [--source NAME]
             (log in, read the first page of changes and map it, publishing nothing;
             every record that cannot be mapped is listed with its field)

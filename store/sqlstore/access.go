@@ -91,16 +91,14 @@ func scanAudit(row store.Scanner) (e store.AuditEntry, err error) {
 	return e, err
 }
 
-// AppendAudit records e and returns the ID the store gave it. A zero At is
+// AppendAudit records e, chained after the last entry (trail.go), and
+// returns the ID the store gave it. A zero At is
 // the store's clock. An empty Action is an error wrapping store.ErrInvalid.
 func (s *Store) AppendAudit(ctx context.Context, e store.AuditEntry) (id int64, err error) {
 	if e, err = store.PrepareAudit(e, store.Now()); err != nil {
 		return 0, fmt.Errorf("append audit: %w", err)
 	}
-	if err := s.row(ctx, s.w, `
-INSERT INTO audit_log (at, token_id, role, province, action, target, detail, outcome)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
-		s.d.time(e.At), e.TokenID, e.Role, e.Province, e.Action, e.Target, e.Detail, e.Outcome).Scan(&id); err != nil {
+	if id, err = s.appendAuditChained(ctx, e); err != nil {
 		return 0, fmt.Errorf("append audit: %w", err)
 	}
 	return id, nil

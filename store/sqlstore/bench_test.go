@@ -103,36 +103,40 @@ func benchPutLedger(b *testing.B, db database) {
 	for _, batch := range []int{100, 500, 1000} {
 		for _, writers := range []int{1, 4} {
 			b.Run(fmt.Sprintf("batch=%d/writers=%d", batch, writers), func(b *testing.B) {
-				// writers goroutines take batches of updates until b.N are done.
-				var next atomic.Int64
-				b.ResetTimer()
-				start := time.Now()
-				var wg sync.WaitGroup
-				for range writers {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						es := make([]store.LedgerEntry, 0, batch)
-						for {
-							hi := next.Add(int64(batch))
-							lo := hi - int64(batch)
-							if lo >= int64(b.N) {
-								return
-							}
-							es = es[:0]
-							for n := lo; n < min(hi, int64(b.N)); n++ {
-								es = append(es, mk(n))
-							}
-							if err := s.PutLedger(ctx, es); err != nil {
-								b.Error(err)
-								return
-							}
-						}
-					}()
-				}
-				wg.Wait()
-				b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "updates/s")
+				inBatches(b, batch, writers, "updates/s", func(lo, hi int64) error {
+					es := make([]store.LedgerEntry, 0, hi-lo)
+					for n := lo; n < hi; n++ {
+						es = append(es, mk(n))
+					}
+					return s.PutLedger(ctx, es)
+				})
 			})
 		}
 	}
+}
+
+// inBatches has writers goroutines write b.N items in batches of batch
+// (write writes items lo to hi-1), and reports items per second as unit.
+func inBatches(b *testing.B, batch, writers int, unit string, write func(lo, hi int64) error) {
+	var next atomic.Int64
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Go(func() {
+			for {
+				hi := next.Add(int64(batch))
+				lo := hi - int64(batch)
+				if lo >= int64(b.N) {
+					return
+				}
+				if err := write(lo, min(hi, int64(b.N))); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), unit)
 }

@@ -279,27 +279,19 @@ WHERE resolved_at IS NULL AND due_at < $1 AND `+onTimeCounted+` GROUP BY source`
 // Events
 
 var eventCols = []col{{"dossier_id", "text"}, {"source", "text"}, {"version", "int8"}, {"kind", "text"},
-	{"detail", "text"}, {"at", "timestamptz"}, {"instance", "text"}}
+	{"detail", "text"}, {"at", "timestamptz"}, {"instance", "text"}, {"prev_hash", "bytea"}, {"hash", "bytea"}}
 
-// AppendEvents appends events atomically, in slice order. A zero At is set
+// AppendEvents appends events atomically, in slice order, each chained
+// after the previous event of its dossier (see trail.go). A zero At is set
 // to the store's clock.
 func (s *Store) AppendEvents(ctx context.Context, events []store.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
-	if err := s.d.run(ctx, s, []stmt{s.eventsStmt(events)}); err != nil {
+	if err := s.d.runEvents(ctx, s, nil, events); err != nil {
 		return fmt.Errorf("append events: %w", err)
 	}
 	return nil
-}
-
-func (s *Store) eventsStmt(events []store.Event) stmt {
-	now := store.Now()
-	rows := make([][]any, len(events))
-	for i, e := range events {
-		rows[i] = []any{e.DossierID, e.Source, e.Version, e.Kind, e.Detail, s.d.time(cmpTime(e.At, now)), e.Instance}
-	}
-	return s.d.many("events", eventCols, rows, "")
 }
 
 // cmpTime is t, or def when t is zero.
@@ -498,12 +490,11 @@ func (s *Store) Record(ctx context.Context, w store.Write) error {
 	}
 	stmts = append(stmts, ledger...)
 	if len(w.Events) > 0 {
-		stmts = append(stmts, s.eventsStmt(w.Events))
+		err = s.d.runEvents(ctx, s, stmts, w.Events)
+	} else if len(stmts) > 0 {
+		err = s.d.run(ctx, s, stmts)
 	}
-	if len(stmts) == 0 {
-		return nil
-	}
-	if err := s.d.run(ctx, s, stmts); err != nil {
+	if err != nil {
 		return fmt.Errorf("record: %w", err)
 	}
 	return nil

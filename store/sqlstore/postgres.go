@@ -89,6 +89,7 @@ var postgres = &dialect{
 	forUpdate:     " FOR UPDATE",
 	many:          pgMany,
 	run:           pgRun,
+	runEvents:     pgRunEvents,
 	tableExists:   `SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = $1`,
 	migrateLock:   `SELECT pg_advisory_lock(hashtext('lienthong.migrate.' || current_schema()))`,
 	migrateUnlock: `SELECT pg_advisory_unlock(hashtext('lienthong.migrate.' || current_schema()))`,

@@ -145,6 +145,7 @@ var sqlite = &dialect{
 	run: func(ctx context.Context, s *Store, stmts []stmt) error {
 		return s.inTx(ctx, func(tx *sql.Tx) error { return s.runTx(ctx, tx, stmts) })
 	},
+	runEvents:   sqliteRunEvents,
 	tableExists: `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = $1`,
 	migrations:  migrationTypes{SQLite: true},
 }

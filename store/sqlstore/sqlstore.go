@@ -69,6 +69,9 @@ type dialect struct {
 	// run runs statements atomically: PostgreSQL pipelines them in one
 	// round trip, SQLite runs them in one write transaction.
 	run func(ctx context.Context, s *Store, stmts []stmt) error
+	// runEvents runs stmts and appends events, hash-chained, atomically
+	// (trail.go).
+	runEvents func(ctx context.Context, s *Store, stmts []stmt, events []store.Event) error
 	// tableExists is a query ($1: table name) counting the table.
 	tableExists string
 	// migrateLock and migrateUnlock serialise migrations across
