@@ -982,7 +982,7 @@
         ['rec.returned', fmtTime(r.returnedAt)],
         ['rec.ended', fmtTime(r.processingEndedAt)],
         ['rec.sourceUpdated', fmtTime(r.sourceUpdated)],
-        ['rec.resultDelivery', r.resultDelivery],
+        ['rec.resultDelivery', r.resultDelivery ? tOr('delivery.' + r.resultDelivery, r.resultDelivery) : ''],
         ['rec.resultAddress', r.resultAddress ? [r.resultAddress.name, r.resultAddress.phone, addr(r.resultAddress.address)].filter(Boolean).join(' · ') : ''],
         ['rec.attachments', r.attachments && r.attachments.length ? String(r.attachments.length) : ''],
         ['rec.steps', r.steps && r.steps.length ? String(r.steps.length) : ''],
