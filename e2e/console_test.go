@@ -356,6 +356,10 @@ func TestConsole(t *testing.T) {
 		const rows = document.querySelectorAll('#' + id + ' tbody tr');
 		return rows.length > 0 && !document.querySelector('#' + id + ' td.error');
 	}) && /\d/.test(document.querySelector('#level4-updated').textContent)`, time.Minute)
+	// Long lists are paged there too, 25 rows at the most, with sortable headers.
+	waitJS("the level-4 lists paged", `["payments", "stale-payments", "deliveries", "problems"].every(id =>
+		document.querySelectorAll('#' + id + ' tbody tr').length <= 25 && !!document.querySelector('#' + id + '-pager') &&
+		!!document.querySelector('#' + id + ' th button.sort'))`, 10*time.Second)
 	shot("level4.png", true)
 
 	var after entry

@@ -1259,31 +1259,31 @@
   // ---------------------------------------------------------------- level 4
 
   const withDossier = (cols) => [
-    { label: 'col.dossier', cls: 'mono', cell: (r) => dossierLink(r.dossier_id) },
-    { label: 'col.source', cell: (r) => sourceLabel(r.source) },
+    { label: 'col.dossier', cls: 'mono', cell: (r) => dossierLink(r.dossier_id), sort: (r) => r.dossier_id },
+    { label: 'col.source', cell: (r) => sourceLabel(r.source), sort: (r) => sourceLabel(r.source) },
   ].concat(cols);
 
   const L4_PAYMENT_COLS = withDossier([
-    { label: 'col.ref', cls: 'mono', cell: (p) => p.ref },
-    { label: 'col.state', cell: (p) => stateBadge(p.state) },
-    { label: 'col.amount', cls: 'num', cell: (p) => fmtMoney(p.amount) },
+    { label: 'col.ref', cls: 'mono', cell: (p) => p.ref, sort: (p) => p.ref },
+    { label: 'col.state', cell: (p) => stateBadge(p.state), sort: (p) => stateLabel(p.state) },
+    { label: 'col.amount', cls: 'num', cell: (p) => fmtMoney(p.amount), sort: (p) => p.amount },
     { label: 'col.fees', cell: (p) => (p.fee_codes || []).join(', ') },
-    { label: 'col.created', cls: 'time', cell: (p) => fmtTime(p.created_at) },
-    { label: 'col.lastChange', cls: 'time', cell: (p) => fmtAgo(p.updated_at), attrs: (p) => ({ title: fmtTime(p.updated_at) }) },
+    { label: 'col.created', cls: 'time', cell: (p) => fmtTime(p.created_at), sort: (p) => Date.parse(p.created_at) },
+    { label: 'col.lastChange', cls: 'time', cell: (p) => fmtAgo(p.updated_at), attrs: (p) => ({ title: fmtTime(p.updated_at) }), sort: (p) => Date.parse(p.updated_at) },
   ]);
 
   const L4_DELIVERY_COLS = withDossier([
-    { label: 'col.order', cls: 'mono', cell: (d) => d.order_number },
-    { label: 'col.item', cls: 'mono', cell: (d) => d.item_code },
-    { label: 'col.state', cell: (d) => stateBadge(d.state) },
-    { label: 'col.vnpostStatus', cls: 'num', cell: (d) => (d.status ? String(d.status) : '') },
-    { label: 'col.statusAt', cls: 'time', cell: (d) => fmtTime(d.status_at) },
-    { label: 'col.cod', cls: 'num', cell: (d) => fmtMoney(d.cod) },
-    { label: 'col.lastChange', cls: 'time', cell: (d) => fmtAgo(d.updated_at), attrs: (d) => ({ title: fmtTime(d.updated_at) }) },
+    { label: 'col.order', cls: 'mono', cell: (d) => d.order_number, sort: (d) => d.order_number },
+    { label: 'col.item', cls: 'mono', cell: (d) => d.item_code, sort: (d) => d.item_code },
+    { label: 'col.state', cell: (d) => stateBadge(d.state), sort: (d) => stateLabel(d.state) },
+    { label: 'col.vnpostStatus', cls: 'num', cell: (d) => (d.status ? String(d.status) : ''), sort: (d) => d.status },
+    { label: 'col.statusAt', cls: 'time', cell: (d) => fmtTime(d.status_at), sort: (d) => Date.parse(d.status_at) },
+    { label: 'col.cod', cls: 'num', cell: (d) => fmtMoney(d.cod), sort: (d) => d.cod },
+    { label: 'col.lastChange', cls: 'time', cell: (d) => fmtAgo(d.updated_at), attrs: (d) => ({ title: fmtTime(d.updated_at) }), sort: (d) => Date.parse(d.updated_at) },
   ]);
 
   const L4_PROBLEM_COLS = L4_DELIVERY_COLS.concat([
-    { label: 'col.problem', cell: (d) => d.problem, attrs: (d) => ({ class: d.problem ? 'error-text' : null }) },
+    { label: 'col.problem', cell: (d) => d.problem, attrs: (d) => ({ class: d.problem ? 'error-text' : null }), sort: (d) => d.problem },
   ]);
 
   const level4 = {
