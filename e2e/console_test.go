@@ -26,8 +26,11 @@ import (
 // TestConsole drives the operator console in headless Chromium against
 // `hub dev` (the binary, with its embedded broker, store and simulators):
 // the overview shows the three provinces syncing, a dossier found by MaHoSo
-// shows its timeline, and a record the national portal refused is replayed
-// from the quarantine page once the cause is fixed, and reaches the portal.
+// shows its timeline, the quarantine list is paged and sorted, and a record
+// the national portal refused is replayed from the quarantine page once the
+// cause is fixed, and reaches the portal. The console starts in Vietnamese
+// (no English label left on the overview and quarantine pages), then is
+// switched to English, which it remembers across a reload.
 // Screenshots of the three pages go to $LIENTHONG_SCREENSHOTS (default
 // e2e/screenshots). Everything `hub dev` logged is then scanned for
 // personal data.
@@ -146,11 +149,29 @@ func TestConsole(t *testing.T) {
 			}
 			if time.Now().After(deadline) {
 				var page string
-				_ = eval(`document.body.innerText`, &page)
+				_ = eval(`(window.__missing ? 'missing: ' + JSON.stringify(window.__missing) + ', left: ' + JSON.stringify(window.__left) + '\n' : '') + document.body.innerText`, &page)
 				t.Fatalf("%s: not within %s; the page says:\n%.1500s", what, limit, page)
 			}
 			time.Sleep(250 * time.Millisecond)
 		}
+	}
+
+	// labels waits until the visible text of the elements sel selects holds
+	// every string of present and none of absent (as a word when it is
+	// ASCII): the page is in one language.
+	labels := func(what, sel string, present, absent []string) {
+		t.Helper()
+		b1, _ := json.Marshal(present)
+		b2, _ := json.Marshal(absent)
+		waitJS(what, `(() => {
+			const text = [...document.querySelectorAll(`+jsString(sel)+`)].map(e => e.innerText).join('\n');
+			const has = (s) => /^[\x20-\x7e]+$/.test(s)
+				? new RegExp('(^|[^A-Za-z])' + s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') + '($|[^A-Za-z])').test(text)
+				: text.includes(s);
+			window.__missing = `+string(b1)+`.filter(s => !has(s));
+			window.__left = `+string(b2)+`.filter(has);
+			return window.__missing.length === 0 && window.__left.length === 0;
+		})()`, 30*time.Second)
 	}
 
 	// Log in with the operator token hub dev made.
@@ -173,8 +194,16 @@ func TestConsole(t *testing.T) {
 	t.Logf("overview, dossiers per minute: %s", strings.Join(perMinute, ", "))
 	waitJS("the instance on the overview, alive, with its pollers and partitions", `(() => {
 		const r = document.querySelector('#instances tr[data-instance]');
-		return !!r && r.textContent.includes('alive') && r.textContent.includes('poller:sonla') && r.textContent.includes('canonical:');
+		return !!r && !!r.querySelector('.badge[data-state="alive"]') && r.textContent.includes('poller:sonla') && r.textContent.includes('canonical:');
 	})()`, 30*time.Second)
+	// In Vietnamese by default: no English label is left.
+	var htmlLang string
+	if err := eval(`document.documentElement.lang`, &htmlLang); err != nil || htmlLang != "vi" {
+		t.Errorf("<html lang> %q (%v), want vi by default", htmlLang, err)
+	}
+	labels("the overview in Vietnamese", "body",
+		[]string{"Tổng quan", "Hồ sơ", "Cách ly", "Nguồn dữ liệu (các tỉnh)", "Độ trễ", "Lần thành công gần nhất", "Hồ sơ/phút", "Đăng xuất", "Thông lượng"},
+		overviewEnglish)
 	shot("overview.png", true)
 
 	// 2. A dossier by MaHoSo: one the national portal holds.
@@ -210,20 +239,102 @@ func TestConsole(t *testing.T) {
 		Version   int64  `json:"version"`
 		State     string `json:"state"`
 	}
+	// More entries than a page (25) holds, so that the list has pages.
 	var refused []entry
 	deadline := time.Now().Add(3 * time.Minute)
-	for len(refused) == 0 {
-		var res struct {
+	for total := 0; len(refused) == 0 || total <= 25; {
+		var res, all struct {
 			Items []entry `json:"items"`
 		}
 		dev.api(t, "GET", "/api/dlq?field="+url.QueryEscape("national:21"), &res)
-		refused = res.Items
+		dev.api(t, "GET", "/api/dlq?state=all&limit=1000", &all)
+		refused, total = res.Items, len(all.Items)
 		if time.Now().After(deadline) {
-			t.Fatalf("no dossier refused for the missing procedure %s within 3 minutes", missing)
+			t.Fatalf("within 3 minutes, %d dossiers refused for the missing procedure %s and %d quarantined entries in all; want some and over 25", len(refused), missing, total)
 		}
 		time.Sleep(time.Second)
 	}
 	dev.putJSON(t, dev.urls["national"]+"/_sim/catalog", catalog)
+
+	// The whole list, in pages of at most 25, sortable by its headers.
+	run("open the quarantine, every state", chromedp.Navigate(dev.base+"/console/#/quarantine"), chromedp.WaitVisible(chromedp.CSS(`#q-state`)))
+	if err := eval(`(() => { const s = document.querySelector('#q-state'); s.value = 'all'; document.querySelector('#q-apply').click(); return true; })()`, new(bool)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS("the quarantine's first page", `(() => {
+		const nav = document.querySelector('#q-page').parentElement;
+		return !nav.hidden && +nav.getAttribute('data-pages') >= 2 && nav.getAttribute('data-page') === '1' &&
+			/^Trang 1\/\d+ · mục 1–25 trên \d+$/.test(document.querySelector('#q-page').textContent) &&
+			document.querySelectorAll('#quarantine tbody tr[data-id]').length === 25;
+	})()`, 30*time.Second)
+	labels("the quarantine in Vietnamese", "header, #view-quarantine h2, #q-filters, #quarantine thead, #view-quarantine .pager",
+		[]string{"Hàng chờ xử lý lỗi (cách ly)", "Nguồn", "Lý do", "Trạng thái", "Lọc", "Trang sau ›", "‹ Trang trước"},
+		quarantineEnglish)
+	ids := func() []int64 {
+		t.Helper()
+		var out []int64
+		if err := eval(`[...document.querySelectorAll('#quarantine tbody tr[data-id]')].map(tr => +tr.getAttribute('data-id'))`, &out); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	first := ids()
+	if err := eval(`(document.querySelector('#q-next').click(), true)`, new(bool)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS("the quarantine's second page", `document.querySelector('#q-page').parentElement.getAttribute('data-page') === '2'`, 10*time.Second)
+	second := ids()
+	if len(second) == 0 || len(second) > 25 || second[0] <= first[len(first)-1] {
+		t.Errorf("quarantine pages by ID: page 1 %v, page 2 %v; want page 2 (1–25 rows) after page 1", first, second)
+	}
+	var pageLabel string
+	_ = eval(`document.querySelector('#q-page').textContent`, &pageLabel)
+	t.Logf("quarantine: page 1 ids %d–%d, page 2 ids %d–%d (%s)", first[0], first[len(first)-1], second[0], second[len(second)-1], pageLabel)
+	// Sorting by ID again, descending: the first page starts with the newest.
+	if err := eval(`(document.querySelector('#quarantine th button.sort[data-col="0"]').click(), true)`, new(bool)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS("the quarantine sorted by ID, descending", `document.querySelector('#quarantine th[aria-sort="descending"] button[data-col="0"]') !== null &&
+		document.querySelector('#q-page').parentElement.getAttribute('data-page') === '1'`, 10*time.Second)
+	desc := ids()
+	for i := 1; i < len(desc); i++ {
+		if desc[i] >= desc[i-1] {
+			t.Errorf("sorted by ID descending, the rows are %v", desc)
+			break
+		}
+	}
+	if len(desc) > 0 && desc[0] <= second[len(second)-1] {
+		t.Errorf("sorted by ID descending, page 1 starts with %d, not after %d", desc[0], second[len(second)-1])
+	}
+	// By source: the source column reads in order.
+	if err := eval(`(document.querySelector('#quarantine th button.sort[data-col="2"]').click(), true)`, new(bool)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS("the quarantine sorted by source", `(() => {
+		if (!document.querySelector('#quarantine th[aria-sort="ascending"] button[data-col="2"]')) return false;
+		const s = [...document.querySelectorAll('#quarantine tbody tr[data-id] td:nth-child(3)')].map(td => td.textContent);
+		return s.length > 0 && s.every((x, i) => i === 0 || s[i-1].localeCompare(x, 'vi') <= 0);
+	})()`, 10*time.Second)
+	shot("quarantine-vi.png", false)
+
+	// English, picked in the header and remembered across a reload.
+	if err := eval(`(() => { const s = document.querySelector('#lang'); s.value = 'en'; s.dispatchEvent(new Event('change')); return true; })()`, new(bool)); err != nil {
+		t.Fatal(err)
+	}
+	labels("the quarantine in English", "header, #view-quarantine h2, #q-filters, #quarantine thead, #view-quarantine .pager",
+		[]string{"Quarantine", "Source", "Reason", "State", "Apply", "Next ›", "‹ Previous", "Page 1 of"},
+		[]string{"Hàng chờ xử lý lỗi", "Lý do", "Trang sau", "Đăng xuất", "Tổng quan"})
+	if err := eval(`(location.reload(), true)`, new(bool)); err != nil {
+		t.Fatal(err)
+	}
+	run("the overview after a reload", chromedp.WaitVisible(chromedp.CSS(`#whoami`)), chromedp.Navigate(dev.base+"/console/#/overview"))
+	waitJS("English remembered", `document.documentElement.lang === 'en' && document.querySelector('#lang').value === 'en'`, 30*time.Second)
+	labels("the overview in English", "body",
+		[]string{"Overview", "Dossier", "Quarantine", "Sources", "Lag", "Last success", "Dossiers/min", "Log out", "Throughput"},
+		[]string{"Tổng quan", "Nguồn dữ liệu", "Độ trễ", "Lần thành công gần nhất", "Hồ sơ/phút", "Đăng xuất", "Thông lượng"})
+	waitJS("the overview's rows in English", `!!document.querySelector('#sources tr[data-source="sonla"] td.per-minute') &&
+		/ago|never/.test(document.querySelector('#sources tr[data-source="sonla"] td.last-success').textContent)`, 30*time.Second)
+	shot("overview-en.png", false)
 	target := refused[0]
 	run("open the quarantine", chromedp.Navigate(dev.base+"/console/#/quarantine"), chromedp.WaitVisible(chromedp.CSS(`#q-field`)),
 		chromedp.SendKeys(chromedp.CSS(`#q-field`), "national:21"), chromedp.Click(chromedp.CSS(`#q-apply`)))
@@ -232,7 +343,7 @@ func TestConsole(t *testing.T) {
 	waitJS("the entry's reason and payload", `document.querySelector('#q-reason-text').textContent.includes("21") &&
 		document.querySelector('#q-payload').textContent.includes(`+jsString(target.DossierID)+`)`, 30*time.Second)
 	run("replay", chromedp.Click(chromedp.CSS(`#q-replay`)))
-	waitJS("the replay's confirmation", `/replay/i.test(document.querySelector('#q-message').textContent)`, 30*time.Second)
+	waitJS("the replay's confirmation", `/replayed/i.test(document.querySelector('#q-message').textContent)`, 30*time.Second)
 	if err := eval(`(window.scrollTo(0, 0), true)`, new(bool)); err != nil {
 		t.Fatal(err)
 	}
@@ -245,6 +356,10 @@ func TestConsole(t *testing.T) {
 		const rows = document.querySelectorAll('#' + id + ' tbody tr');
 		return rows.length > 0 && !document.querySelector('#' + id + ' td.error');
 	}) && /\d/.test(document.querySelector('#level4-updated').textContent)`, time.Minute)
+	// Long lists are paged there too, 25 rows at the most, with sortable headers.
+	waitJS("the level-4 lists paged", `["payments", "stale-payments", "deliveries", "problems"].every(id =>
+		document.querySelectorAll('#' + id + ' tbody tr').length <= 25 && !!document.querySelector('#' + id + '-pager') &&
+		!!document.querySelector('#' + id + ' th button.sort'))`, 10*time.Second)
 	shot("level4.png", true)
 
 	var after entry
@@ -288,6 +403,16 @@ func TestConsole(t *testing.T) {
 	dev.stop(t)
 	checkNoPersonalData(t, filepath.Join(dev.dir, "hub.log"))
 }
+
+// English labels of the overview and the quarantine page, none of which
+// may be left when the console is in Vietnamese.
+var (
+	overviewEnglish = []string{"Overview", "Dossier", "Quarantine", "Level 4", "Sources", "Targets", "Instances", "Lag",
+		"Last success", "Dossiers/min", "Open quarantine", "Breaker", "Errors", "Log out", "Updated", "refreshes every",
+		"Throughput", "time (Vietnam)", "No data yet", "not called", "alive", "ago"}
+	quarantineEnglish = []string{"Quarantine", "Source", "Field", "Reason", "Dossier", "State", "Apply", "Replay all matching",
+		"Previous", "Next", "Page", "entries", "open", "replayed", "discarded", "all", "Log out", "Click to sort"}
+)
 
 // browser is the Chromium to drive; without one the test is skipped, unless
 // LIENTHONG_REQUIRE_BROWSER is set (as CI sets it).

@@ -22,7 +22,7 @@ const Prefix = "/console/"
 // line of defence should it ever not.
 const CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'"
 
-//go:embed web/index.html web/app.js web/style.css
+//go:embed web/index.html web/i18n.js web/app.js web/style.css
 var web embed.FS
 
 type asset struct {
@@ -36,6 +36,7 @@ var assets = func() map[string]asset {
 	m := map[string]asset{}
 	for name, ct := range map[string]string{
 		"index.html": "text/html; charset=utf-8",
+		"i18n.js":    "text/javascript; charset=utf-8",
 		"app.js":     "text/javascript; charset=utf-8",
 		"style.css":  "text/css; charset=utf-8",
 	} {
@@ -51,7 +52,8 @@ var assets = func() map[string]asset {
 }()
 
 // Handler serves the console under Prefix: GET /console/ is the page, and
-// /console/app.js and /console/style.css its script and style sheet. Any
+// /console/i18n.js (its texts in Vietnamese and English), /console/app.js
+// and /console/style.css its scripts and style sheet. Any
 // other path is 404. It needs no token: the page asks for one and sends it
 // with every API call.
 func Handler() http.Handler {

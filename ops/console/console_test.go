@@ -40,6 +40,7 @@ func TestAssets(t *testing.T) {
 		{"/console/", "text/html; charset=utf-8", `<input id="token"`},
 		{"/console/index.html", "text/html; charset=utf-8", `<script src="app.js" defer></script>`},
 		{"/console/app.js", "text/javascript; charset=utf-8", "Authorization: 'Bearer '"},
+		{"/console/i18n.js", "text/javascript; charset=utf-8", "'nav.quarantine': ["},
 		{"/console/style.css", "text/css; charset=utf-8", ".series-0"},
 	} {
 		res, body := get(t, srv.URL+tc.path)
@@ -85,16 +86,26 @@ func TestNoInlineCodeOrMarkupInjection(t *testing.T) {
 			t.Errorf("index.html contains %q", bad)
 		}
 	}
-	if strings.Count(html, "<script") != 1 || !strings.Contains(html, `<meta charset="utf-8">`) {
-		t.Errorf("index.html: want one external script and a UTF-8 meta")
+	if strings.Count(html, "<script") != 2 || !strings.Contains(html, `<script src="i18n.js" defer></script>`) ||
+		!strings.Contains(html, `<meta charset="utf-8">`) {
+		t.Errorf("index.html: want two external scripts (i18n.js, app.js) and a UTF-8 meta")
 	}
-	js, err := web.ReadFile("web/app.js")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, bad := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function", "window.prompt", "window.confirm", "localStorage"} {
-		if strings.Contains(string(js), bad) {
-			t.Errorf("app.js contains %q", bad)
+	for _, name := range []string{"app.js", "i18n.js"} {
+		b, err := web.ReadFile("web/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		js := string(b)
+		for _, bad := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function", "window.prompt", "window.confirm"} {
+			if strings.Contains(js, bad) {
+				t.Errorf("%s contains %q", name, bad)
+			}
+		}
+		// localStorage keeps the language and nothing else (never the token).
+		uses := strings.Count(js, "localStorage")
+		lang := strings.Count(js, "localStorage.getItem(LANG_KEY)") + strings.Count(js, "localStorage.setItem(LANG_KEY, lang)")
+		if uses != lang {
+			t.Errorf("%s uses localStorage %d times, %d of them for the language only", name, uses, lang)
 		}
 	}
 }
@@ -109,7 +120,7 @@ func TestStableIDs(t *testing.T) {
 		"search", "search-go", "search-results", "dossier-summary", "dossier-record", "timeline", "targets-held", "dossier-error",
 		"q-source", "q-field", "q-reason", "q-dossier", "q-state", "q-apply", "quarantine", "q-detail", "q-reason-text",
 		"q-payload", "q-replay", "q-discard-reason", "q-discard", "q-message", "q-replay-all",
-		"payments", "stale-payments", "deliveries", "problems",
+		"payments", "stale-payments", "deliveries", "problems", "lang", "q-prev", "q-next", "q-page",
 	} {
 		if n := strings.Count(string(page), ` id="`+id+`"`); n != 1 {
 			t.Errorf("index.html has id %q %d times, want once", id, n)

@@ -14,17 +14,56 @@
   const VIEWS = ['overview', 'dossier', 'quarantine', 'level4'];
   const OVERVIEW_EVERY_MS = 5000;
   const LEVEL4_EVERY_MS = 30000;
-  const Q_PAGE = 100;
+  const LANG_KEY = 'lienthong.lang'; // local storage: the operator's language, nothing else
+  const LANGS = { vi: { index: 0, locale: 'vi-VN' }, en: { index: 1, locale: 'en-GB' } };
+  const PAGE_SIZE = 25; // rows a page of a long list shows
+  // The quarantine list is fetched in one window of up to Q_WINDOW entries
+  // (the API's most, without payloads), then paged and sorted in the page:
+  // /api/dlq has limit and offset but neither a total nor a sort order.
+  const Q_WINDOW = 1000;
+
+  // ---------------------------------------------------------- language
+
+  // Vietnamese by default; English when the operator picks it. The texts
+  // are in i18n.js (LIENTHONG_I18N), key: [Vietnamese, English].
+  const DICT = typeof LIENTHONG_I18N === 'object' ? LIENTHONG_I18N : {};
+  let lang = 'vi';
+  try {
+    const saved = localStorage.getItem(LANG_KEY);
+    if (LANGS[saved]) lang = saved;
+  } catch (e) {
+    // storage refused: Vietnamese
+  }
+
+  // t is the text of key in the current language, with {name} filled from
+  // args; an unknown key shows itself, so that a gap is seen, not hidden.
+  function t(key, args) {
+    const entry = DICT[key];
+    let text = entry ? entry[LANGS[lang].index] : key;
+    if (args) text = text.replace(/\{(\w+)\}/g, (m, k) => (args[k] === undefined ? m : String(args[k])));
+    return text;
+  }
+  // tOr is t(key), or fallback (a value from the API) when key is not known.
+  function tOr(key, fallback) {
+    return DICT[key] ? t(key) : fallback;
+  }
+
+  // translateStatic writes the texts index.html marks with data-i18n (text),
+  // data-i18n-placeholder, data-i18n-aria-label and data-i18n-title.
+  function translateStatic() {
+    document.documentElement.lang = lang;
+    document.title = t('page.title');
+    for (const e of document.querySelectorAll('[data-i18n]')) e.textContent = t(e.getAttribute('data-i18n'));
+    for (const attr of ['placeholder', 'aria-label', 'title']) {
+      for (const e of document.querySelectorAll(`[data-i18n-${attr}]`)) e.setAttribute(attr, t(e.getAttribute(`data-i18n-${attr}`)));
+    }
+    const sel = document.getElementById('lang');
+    if (sel) sel.value = lang;
+  }
 
   // Sources and provinces are whatever the hub is configured with: their
   // names for people come from the overview's sources when it loads.
-  // National dossier status codes 1–10.
-  const STATUS = {
-    1: 'new', 2: 'received', 3: 'refused', 4: 'processing', 5: 'supplement requested',
-    6: 'fee due', 7: 'withdrawn', 8: 'paused', 9: 'resolved', 10: 'result returned',
-  };
-  const CHANNELS = { 1: 'in person', 2: 'online', 3: 'postal' };
-  const FEE_KINDS = { 1: 'phí (charge)', 2: 'lệ phí (levy)' };
+  // National dossier status codes 1–10 are status.1… in i18n.js.
 
   const session = {
     token: null,
@@ -81,17 +120,27 @@
   }
 
   // fillTable writes a table's head and body from one column list, so headers
-  // and cells cannot drift apart. A column is {label, cls, cell(row), attrs(row)}.
+  // and cells cannot drift apart. A column is {label (an i18n key), cls,
+  // cell(row), attrs(row), sort(row)}. With opts.sort ({col, dir}) and
+  // opts.onSort(i), a column with sort has a header button that sorts by it.
   function fillTable(table, cols, rows, opts) {
     opts = opts || {};
     // Headers take only the alignment of their cells.
     const thClass = (c) => (c.cls && c.cls.split(' ').includes('num') ? 'num' : null);
-    const head = h('thead', null, h('tr', null, cols.map((c) => h('th', { scope: 'col', class: thClass(c) }, c.label))));
+    const th = (c, i) => {
+      if (!opts.onSort || !c.sort) return h('th', { scope: 'col', class: thClass(c) }, t(c.label));
+      const on = opts.sort && opts.sort.col === i;
+      const dir = on ? opts.sort.dir : 0;
+      return h('th', { scope: 'col', class: thClass(c), 'aria-sort': dir > 0 ? 'ascending' : dir < 0 ? 'descending' : 'none' },
+        h('button', { type: 'button', class: 'sort', 'data-col': i, title: t('sort.hint'), onclick: () => opts.onSort(i) },
+          t(c.label), h('span', { class: 'sort-mark', 'aria-hidden': 'true' }, dir > 0 ? ' ▲' : dir < 0 ? ' ▼' : ' ↕')));
+    };
+    const head = h('thead', null, h('tr', null, cols.map(th)));
     const body = h('tbody');
     if (opts.error) {
       body.append(h('tr', { class: 'empty' }, h('td', { colspan: cols.length, class: 'error' }, opts.error)));
     } else if (!rows || rows.length === 0) {
-      body.append(h('tr', { class: 'empty' }, h('td', { colspan: cols.length }, opts.empty || 'None.')));
+      body.append(h('tr', { class: 'empty' }, h('td', { colspan: cols.length }, opts.empty || t('none'))));
     } else {
       for (const r of rows) {
         const tr = h('tr', opts.rowAttrs ? opts.rowAttrs(r) : null);
@@ -117,77 +166,187 @@
     return dl;
   }
 
+  // sortRows is rows sorted by cols[sort.col].sort (sort.dir 1 or -1),
+  // stable, with empty values last either way.
+  function sortRows(rows, cols, sort) {
+    const col = sort && cols[sort.col];
+    if (!col || !col.sort) return rows;
+    const empty = (v) => v === null || v === undefined || v === '' || (typeof v === 'number' && isNaN(v));
+    const cmp = (a, b) => {
+      const x = col.sort(a), y = col.sort(b);
+      if (empty(x) || empty(y)) return empty(x) === empty(y) ? 0 : empty(x) ? 1 : -1;
+      if (typeof x === 'number' && typeof y === 'number') return (x - y) * sort.dir;
+      return String(x).localeCompare(String(y), LANGS[lang].locale, { numeric: true }) * sort.dir;
+    };
+    return rows.map((r, i) => [r, i]).sort((a, b) => cmp(a[0], b[0]) || a[1] - b[1]).map((p) => p[0]);
+  }
+
+  // PagedTable shows a long list PAGE_SIZE rows at a time, sorted by the
+  // column whose header the operator clicks (in the page, over every row it
+  // was given). opts: empty (i18n key), rowAttrs(row), sort ({col, dir}),
+  // pager ({nav, prev, next, label} elements; made after the table if not
+  // given).
+  class PagedTable {
+    constructor(table, cols, opts) {
+      this.table = table;
+      this.cols = cols;
+      this.opts = opts || {};
+      this.rows = [];
+      this.page = 0;
+      this.sort = this.opts.sort || null;
+      this.error = null;
+      this.more = false; // the API had more rows than it gave
+      let pager = this.opts.pager;
+      if (!pager) {
+        pager = { prev: h('button', { type: 'button', class: 'pager-prev', 'data-i18n': 'pager.prev' }, t('pager.prev')),
+          label: h('span', { class: 'muted pager-label', role: 'status' }),
+          next: h('button', { type: 'button', class: 'pager-next', 'data-i18n': 'pager.next' }, t('pager.next')) };
+        pager.nav = h('nav', { class: 'pager', id: table.id + '-pager', 'aria-label': t('pager.label'), 'data-i18n-aria-label': 'pager.label' },
+          pager.prev, pager.label, pager.next);
+        table.after(pager.nav);
+      }
+      this.pager = pager;
+      pager.prev.addEventListener('click', () => this.go(this.page - 1));
+      pager.next.addEventListener('click', () => this.go(this.page + 1));
+      pager.nav.hidden = true;
+    }
+
+    // set replaces the rows (or shows error), keeping the page and the order.
+    set(rows, error, more) {
+      this.rows = rows || [];
+      this.error = error || null;
+      this.more = !!more;
+      this.loaded = true;
+      this.render();
+    }
+
+    clear() {
+      this.rows = [];
+      this.page = 0;
+      this.error = null;
+      this.loaded = false;
+      this.table.replaceChildren();
+      this.pager.nav.hidden = true;
+    }
+
+    go(page) {
+      this.page = page;
+      this.render();
+    }
+
+    // sortBy sorts by column i: ascending, then descending on a second click.
+    sortBy(i) {
+      this.sort = { col: i, dir: this.sort && this.sort.col === i ? -this.sort.dir : 1 };
+      this.page = 0;
+      this.render();
+      const b = this.table.querySelector(`th button[data-col="${i}"]`);
+      if (b) b.focus();
+    }
+
+    pages() {
+      return Math.max(1, Math.ceil(this.rows.length / PAGE_SIZE));
+    }
+
+    // shown is the rows on screen, in order.
+    shown() {
+      const from = this.page * PAGE_SIZE;
+      return sortRows(this.rows, this.cols, this.sort).slice(from, from + PAGE_SIZE);
+    }
+
+    render() {
+      this.page = Math.min(Math.max(0, this.page), this.pages() - 1);
+      const shown = this.error ? [] : this.shown();
+      fillTable(this.table, this.cols, shown, {
+        error: this.error, empty: t(this.opts.empty || 'none'), rowAttrs: this.opts.rowAttrs,
+        sort: this.sort, onSort: (i) => this.sortBy(i),
+      });
+      const n = this.rows.length;
+      this.pager.nav.hidden = !!this.error || n === 0;
+      const from = this.page * PAGE_SIZE;
+      this.pager.label.textContent = n ? t(this.more ? 'pager.countMore' : 'pager.count', {
+        page: fmtInt(this.page + 1), pages: fmtInt(this.pages()), from: fmtInt(from + 1),
+        to: fmtInt(from + shown.length), total: fmtInt(n),
+      }) : '';
+      this.pager.nav.setAttribute('data-page', String(this.page + 1));
+      this.pager.nav.setAttribute('data-pages', String(this.pages()));
+      this.pager.prev.disabled = this.page === 0;
+      this.pager.next.disabled = this.page >= this.pages() - 1;
+    }
+  }
+
   // -------------------------------------------------------------- formatting
 
   // Times are shown in Vietnam's zone whatever the browser's, as the portals
-  // and the operators use it.
-  const timeFormat = (() => {
-    try {
-      return new Intl.DateTimeFormat('en-CA', {
-        timeZone: 'Asia/Ho_Chi_Minh', year: 'numeric', month: '2-digit', day: '2-digit',
-        hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23',
-      });
-    } catch (e) {
-      return null;
-    }
-  })();
-
-  function timeParts(t) {
-    if (!timeFormat) {
-      const iso = t.toISOString();
-      return { year: iso.slice(0, 4), month: iso.slice(5, 7), day: iso.slice(8, 10),
-        hour: iso.slice(11, 13), minute: iso.slice(14, 16), second: iso.slice(17, 19) };
-    }
-    const p = {};
-    for (const x of timeFormat.formatToParts(t)) p[x.type] = x.value;
-    return p;
+  // and the operators use it; dates and numbers as the language writes them
+  // (vi-VN or en-GB). The formats are remade when the language changes.
+  const TZ = 'Asia/Ho_Chi_Minh';
+  let fmts = null;
+  function formats() {
+    if (fmts && fmts.lang === lang) return fmts;
+    const locale = LANGS[lang].locale;
+    const make = (f) => {
+      try {
+        return f();
+      } catch (e) {
+        return null;
+      }
+    };
+    fmts = {
+      lang,
+      time: make(() => new Intl.DateTimeFormat(locale, { timeZone: TZ, year: 'numeric', month: '2-digit', day: '2-digit',
+        hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' })),
+      clock: make(() => new Intl.DateTimeFormat(locale, { timeZone: TZ, hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' })),
+      int: new Intl.NumberFormat(locale, { maximumFractionDigits: 0 }),
+      // rates without grouping, so that they read back with parseFloat (once
+      // a decimal comma is made a point)
+      rate: new Intl.NumberFormat(locale, { maximumFractionDigits: 1, useGrouping: false }),
+    };
+    return fmts;
   }
 
   function fmtTime(iso) {
     if (!iso) return '';
-    const t = new Date(iso);
-    if (isNaN(t)) return String(iso);
-    const p = timeParts(t);
-    return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}`;
+    const d = new Date(iso);
+    if (isNaN(d)) return String(iso);
+    const f = formats().time;
+    return f ? f.format(d) : d.toISOString();
   }
 
-  function fmtClock(t) {
-    const p = timeParts(t);
-    return `${p.hour}:${p.minute}:${p.second}`;
+  function fmtClock(d) {
+    const f = formats().clock;
+    return f ? f.format(d) : d.toISOString().slice(11, 19);
   }
 
-  // fmtAgo says how long before ref (ms) iso was: "12 s ago".
+  // fmtAgo says how long before ref (ms) iso was: "12 giây trước".
   function fmtAgo(iso, ref) {
-    if (!iso) return 'never';
-    const t = Date.parse(iso);
-    if (isNaN(t)) return String(iso);
-    const s = Math.max(0, ((ref || Date.now()) - t) / 1000);
-    if (s < 60) return `${Math.round(s)} s ago`;
-    if (s < 3600) return `${Math.floor(s / 60)} min ago`;
-    if (s < 86400) return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min ago`;
-    return `${Math.floor(s / 86400)} d ago`;
+    if (!iso) return t('never');
+    const at = Date.parse(iso);
+    if (isNaN(at)) return String(iso);
+    const s = Math.max(0, ((ref || Date.now()) - at) / 1000);
+    if (s < 60) return t('ago.s', { n: Math.round(s) });
+    if (s < 3600) return t('ago.min', { n: Math.floor(s / 60) });
+    if (s < 86400) return t('ago.h', { h: Math.floor(s / 3600), m: Math.floor((s % 3600) / 60) });
+    return t('ago.d', { n: Math.floor(s / 86400) });
   }
 
   function fmtSeconds(s) {
     if (s === null || s === undefined || isNaN(s)) return '';
-    if (s < 10) return `${Math.round(s * 10) / 10} s`;
-    if (s < 60) return `${Math.round(s)} s`;
-    if (s < 3600) return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
-    return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+    if (s < 10) return t('dur.s', { s: fmtRate(s) });
+    if (s < 60) return t('dur.s', { s: Math.round(s) });
+    if (s < 3600) return t('dur.min', { m: Math.floor(s / 60), s: Math.round(s % 60) });
+    return t('dur.h', { h: Math.floor(s / 3600), m: Math.floor((s % 3600) / 60) });
   }
 
-  // fmtRate keeps a plain number (no grouping) so it reads back with parseFloat.
   function fmtRate(n) {
     if (n === null || n === undefined || isNaN(n)) return '';
-    return String(Math.round(n * 10) / 10);
+    return formats().rate.format(Math.round(n * 10) / 10);
   }
 
-  const intFormat = new Intl.NumberFormat('en-US');
   function fmtInt(n) {
-    return n === null || n === undefined ? '' : intFormat.format(n);
+    return n === null || n === undefined ? '' : formats().int.format(n);
   }
   function fmtMoney(n) {
-    return n === null || n === undefined ? '' : intFormat.format(n) + ' ₫';
+    return n === null || n === undefined ? '' : formats().int.format(n) + ' ₫';
   }
 
   function sourceLabel(name) {
@@ -199,17 +358,29 @@
   }
   function statusLabel(code) {
     if (code === null || code === undefined) return '';
-    return STATUS[code] ? `${code} · ${STATUS[code]}` : String(code);
+    return DICT['status.' + code] ? `${code} · ${t('status.' + code)}` : String(code);
   }
 
-  function badge(text, kind) {
-    return h('span', { class: `badge ${kind || ''}` }, text || '—');
+  // A badge says a state in words; data-state keeps the API's value.
+  function badge(text, kind, state) {
+    return h('span', { class: `badge ${kind || ''}`, 'data-state': state }, text || '—');
   }
 
   // The breaker's colour is the at-a-glance health of a portal.
   function breakerBadge(state) {
     const known = { closed: 'ok', 'half-open': 'warn', open: 'bad' };
-    return badge(state || 'not called', known[state] || 'idle');
+    const e = badge(state ? tOr('breaker.' + state, state) : t('breaker.none'), known[state] || 'idle', state || 'none');
+    if (state) e.setAttribute('title', t('breaker.title', { state }));
+    return e;
+  }
+
+  function stateLabel(state) {
+    return state ? tOr('state.' + state, state) : '';
+  }
+
+  // payMethod names a fee's payment method (schemas.PayOnline…).
+  function payMethod(m) {
+    return m ? tOr('pay.' + m, m) : t('pay.none');
   }
 
   function stateBadge(state) {
@@ -218,7 +389,7 @@
       new: 'idle', pending: 'warn', ordered: 'warn', open: 'warn',
       failed: 'bad', cancelled: 'bad', discarded: 'idle', returned: 'bad',
     };
-    return badge(state, kinds[state] || 'idle');
+    return badge(stateLabel(state), kinds[state] || 'idle', state);
   }
 
   function canView(view) {
@@ -256,7 +427,7 @@
     try {
       res = await fetch(path, init);
     } catch (e) {
-      throw new ApiError(0, 'cannot reach the hub (' + e.message + ')');
+      throw new ApiError(0, t('err.unreachable', { message: e.message }));
     }
     const text = await res.text();
     let data = null;
@@ -267,7 +438,7 @@
     }
     const message = (data && typeof data.error === 'string' && data.error) || `HTTP ${res.status} ${res.statusText}`.trim();
     if (res.status === 401) {
-      signOut(`The hub refused the token (401: ${message}). Sign in again.`);
+      signOut(t('login.refused', { message }));
       throw new ApiError(401, message, data);
     }
     if (!res.ok) throw new ApiError(res.status, message, data);
@@ -276,10 +447,10 @@
 
   // describe turns an error into a sentence for the page.
   function describe(err) {
-    if (!(err instanceof ApiError)) return 'Error: ' + (err && err.message ? err.message : String(err));
-    if (err.status === 403) return 'Not allowed for this token (403): ' + err.message;
-    if (err.status === 0) return 'Error: ' + err.message;
-    return `Error ${err.status}: ${err.message}`;
+    if (!(err instanceof ApiError)) return t('err.generic', { message: err && err.message ? err.message : String(err) });
+    if (err.status === 403) return t('err.forbidden', { message: err.message });
+    if (err.status === 0) return t('err.generic', { message: err.message });
+    return t('err.status', { status: err.status, message: err.message });
   }
 
   // report shows err in the element id, except a 401, whose message is
@@ -332,11 +503,11 @@
     $('login-view').hidden = true;
     $('app').hidden = false;
     setText('login-error', '');
-    let who = me.role || '?';
-    if (me.role === 'provincial') who += ' · ' + (provinceLabel(me.province) || 'no province');
-    else if (me.role === 'national') who += ' · all provinces';
+    let who = me.role ? tOr('role.' + me.role, me.role) : '?';
+    if (me.role === 'provincial') who += ' · ' + (provinceLabel(me.province) || t('who.noProvince'));
+    else if (me.role === 'national') who += ' · ' + t('who.allProvinces');
     else if (me.province) who += ' · ' + provinceLabel(me.province);
-    $('whoami').replaceChildren(h('strong', null, who), h('span', { class: 'muted' }, ' token ' + (me.token_id || '')));
+    $('whoami').replaceChildren(h('strong', null, who), h('span', { class: 'muted' }, ' ' + t('who.token', { id: me.token_id || '' })));
     for (const v of VIEWS) $('nav-' + v).hidden = !canView(v);
     quarantine.fillSources();
   }
@@ -381,13 +552,13 @@
 
   function resetPages() {
     for (const v of VIEWS) $('view-' + v).hidden = true;
-    for (const id of ['sources', 'targets', 'chart-throughput', 'chart-lag', 'timeline', 'quarantine',
-      'payments', 'stale-payments', 'deliveries', 'problems', 'search-results', 'dossier-summary',
+    for (const id of ['sources', 'targets', 'chart-throughput', 'chart-lag', 'timeline',
+      'search-results', 'dossier-summary',
       'dossier-record', 'targets-held', 'q-meta', 'q-payload', 'whoami']) {
       $(id).replaceChildren();
     }
     for (const id of ['overview-updated', 'overview-error', 'dossier-error', 'q-message', 'q-reason-text',
-      'q-payload-note', 'level4-updated']) {
+      'q-payload-note', 'level4-updated', 'chart-throughput-note', 'chart-lag-note']) {
       setText(id, '');
     }
     for (const id of ['search', 'q-field', 'q-reason', 'q-dossier', 'q-discard-reason']) $(id).value = '';
@@ -397,6 +568,7 @@
     $('q-detail').hidden = true;
     $('q-confirm').hidden = true;
     quarantine.reset();
+    level4.reset();
   }
 
   // ----------------------------------------------------------------- charts
@@ -423,8 +595,21 @@
     return ticks;
   }
 
+  // robustMax is the scale of a chart's y axis: the largest value, unless
+  // a few values (such as the start-up burst) are far above the rest; then
+  // the 95th percentile, and the points above it are clipped and marked.
+  function robustMax(values) {
+    const v = values.filter((x) => typeof x === 'number' && isFinite(x)).sort((a, b) => a - b);
+    if (v.length === 0) return { max: 0, clipped: false };
+    const max = v[v.length - 1];
+    const p95 = v[Math.min(v.length - 1, Math.ceil(0.95 * v.length) - 1)];
+    if (v.length >= 10 && p95 > 0 && max > 1.5 * p95) return { max: p95 * 1.1, clipped: true };
+    return { max, clipped: false };
+  }
+
   // drawChart draws one line per source of points[i][key][source] against
   // time, with axes, grid, labels and a legend, into the <svg> element.
+  // Its note (#<svg id>-note) says when points are off the scale.
   function drawChart(el, points, key, yLabel, fmtY) {
     const W = 600, H = 250;
     const pad = { l: 54, r: 14, t: 12, b: 62 };
@@ -434,18 +619,22 @@
 
     points = (points || []).filter((p) => !isNaN(Date.parse(p.at)));
     const names = [];
-    let max = 0;
+    const values = [];
     for (const p of points) {
       for (const [name, v] of Object.entries(p[key] || {})) {
         if (!names.includes(name)) names.push(name);
-        if (typeof v === 'number' && v > max) max = v;
+        values.push(v);
       }
     }
+    const scale = robustMax(values);
+    const max = scale.max;
+    const note = document.getElementById(el.id + '-note');
+    if (note) note.textContent = '';
     // Legend and lines in the order the token's sources are listed.
     names.forEach(seriesClass);
     names.sort((a, b) => session.colours.indexOf(a) - session.colours.indexOf(b));
     if (points.length === 0 || names.length === 0) {
-      el.append(svg('text', { x: W / 2, y: H / 2, class: 'chart-empty', 'text-anchor': 'middle' }, 'No data yet'));
+      el.append(svg('text', { x: W / 2, y: H / 2, class: 'chart-empty', 'text-anchor': 'middle' }, t('chart.noData')));
       return;
     }
 
@@ -455,7 +644,7 @@
     const ticks = niceTicks(max, 4);
     const yMax = ticks[ticks.length - 1];
     const x = (t) => pad.l + ((t - t0) / (t1 - t0)) * pw;
-    const y = (v) => pad.t + ph - (v / yMax) * ph;
+    const y = (v) => pad.t + ph - (Math.min(v, yMax) / yMax) * ph; // clipped at the top
     const bottom = pad.t + ph;
 
     // Horizontal grid and y labels.
@@ -473,18 +662,21 @@
       el.append(svg('line', { x1: x(t), x2: x(t), y1: bottom, y2: bottom + 4, class: 'axis' }));
       el.append(svg('text', { x: x(t), y: bottom + 16, 'text-anchor': 'middle', class: 'tick' }, fmtClock(new Date(t)).slice(0, 5)));
     }
+    el.setAttribute('data-y-max', String(yMax));
 
     // Axis titles.
-    el.append(svg('text', { x: pad.l + pw / 2, y: bottom + 32, 'text-anchor': 'middle', class: 'axis-label' }, 'time (Vietnam)'));
+    el.append(svg('text', { x: pad.l + pw / 2, y: bottom + 32, 'text-anchor': 'middle', class: 'axis-label' }, t('chart.time')));
     el.append(svg('text', {
       x: 0, y: 0, transform: `translate(14 ${pad.t + ph / 2}) rotate(-90)`, 'text-anchor': 'middle', class: 'axis-label',
     }, yLabel));
 
     // One path per source; a point where the source has no value breaks the line.
+    let clipped = 0;
     for (const name of names) {
       let d = '';
       let pen = false;
       let last = null;
+      const marks = [];
       for (const p of points) {
         const v = (p[key] || {})[name];
         if (typeof v !== 'number') {
@@ -495,15 +687,25 @@
         d += (pen ? 'L' : 'M') + px + ' ' + py + ' ';
         pen = true;
         last = { px, py, v };
+        if (v > yMax) marks.push({ px, py, v });
       }
       const cls = seriesClass(name);
       el.append(svg('path', { d: d.trim(), class: 'line ' + cls }, svg('title', null, sourceLabel(name))));
+      // A point off the scale is drawn at the top with a ▲ giving its value.
+      for (const m of marks) {
+        clipped++;
+        el.append(svg('text', { x: m.px, y: Number(m.py) + 9, 'text-anchor': 'middle', class: 'clip-mark ' + cls },
+          '▲', svg('title', null, t('chart.clippedPoint', { source: sourceLabel(name), value: fmtY(m.v) }))));
+      }
       if (last) {
         // The newest value, also what shows a series with a single point.
         el.append(svg('circle', { cx: last.px, cy: last.py, r: 3, class: 'dot ' + cls },
           svg('title', null, `${sourceLabel(name)}: ${fmtY(last.v)}`)));
       }
     }
+
+    if (clipped && note) note.textContent = t('chart.clipped');
+    el.setAttribute('data-clipped', String(clipped));
 
     // Legend under the axis title.
     let lx = pad.l;
@@ -519,35 +721,35 @@
   // --------------------------------------------------------------- overview
 
   const SOURCE_COLS = [
-    { label: 'Province', cell: (s) => [h('strong', null, s.label || sourceLabel(s.source)), h('span', { class: 'muted small' }, ` ${s.source} · ${s.province || ''}`)] },
-    { label: 'Lag', cls: 'lag num', cell: (s) => fmtSeconds(s.lag_seconds), attrs: (s) => ({ 'data-value': s.lag_seconds }) },
-    { label: 'Dossiers/min', cls: 'per-minute num', cell: (s) => fmtRate(s.per_minute), attrs: (s) => ({ 'data-value': s.per_minute }) },
-    { label: 'Pulled', cls: 'num', cell: (s) => fmtInt(s.pulled_total) },
-    { label: 'Normalised', cls: 'num', cell: (s) => fmtInt(s.normalised_total) },
-    { label: 'Synced', cls: 'num', cell: (s) => fmtInt(s.synced_total) },
-    { label: 'Quarantined', cls: 'num', cell: (s) => fmtInt(s.quarantined_total) },
-    { label: 'Errors', cls: 'num', cell: (s) => fmtInt(s.errors), attrs: (s) => ({ class: 'num' + (s.errors > 0 ? ' warn-text' : '') }) },
-    { label: 'Open quarantine', cls: 'num', cell: (s) => fmtInt(s.quarantine_open), attrs: (s) => ({ class: 'num' + (s.quarantine_open > 0 ? ' warn-text' : '') }) },
-    { label: 'Breaker', cell: (s) => breakerBadge(s.breaker) },
-    { label: 'Last success', cls: 'last-success', cell: (s) => fmtAgo(s.last_success, overview.ref), attrs: (s) => ({ title: fmtTime(s.last_success) }) },
+    { label: 'col.province', cell: (s) => [h('strong', null, s.label || sourceLabel(s.source)), h('span', { class: 'muted small' }, ` ${s.source} · ${s.province || ''}`)] },
+    { label: 'col.lag', cls: 'lag num', cell: (s) => fmtSeconds(s.lag_seconds), attrs: (s) => ({ 'data-value': s.lag_seconds }) },
+    { label: 'col.perMinute', cls: 'per-minute num', cell: (s) => fmtRate(s.per_minute), attrs: (s) => ({ 'data-value': s.per_minute }) },
+    { label: 'col.pulled', cls: 'num', cell: (s) => fmtInt(s.pulled_total) },
+    { label: 'col.normalised', cls: 'num', cell: (s) => fmtInt(s.normalised_total) },
+    { label: 'col.synced', cls: 'num', cell: (s) => fmtInt(s.synced_total) },
+    { label: 'col.quarantined', cls: 'num', cell: (s) => fmtInt(s.quarantined_total) },
+    { label: 'col.errors', cls: 'num', cell: (s) => fmtInt(s.errors), attrs: (s) => ({ class: 'num' + (s.errors > 0 ? ' warn-text' : '') }) },
+    { label: 'col.openQuarantine', cls: 'num', cell: (s) => fmtInt(s.quarantine_open), attrs: (s) => ({ class: 'num' + (s.quarantine_open > 0 ? ' warn-text' : '') }) },
+    { label: 'col.breaker', cell: (s) => breakerBadge(s.breaker) },
+    { label: 'col.lastSuccess', cls: 'last-success', cell: (s) => fmtAgo(s.last_success, overview.ref), attrs: (s) => ({ title: fmtTime(s.last_success) }) },
   ];
 
   const TARGET_COLS = [
-    { label: 'Target', cell: (t) => h('strong', null, t.target) },
-    { label: 'Calls/min', cls: 'per-minute num', cell: (t) => fmtRate(t.per_minute), attrs: (t) => ({ 'data-value': t.per_minute }) },
-    { label: 'Errors', cls: 'num', cell: (t) => fmtInt(t.errors), attrs: (t) => ({ class: 'num' + (t.errors > 0 ? ' warn-text' : '') }) },
-    { label: 'Breaker', cell: (t) => breakerBadge(t.breaker) },
-    { label: 'Last success', cls: 'last-success', cell: (t) => fmtAgo(t.last_success, overview.ref), attrs: (t) => ({ title: fmtTime(t.last_success) }) },
-    { label: 'Lag', cls: 'lag num', cell: (t) => fmtSeconds(t.lag_seconds), attrs: (t) => ({ 'data-value': t.lag_seconds }) },
+    { label: 'col.target', cell: (t) => h('strong', null, t.target) },
+    { label: 'col.callsPerMinute', cls: 'per-minute num', cell: (t) => fmtRate(t.per_minute), attrs: (t) => ({ 'data-value': t.per_minute }) },
+    { label: 'col.errors', cls: 'num', cell: (t) => fmtInt(t.errors), attrs: (t) => ({ class: 'num' + (t.errors > 0 ? ' warn-text' : '') }) },
+    { label: 'col.breaker', cell: (t) => breakerBadge(t.breaker) },
+    { label: 'col.lastSuccess', cls: 'last-success', cell: (t) => fmtAgo(t.last_success, overview.ref), attrs: (t) => ({ title: fmtTime(t.last_success) }) },
+    { label: 'col.lag', cls: 'lag num', cell: (t) => fmtSeconds(t.lag_seconds), attrs: (t) => ({ 'data-value': t.lag_seconds }) },
   ];
 
   const INSTANCE_COLS = [
-    { label: 'Instance', cell: (i) => [h('strong', null, i.name), h('span', { class: 'muted small mono' }, ' ' + i.id)] },
-    { label: 'State', cell: (i) => stateBadge(i.alive ? 'alive' : 'gone') },
-    { label: 'Started', cls: 'time', cell: (i) => fmtTime(i.started_at) },
-    { label: 'Last report', cls: 'last-success', cell: (i) => fmtAgo(i.seen_at, overview.ref), attrs: (i) => ({ title: fmtTime(i.seen_at) }) },
-    { label: 'Leases', cell: (i) => (i.leases || []).join(', ') },
-    { label: 'Partitions', cls: 'small', cell: (i) => Object.keys(i.partitions || {}).sort().map((t) => `${t}: ${i.partitions[t].join(' ')}`).join(' · ') },
+    { label: 'col.instance', cell: (i) => [h('strong', null, i.name), h('span', { class: 'muted small mono' }, ' ' + i.id)] },
+    { label: 'col.state', cell: (i) => stateBadge(i.alive ? 'alive' : 'gone') },
+    { label: 'col.started', cls: 'time', cell: (i) => fmtTime(i.started_at) },
+    { label: 'col.lastReport', cls: 'last-success', cell: (i) => fmtAgo(i.seen_at, overview.ref), attrs: (i) => ({ title: fmtTime(i.seen_at) }) },
+    { label: 'col.leases', cell: (i) => (i.leases || []).join(', ') },
+    { label: 'col.partitions', cls: 'small', cell: (i) => Object.keys(i.partitions || {}).sort().map((t) => `${t}: ${i.partitions[t].join(' ')}`).join(' · ') },
   ];
 
   const overview = {
@@ -573,7 +775,7 @@
         const data = await api('/api/overview');
         if (seq !== this.seq) return;
         this.render(data);
-        setText('overview-updated', 'Updated ' + fmtClock(new Date()) + ' · refreshes every 5 s');
+        setText('overview-updated', t('ov.refreshes', { time: fmtClock(new Date()) }));
         setText('overview-error', '');
       } catch (e) {
         if (seq !== this.seq) return;
@@ -583,6 +785,7 @@
     },
 
     render(data) {
+      this.data = data; // redrawn as it is when the language changes
       this.ref = Date.parse(data.generated_at) || Date.now();
       const sources = data.sources || [];
       for (const s of sources) {
@@ -591,11 +794,11 @@
       }
       fillTable($('sources'), SOURCE_COLS, sources, {
         rowAttrs: (s) => ({ 'data-source': s.source }),
-        empty: 'No source is visible to this token.',
+        empty: t('ov.noSource'),
       });
       fillTable($('targets'), TARGET_COLS, data.targets || [], {
         rowAttrs: (t) => ({ 'data-target': t.target }),
-        empty: 'No target.',
+        empty: t('ov.noTarget'),
       });
       // Shown to national operators only (the API sends none to others).
       const instances = data.instances || [];
@@ -604,40 +807,40 @@
       // Both charts are per source: pointless for a token that sees none (postal).
       $('overview-charts').hidden = sources.length === 0;
       const points = (data.history && data.history.points) || [];
-      drawChart($('chart-throughput'), points, 'per_minute', 'dossiers / min', (v) => fmtRate(v));
-      drawChart($('chart-lag'), points, 'lag_seconds', 'lag (s)', (v) => fmtRate(v));
+      drawChart($('chart-throughput'), points, 'per_minute', t('chart.perMinute'), (v) => fmtRate(v));
+      drawChart($('chart-lag'), points, 'lag_seconds', t('chart.lagSeconds'), (v) => fmtRate(v));
     },
   };
 
   // ---------------------------------------------------------------- dossier
 
   const TIMELINE_COLS = [
-    { label: 'Time', cls: 'time', cell: (e) => fmtTime(e.at) },
-    { label: 'Kind', cls: 'kind', cell: (e) => e.kind },
-    { label: 'Detail', cls: 'detail', cell: (e) => e.detail },
-    { label: 'Version', cls: 'num', cell: (e) => (e.version ? String(e.version) : '') },
+    { label: 'col.time', cls: 'time', cell: (e) => fmtTime(e.at) },
+    { label: 'col.kind', cls: 'kind', cell: (e) => e.kind },
+    { label: 'col.detail', cls: 'detail', cell: (e) => e.detail },
+    { label: 'col.version', cls: 'num', cell: (e) => (e.version ? String(e.version) : '') },
   ];
 
   const PAYMENT_COLS = [
-    { label: 'Ref', cls: 'mono', cell: (p) => p.ref },
-    { label: 'State', cell: (p) => stateBadge(p.state) },
-    { label: 'Amount', cls: 'num', cell: (p) => fmtMoney(p.amount) },
-    { label: 'Fees', cell: (p) => (p.fee_codes || []).join(', ') },
-    { label: 'Transaction', cls: 'mono', cell: (p) => p.txn_id },
-    { label: 'Paid', cls: 'time', cell: (p) => fmtTime(p.paid_at) },
-    { label: 'Settled', cls: 'time', cell: (p) => fmtTime(p.settled_at) },
-    { label: 'Updated', cls: 'time', cell: (p) => fmtTime(p.updated_at) },
+    { label: 'col.ref', cls: 'mono', cell: (p) => p.ref },
+    { label: 'col.state', cell: (p) => stateBadge(p.state) },
+    { label: 'col.amount', cls: 'num', cell: (p) => fmtMoney(p.amount) },
+    { label: 'col.fees', cell: (p) => (p.fee_codes || []).join(', ') },
+    { label: 'col.transaction', cls: 'mono', cell: (p) => p.txn_id },
+    { label: 'col.paid', cls: 'time', cell: (p) => fmtTime(p.paid_at) },
+    { label: 'col.settled', cls: 'time', cell: (p) => fmtTime(p.settled_at) },
+    { label: 'col.updated', cls: 'time', cell: (p) => fmtTime(p.updated_at) },
   ];
 
   const DELIVERY_COLS = [
-    { label: 'Order', cls: 'mono', cell: (d) => d.order_number },
-    { label: 'Item', cls: 'mono', cell: (d) => d.item_code },
-    { label: 'State', cell: (d) => stateBadge(d.state) },
-    { label: 'VNPost status', cls: 'num', cell: (d) => (d.status ? String(d.status) : ''), attrs: (d) => ({ title: fmtTime(d.status_at) }) },
-    { label: 'COD', cls: 'num', cell: (d) => fmtMoney(d.cod) },
-    { label: 'Fee', cls: 'num', cell: (d) => fmtMoney(d.total_fee) },
-    { label: 'Delivered', cls: 'time', cell: (d) => fmtTime(d.delivered_at) },
-    { label: 'Problem', cell: (d) => d.problem, attrs: (d) => ({ class: d.problem ? 'error-text' : null }) },
+    { label: 'col.order', cls: 'mono', cell: (d) => d.order_number },
+    { label: 'col.item', cls: 'mono', cell: (d) => d.item_code },
+    { label: 'col.state', cell: (d) => stateBadge(d.state) },
+    { label: 'col.vnpostStatus', cls: 'num', cell: (d) => (d.status ? String(d.status) : ''), attrs: (d) => ({ title: fmtTime(d.status_at) }) },
+    { label: 'col.cod', cls: 'num', cell: (d) => fmtMoney(d.cod) },
+    { label: 'col.fee', cls: 'num', cell: (d) => fmtMoney(d.total_fee) },
+    { label: 'col.delivered', cls: 'time', cell: (d) => fmtTime(d.delivered_at) },
+    { label: 'col.problem', cell: (d) => d.problem, attrs: (d) => ({ class: d.problem ? 'error-text' : null }) },
   ];
 
   const dossier = {
@@ -664,7 +867,7 @@
       const q = $('search').value.trim();
       setText('dossier-error', '');
       if (!q) {
-        setText('dossier-error', 'Enter a MaHoSo or a CCCD.');
+        setText('dossier-error', t('ds.enter'));
         return;
       }
       if (/^\d{9,12}$/.test(q)) {
@@ -681,7 +884,7 @@
     async byCCCD(cccd) {
       const seq = ++this.seq;
       const out = $('search-results');
-      out.replaceChildren(h('p', { class: 'muted' }, 'Searching…'));
+      out.replaceChildren(h('p', { class: 'muted' }, t('ds.searching')));
       let data;
       try {
         data = await api('/api/dossiers?cccd=' + encodeURIComponent(cccd));
@@ -694,17 +897,17 @@
       if (seq !== this.seq) return;
       const items = data.items || [];
       if (items.length === 0) {
-        out.replaceChildren(h('p', { class: 'muted' }, 'No dossier visible to this token has this CCCD.'));
+        out.replaceChildren(h('p', { class: 'muted' }, t('ds.noneForCCCD')));
         return;
       }
       out.replaceChildren(
-        h('p', { class: 'muted' }, `${items.length} dossier${items.length === 1 ? '' : 's'} for this CCCD:`),
+        h('p', { class: 'muted' }, t('ds.forCCCD', { n: fmtInt(items.length) })),
         h('ul', { class: 'results' }, items.map((d) => h('li', null,
           h('a', { class: 'result', href: '#/dossier/' + encodeURIComponent(d.id), 'data-id': d.id }, d.id),
           h('span', { class: 'muted' }, ' · ' + [
-            sourceLabel(d.source), d.procedure, 'status ' + statusLabel(d.status),
-            d.national_state ? 'national: ' + d.national_state : 'not at the national portal',
-            d.updated_at ? 'updated ' + fmtTime(d.updated_at) : '',
+            sourceLabel(d.source), d.procedure, t('ds.status', { status: statusLabel(d.status) }),
+            d.national_state ? t('ds.national', { state: stateLabel(d.national_state) }) : t('ds.notNational'),
+            d.updated_at ? t('ds.updatedAt', { time: fmtTime(d.updated_at) }) : '',
           ].filter(Boolean).join(' · '))))));
     },
 
@@ -718,13 +921,14 @@
         if (seq !== this.seq) return;
         $('dossier-body').hidden = true;
         if (e instanceof ApiError && e.status === 404) {
-          setText('dossier-error', `No dossier ${id} (or it belongs to a province this token may not see).`);
+          setText('dossier-error', t('ds.notFound', { id }));
         } else {
           report('dossier-error', e);
         }
         return;
       }
       if (seq !== this.seq) return;
+      this.shown = d; // redrawn as it is when the language changes
       this.render(d);
       $('dossier-body').hidden = false;
     },
@@ -734,23 +938,23 @@
       const summary = $('dossier-summary');
       summary.replaceChildren(
         h('div', { class: 'summary-id' }, h('span', { class: 'mono big' }, d.id),
-          d.deleted ? badge('deleted at the source', 'bad') : null),
+          d.deleted ? badge(t('ds.deleted'), 'bad', 'deleted') : null),
         facts([
-          ['Source', `${sourceLabel(d.source)} (${d.source})`],
-          ['Province', provinceLabel(d.province)],
-          ['Status', statusLabel(d.status)],
-          ['National portal', d.targets && d.targets.national ? stateBadge(d.targets.national.state) : 'not sent'],
+          [t('ds.source'), `${sourceLabel(d.source)} (${d.source})`],
+          [t('ds.province'), provinceLabel(d.province)],
+          [t('ds.statusLabel'), statusLabel(d.status)],
+          [t('ds.nationalPortal'), d.targets && d.targets.national ? stateBadge(d.targets.national.state) : t('ds.notSent')],
         ]));
 
       $('dossier-record').replaceChildren(this.recordTable(rec),
-        h('details', { class: 'json' }, h('summary', null, 'Whole record (JSON)'),
+        h('details', { class: 'json' }, h('summary', null, t('ds.json')),
           h('pre', { class: 'payload' }, JSON.stringify(rec, null, 2))));
 
       fillTable($('timeline'), TIMELINE_COLS, d.timeline || [], {
-        rowAttrs: (e) => ({ class: 'event', title: e.instance ? 'instance ' + e.instance : null }),
-        empty: 'No event recorded.',
+        rowAttrs: (e) => ({ class: 'event', title: e.instance ? t('ds.instance', { name: e.instance }) : null }),
+        empty: t('ds.noEvent'),
       });
-      this.targets(d.targets || {});
+      this.targets(d.targets || {}, rec.fees || []);
     },
 
     // recordTable shows the fields an operator looks for first.
@@ -759,100 +963,113 @@
       const addr = (x) => (x ? [x.detail, x.communeCode, x.districtCode, x.provinceCode].filter(Boolean).join(', ') : '');
       const pair = (code, name) => [code, name].filter(Boolean).join(' — ');
       const rows = [
-        ['Procedure', pair(r.procedure && r.procedure.code, r.procedure && r.procedure.name) +
-          (r.procedure && r.procedure.level ? ` (level ${r.procedure.level})` : '')],
-        ['Field', r.procedure ? pair(r.procedure.fieldCode, r.procedure.fieldName) : ''],
-        ['Agency', r.agency ? pair(r.agency.code, r.agency.name) : ''],
-        ['Channel', CHANNELS[r.channel] || (r.channel ? String(r.channel) : '')],
-        ['Summary', r.summary],
-        ['Applicant', a.name ? a.name + (a.kind === 2 ? ' (organisation)' : '') : ''],
-        ['ID number', a.idNumber ? a.idNumber + (a.idType ? ` (${a.idType})` : '') : ''],
-        ['Phone', a.phone],
-        ['Email', a.email],
-        ['Address', addr(a.address)],
-        ['Status', statusLabel(r.status) + (r.sourceStatus ? ` · source: ${r.sourceStatus}` : '')],
-        ['Source version', r.sourceVersion ? String(r.sourceVersion) : ''],
-        ['Submitted', fmtTime(r.submittedAt)],
-        ['Received', fmtTime(r.receivedAt)],
-        ['Due', fmtTime(r.dueAt)],
-        ['Returned', fmtTime(r.returnedAt)],
-        ['Processing ended', fmtTime(r.processingEndedAt)],
-        ['Source updated', fmtTime(r.sourceUpdated)],
-        ['Result delivery', r.resultDelivery],
-        ['Result address', r.resultAddress ? [r.resultAddress.name, r.resultAddress.phone, addr(r.resultAddress.address)].filter(Boolean).join(' · ') : ''],
-        ['Attachments', r.attachments && r.attachments.length ? String(r.attachments.length) : ''],
-        ['Steps', r.steps && r.steps.length ? String(r.steps.length) : ''],
+        ['rec.procedure', pair(r.procedure && r.procedure.code, r.procedure && r.procedure.name) +
+          (r.procedure && r.procedure.level ? ' ' + t('rec.level', { level: r.procedure.level }) : '')],
+        ['rec.field', r.procedure ? pair(r.procedure.fieldCode, r.procedure.fieldName) : ''],
+        ['rec.agency', r.agency ? pair(r.agency.code, r.agency.name) : ''],
+        ['rec.channel', r.channel ? tOr('channel.' + r.channel, String(r.channel)) : ''],
+        ['rec.summary', r.summary],
+        ['rec.applicant', a.name ? a.name + (a.kind === 2 ? ' ' + t('rec.organisation') : '') : ''],
+        ['rec.idNumber', a.idNumber ? a.idNumber + (a.idType ? ` (${a.idType})` : '') : ''],
+        ['rec.phone', a.phone],
+        ['rec.email', a.email],
+        ['rec.address', addr(a.address)],
+        ['rec.status', statusLabel(r.status) + (r.sourceStatus ? ' · ' + t('rec.sourceStatus', { status: r.sourceStatus }) : '')],
+        ['rec.sourceVersion', r.sourceVersion ? String(r.sourceVersion) : ''],
+        ['rec.submitted', fmtTime(r.submittedAt)],
+        ['rec.received', fmtTime(r.receivedAt)],
+        ['rec.due', fmtTime(r.dueAt)],
+        ['rec.returned', fmtTime(r.returnedAt)],
+        ['rec.ended', fmtTime(r.processingEndedAt)],
+        ['rec.sourceUpdated', fmtTime(r.sourceUpdated)],
+        ['rec.resultDelivery', r.resultDelivery ? tOr('delivery.' + r.resultDelivery, r.resultDelivery) : ''],
+        ['rec.resultAddress', r.resultAddress ? [r.resultAddress.name, r.resultAddress.phone, addr(r.resultAddress.address)].filter(Boolean).join(' · ') : ''],
+        ['rec.attachments', r.attachments && r.attachments.length ? String(r.attachments.length) : ''],
+        ['rec.steps', r.steps && r.steps.length ? String(r.steps.length) : ''],
       ];
       const body = h('tbody');
       for (const [k, v] of rows) {
         if (!v) continue;
-        body.append(h('tr', null, h('th', { scope: 'row' }, k), h('td', null, v)));
+        body.append(h('tr', null, h('th', { scope: 'row' }, t(k)), h('td', null, v)));
       }
       const fees = r.fees || [];
-      body.append(h('tr', null, h('th', { scope: 'row' }, 'Fees'), h('td', null, fees.length === 0 ? 'none' :
-        h('table', { class: 'grid inner' },
-          h('thead', null, h('tr', null, ['Code', 'Name', 'Kind', 'Amount', 'Paid', 'Method'].map((t) => h('th', null, t)))),
-          h('tbody', null, fees.map((f) => h('tr', null,
+      body.append(h('tr', null, h('th', { scope: 'row' }, t('rec.fees')), h('td', null, fees.length === 0 ? t('rec.noFee') :
+        h('table', { class: 'grid inner fees' },
+          h('thead', null, h('tr', null, ['fee.code', 'fee.name', 'fee.kind', 'fee.amount', 'fee.paid', 'fee.method'].map((k) => h('th', { scope: 'col' }, t(k))))),
+          h('tbody', null, fees.map((f) => h('tr', { 'data-fee': f.code, 'data-method': f.paymentMethod || null },
             h('td', { class: 'mono' }, f.code || '—'), h('td', null, f.name || '—'),
-            h('td', null, FEE_KINDS[f.kind] || String(f.kind || '—')),
+            h('td', null, f.kind ? tOr('fee.kind' + f.kind, String(f.kind)) : '—'),
             h('td', { class: 'num' }, fmtMoney(f.amount)),
-            h('td', { class: f.paid ? 'paid' : 'unpaid' }, f.paid ? '✓ paid' : '✗ unpaid'),
-            h('td', null, f.paymentMethod || '—'))))))));
+            h('td', { class: f.paid ? 'paid' : 'unpaid' }, f.paid ? t('fee.isPaid') : t('fee.isUnpaid')),
+            h('td', { class: 'method' }, payMethod(f.paymentMethod)))))))));
       return h('table', { class: 'record' }, body);
     },
 
     // targets shows each target's copy: national, payments, deliveries,
-    // and what was written back to the province.
-    targets(t) {
-      const n = t.national;
+    // and what was written back to the province. Without an online payment,
+    // the fees' own payment methods are shown (cash on delivery, at the
+    // office…) rather than a bare "no payment".
+    targets(held, fees) {
+      const n = held.national;
       const sub = (title, node) => h('div', { class: 'held' }, h('h4', null, title), node);
+      const payments = held.payments || [];
+      const feeMethods = () => {
+        if (fees.length === 0) return h('p', { class: 'muted' }, t('held.noPayment'));
+        return h('div', { class: 'fee-methods' }, h('p', { class: 'muted' }, t('held.feesBy')),
+          h('ul', null, fees.map((f) => h('li', { 'data-fee': f.code, 'data-method': f.paymentMethod || null },
+            `${f.name || f.code}: ${fmtMoney(f.amount)} · `, h('strong', null, payMethod(f.paymentMethod)),
+            ' · ', f.paid ? t('fee.isPaid') : t('fee.isUnpaid')))));
+      };
       const table = (cols, rows, empty, attrs) => {
         const el = h('table', { class: 'grid' });
         fillTable(el, cols, rows, { empty, rowAttrs: attrs });
         return el;
       };
       $('targets-held').replaceChildren(
-        sub('National portal', n ? facts([
-          ['State', stateBadge(n.state)], ['Version', n.version ? String(n.version) : ''],
-          ['Steps', n.steps !== undefined ? String(n.steps) : ''], ['At', fmtTime(n.at)],
-        ]) : h('p', { class: 'muted' }, 'Not sent to the national portal yet.')),
-        sub('Payments', table(PAYMENT_COLS, t.payments || [], 'No payment.', (p) => ({ 'data-ref': p.ref }))),
-        sub('Deliveries (VNPost)', table(DELIVERY_COLS, t.deliveries || [], 'No delivery.', (d) => ({ 'data-order': d.order_number }))),
-        sub('Written back to the province', table(TIMELINE_COLS, t.province || [], 'Nothing written back.')));
+        sub(t('held.national'), n ? facts([
+          [t('col.state'), stateBadge(n.state)], [t('col.version'), n.version ? String(n.version) : ''],
+          [t('rec.steps'), n.steps !== undefined ? String(n.steps) : ''], [t('col.at'), fmtTime(n.at)],
+        ]) : h('p', { class: 'muted' }, t('held.notSent'))),
+        sub(t('held.payments'), payments.length ? table(PAYMENT_COLS, payments, t('held.noPayment'), (p) => ({ 'data-ref': p.ref })) : feeMethods()),
+        sub(t('held.deliveries'), table(DELIVERY_COLS, held.deliveries || [], t('held.noDelivery'), (d) => ({ 'data-order': d.order_number }))),
+        sub(t('held.province'), table(TIMELINE_COLS, held.province || [], t('held.nothingBack'))));
     },
   };
 
   // ------------------------------------------------------------- quarantine
 
   const QUARANTINE_COLS = [
-    { label: 'ID', cls: 'num', cell: (q) => String(q.id) },
-    { label: 'At', cls: 'time', cell: (q) => fmtTime(q.at) },
-    { label: 'Source', cell: (q) => sourceLabel(q.source) },
-    { label: 'Dossier', cls: 'mono', cell: (q) => q.dossier_id + (q.version ? ` v${q.version}` : '') },
-    { label: 'Field', cls: 'mono', cell: (q) => q.field },
-    { label: 'Reason', cls: 'reason-cell', cell: (q) => q.reason, attrs: (q) => ({ title: q.reason }) },
-    { label: 'State', cell: (q) => stateBadge(q.state) },
+    { label: 'col.id', cls: 'num', cell: (q) => String(q.id), sort: (q) => q.id },
+    { label: 'col.at', cls: 'time', cell: (q) => fmtTime(q.at), sort: (q) => Date.parse(q.at) },
+    { label: 'col.source', cell: (q) => sourceLabel(q.source), sort: (q) => sourceLabel(q.source) },
+    { label: 'col.dossier', cls: 'mono', cell: (q) => q.dossier_id + (q.version ? ` v${q.version}` : ''), sort: (q) => q.dossier_id },
+    { label: 'col.field', cls: 'mono', cell: (q) => q.field, sort: (q) => q.field },
+    // The reason wraps in its cell; the title holds it whole as well.
+    { label: 'col.reason', cls: 'reason-cell', cell: (q) => q.reason, attrs: (q) => ({ title: q.reason }), sort: (q) => q.reason },
+    { label: 'col.state', cell: (q) => stateBadge(q.state), sort: (q) => stateLabel(q.state) },
   ];
 
   const quarantine = {
     seq: 0,
     detailSeq: 0,
     applied: { state: 'open' }, // the filters the list shows
-    offset: 0,
     items: [],
     selected: null, // the entry in #q-detail
+    list: null, // the PagedTable of #quarantine, made by wire
 
     reset() {
       this.applied = { state: 'open' };
-      this.offset = 0;
       this.items = [];
       this.selected = null;
+      if (this.list) this.list.clear();
     },
 
     fillSources() {
       const sel = $('q-source');
-      sel.replaceChildren(h('option', { value: '' }, 'all'));
+      const keep = sel.value;
+      sel.replaceChildren(h('option', { value: '', 'data-i18n': 'q.all' }, t('q.all')));
       for (const s of (session.me && session.me.sources) || []) sel.append(h('option', { value: s }, sourceLabel(s)));
+      sel.value = keep;
     },
 
     enter() {
@@ -885,39 +1102,28 @@
 
     apply() {
       this.applied = this.readInputs();
-      this.offset = 0;
+      if (this.list) this.list.page = 0;
       $('q-confirm').hidden = true;
       return this.load();
     },
 
+    // load fetches the window of entries the filters select (oldest first,
+    // as the API lists them); the PagedTable pages and sorts it.
     async load() {
       const seq = ++this.seq;
       const p = this.params(this.applied, true);
-      p.set('limit', String(Q_PAGE));
-      if (this.offset) p.set('offset', String(this.offset));
+      p.set('limit', String(Q_WINDOW));
       let data;
       try {
         data = await api('/api/dlq?' + p.toString());
       } catch (e) {
         if (seq !== this.seq) return;
-        if (!(e instanceof ApiError && e.status === 401)) {
-          fillTable($('quarantine'), QUARANTINE_COLS, [], { error: describe(e) });
-        }
+        if (!(e instanceof ApiError && e.status === 401)) this.list.set([], describe(e));
         return;
       }
       if (seq !== this.seq) return;
       this.items = data.items || [];
-      fillTable($('quarantine'), QUARANTINE_COLS, this.items, {
-        rowAttrs: (q) => ({
-          'data-id': q.id, tabindex: 0,
-          class: this.selected && this.selected.id === q.id ? 'selected' : null,
-        }),
-        empty: 'No quarantined entry matches.',
-      });
-      const n = this.items.length;
-      setText('q-page', n ? `entries ${this.offset + 1}–${this.offset + n}` : '');
-      $('q-prev').disabled = this.offset === 0;
-      $('q-next').disabled = n < Q_PAGE;
+      this.list.set(this.items, null, this.items.length >= Q_WINDOW);
     },
 
     async show(id) {
@@ -927,34 +1133,39 @@
         d = await api('/api/dlq/' + encodeURIComponent(id));
       } catch (e) {
         if (seq !== this.detailSeq) return;
-        if (e instanceof ApiError && e.status === 404) this.message(`Entry ${id} no longer exists or is not visible.`, true);
+        if (e instanceof ApiError && e.status === 404) this.message(t('q.gone', { id }), true);
         else if (!(e instanceof ApiError && e.status === 401)) this.message(describe(e), true);
         return;
       }
       if (seq !== this.detailSeq) return;
       this.selected = d;
+      $('q-discard-reason').value = '';
+      this.detail(d);
+    },
+
+    // detail writes the entry into #q-detail (again when the language changes).
+    detail(d) {
       for (const tr of $('quarantine').querySelectorAll('tbody tr')) {
         tr.classList.toggle('selected', tr.getAttribute('data-id') === String(d.id));
       }
       setText('q-id', String(d.id));
       facts([
-        ['Source', `${sourceLabel(d.source)} (${d.source})`],
-        ['Dossier', dossierLink(d.dossier_id)],
-        ['Version', d.version ? String(d.version) : ''],
-        ['Field', d.field],
-        ['Format', d.format],
-        ['State', stateBadge(d.state)],
-        ['At', fmtTime(d.at)],
-        ['Size', typeof d.payload_size === 'number' ? fmtInt(d.payload_size) + ' bytes' : ''],
+        [t('q.source'), `${sourceLabel(d.source)} (${d.source})`],
+        [t('q.dossier'), dossierLink(d.dossier_id)],
+        [t('q.version'), d.version ? String(d.version) : ''],
+        [t('q.field'), d.field],
+        [t('q.format'), d.format],
+        [t('q.state'), stateBadge(d.state)],
+        [t('col.at'), fmtTime(d.at)],
+        [t('q.size'), typeof d.payload_size === 'number' ? t('bytes', { n: fmtInt(d.payload_size) }) : ''],
       ], $('q-meta'));
-      setText('q-reason-text', d.reason || '(no reason recorded)');
+      setText('q-reason-text', d.reason || t('q.noReason'));
       this.payload(d);
       const open = d.state === 'open';
       $('q-replay').disabled = !open;
       $('q-discard').disabled = !open;
       $('q-discard-reason').disabled = !open;
-      $('q-discard-reason').value = '';
-      setText('q-state-note', open ? '' : `This entry is ${d.state}: only open entries can be replayed or discarded.`);
+      setText('q-state-note', open ? '' : t('q.notOpen', { state: stateLabel(d.state) }));
       $('q-detail').hidden = false;
     },
 
@@ -964,21 +1175,21 @@
       let text = d.payload || '';
       let note = '';
       if (d.payload_encoding === 'base64') {
-        note = 'The payload is not valid text: shown base64-encoded.';
+        note = t('q.base64');
       } else if (d.format === 'json' || /^\s*[[{]/.test(text)) {
         try {
           text = JSON.stringify(JSON.parse(text), null, 2);
-          note = 'JSON, pretty-printed.';
+          note = t('q.json');
         } catch (e) {
-          note = 'Does not parse as JSON: shown as received.';
+          note = t('q.badJson');
         }
       } else if (d.format === 'xml' || /^\s*</.test(text)) {
-        note = 'XML, shown as received.';
+        note = t('q.xml');
       } else if (d.format) {
-        note = `Format ${d.format}, shown as received.`;
+        note = t('q.otherFormat', { format: d.format });
       }
       setText('q-payload-note', note);
-      setText('q-payload', text || '(empty)');
+      setText('q-payload', text || t('q.emptyPayload'));
     },
 
     message(text, isError) {
@@ -994,7 +1205,7 @@
       if (kind === 'discard') {
         const reason = $('q-discard-reason').value.trim();
         if (!reason) {
-          this.message(`Give a reason for discarding entry ${d.id}.`, true);
+          this.message(t('q.giveReason', { id: d.id }), true);
           $('q-discard-reason').focus();
           return;
         }
@@ -1003,12 +1214,10 @@
       $('q-replay').disabled = $('q-discard').disabled = true;
       try {
         const res = await api(`/api/dlq/${encodeURIComponent(d.id)}/${kind}`, { method: 'POST', body });
-        this.message(kind === 'replay'
-          ? `Entry ${res.id} replayed: sent back to be normalised again (state ${res.state}).`
-          : `Entry ${res.id} discarded (state ${res.state}).`, false);
+        this.message(t(kind === 'replay' ? 'q.replayed' : 'q.discarded', { id: res.id, state: stateLabel(res.state) }), false);
       } catch (e) {
         if (e instanceof ApiError && e.status === 401) return;
-        this.message(`${kind === 'replay' ? 'Replay' : 'Discard'} of entry ${d.id} failed. ${describe(e)}`, true);
+        this.message(t(kind === 'replay' ? 'q.replayFailed' : 'q.discardFailed', { id: d.id, error: describe(e) }), true);
       }
       await Promise.all([this.show(d.id), this.load()]);
     },
@@ -1019,14 +1228,14 @@
       await this.apply();
       const f = this.applied;
       const parts = ['source', 'field', 'reason', 'dossier'].filter((k) => f[k]).map((k) =>
-        `${k} ${k === 'reason' ? 'contains' : '='} “${k === 'source' ? sourceLabel(f[k]) : f[k]}”`);
+        t('q.cond.' + k, { value: k === 'source' ? sourceLabel(f[k]) : f[k] }));
       const open = this.items.filter((q) => q.state === 'open').length;
       const count = f.state === 'open' || f.state === 'all'
-        ? ` The list shows ${open}${this.items.length >= Q_PAGE ? ' or more' : ''} open entr${open === 1 ? 'y' : 'ies'}.`
+        ? t(this.items.length >= Q_WINDOW ? 'q.askCountMore' : 'q.askCount', { n: fmtInt(open) })
         : '';
       setText('q-confirm-text', (parts.length
-        ? `Replay every open quarantined entry where ${parts.join(' and ')}?`
-        : 'No filter is set: replay EVERY open quarantined entry this token can see?') + count);
+        ? t('q.askSome', { conditions: parts.join(t('q.and')) })
+        : t('q.askAll')) + count);
       $('q-confirm').hidden = false;
       $('q-replay-all-confirm').focus();
     },
@@ -1036,11 +1245,11 @@
       const p = this.params(this.applied, false); // the hub replays open entries only
       try {
         const res = await api('/api/dlq/replay' + (p.toString() ? '?' + p.toString() : ''), { method: 'POST' });
-        this.message(`Replayed ${res.replayed} entr${res.replayed === 1 ? 'y' : 'ies'}.`, false);
+        this.message(t('q.replayedAll', { n: fmtInt(res.replayed) }), false);
       } catch (e) {
         if (e instanceof ApiError && e.status === 401) return;
-        const done = e.body && typeof e.body.replayed === 'number' ? ` Stopped after replaying ${e.body.replayed}.` : '';
-        this.message('Replay all failed. ' + describe(e) + done, true);
+        const done = e.body && typeof e.body.replayed === 'number' ? t('q.stoppedAfter', { n: fmtInt(e.body.replayed) }) : '';
+        this.message(t('q.replayAllFailed', { error: describe(e) }) + done, true);
       }
       await this.load();
       if (this.selected) await this.show(this.selected.id);
@@ -1050,36 +1259,41 @@
   // ---------------------------------------------------------------- level 4
 
   const withDossier = (cols) => [
-    { label: 'Dossier', cls: 'mono', cell: (r) => dossierLink(r.dossier_id) },
-    { label: 'Source', cell: (r) => sourceLabel(r.source) },
+    { label: 'col.dossier', cls: 'mono', cell: (r) => dossierLink(r.dossier_id), sort: (r) => r.dossier_id },
+    { label: 'col.source', cell: (r) => sourceLabel(r.source), sort: (r) => sourceLabel(r.source) },
   ].concat(cols);
 
   const L4_PAYMENT_COLS = withDossier([
-    { label: 'Ref', cls: 'mono', cell: (p) => p.ref },
-    { label: 'State', cell: (p) => stateBadge(p.state) },
-    { label: 'Amount', cls: 'num', cell: (p) => fmtMoney(p.amount) },
-    { label: 'Fees', cell: (p) => (p.fee_codes || []).join(', ') },
-    { label: 'Created', cls: 'time', cell: (p) => fmtTime(p.created_at) },
-    { label: 'Last change', cls: 'time', cell: (p) => fmtAgo(p.updated_at), attrs: (p) => ({ title: fmtTime(p.updated_at) }) },
+    { label: 'col.ref', cls: 'mono', cell: (p) => p.ref, sort: (p) => p.ref },
+    { label: 'col.state', cell: (p) => stateBadge(p.state), sort: (p) => stateLabel(p.state) },
+    { label: 'col.amount', cls: 'num', cell: (p) => fmtMoney(p.amount), sort: (p) => p.amount },
+    { label: 'col.fees', cell: (p) => (p.fee_codes || []).join(', ') },
+    { label: 'col.created', cls: 'time', cell: (p) => fmtTime(p.created_at), sort: (p) => Date.parse(p.created_at) },
+    { label: 'col.lastChange', cls: 'time', cell: (p) => fmtAgo(p.updated_at), attrs: (p) => ({ title: fmtTime(p.updated_at) }), sort: (p) => Date.parse(p.updated_at) },
   ]);
 
   const L4_DELIVERY_COLS = withDossier([
-    { label: 'Order', cls: 'mono', cell: (d) => d.order_number },
-    { label: 'Item', cls: 'mono', cell: (d) => d.item_code },
-    { label: 'State', cell: (d) => stateBadge(d.state) },
-    { label: 'VNPost status', cls: 'num', cell: (d) => (d.status ? String(d.status) : '') },
-    { label: 'Status at', cls: 'time', cell: (d) => fmtTime(d.status_at) },
-    { label: 'COD', cls: 'num', cell: (d) => fmtMoney(d.cod) },
-    { label: 'Last change', cls: 'time', cell: (d) => fmtAgo(d.updated_at), attrs: (d) => ({ title: fmtTime(d.updated_at) }) },
+    { label: 'col.order', cls: 'mono', cell: (d) => d.order_number, sort: (d) => d.order_number },
+    { label: 'col.item', cls: 'mono', cell: (d) => d.item_code, sort: (d) => d.item_code },
+    { label: 'col.state', cell: (d) => stateBadge(d.state), sort: (d) => stateLabel(d.state) },
+    { label: 'col.vnpostStatus', cls: 'num', cell: (d) => (d.status ? String(d.status) : ''), sort: (d) => d.status },
+    { label: 'col.statusAt', cls: 'time', cell: (d) => fmtTime(d.status_at), sort: (d) => Date.parse(d.status_at) },
+    { label: 'col.cod', cls: 'num', cell: (d) => fmtMoney(d.cod), sort: (d) => d.cod },
+    { label: 'col.lastChange', cls: 'time', cell: (d) => fmtAgo(d.updated_at), attrs: (d) => ({ title: fmtTime(d.updated_at) }), sort: (d) => Date.parse(d.updated_at) },
   ]);
 
   const L4_PROBLEM_COLS = L4_DELIVERY_COLS.concat([
-    { label: 'Problem', cell: (d) => d.problem, attrs: (d) => ({ class: d.problem ? 'error-text' : null }) },
+    { label: 'col.problem', cell: (d) => d.problem, attrs: (d) => ({ class: d.problem ? 'error-text' : null }), sort: (d) => d.problem },
   ]);
 
   const level4 = {
     seq: 0,
     timer: null,
+    lists: {}, // table id → PagedTable, made by wire
+
+    reset() {
+      for (const l of Object.values(this.lists)) l.clear();
+    },
 
     enter() {
       this.leave();
@@ -1097,7 +1311,8 @@
       // Payments are for operators; a postal token sees deliveries only.
       const payments = session.me.role !== 'postal';
       $('level4-payments').hidden = !payments;
-      const one = async (id, path, cols, empty, key) => {
+      // Each list is paged and sorted in the page (the API answers every row).
+      const one = async (id, path) => {
         let rows = [], error = null;
         try {
           rows = (await api(path)).items || [];
@@ -1106,17 +1321,17 @@
           error = describe(e);
         }
         if (seq !== this.seq) return;
-        fillTable($(id), cols, rows, { empty, error, rowAttrs: (r) => ({ [key[0]]: r[key[1]] }) });
+        this.lists[id].set(rows, error);
       };
       await Promise.all([
-        payments && one('payments', '/api/payments', L4_PAYMENT_COLS, 'No payment in flight.', ['data-ref', 'ref']),
-        payments && one('stale-payments', '/api/payments?state=new,pending&stale=30m', L4_PAYMENT_COLS,
-          'No payment has been pending for more than 30 minutes.', ['data-ref', 'ref']),
-        one('deliveries', '/api/deliveries?inflight=true', L4_DELIVERY_COLS, 'No delivery in flight.', ['data-order', 'order_number']),
-        one('problems', '/api/deliveries?problems=true', L4_PROBLEM_COLS, 'No failed delivery.', ['data-order', 'order_number']),
+        payments && one('payments', '/api/payments'),
+        payments && one('stale-payments', '/api/payments?state=new,pending&stale=30m'),
+        one('deliveries', '/api/deliveries?inflight=true'),
+        one('problems', '/api/deliveries?problems=true'),
       ]);
       if (seq !== this.seq || !session.me) return;
-      setText('level4-updated', 'Updated ' + fmtClock(new Date()));
+      this.updated = new Date();
+      setText('level4-updated', t('updated', { time: fmtClock(this.updated) }));
       this.timer = setTimeout(() => this.load(), LEVEL4_EVERY_MS);
     },
   };
@@ -1130,7 +1345,7 @@
       ev.preventDefault();
       const token = $('token').value.trim();
       if (!token) {
-        setText('login-error', 'Enter your API token.');
+        setText('login-error', t('login.empty'));
         return;
       }
       $('login').disabled = true;
@@ -1141,7 +1356,8 @@
         $('login').disabled = false;
       }
     });
-    $('logout').addEventListener('click', () => signOut('Signed out.'));
+    $('logout').addEventListener('click', () => signOut(t('login.signedOut')));
+    $('lang').addEventListener('change', () => setLang($('lang').value));
     window.addEventListener('hashchange', route);
 
     $('search-form').addEventListener('submit', (ev) => {
@@ -1172,13 +1388,14 @@
         pick(ev);
       }
     });
-    $('q-prev').addEventListener('click', () => {
-      quarantine.offset = Math.max(0, quarantine.offset - Q_PAGE);
-      quarantine.load();
-    });
-    $('q-next').addEventListener('click', () => {
-      quarantine.offset += Q_PAGE;
-      quarantine.load();
+    quarantine.list = new PagedTable($('quarantine'), QUARANTINE_COLS, {
+      empty: 'q.empty',
+      sort: { col: 0, dir: 1 }, // by ID: oldest first, as the API lists them
+      rowAttrs: (q) => ({
+        'data-id': q.id, tabindex: 0,
+        class: quarantine.selected && quarantine.selected.id === q.id ? 'selected' : null,
+      }),
+      pager: { nav: $('q-prev').parentElement, prev: $('q-prev'), next: $('q-next'), label: $('q-page') },
     });
     $('q-replay').addEventListener('click', () => quarantine.act('replay'));
     $('q-discard').addEventListener('click', () => quarantine.act('discard'));
@@ -1192,9 +1409,42 @@
     });
 
     $('level4-refresh').addEventListener('click', () => level4.load());
+    const byKey = (key) => (r) => ({ [key[0]]: r[key[1]] });
+    for (const [id, cols, empty, key] of [
+      ['payments', L4_PAYMENT_COLS, 'l4.noPayment', ['data-ref', 'ref']],
+      ['stale-payments', L4_PAYMENT_COLS, 'l4.noStale', ['data-ref', 'ref']],
+      ['deliveries', L4_DELIVERY_COLS, 'l4.noDelivery', ['data-order', 'order_number']],
+      ['problems', L4_PROBLEM_COLS, 'l4.noProblem', ['data-order', 'order_number']],
+    ]) {
+      level4.lists[id] = new PagedTable($(id), cols, { empty, rowAttrs: byKey(key) });
+    }
+  }
+
+  // setLang switches the console's language, remembers it (local storage,
+  // the only thing kept there) and rewrites what is on screen from the data
+  // already loaded, without calling the API again.
+  function setLang(next) {
+    if (!LANGS[next]) return;
+    lang = next;
+    try {
+      localStorage.setItem(LANG_KEY, lang);
+    } catch (e) {
+      // not remembered: still switched
+    }
+    translateStatic();
+    if (!session.me) return;
+    showApp();
+    if (!$('view-overview').hidden && overview.data) overview.render(overview.data);
+    if (!$('dossier-body').hidden && dossier.shown) dossier.render(dossier.shown);
+    if (quarantine.list.loaded) quarantine.list.render();
+    if (quarantine.selected && !$('q-detail').hidden) quarantine.detail(quarantine.selected);
+    if (!$('q-confirm').hidden) $('q-confirm').hidden = true; // asked in the other language: ask again
+    for (const l of Object.values(level4.lists)) if (l.loaded) l.render();
+    if (level4.updated) setText('level4-updated', t('updated', { time: fmtClock(level4.updated) }));
   }
 
   function boot() {
+    translateStatic();
     wire();
     const token = sessionStorage.getItem(TOKEN_KEY);
     if (token) start(token);
