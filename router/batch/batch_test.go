@@ -114,8 +114,10 @@ func TestConcurrentFlushes(t *testing.T) {
 // TestCarry: items a flush hands back come first in the next batch, their
 // callers wait for that batch, and waiting counts what a batch left behind.
 func TestCarry(t *testing.T) {
-	// In a bubble every caller is queued before the linger runs out, however
-	// loaded the machine: the first batch is full, with items left waiting.
+	// In a bubble, time stands still until every goroutine blocks: the
+	// first batch's flush waits (synctest.Wait) until the callers left out
+	// of it have queued, so it sees them waiting however the goroutines
+	// were scheduled.
 	synctest.Test(t, testCarry)
 }
 
@@ -126,7 +128,9 @@ func testCarry(t *testing.T) {
 		fulls   []bool
 		carried = map[int]bool{}
 	)
+	var first sync.Once
 	g := NewCarrying(func(ctx context.Context, items []int, waiting func() int) ([]int, error) {
+		first.Do(synctest.Wait)
 		mu.Lock()
 		defer mu.Unlock()
 		batches = append(batches, append([]int(nil), items...))
