@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -372,17 +373,9 @@ func (s *Store) quarantineStmt(entries []store.QuarantineEntry) (stmt, error) {
 	rows := make([][]any, len(entries))
 	for i, e := range entries {
 		rows[i] = []any{e.Source, e.DossierID, e.Version, e.Field, e.Reason, e.Format, payloads[i],
-			s.d.time(cmpTime(e.At, now)), cmp(e.State, store.QuarantineOpen)}
+			s.d.time(cmpTime(e.At, now)), cmp.Or(e.State, store.QuarantineOpen)}
 	}
 	return s.d.many("quarantine", quarantineCols, rows, ""), nil
-}
-
-// cmp is v, or def when v is empty.
-func cmp(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
 }
 
 const quarantineColumns = `id, source, dossier_id, version, field, reason, format, payload, at, state`

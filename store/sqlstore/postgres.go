@@ -94,6 +94,7 @@ var postgres = &dialect{
 	migrateLock:   `SELECT pg_advisory_lock(hashtext('lienthong.migrate.' || current_schema()))`,
 	migrateUnlock: `SELECT pg_advisory_unlock(hashtext('lienthong.migrate.' || current_schema()))`,
 	migrations:    migrationTypes{Postgres: true},
+	auditLock:     pgAuditLock,
 }
 
 // pgMany writes rows in one statement: each column travels as one array

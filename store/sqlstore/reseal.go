@@ -101,8 +101,8 @@ ORDER BY %[1]s LIMIT %[5]d`, c.key, c.parts, c.value, c.table, resealBatch)
 			}
 		}
 	}
-	if s.d.name == sqlite.name {
-		if _, err := s.w.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+	if s.d.compact != "" {
+		if _, err := s.w.ExecContext(ctx, s.d.compact); err != nil {
 			return total, fmt.Errorf("reseal: checkpoint: %w", err)
 		}
 	}
@@ -114,11 +114,11 @@ ORDER BY %[1]s LIMIT %[5]d`, c.key, c.parts, c.value, c.table, resealBatch)
 func (s *Store) rewrite(ctx context.Context, upd string, batch [][]any) (int, error) {
 	done := 0
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if s.d.name == sqlite.name {
-			if _, err := tx.ExecContext(ctx, `PRAGMA secure_delete = ON`); err != nil {
+		if on, off := s.d.secureDelete[0], s.d.secureDelete[1]; on != "" {
+			if _, err := tx.ExecContext(ctx, on); err != nil {
 				return err
 			}
-			defer func() { _, _ = tx.ExecContext(ctx, `PRAGMA secure_delete = OFF`) }()
+			defer func() { _, _ = tx.ExecContext(ctx, off) }()
 		}
 		ps, err := tx.PrepareContext(ctx, s.d.bind(upd))
 		if err != nil {

@@ -148,4 +148,9 @@ var sqlite = &dialect{
 	runEvents:   sqliteRunEvents,
 	tableExists: `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = $1`,
 	migrations:  migrationTypes{SQLite: true},
+	// secure_delete zeroes the former values in the pages rather than
+	// leaving them in free space; the checkpoint truncates the WAL, which
+	// still holds them.
+	secureDelete: [2]string{`PRAGMA secure_delete = ON`, `PRAGMA secure_delete = OFF`},
+	compact:      `PRAGMA wal_checkpoint(TRUNCATE)`,
 }

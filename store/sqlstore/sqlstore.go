@@ -79,6 +79,14 @@ type dialect struct {
 	migrateLock, migrateUnlock string
 	// migrations is the data the migration templates are rendered with.
 	migrations migrationTypes
+	// auditLock serialises appends to the audit chain within a write
+	// transaction ("" where the transaction holds the whole database).
+	auditLock string
+	// secureDelete turns overwriting freed values on and off around
+	// Reseal's rewrites, and compact then drops the former values from the
+	// files ("" where the engine has neither).
+	secureDelete [2]string
+	compact      string
 }
 
 // col is a column of a batched write, with its PostgreSQL type.

@@ -165,8 +165,8 @@ func pgRunEvents(ctx context.Context, s *Store, stmts []stmt, events []store.Eve
 // appendAuditChained inserts e after the audit chain's last entry.
 func (s *Store) appendAuditChained(ctx context.Context, e store.AuditEntry) (id int64, err error) {
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		if s.d.name == "postgres" {
-			if _, err := tx.ExecContext(ctx, pgAuditLock); err != nil {
+		if s.d.auditLock != "" {
+			if _, err := tx.ExecContext(ctx, s.d.auditLock); err != nil {
 				return err
 			}
 		}
@@ -262,8 +262,8 @@ func (s *Store) VerifyTrail(ctx context.Context, pub ed25519.PublicKey) (trail.R
 func (s *Store) SignTrailHead(ctx context.Context, key ed25519.PrivateKey) (trail.Head, error) {
 	var h trail.Head
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if s.d.name == "postgres" {
-			if _, err := tx.ExecContext(ctx, pgAuditLock); err != nil {
+		if s.d.auditLock != "" {
+			if _, err := tx.ExecContext(ctx, s.d.auditLock); err != nil {
 				return err
 			}
 		}
