@@ -513,7 +513,7 @@ func (b *bench) waitOthers(ctx context.Context) error {
 		if err := b.alive(); err != nil {
 			return err
 		}
-		n, err := b.counts.lag(ctx, prefix, prefix+"national")
+		n, where, err := b.counts.lag(ctx, prefix, prefix+"national")
 		if err != nil {
 			return err
 		}
@@ -523,7 +523,7 @@ func (b *bench) waitOthers(ctx context.Context) error {
 		if best < 0 || n < best {
 			best, since = n, time.Now()
 		} else if time.Since(since) > time.Minute {
-			return fmt.Errorf("the hub's consumers other than the national sink are stuck %d records behind", n)
+			return fmt.Errorf("the hub's consumers other than the national sink are stuck %d records behind (%s)", n, where)
 		}
 		if time.Since(told) > 2*time.Second {
 			fmt.Printf("  notices, fees and postal catching up: %d records behind\n", n)

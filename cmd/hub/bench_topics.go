@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/segmentio/kafka-go"
@@ -50,12 +51,14 @@ func (t *topicCounter) count(ctx context.Context, topics ...string) (int64, erro
 }
 
 // lag is how many records the consumer groups named with prefix, except
-// skip, have yet to commit, over the partitions assigned to their members.
-func (t *topicCounter) lag(ctx context.Context, prefix, skip string) (int64, error) {
+// skip, have yet to commit, over the partitions assigned to their members;
+// where names the lagging ones (group, topic/partition: committed..end) so
+// that a stuck consumer can be told apart from a slow one.
+func (t *topicCounter) lag(ctx context.Context, prefix, skip string) (n int64, where string, err error) {
 	c := &kafka.Client{Addr: kafka.TCP(t.addr)}
 	list, err := c.ListGroups(ctx, &kafka.ListGroupsRequest{})
 	if err != nil {
-		return 0, fmt.Errorf("list groups: %w", err)
+		return 0, "", fmt.Errorf("list groups: %w", err)
 	}
 	var ids []string
 	for _, g := range list.Groups {
@@ -64,11 +67,11 @@ func (t *topicCounter) lag(ctx context.Context, prefix, skip string) (int64, err
 		}
 	}
 	if len(ids) == 0 {
-		return 0, nil
+		return 0, "", nil
 	}
 	desc, err := c.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: ids})
 	if err != nil {
-		return 0, fmt.Errorf("describe groups: %w", err)
+		return 0, "", fmt.Errorf("describe groups: %w", err)
 	}
 	type tp struct {
 		topic     string
@@ -79,7 +82,7 @@ func (t *topicCounter) lag(ctx context.Context, prefix, skip string) (int64, err
 	asked := map[tp]bool{}
 	for _, g := range desc.Groups {
 		if g.Error != nil {
-			return 0, fmt.Errorf("describe group %s: %w", g.GroupID, g.Error)
+			return 0, "", fmt.Errorf("describe group %s: %w", g.GroupID, g.Error)
 		}
 		topics := map[string][]int{}
 		for _, m := range g.Members {
@@ -92,7 +95,7 @@ func (t *topicCounter) lag(ctx context.Context, prefix, skip string) (int64, err
 		}
 		res, err := c.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: g.GroupID, Topics: topics})
 		if err != nil {
-			return 0, fmt.Errorf("offsets of group %s: %w", g.GroupID, err)
+			return 0, "", fmt.Errorf("offsets of group %s: %w", g.GroupID, err)
 		}
 		committed[g.GroupID] = map[tp]int64{}
 		for topic, parts := range res.Topics {
@@ -107,29 +110,33 @@ func (t *topicCounter) lag(ctx context.Context, prefix, skip string) (int64, err
 		}
 	}
 	if len(asked) == 0 {
-		return 0, nil
+		return 0, "", nil
 	}
 	res, err := c.ListOffsets(ctx, ends)
 	if err != nil {
-		return 0, fmt.Errorf("list offsets: %w", err)
+		return 0, "", fmt.Errorf("list offsets: %w", err)
 	}
 	first, last := map[tp]int64{}, map[tp]int64{}
 	for name, parts := range res.Topics {
 		for _, p := range parts {
 			if p.Error != nil {
-				return 0, fmt.Errorf("offsets of %s/%d: %w", name, p.Partition, p.Error)
+				return 0, "", fmt.Errorf("offsets of %s/%d: %w", name, p.Partition, p.Error)
 			}
 			first[tp{name, p.Partition}], last[tp{name, p.Partition}] = p.FirstOffset, p.LastOffset
 		}
 	}
-	var n int64
-	for _, offs := range committed {
+	var lagging []string
+	for g, offs := range committed {
 		for k, off := range offs {
 			if off < first[k] {
 				off = first[k] // nothing committed yet
 			}
-			n += max(0, last[k]-off)
+			if d := last[k] - off; d > 0 {
+				n += d
+				lagging = append(lagging, fmt.Sprintf("%s %s/%d: %d..%d", g, k.topic, k.partition, off, last[k]))
+			}
 		}
 	}
-	return n, nil
+	slices.Sort(lagging)
+	return n, strings.Join(lagging, "; "), nil
 }
