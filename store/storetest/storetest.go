@@ -37,6 +37,14 @@ type Store interface {
 	OnTimeReport(ctx context.Context, f store.OnTimeFilter) ([]store.OnTimeRow, error)
 	OverdueCounts(ctx context.Context, now time.Time) (map[string]int, error)
 
+	ReconcileBatch(ctx context.Context, f store.ReconcileFilter) ([]store.LedgerEntry, error)
+	ForgetNationalHash(ctx context.Context, dossierID string, nationalVersion int64, hash string) (bool, error)
+	PutDrift(ctx context.Context, found []store.Drift) error
+	ResolveDrift(ctx context.Context, ids []string) error
+	MarkResyncing(ctx context.Context, ids []string) error
+	ListDrift(ctx context.Context, f store.DriftFilter) ([]store.Drift, int, error)
+	DriftCounts(ctx context.Context) (map[string]map[string]int, error)
+
 	AppendEvents(ctx context.Context, events []store.Event) error
 	Timeline(ctx context.Context, dossierID string) ([]store.Event, error)
 	PruneEvents(ctx context.Context, before time.Time, limit int) (int64, error)
@@ -128,6 +136,8 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"LedgerConcurrent", testLedgerConcurrent},
 		{"LedgerCounts", testLedgerCounts},
 		{"OnTimeReport", testOnTimeReport},
+		{"ReconcileBatch", testReconcileBatch},
+		{"Drift", testDrift},
 		{"Events", testEvents},
 		{"PruneEvents", testPruneEvents},
 		{"Quarantine", testQuarantine},
