@@ -761,17 +761,7 @@ func (e *env) checkProvinceScope(t *testing.T, all []l4dossier, own, province, o
 	if err := e.store.CreateToken(context.Background(), tok); err != nil {
 		t.Fatal(err)
 	}
-	get := func(path string) (int, []byte) {
-		req, _ := http.NewRequest("GET", "http://"+e.sims.HubAddr+path, nil)
-		req.Header.Set("Authorization", "Bearer "+secret)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, b
-	}
+	get := func(path string) (int, []byte) { return call(t, "GET", "http://"+e.sims.HubAddr+path, secret) }
 	sourceOf := map[string]string{}
 	var otherID string
 	for _, d := range all {

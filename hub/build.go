@@ -15,6 +15,7 @@ import (
 	"github.com/lienthong/lienthong/flows/notify"
 	"github.com/lienthong/lienthong/ops/metrics"
 	"github.com/lienthong/lienthong/ops/metrics/progress"
+	"github.com/lienthong/lienthong/ops/reconcile"
 	"github.com/lienthong/lienthong/ops/tracing"
 	"github.com/lienthong/lienthong/router"
 	"github.com/lienthong/lienthong/router/kafka"
@@ -45,6 +46,8 @@ type parts struct {
 	closers []func() error
 	subs    []*kafka.Subscriber
 	tracer  *tracing.Provider // nil: tracing off
+	// reconciler compares the ledger with the national portal.
+	reconciler *reconcile.Reconciler
 }
 
 // assigned is the Kafka partitions this process consumes now, by topic.
@@ -97,7 +100,7 @@ func (h *Hub) build() (_ *parts, err error) {
 	if err := h.buildRouter(p, keys); err != nil {
 		return nil, err
 	}
-	for _, add := range []func(*parts) error{h.addNormalisers, h.addNationalSink, h.addLevel4} {
+	for _, add := range []func(*parts) error{h.addNormalisers, h.addNationalSink, h.addLevel4, h.addReconciler} {
 		if err := add(p); err != nil {
 			return nil, err
 		}
@@ -196,10 +199,7 @@ func (h *Hub) addNationalSink(p *parts) error {
 	if err != nil {
 		return err
 	}
-	units := map[string]national.Unit{}
-	for _, src := range p.sources {
-		units[src.name] = src.unit
-	}
+	units := unitsOf(p.sources)
 	m := p.metrics
 	p.sink = router.NewNationalSink(router.NationalSinkConfig{
 		Units: units, Linger: h.cfg.National.Linger, Concurrency: h.cfg.National.Concurrency, Calls: h.cfg.National.Calls, Instance: h.cfg.Instance, Effects: h.store,

@@ -49,8 +49,27 @@ type Config struct {
 	Breaker   BreakerConfig   `yaml:"breaker"`
 	Retention RetentionConfig `yaml:"retention"`
 	Tracing   TracingConfig   `yaml:"tracing"`
+	Reconcile ReconcileConfig `yaml:"reconcile"`
 
 	origin *origins // where LoadConfig found each setting
+}
+
+// ReconcileConfig is the background comparison of the ledger with the
+// national portal (ops/reconcile): a sweep over every dossier, with a
+// random sample between, one instance at a time.
+type ReconcileConfig struct {
+	// Rate is how many TraCuuHoSo lookups a second it makes; 0 (the
+	// default) leaves the background job off (`hub reconcile` still runs).
+	Rate float64 `yaml:"rate"`
+	// Sample makes every Sample-th lookup a random dossier's (default 4;
+	// negative: none).
+	Sample int `yaml:"sample"`
+	// Grace is how long after its last write a dossier counts as in flight
+	// and is not judged (default 10m).
+	Grace time.Duration `yaml:"grace"`
+	// AutoResync sends each drifted dossier through the pipeline again as
+	// soon as it is found; otherwise an operator does (API or console).
+	AutoResync bool `yaml:"auto_resync"`
 }
 
 // RetentionConfig bounds what the store keeps. Only provenance events are
@@ -335,6 +354,12 @@ func (c *Config) check() []Problem {
 	c.checkLevel4(&p)
 	if err := c.Tracing.settings("", nil).Validate(); err != nil {
 		p.add("tracing", err.Error())
+	}
+	if c.Reconcile.Rate < 0 {
+		p.add("reconcile.rate", "lookups a second: 0 (off) or more")
+	}
+	if c.Reconcile.Grace < 0 {
+		p.add("reconcile.grace", "a duration of 0 or more")
 	}
 	return p
 }

@@ -36,7 +36,7 @@ func (h *Hub) httpHandler(l4 *level4, ops *api.Server, m *metrics.Metrics) http.
 // operatorAPI is the operator API over the configured sources and targets.
 func (h *Hub) operatorAPI(p *parts, dead *dlq.Service) *api.Server {
 	cfg := api.Config{Store: h.store, Counters: h.counters, Breakers: h.breakers, Lag: p.metrics.Lag,
-		Quarantine: dead, Log: h.log, Targets: []string{"national"},
+		Quarantine: dead, Log: h.log, Targets: []string{"national"}, Reconciler: p.reconciler,
 		Self: api.Self{ID: h.id, Name: h.cfg.Instance, StartedAt: h.started, Partitions: p.assigned}}
 	for _, src := range h.cfg.Sources {
 		label := src.Label
@@ -93,6 +93,15 @@ func (h *Hub) gauges(ctx context.Context, m *metrics.Metrics, sources []string) 
 		} else {
 			for _, src := range sources {
 				m.SetOverdue(src, overdue[src]) // 0 for a source with none
+			}
+		}
+		if drift, err := h.store.DriftCounts(ctx); err != nil {
+			if ctx.Err() == nil {
+				h.log.Log(ctx, slog.LevelDebug, "drift count failed", "error", err.Error())
+			}
+		} else {
+			for _, src := range sources {
+				m.SetDrift(src, drift[src])
 			}
 		}
 		select {

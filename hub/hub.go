@@ -26,6 +26,7 @@ import (
 	"github.com/lienthong/lienthong/ops/api"
 	"github.com/lienthong/lienthong/ops/dlq"
 	"github.com/lienthong/lienthong/ops/metrics/progress"
+	"github.com/lienthong/lienthong/ops/reconcile"
 	"github.com/lienthong/lienthong/router"
 	"github.com/lienthong/lienthong/router/ingest"
 	"github.com/lienthong/lienthong/router/kafka"
@@ -43,6 +44,7 @@ type Store interface {
 	notify.Store
 	dlq.Store
 	api.Store
+	reconcile.Store
 	eventPruner
 	CreateToken(ctx context.Context, t store.APIToken) error
 	IndexIdentities(ctx context.Context, links []store.IdentityLink) error
@@ -274,6 +276,9 @@ func (h *Hub) loops(p *parts) []leased {
 	}
 	if sign := h.trailLoop(); sign != nil {
 		loops["trail-heads"] = sign
+	}
+	if h.cfg.Reconcile.Rate > 0 {
+		loops["reconcile"] = p.reconciler.Run
 	}
 	var out []leased
 	for name, run := range loops {

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -10,6 +11,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/lienthong/lienthong/connectors/national"
+	natmap "github.com/lienthong/lienthong/mapping/national"
 	"github.com/lienthong/lienthong/ops/tracing"
 	"github.com/lienthong/lienthong/router/kafka"
 	"github.com/lienthong/lienthong/schemas"
@@ -97,6 +100,33 @@ func (f *facts) apply(d *schemas.Dossier) *schemas.Dossier {
 	return &out
 }
 
+// Expectation is what the national portal should hold of a dossier: its
+// HOSO as the sink sends it, with the hub's effects laid over it, and the
+// content hash the ledger records for that HOSO.
+type Expectation struct {
+	HoSo national.HoSo
+	Hash string
+}
+
+// Expected works out, for each dossier, what the portal should hold of it
+// (for reconciliation: the sink's own mapping, so the two cannot differ).
+func Expected(ctx context.Context, eff Effects, ds []*schemas.Dossier) (map[string]Expectation, error) {
+	ids := make([]string, len(ds))
+	for i, d := range ds {
+		ids[i] = d.ID
+	}
+	effects, err := loadFacts(ctx, eff, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]Expectation, len(ds))
+	for _, d := range ds {
+		e := effects[d.ID].apply(d)
+		out[d.ID] = Expectation{HoSo: natmap.HoSo(e), Hash: natmap.ContentHash(e)}
+	}
+	return out, nil
+}
+
 // Resyncer puts a dossier's latest canonical version back on the canonical
 // topic, so the national sink looks at it again after a level-4 effect
 // changed what the portal should hold. Keyed like every canonical message,
@@ -107,6 +137,8 @@ type Resyncer struct {
 	}
 	Publisher message.Publisher
 	Topic     string
+	// Reason is the MetadataResync value (default "effects").
+	Reason string
 }
 
 // Resync republishes dossierID. A dossier the ledger does not hold yet needs
@@ -123,7 +155,7 @@ func (r *Resyncer) Resync(ctx context.Context, dossierID string) error {
 	msg := message.NewMessage(watermill.NewUUID(), e.Canonical)
 	msg.Metadata.Set(kafka.PartitionKeyMetadata, dossierID)
 	msg.Metadata.Set(schemas.MetadataSource, e.Source)
-	msg.Metadata.Set(MetadataResync, "effects")
+	msg.Metadata.Set(MetadataResync, cmp.Or(r.Reason, "effects"))
 	// The version it holds: a newer one waiting behind it replaces it, and
 	// it never replaces a newer one (kafka.SubscriberConfig.SupersedeBy).
 	msg.Metadata.Set(schemas.MetadataVersion, strconv.FormatInt(e.Version, 10))

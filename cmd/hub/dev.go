@@ -112,6 +112,9 @@ func runDev(ctx context.Context, args []string) error {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 42))
 
 	cfg := sims.HubConfig(b.Addrs(), sc)
+	// Reconciliation runs in the background, gently: the console's
+	// reconciliation page then shows what it finds.
+	cfg.Reconcile = hub.ReconcileConfig{Rate: 5, Grace: time.Minute}
 	counters := progress.New()
 	h := hub.New(cfg, st, counters, log)
 

@@ -54,6 +54,8 @@ func main() {
 		err = runCheck(ctx, os.Args[2:])
 	case "validate":
 		err = runValidate(ctx, os.Args[2:])
+	case "reconcile":
+		err = runReconcile(ctx, os.Args[2:])
 	case "version", "--version", "-version":
 		printVersion()
 		return
@@ -95,6 +97,10 @@ commands:
   check     try provincial portals before they go live: hub check --config FILE [--source NAME]
             (log in, read the first page of changes and map it, publishing nothing;
             every record that cannot be mapped is listed with its field)
+  reconcile compare the ledger with the national portal (TraCuuHoSo), dossier by dossier:
+            hub reconcile --config FILE [--source A,B --limit N --rate R --resync]
+            (each drifted dossier is printed and recorded for the console; --resync sends
+            it through the pipeline again; exits 1 when it found drift)
   validate  check a configuration as hub serve would before it starts, listing every problem
             with its setting and line: hub validate [--config FILE] [--connect]
             (--connect also logs in to each source, the national portal, each payment

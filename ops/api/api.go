@@ -48,6 +48,8 @@ type Store interface {
 	ListInstances(ctx context.Context) ([]store.Instance, error)
 	ListLeases(ctx context.Context) ([]store.Lease, error)
 	OnTimeReport(ctx context.Context, f store.OnTimeFilter) ([]store.OnTimeRow, error)
+	ListDrift(ctx context.Context, f store.DriftFilter) ([]store.Drift, int, error)
+	DriftCounts(ctx context.Context) (map[string]map[string]int, error)
 }
 
 // Source is a configured provincial portal.
@@ -75,6 +77,9 @@ type Config struct {
 	// Self is this process, as it reports itself to the other instances
 	// (see cluster.go).
 	Self Self
+	// Reconciler resyncs drifted dossiers; nil answers the resync
+	// operations 404 (the drift list is served from the store).
+	Reconciler Reconciler
 }
 
 // Server is the API.
@@ -113,6 +118,9 @@ var Endpoints = []Endpoint{
 	{"GET", "/api/deliveries", allRoles, false},
 	{"GET", "/api/audit", national, false},
 	{"GET", "/api/ontime", operators, false},
+	{"GET", "/api/drift", operators, false},
+	{"POST", "/api/drift/{id}/resync", operators, true},
+	{"POST", "/api/drift/resync", operators, true},
 	{"GET", "/api/dlq", operators, false},
 	{"GET", "/api/dlq/{id}", operators, false},
 	{"POST", "/api/dlq/{id}/replay", operators, true},
@@ -128,14 +136,17 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, history: NewHistory(time.Hour, 10*time.Second)}
 	handlers := map[string]http.Handler{
-		"/api/me":            http.HandlerFunc(s.me),
-		"/api/overview":      http.HandlerFunc(s.overview),
-		"/api/dossiers":      http.HandlerFunc(s.searchDossiers),
-		"/api/dossiers/{id}": http.HandlerFunc(s.dossier),
-		"/api/payments":      http.HandlerFunc(s.payments),
-		"/api/deliveries":    http.HandlerFunc(s.deliveries),
-		"/api/audit":         http.HandlerFunc(s.audit),
-		"/api/ontime":        http.HandlerFunc(s.onTime),
+		"/api/me":                http.HandlerFunc(s.me),
+		"/api/overview":          http.HandlerFunc(s.overview),
+		"/api/dossiers":          http.HandlerFunc(s.searchDossiers),
+		"/api/dossiers/{id}":     http.HandlerFunc(s.dossier),
+		"/api/payments":          http.HandlerFunc(s.payments),
+		"/api/deliveries":        http.HandlerFunc(s.deliveries),
+		"/api/audit":             http.HandlerFunc(s.audit),
+		"/api/ontime":            http.HandlerFunc(s.onTime),
+		"/api/drift":             http.HandlerFunc(s.drift),
+		"/api/drift/{id}/resync": http.HandlerFunc(s.resyncDrift),
+		"/api/drift/resync":      http.HandlerFunc(s.resyncAllDrift),
 	}
 	var dead http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "the quarantine is not served by this hub")

@@ -115,6 +115,7 @@ func newFixture(t *testing.T) *fixture {
 		Lag:        func(string) time.Duration { return 2 * time.Second },
 		Quarantine: dlq.New(st, pub, topics, "api-test"),
 		Log:        slog.New(slog.DiscardHandler),
+		Reconciler: marking{st},
 	})
 	s.Sample(context.Background(), time.Now().Add(-time.Minute))
 	f.counters.Add("sonla", progress.Synced, 30)
@@ -122,6 +123,14 @@ func newFixture(t *testing.T) *fixture {
 	f.srv = httptest.NewServer(s.Handler())
 	t.Cleanup(f.srv.Close)
 	return f
+}
+
+// marking resyncs by marking the drift resyncing, as the reconciler does
+// once it has republished the dossiers (the pipeline is not under test).
+type marking struct{ st *sqlstore.Store }
+
+func (m marking) Resync(ctx context.Context, ids []string) (int, error) {
+	return len(ids), m.st.MarkResyncing(ctx, ids)
 }
 
 func (f *fixture) seed(t *testing.T, p *province) {
@@ -139,6 +148,10 @@ func (f *fixture) seed(t *testing.T, p *province) {
 		Procedure: "1.000894", Version: 3, Status: 4, Canonical: canonical,
 		NationalState: store.NationalHeld, NationalVersion: 3, NationalSteps: 2, NationalAt: time.Now(),
 		DueAt: time.Now()}}); err != nil { // due in the current month: in the on-time report's default period
+		t.Fatal(err)
+	}
+	if err := f.st.PutDrift(ctx, []store.Drift{{DossierID: p.dossier, Source: p.source, Province: p.code,
+		Kind: store.DriftFieldDiffers, Fields: []string{"TrichYeuHoSo"}, Detail: "1 field(s) differ"}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.st.IndexIdentities(ctx, []store.IdentityLink{{DossierID: p.dossier, Source: p.source, IDNumber: p.cccd},
@@ -213,6 +226,13 @@ func paths(e api.Endpoint, p *province) []string {
 		return []string{e.Pattern + "?source=" + p.source, e.Pattern + "?dossier=" + p.dossier}
 	case "/api/ontime":
 		return []string{e.Pattern, e.Pattern + "?source=" + p.source}
+	case "/api/drift":
+		return []string{e.Pattern, e.Pattern + "?source=" + p.source, e.Pattern + "?state=all",
+			e.Pattern + "?format=csv&source=" + p.source}
+	case "/api/drift/{id}/resync":
+		return []string{id(p.dossier)}
+	case "/api/drift/resync":
+		return []string{e.Pattern + "?source=" + p.source}
 	case "/api/dlq/{id}", "/api/dlq/{id}/replay", "/api/dlq/{id}/discard":
 		return []string{id(fmt.Sprint(p.entry))}
 	}

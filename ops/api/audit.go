@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -39,6 +38,12 @@ func (s *Server) audited(next http.Handler) http.Handler {
 // auditAction names what a quarantine operation does and to what. The
 // target is an entry ID or the filters of a bulk replay: no personal data.
 func auditAction(r *http.Request) (action, target string) {
+	if rest, ok := strings.CutPrefix(r.URL.Path, "/api/drift/"); ok {
+		if rest == "resync" {
+			return auth.ActionResyncAll, r.URL.RawQuery
+		}
+		return auth.ActionResync, "dossier " + strings.TrimSuffix(rest, "/resync")
+	}
 	rest := strings.Trim(strings.TrimPrefix(r.URL.Path, "/api/dlq"), "/")
 	switch {
 	case rest == "replay":
@@ -137,12 +142,8 @@ func auditFilter(r *http.Request, asCSV bool, now time.Time) (store.AuditFilter,
 	if f.Limit, err = intParam(r, "limit", def, maxN); err != nil {
 		return f, err
 	}
-	if v := q.Get("offset"); v != "" {
-		if f.Offset, err = strconv.Atoi(v); err != nil || f.Offset < 0 {
-			return f, fmt.Errorf("offset %q: want 0 or more: %w", v, store.ErrInvalid)
-		}
-	}
-	return f, nil
+	f.Offset, err = offsetParam(r)
+	return f, err
 }
 
 // AuditItemOf is e as the API answers it.

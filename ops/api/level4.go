@@ -118,6 +118,19 @@ func intParam(r *http.Request, name string, def, maxN int) (int, error) {
 	return n, nil
 }
 
+// offsetParam reads the offset of a page (default 0).
+func offsetParam(r *http.Request) (int, error) {
+	v := r.URL.Query().Get("offset")
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("offset %q: want 0 or more: %w", v, store.ErrInvalid)
+	}
+	return n, nil
+}
+
 func boolParam(r *http.Request, name string, def bool) (bool, error) {
 	v := r.URL.Query().Get(name)
 	if v == "" {

@@ -265,6 +265,20 @@ func TestOpenAPIAnswers(t *testing.T) {
 		{op: "GET /api/ontime", path: "/api/ontime?province=14", token: national, want: 400},
 		{op: "GET /api/ontime", path: "/api/ontime", token: postal, want: 403},
 
+		{op: "GET /api/drift", path: "/api/drift", token: sonlaTok, want: 200},
+		{op: "GET /api/drift", path: "/api/drift?state=all&kind=field_differs&source=sonla&limit=5&offset=0", token: national, want: 200},
+		{op: "GET /api/drift", path: "/api/drift?format=csv", token: national, want: 200},
+		{op: "GET /api/drift", path: "/api/drift?kind=lost", token: national, want: 400},
+		{op: "GET /api/drift", path: "/api/drift?source=hatinh", token: sonlaTok, want: 400},
+		{op: "GET /api/drift", path: "/api/drift", token: postal, want: 403},
+
+		{op: "POST /api/drift/{id}/resync", path: "/api/drift/" + sonla.dossier + "/resync", token: sonlaTok, want: 200},
+		{op: "POST /api/drift/{id}/resync", path: "/api/drift/" + sonla.dossier + "/resync", token: hatinhTok, want: 404},
+		{op: "POST /api/drift/{id}/resync", path: "/api/drift/" + sonla.dossier + "/resync", token: postal, want: 403},
+		{op: "POST /api/drift/resync", path: "/api/drift/resync?source=hatinh&kind=field_differs", token: national, want: 200},
+		{op: "POST /api/drift/resync", path: "/api/drift/resync?state=all", token: national, want: 400},
+		{op: "POST /api/drift/resync", path: "/api/drift/resync", token: postal, want: 403},
+
 		{op: "GET /api/dlq", path: "/api/dlq?state=all&limit=0&offset=0", token: sonlaTok, want: 200},
 		{op: "GET /api/dlq", path: "/api/dlq?state=all&format=csv", token: sonlaTok, want: 200},
 		{op: "GET /api/dlq", path: "/api/dlq?limit=100000", token: national, header: map[string]string{"Accept": "text/csv"}, want: 200},

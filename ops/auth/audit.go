@@ -17,6 +17,8 @@ const (
 	ActionReplay      = "quarantine.replay"
 	ActionReplayAll   = "quarantine.replay_all"
 	ActionDiscard     = "quarantine.discard"
+	ActionResync      = "reconcile.resync"
+	ActionResyncAll   = "reconcile.resync_all"
 	ActionTokenCreate = "token.create"
 	ActionTokenRevoke = "token.revoke"
 )

@@ -37,6 +37,8 @@
 //	lienthong_records_changed_total                 counter    source   records pulled that are new or changed versions at the source, counted once their page's cursor is stored (Changed); empty pulls add nothing; 0 from the start for the sources given to New
 //	lienthong_source_last_change_timestamp_seconds  gauge      source   Unix time of the last pull that returned at least one record (Changed); absent until one has. Unlike lienthong_last_success_timestamp_seconds (any successful call, empty pulls included), it shows when the province last sent something
 //	lienthong_dossiers_overdue                      gauge      source   dossiers past their due date (NgayHenTra) and not resolved (status 9 or 10), from the ledger (store OverdueCounts; the on-time report's overdue_now)
+//	lienthong_drift_open                            gauge      source, kind  dossiers whose national copy drifted from the ledger, found by reconciliation and not resolved yet (store DriftCounts); 0 for every kind of the sources given to New
+//	lienthong_reconcile_checks_total                counter    source, result  reconciliation's checks against TraCuuHoSo: ok, in_flight, skipped, error or a drift kind (ReconcileChecked); "ok" at 0 from the start for the sources given to New
 //
 // The lag is computed at scrape time from the messages TrackLag has
 // registered and not yet released, for every source given to New.
@@ -83,6 +85,7 @@ import (
 
 	"github.com/lienthong/lienthong/connectors/breaker"
 	"github.com/lienthong/lienthong/ops/metrics/progress"
+	"github.com/lienthong/lienthong/store"
 )
 
 const namespace = "lienthong"
@@ -113,6 +116,8 @@ type Metrics struct {
 	recordsChanged  *prometheus.CounterVec
 	lastChange      *prometheus.GaugeVec
 	overdue         *prometheus.GaugeVec
+	driftOpen       *prometheus.GaugeVec
+	reconciled      *prometheus.CounterVec
 
 	mu       sync.Mutex
 	nextID   uint64
@@ -157,13 +162,24 @@ func New(counters *progress.Counters, breakers *breaker.Set, sources []string) *
 			Namespace: namespace, Name: "dossiers_overdue",
 			Help: "Dossiers of the source past their due date (NgayHenTra) and not resolved (status 9 or 10).",
 		}, []string{"source"}),
+		driftOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "drift_open",
+			Help: "Dossiers whose national copy drifted from the ledger, by kind, not resolved yet.",
+		}, []string{"source", "kind"}),
+		reconciled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "reconcile_checks_total",
+			Help: "Reconciliation checks against the national portal, by result (ok, in_flight, skipped, error or a drift kind).",
+		}, []string{"source", "result"}),
 	}
 	// At 0 from the start, so that the first change is an increase.
 	for _, src := range sortedUnique(sources) {
 		m.recordsChanged.WithLabelValues(src)
+		m.reconciled.WithLabelValues(src, "ok")
+		m.SetDrift(src, nil)
 	}
 	reg.MustRegister(
 		m.handlerDuration, m.handlerErrors, m.quarantineOpen, m.recordsChanged, m.lastChange, m.overdue,
+		m.driftOpen, m.reconciled,
 		newLagCollector(m, sources),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -386,6 +402,25 @@ func (m *Metrics) SetOverdue(source string, n int) {
 		return
 	}
 	m.overdue.WithLabelValues(source).Set(float64(max(n, 0)))
+}
+
+// SetDrift sets lienthong_drift_open{source,kind} for every kind of
+// store.DriftKinds, from counts (a kind absent is 0).
+func (m *Metrics) SetDrift(source string, counts map[string]int) {
+	if m == nil {
+		return
+	}
+	for _, k := range store.DriftKinds {
+		m.driftOpen.WithLabelValues(source, k).Set(float64(max(counts[k], 0)))
+	}
+}
+
+// ReconcileChecked counts one reconciliation check of source's.
+func (m *Metrics) ReconcileChecked(source, result string) {
+	if m == nil {
+		return
+	}
+	m.reconciled.WithLabelValues(source, result).Inc()
 }
 
 // lagCollector computes lienthong_sync_lag_seconds at scrape time from the

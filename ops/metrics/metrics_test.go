@@ -377,7 +377,9 @@ func TestScrape(t *testing.T) {
 // The hub's own series carry only bounded labels: names from configuration
 // and code, never a dossier or a person.
 func TestLabelsBounded(t *testing.T) {
-	allowed := map[string]bool{"source": true, "target": true, "endpoint": true, "handler": true}
+	// kind and result take values from code (store.DriftKinds, the
+	// reconciler's outcomes).
+	allowed := map[string]bool{"source": true, "target": true, "endpoint": true, "handler": true, "kind": true, "result": true}
 	fams := scrape(t, drive(t).m)
 	var ours []*dto.MetricFamily
 	for name, f := range fams {

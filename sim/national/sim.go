@@ -1,8 +1,10 @@
 package national
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 
 	"github.com/lienthong/lienthong/sim/catalog"
 	"github.com/lienthong/lienthong/sim/simctl"
@@ -27,6 +29,31 @@ func (s *Server) registerSim(mux *http.ServeMux) {
 			return
 		}
 		simctl.WriteJSON(w, http.StatusOK, d)
+	})
+	// Drift planted for reconciliation tests: what a portal that lost or
+	// changed a dossier behind the hub's back would answer.
+	mux.HandleFunc("PATCH /_sim/dossiers/{id}", func(w http.ResponseWriter, r *http.Request) {
+		body, err := simctl.ReadBody(r)
+		var fields map[string]json.RawMessage
+		if err == nil {
+			err = json.Unmarshal(body, &fields)
+		}
+		if err == nil {
+			err = s.Alter(r.PathValue("id"), fields)
+		}
+		if err != nil {
+			simctl.WriteError(w, http.StatusBadRequest, err)
+			return
+		}
+		d, _ := s.Dossier(r.PathValue("id"))
+		simctl.WriteJSON(w, http.StatusOK, d)
+	})
+	mux.HandleFunc("DELETE /_sim/dossiers/{id}", func(w http.ResponseWriter, r *http.Request) {
+		if !s.Forget(r.PathValue("id")) {
+			simctl.WriteError(w, http.StatusNotFound, errors.New("unknown dossier"))
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("GET /_sim/stats", func(w http.ResponseWriter, r *http.Request) {
 		simctl.WriteJSON(w, http.StatusOK, s.Stats())
@@ -62,6 +89,58 @@ func (s *Server) SetCatalog(procs []catalog.Procedure) {
 func (d *dossier) view() Dossier {
 	return Dossier{MaHoSo: d.id, DstCode: d.dst, MaDonVi: d.unit, HoSo: d.hoso,
 		Created: d.created, Updated: d.updated, History: append([]HistoryEntry{}, d.history...)}
+}
+
+// Alter overwrites fields of a dossier's HOSO, or, for a dossier it does
+// not hold, plants one made of fields (with "dstcode" and "madonvi" taken
+// out of them, when given, as the unit it came from). Its history is
+// left as it is: the portal changed it, not a call.
+func (s *Server) Alter(id string, fields map[string]json.RawMessage) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.dossiers[id]
+	hoso := map[string]json.RawMessage{}
+	if d == nil {
+		now := s.clock.Now()
+		d = &dossier{id: id, created: now, updated: now}
+		hoso["MaHoSo"], _ = json.Marshal(id)
+	} else if err := json.Unmarshal(d.hoso, &hoso); err != nil {
+		return err
+	}
+	for k, v := range fields {
+		switch k {
+		case "dstcode":
+			_ = json.Unmarshal(v, &d.dst)
+		case "madonvi":
+			_ = json.Unmarshal(v, &d.unit)
+		default:
+			hoso[k] = v
+		}
+	}
+	b, err := json.Marshal(hoso)
+	if err != nil {
+		return err
+	}
+	d.hoso = b
+	if s.dossiers[id] == nil {
+		s.dossiers[id] = d
+		s.order = append(s.order, d)
+	}
+	return nil
+}
+
+// Forget drops a dossier as if the portal had lost it; it reports whether
+// the portal held it.
+func (s *Server) Forget(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.dossiers[id]
+	if d == nil {
+		return false
+	}
+	delete(s.dossiers, id)
+	s.order = slices.DeleteFunc(s.order, func(x *dossier) bool { return x == d })
+	return true
 }
 
 // Dossier returns a dossier as last received, with its history.
