@@ -36,6 +36,8 @@ package store
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -147,8 +149,9 @@ type QuarantineEntry struct {
 
 // QuarantineFilter selects quarantine entries. Empty fields do not filter,
 // except Sources. Since is inclusive, Until exclusive. Limit <= 0 means no
-// limit. Results are ordered by ID, oldest first, so paging with Offset is
-// stable and a replay keeps the order records were quarantined in.
+// limit. Results are ordered by ID, oldest first, unless Sort says
+// otherwise, so paging with Offset is stable and a replay keeps the order
+// records were quarantined in.
 type QuarantineFilter struct {
 	Source, DossierID, Field, State string
 	// Sources, when not nil, keeps only entries whose Source is one of
@@ -158,6 +161,29 @@ type QuarantineFilter struct {
 	Sources       []string
 	Since, Until  time.Time
 	Limit, Offset int
+	// Sort orders the entries by one of QuarantineSortKeys, ascending, or
+	// descending after a "-" ("-at": newest first); entries that tie are
+	// in ID order, the same way round, so that pages neither repeat nor
+	// skip one. Text sorts by its bytes on every engine. "" is "id".
+	Sort string
+}
+
+// QuarantineSortKeys are the keys QuarantineFilter.Sort takes: the entry's
+// ID, time, source, dossier ID, field and state.
+var QuarantineSortKeys = []string{"id", "at", "source", "dossier", "field", "state"}
+
+// ParseQuarantineSort reads a QuarantineFilter.Sort: its key ("id" for
+// "") and whether it is descending. Any other key wraps ErrInvalid.
+func ParseQuarantineSort(s string) (key string, desc bool, err error) {
+	key, desc = strings.CutPrefix(s, "-")
+	if s == "" {
+		key = "id"
+	}
+	if !slices.Contains(QuarantineSortKeys, key) {
+		return "", false, fmt.Errorf("sort %q: want one of %s, or one of them after a - for descending: %w",
+			s, strings.Join(QuarantineSortKeys, ", "), ErrInvalid)
+	}
+	return key, desc, nil
 }
 
 // IdentityLink ties a dossier to an applicant's identity number (CCCD, CMND

@@ -255,13 +255,16 @@ func names(sources []Source) []string {
 }
 
 // provinceOf is the province code of the configured source name, or "".
-func (s *Server) provinceOf(source string) string {
+func (s *Server) provinceOf(source string) string { return s.source(source).Province }
+
+// source is the configured source of that name, or a zero Source.
+func (s *Server) source(name string) Source {
 	for _, src := range s.cfg.Sources {
-		if src.Name == source {
-			return src.Province
+		if src.Name == name {
+			return src
 		}
 	}
-	return ""
+	return Source{}
 }
 
 // canSeeSource reports whether the request may see the data of source.

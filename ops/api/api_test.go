@@ -225,7 +225,7 @@ func paths(e api.Endpoint, p *province) []string {
 	case "/api/dlq/replay": // unfiltered, it replays the caller's own: tried on its own below
 		return []string{e.Pattern + "?source=" + p.source, e.Pattern + "?dossier=" + p.dossier}
 	case "/api/ontime":
-		return []string{e.Pattern, e.Pattern + "?source=" + p.source}
+		return []string{e.Pattern, e.Pattern + "?source=" + p.source, e.Pattern + "?format=csv", e.Pattern + "?format=csv&source=" + p.source}
 	case "/api/drift":
 		return []string{e.Pattern, e.Pattern + "?source=" + p.source, e.Pattern + "?state=all",
 			e.Pattern + "?format=csv&source=" + p.source}

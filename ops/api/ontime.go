@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/lienthong/lienthong/ops/export"
 	"github.com/lienthong/lienthong/schemas"
 	"github.com/lienthong/lienthong/store"
 )
@@ -16,12 +17,24 @@ type onTimeRow struct {
 	Province string `json:"province"`
 }
 
+// OnTimeCSVHeader is the columns of the on-time report's CSV: a row's
+// counts, with the period (the file says what it covers once opened) and
+// the source's label for people.
+var OnTimeCSVHeader = []string{"period", "source", "label", "province", "procedure", "due", "on_time", "late", "overdue_now", "open"}
+
 // onTime is the on-time report (SLA) of a month or a quarter: per source
 // and procedure, the dossiers whose due date (NgayHenTra) falls in it,
 // resolved on time, late, overdue now or not yet due. A token sees its
-// visible sources' only; source narrows to one of them.
+// visible sources' only; source narrows to one of them. It answers CSV
+// (format=csv or Accept: text/csv) without the totals, which a spreadsheet
+// sums.
 func (s *Server) onTime(w http.ResponseWriter, r *http.Request) {
-	if err := onlyParams(r, "period", "source"); err != nil {
+	if err := onlyParams(r, "period", "source", "format"); err != nil {
+		writeErr(w, err)
+		return
+	}
+	asCSV, err := export.WantsCSV(r)
+	if err != nil {
 		writeErr(w, err)
 		return
 	}
@@ -45,14 +58,20 @@ func (s *Server) onTime(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "on-time report", err)
 		return
 	}
-	province := map[string]string{}
-	for _, src := range s.cfg.Sources {
-		province[src.Name] = src.Province
+	if asCSV {
+		out := make([][]string, 0, len(rows))
+		for _, row := range rows {
+			src := s.source(row.Source)
+			out = append(out, []string{period, row.Source, src.Label, src.Province, row.Procedure, export.Int(row.Due),
+				export.Int(row.OnTime), export.Int(row.Late), export.Int(row.OverdueNow), export.Int(row.Open)})
+		}
+		_ = export.WriteCSV(w, "ontime-"+period+".csv", OnTimeCSVHeader, out)
+		return
 	}
 	items := make([]onTimeRow, 0, len(rows))
 	var total store.OnTimeRow
 	for _, row := range rows {
-		items = append(items, onTimeRow{row, province[row.Source]})
+		items = append(items, onTimeRow{row, s.provinceOf(row.Source)})
 		total.Add(row)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{

@@ -260,6 +260,9 @@ func TestOpenAPIAnswers(t *testing.T) {
 
 		{op: "GET /api/ontime", path: "/api/ontime", token: sonlaTok, want: 200},
 		{op: "GET /api/ontime", path: "/api/ontime?period=2026-Q4&source=sonla", token: national, want: 200},
+		{op: "GET /api/ontime", path: "/api/ontime?format=csv&source=sonla", token: sonlaTok, want: 200},
+		{op: "GET /api/ontime", path: "/api/ontime?period=2026-Q4", token: national, header: map[string]string{"Accept": "text/csv"}, want: 200},
+		{op: "GET /api/ontime", path: "/api/ontime?format=xml", token: national, want: 400},
 		{op: "GET /api/ontime", path: "/api/ontime?period=2026-13", token: national, want: 400},
 		{op: "GET /api/ontime", path: "/api/ontime?source=hatinh", token: sonlaTok, want: 400},
 		{op: "GET /api/ontime", path: "/api/ontime?province=14", token: national, want: 400},
@@ -283,6 +286,8 @@ func TestOpenAPIAnswers(t *testing.T) {
 		{op: "GET /api/dlq", path: "/api/dlq?state=all&format=csv", token: sonlaTok, want: 200},
 		{op: "GET /api/dlq", path: "/api/dlq?limit=100000", token: national, header: map[string]string{"Accept": "text/csv"}, want: 200},
 		{op: "GET /api/dlq", path: "/api/dlq?format=csv&limit=100001", token: national, want: 400},
+		{op: "GET /api/dlq", path: "/api/dlq?state=all&sort=-at&limit=1&offset=1", token: national, want: 200},
+		{op: "GET /api/dlq", path: "/api/dlq?sort=reason", token: national, want: 400},
 		{op: "GET /api/dlq", path: "/api/dlq?state=closed", token: national, want: 400},
 		{op: "GET /api/dlq", path: "/api/dlq?since=yesterday", token: national, want: 400},
 		{op: "GET /api/dlq", path: "/api/dlq?source=sonla&source=hatinh", token: national, want: 400},

@@ -59,6 +59,7 @@ type Store interface {
 	ListQuarantine(ctx context.Context, f store.QuarantineFilter) ([]store.QuarantineEntry, error)
 	GetQuarantine(ctx context.Context, id int64) (store.QuarantineEntry, error)
 	SetQuarantineState(ctx context.Context, id int64, state string) error
+	CountQuarantineMatching(ctx context.Context, f store.QuarantineFilter) (int, error)
 	AppendEvents(ctx context.Context, events []store.Event) error
 	ReopenSettlement(ctx context.Context, kind, ref string) (store.Settlement, bool, error)
 }
@@ -115,6 +116,10 @@ type Filter struct {
 	// Limit is the most entries List returns: <= 0 means DefaultLimit, more
 	// than MaxLimit is refused. For ReplayAll, <= 0 means every match.
 	Limit, Offset int
+	// Sort is the order of List and Export (store.QuarantineFilter.Sort):
+	// by ID, oldest first, when empty. ReplayAll takes none: it replays
+	// in the order records were quarantined.
+	Sort string
 }
 
 // Item is a quarantine entry as listed: everything but the payload, which
@@ -164,7 +169,10 @@ func New(st Store, pub message.Publisher, topics router.Topics, instance string)
 // storeFilter is what the store can filter of f.
 func (f Filter) storeFilter() (store.QuarantineFilter, error) {
 	sf := store.QuarantineFilter{Source: f.Source, Sources: f.Sources, DossierID: f.DossierID, Field: f.Field,
-		Since: f.Since, Until: f.Until}
+		Since: f.Since, Until: f.Until, Sort: f.Sort}
+	if _, _, err := store.ParseQuarantineSort(f.Sort); err != nil {
+		return sf, err
+	}
 	switch f.State {
 	case "":
 		sf.State = store.QuarantineOpen
@@ -181,8 +189,8 @@ func (f Filter) storeFilter() (store.QuarantineFilter, error) {
 	return sf, nil
 }
 
-// each calls fn with the entries f selects, oldest first, from Offset on,
-// until fn returns false. It reads the store a page at a time, so that a
+// each calls fn with the entries f selects, in f.Sort's order, from Offset
+// on, until fn returns false. It reads the store a page at a time, so that a
 // reason filter matching few of many entries (each with its payload) does
 // not hold them all in memory.
 func (s *Service) each(ctx context.Context, f Filter, fn func(store.QuarantineEntry) bool) error {
@@ -220,9 +228,32 @@ func (s *Service) each(ctx context.Context, f Filter, fn func(store.QuarantineEn
 	}
 }
 
-// List returns the entries f selects, oldest first, without payloads.
+// List returns the entries f selects, in f.Sort's order (oldest first by
+// default), without payloads.
 func (s *Service) List(ctx context.Context, f Filter) ([]Item, error) {
 	return s.list(ctx, f, DefaultLimit, MaxLimit)
+}
+
+// Count returns how many entries f selects, whatever its Limit and Offset:
+// the total a page of List is out of. With a reason it reads every entry
+// the other filters select, as List does to fill a page (the store cannot
+// match a reason ignoring the case of Vietnamese letters alike on both
+// engines); without one the store counts.
+func (s *Service) Count(ctx context.Context, f Filter) (int, error) {
+	f.Limit, f.Offset = 0, 0
+	sf, err := f.storeFilter()
+	n := 0
+	switch {
+	case err != nil:
+	case f.Reason == "":
+		n, err = s.st.CountQuarantineMatching(ctx, sf)
+	default:
+		err = s.each(ctx, f, func(store.QuarantineEntry) bool { n++; return true })
+	}
+	if err != nil {
+		return 0, fmt.Errorf("count quarantine: %w", err)
+	}
+	return n, nil
 }
 
 // Export is List for an export (CSV): Limit <= 0 means maxLimit, and up
@@ -386,6 +417,9 @@ func keyed(body []byte, key, source string) *message.Message {
 func (s *Service) ReplayAll(ctx context.Context, f Filter) (int, error) {
 	if f.State != "" && f.State != store.QuarantineOpen {
 		return 0, fmt.Errorf("replay: only open entries are replayed, not %q: %w", f.State, store.ErrInvalid)
+	}
+	if f.Sort != "" {
+		return 0, fmt.Errorf("replay: entries are replayed oldest first, not by %q: %w", f.Sort, store.ErrInvalid)
 	}
 	f.State = store.QuarantineOpen
 	// Only the IDs are kept: a few bytes each, where the entries carry

@@ -36,9 +36,10 @@ func DetailOf(e store.QuarantineEntry) Detail {
 // Handler is the quarantine's JSON API, to mount on the hub's HTTP server
 // at /api/dlq and /api/dlq/:
 //
-//	GET  /api/dlq?source=&reason=&field=&dossier=&state=&since=&until=&limit=&offset=&format=
-//	                              {"items": [Item…]}, without payloads;
-//	                              CSV with format=csv or Accept: text/csv
+//	GET  /api/dlq?source=&reason=&field=&dossier=&state=&since=&until=&limit=&offset=&sort=&format=
+//	                              {"items": [Item…], "total": n}, without
+//	                              payloads; CSV with format=csv or
+//	                              Accept: text/csv
 //	GET  /api/dlq/{id}            Detail, with the payload
 //	POST /api/dlq/{id}/replay     {"id": 12, "state": "replayed"}
 //	POST /api/dlq/replay?filters  replays every open entry the filters select
@@ -48,7 +49,10 @@ func DetailOf(e store.QuarantineEntry) Detail {
 //
 // since and until are RFC 3339 times or durations ago (24h); state is open
 // (the default), replayed, discarded or all; reason matches a part of the
-// reason, ignoring case. An unknown query parameter is refused rather than
+// reason, ignoring case; sort orders the list (store.QuarantineSortKeys,
+// "-" first for descending: -at), by ID by default; total counts every
+// entry the filters select, of which items is the page limit and offset
+// cut. An unknown query parameter is refused rather than
 // ignored, so that a misspelt filter never widens a bulk replay. Errors are
 // {"error": "…"} with 400 (bad request), 404 (no such entry), 409 (entry
 // not open, or not replayable) or 500; a bulk replay that stops on an
@@ -139,20 +143,33 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err, nil)
 		return
 	}
+	// format and sort are the list's own: a bulk replay takes neither.
 	q := r.URL.Query()
+	sort := q["sort"]
 	q.Del("format")
+	q.Del("sort")
 	f, err := h.filterOf(r, q)
+	if err == nil && len(sort) > 1 {
+		err = fmt.Errorf("query parameter \"sort\" given %d times: %w", len(sort), store.ErrInvalid)
+	}
 	if err != nil {
 		writeError(w, err, nil)
 		return
 	}
+	if len(sort) == 1 {
+		f.Sort = sort[0]
+	}
 	if !asCSV {
 		items, err := h.s.List(r.Context(), f)
+		var total int
+		if err == nil {
+			total, err = h.s.Count(r.Context(), f)
+		}
 		if err != nil {
 			writeError(w, err, nil)
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"items": items})
+		writeJSON(w, http.StatusOK, map[string]any{"items": items, "total": total})
 		return
 	}
 	items, err := h.s.Export(r.Context(), f, export.MaxRows)
@@ -275,7 +292,7 @@ func filterFromQuery(q url.Values, now time.Time) (Filter, error) {
 				f.Offset = n
 			}
 		default:
-			err = fmt.Errorf("unknown query parameter %q (want source, dossier, field, reason, state, since, until, limit, offset, and format on a list): %w", k, store.ErrInvalid)
+			err = fmt.Errorf("unknown query parameter %q (want source, dossier, field, reason, state, since, until, limit, offset, and sort and format on a list): %w", k, store.ErrInvalid)
 		}
 		if err != nil {
 			return f, err

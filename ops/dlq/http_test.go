@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -307,5 +308,86 @@ func TestHTTPCSV(t *testing.T) {
 	}
 	if code, body := c.do("POST", "/api/dlq/replay?format=csv", ""); code != http.StatusBadRequest {
 		t.Errorf("POST /api/dlq/replay?format=csv: %d %v, want 400", code, body)
+	}
+}
+
+// TestHTTPSortTotal: the list sorts by a column either way and pages over
+// the sorted entries; total counts every entry the filters select (a
+// provincial view's own, a reason's matches), whatever the page; the CSV
+// comes in the same order; a bulk replay takes no sort.
+func TestHTTPSortTotal(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, newSQLite(t))
+	q := filterFixture(t, e)
+	visible := func(r *http.Request) ([]string, bool) {
+		if r.Header.Get("X-Province") == "42" {
+			return []string{"hatinh"}, false
+		}
+		return nil, true
+	}
+	srv := httptest.NewServer(e.svc.HandlerWith(visible, nil))
+	t.Cleanup(srv.Close)
+	c := apiClient{t: t, url: srv.URL}
+	list := func(path string, province string) ([]int64, float64) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", srv.URL+path, nil)
+		req.Header.Set("X-Province", province)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var body map[string]any
+		if err := json.NewDecoder(res.Body).Decode(&body); err != nil || res.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %d %v %v", path, res.StatusCode, err, body)
+		}
+		total, ok := body["total"].(float64)
+		if !ok {
+			t.Fatalf("GET %s: no total in %v", path, body)
+		}
+		return itemIDs(t, body), total
+	}
+	reason := url.QueryEscape("NOT A DATE")
+	for _, tc := range []struct {
+		query, province string
+		want            []int64
+		total           float64
+	}{
+		{"", "", idsOf(q, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9), 10},
+		{"?limit=1", "", idsOf(q, 0), 10},
+		{"?state=all&sort=-at&limit=3", "", idsOf(q, 11, 10, 9), 12},
+		{"?sort=source&limit=5&offset=2", "", idsOf(q, 7, 0, 2, 3, 5), 10},
+		{"?sort=-field&source=sonla", "", idsOf(q, 9, 5, 3, 8, 6, 2, 0), 7},
+		{"?sort=state&state=all&source=hatinh", "", idsOf(q, 1, 4, 7, 10), 4},
+		{"?sort=-dossier&limit=2&offset=1", "", idsOf(q, 8, 7), 10},
+		{"?sort=id", "", idsOf(q, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9), 10},
+		// A reason is matched by the hub, not the store: the page and the
+		// total alike.
+		{"?reason=" + reason + "&sort=-id&limit=2", "", idsOf(q, 8, 5), 3},
+		{"?reason=" + reason + "&sort=at&limit=1&offset=1", "", idsOf(q, 5), 3},
+		{"?reason=" + reason + "&state=all&offset=3", "", idsOf(q, 11), 4},
+		// A provincial view counts its own sources' only.
+		{"?state=all&sort=-id&limit=2", "42", idsOf(q, 10, 7), 4},
+		{"?source=sonla", "42", []int64{}, 0},
+	} {
+		got, total := list("/api/dlq"+tc.query, tc.province)
+		if fmt.Sprint(got) != fmt.Sprint(tc.want) || total != tc.total {
+			t.Errorf("GET /api/dlq%s (province %q): %v of %v; want %v of %v", tc.query, tc.province, got, total, tc.want, tc.total)
+		}
+	}
+	rows := getCSV(t, srv.URL+"/api/dlq?format=csv&source=hatinh&sort=-id", "")
+	if got := []string{rows[1][0], rows[2][0], rows[3][0]}; len(rows) != 4 || fmt.Sprint(got) != fmt.Sprint(idsOf(q, 7, 4, 1)) {
+		t.Errorf("CSV sorted by -id: %q", rows)
+	}
+	for _, bad := range []string{"?sort=reason", "?sort=at&sort=-at", "?sort=AT", "?sort=--id"} {
+		if code, body := c.do("GET", "/api/dlq"+bad, ""); code != http.StatusBadRequest || body["error"] == "" {
+			t.Errorf("GET /api/dlq%s: %d %v, want 400", bad, code, body)
+		}
+	}
+	if code, body := c.do("POST", "/api/dlq/replay?sort=at", ""); code != http.StatusBadRequest {
+		t.Errorf("POST /api/dlq/replay?sort=at: %d %v, want 400", code, body)
+	}
+	if _, err := e.svc.ReplayAll(t.Context(), Filter{Sort: "-at"}); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("ReplayAll with a sort: %v, want ErrInvalid", err)
 	}
 }

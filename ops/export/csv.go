@@ -1,6 +1,6 @@
 // Package export writes the operators' exports: CSV that spreadsheets open
-// as they are, for the API's list endpoints (the quarantine, the audit log)
-// and the command line.
+// as they are, for the API's list endpoints (the quarantine, the audit log),
+// the on-time report and the command line.
 //
 // The CSV is UTF-8 with a byte-order mark, so that Excel reads Vietnamese
 // text as UTF-8 rather than in the machine's code page, with CRLF line

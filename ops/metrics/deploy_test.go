@@ -616,10 +616,12 @@ func TestGrafanaDashboard(t *testing.T) {
 		t.Errorf("%d exprs for %d panels", len(exprs), nPanels)
 	}
 
-	// The panels the operators asked for.
+	// The panels the operators asked for; the last two watch for a
+	// province going quiet.
 	for _, want := range []string{
 		"lienthong_dossiers_synced_total", "lienthong_sync_lag_seconds", "lienthong_quarantine_open",
 		"lienthong_breaker_state", "lienthong_retries_total", "lienthong_handler_duration_seconds_bucket",
+		"lienthong_dossiers_overdue", "lienthong_records_changed_total", "lienthong_source_last_change_timestamp_seconds",
 	} {
 		if !used[want] {
 			t.Errorf("no panel shows %s", want)

@@ -394,8 +394,8 @@ func (s *Store) scanQuarantine(row store.Scanner) (store.QuarantineEntry, error)
 	return e, nil
 }
 
-// ListQuarantine returns the entries f selects, oldest first.
-func (s *Store) ListQuarantine(ctx context.Context, f store.QuarantineFilter) ([]store.QuarantineEntry, error) {
+// quarantineWhere is the conditions of f.
+func (s *Store) quarantineWhere(f store.QuarantineFilter) *where {
 	w := s.where()
 	for _, c := range []struct{ cond, v string }{
 		{"source = ?", f.Source}, {"dossier_id = ?", f.DossierID}, {"field = ?", f.Field}, {"state = ?", f.State},
@@ -407,13 +407,56 @@ func (s *Store) ListQuarantine(ctx context.Context, f store.QuarantineFilter) ([
 	w.within("source", f.Sources)
 	w.time("at >= ?", f.Since)
 	w.time("at < ?", f.Until)
-	q := w.query(`SELECT `+quarantineColumns+` FROM quarantine`, `id`, f.Limit, f.Offset)
+	return w
+}
+
+// quarantineOrder is the ORDER BY of a QuarantineFilter.Sort: the key's
+// column, its text by its bytes, then the ID the same way round.
+func (s *Store) quarantineOrder(sort string) (string, error) {
+	key, desc, err := store.ParseQuarantineSort(sort)
+	if err != nil {
+		return "", err
+	}
+	dir := ""
+	if desc {
+		dir = " DESC"
+	}
+	switch key {
+	case "id":
+		return "id" + dir, nil
+	case "at":
+		return "at" + dir + ", id" + dir, nil
+	case "dossier":
+		key = "dossier_id"
+	}
+	return key + s.d.bytewise + dir + ", id" + dir, nil
+}
+
+// ListQuarantine returns the entries f selects, in f.Sort's order.
+func (s *Store) ListQuarantine(ctx context.Context, f store.QuarantineFilter) ([]store.QuarantineEntry, error) {
+	order, err := s.quarantineOrder(f.Sort)
+	if err != nil {
+		return nil, fmt.Errorf("list quarantine: %w", err)
+	}
+	w := s.quarantineWhere(f)
+	q := w.query(`SELECT `+quarantineColumns+` FROM quarantine`, order, f.Limit, f.Offset)
 	rows, err := s.r.QueryContext(ctx, q, w.args...)
 	out, err := all(rows, err, s.scanQuarantine)
 	if err != nil {
 		return nil, fmt.Errorf("list quarantine: %w", err)
 	}
 	return out, nil
+}
+
+// CountQuarantineMatching returns how many entries f selects, whatever its
+// Limit and Offset: the total a page of them is out of.
+func (s *Store) CountQuarantineMatching(ctx context.Context, f store.QuarantineFilter) (int, error) {
+	w := s.quarantineWhere(f)
+	var n int
+	if err := s.r.QueryRowContext(ctx, w.count(`SELECT count(*) FROM quarantine`), w.args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count quarantine: %w", err)
+	}
+	return n, nil
 }
 
 // GetQuarantine returns one entry, or an error wrapping store.ErrNotFound.

@@ -95,6 +95,7 @@ var postgres = &dialect{
 	migrateUnlock: `SELECT pg_advisory_unlock(hashtext('lienthong.migrate.' || current_schema()))`,
 	migrations:    migrationTypes{Postgres: true},
 	auditLock:     pgAuditLock,
+	bytewise:      ` COLLATE "C"`,
 }
 
 // pgMany writes rows in one statement: each column travels as one array

@@ -87,6 +87,9 @@ type dialect struct {
 	// files ("" where the engine has neither).
 	secureDelete [2]string
 	compact      string
+	// bytewise follows a text column in an ORDER BY to sort it by its
+	// bytes, as SQLite does by default, whatever the database's locale.
+	bytewise string
 }
 
 // col is a column of a batched write, with its PostgreSQL type.
@@ -287,13 +290,22 @@ func (w *where) time(cond string, t time.Time) {
 	}
 }
 
-// query completes sel with the conditions, the order, a limit (<= 0: none)
-// and an offset, bound for the engine.
-func (w *where) query(sel, order string, limit, offset int) string {
+// filtered is sel with the conditions, not yet bound.
+func (w *where) filtered(sel string) string {
 	if len(w.conds) > 0 {
 		sel += ` WHERE ` + strings.Join(w.conds, " AND ")
 	}
-	sel += ` ORDER BY ` + order
+	return sel
+}
+
+// count is sel (a SELECT count(*)) with the conditions, bound for the
+// engine.
+func (w *where) count(sel string) string { return w.d.bind(w.filtered(sel)) }
+
+// query completes sel with the conditions, the order, a limit (<= 0: none)
+// and an offset, bound for the engine.
+func (w *where) query(sel, order string, limit, offset int) string {
+	sel = w.filtered(sel) + ` ORDER BY ` + order
 	if limit > 0 || offset > 0 {
 		if limit <= 0 {
 			limit = math.MaxInt64 // SQLite has no OFFSET without a LIMIT

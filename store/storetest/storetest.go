@@ -54,6 +54,7 @@ type Store interface {
 	GetQuarantine(ctx context.Context, id int64) (store.QuarantineEntry, error)
 	SetQuarantineState(ctx context.Context, id int64, state string) error
 	CountQuarantine(ctx context.Context, source string) (int, error)
+	CountQuarantineMatching(ctx context.Context, f store.QuarantineFilter) (int, error)
 
 	ClaimIdempotency(ctx context.Context, key, effect string) (already bool, result []byte, err error)
 	ConfirmIdempotency(ctx context.Context, key string, result []byte) error
@@ -142,6 +143,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"PruneEvents", testPruneEvents},
 		{"Quarantine", testQuarantine},
 		{"QuarantineFilter", testQuarantineFilter},
+		{"QuarantineSort", testQuarantineSort},
 		{"QuarantineState", testQuarantineState},
 		{"Idempotency", testIdempotency},
 		{"Identity", testIdentity},
@@ -796,16 +798,7 @@ func testQuarantineFilter(t *testing.T, s Store) {
 	must(t, err)
 	must(t, s.SetQuarantineState(ctx, all[4].ID, store.QuarantineDiscarded))
 
-	versions := func(f store.QuarantineFilter) []int64 {
-		t.Helper()
-		got, err := s.ListQuarantine(ctx, f)
-		must(t, err)
-		out := []int64{}
-		for _, e := range got {
-			out = append(out, e.Version)
-		}
-		return out
-	}
+	versions := func(f store.QuarantineFilter) []int64 { t.Helper(); return quarantineVersions(t, s, f) }
 	cases := []struct {
 		name string
 		f    store.QuarantineFilter
@@ -842,6 +835,99 @@ func testQuarantineFilter(t *testing.T, s Store) {
 	for _, c := range cases {
 		if got := versions(c.f); !reflect.DeepEqual(got, c.want) {
 			t.Errorf("%s: versions %v, want %v", c.name, got, c.want)
+		}
+		// The count is of every match, whatever the page.
+		whole := c.f
+		whole.Limit, whole.Offset = 0, 0
+		if n, err := s.CountQuarantineMatching(ctx, c.f); err != nil || n != len(versions(whole)) {
+			t.Errorf("%s: count %d, %v; want %d", c.name, n, err, len(versions(whole)))
+		}
+	}
+}
+
+// quarantineVersions is the versions of the entries f lists, in order.
+func quarantineVersions(t *testing.T, s Store, f store.QuarantineFilter) []int64 {
+	t.Helper()
+	got, err := s.ListQuarantine(ctxT(t), f)
+	must(t, err)
+	out := []int64{}
+	for _, e := range got {
+		out = append(out, e.Version)
+	}
+	return out
+}
+
+// testQuarantineSort: Sort orders by each key both ways, ties in ID order
+// the same way round, text by its bytes (a locale's collation would put
+// "b-x" after "ba", "D_1" before "D10", "é" before "f"); it pages and
+// filters as the ID order does, and the count ignores it.
+func testQuarantineSort(t *testing.T, s Store) {
+	ctx := ctxT(t)
+	t0 := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
+	for i, e := range []struct {
+		source, dossier, field string
+		at                     time.Duration
+		state                  string
+	}{
+		{"ba", "D-2", "f", 2 * time.Hour, store.QuarantineOpen},
+		{"b-x", "D_1", "F", time.Hour, store.QuarantineDiscarded},
+		{"bZ", "d1", "f", 2 * time.Hour, store.QuarantineOpen},
+		{"b_y", "D-2", "é", 0, store.QuarantineReplayed},
+		{"ba", "D10", "e", time.Hour, store.QuarantineOpen},
+		{"b-x", "D9", "f", 3 * time.Hour, store.QuarantineOpen},
+	} {
+		q := quarantined(e.source, e.dossier, int64(i), e.field, t0.Add(e.at))
+		q.State = e.state
+		must(t, s.AddQuarantine(ctx, []store.QuarantineEntry{q})) // one at a time: IDs in this order
+	}
+	versions := func(f store.QuarantineFilter) []int64 { t.Helper(); return quarantineVersions(t, s, f) }
+	for _, c := range []struct {
+		f    store.QuarantineFilter
+		want []int64
+	}{
+		{store.QuarantineFilter{}, []int64{0, 1, 2, 3, 4, 5}},
+		{store.QuarantineFilter{Sort: "id"}, []int64{0, 1, 2, 3, 4, 5}},
+		{store.QuarantineFilter{Sort: "-id"}, []int64{5, 4, 3, 2, 1, 0}},
+		{store.QuarantineFilter{Sort: "at"}, []int64{3, 1, 4, 0, 2, 5}},
+		{store.QuarantineFilter{Sort: "-at"}, []int64{5, 2, 0, 4, 1, 3}},
+		{store.QuarantineFilter{Sort: "source"}, []int64{1, 5, 2, 3, 0, 4}},
+		{store.QuarantineFilter{Sort: "-source"}, []int64{4, 0, 3, 2, 5, 1}},
+		{store.QuarantineFilter{Sort: "dossier"}, []int64{0, 3, 4, 5, 1, 2}},
+		{store.QuarantineFilter{Sort: "-dossier"}, []int64{2, 1, 5, 4, 3, 0}},
+		{store.QuarantineFilter{Sort: "field"}, []int64{1, 4, 0, 2, 5, 3}},
+		{store.QuarantineFilter{Sort: "-field"}, []int64{3, 5, 2, 0, 4, 1}},
+		{store.QuarantineFilter{Sort: "state"}, []int64{1, 0, 2, 4, 5, 3}},
+		{store.QuarantineFilter{Sort: "-state"}, []int64{3, 5, 4, 2, 0, 1}},
+		// Pages of a sorted list, filtered.
+		{store.QuarantineFilter{Sort: "-at", State: store.QuarantineOpen, Limit: 2}, []int64{5, 2}},
+		{store.QuarantineFilter{Sort: "-at", State: store.QuarantineOpen, Limit: 2, Offset: 2}, []int64{0, 4}},
+		{store.QuarantineFilter{Sort: "source", Sources: []string{"ba", "bZ"}}, []int64{2, 0, 4}},
+		{store.QuarantineFilter{Sort: "-state", Source: "b-x", Offset: 1}, []int64{1}},
+		{store.QuarantineFilter{Sort: "at", Since: t0.Add(time.Hour), Until: t0.Add(3 * time.Hour), Offset: 3}, []int64{2}},
+	} {
+		if got := versions(c.f); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%+v: versions %v, want %v", c.f, got, c.want)
+		}
+	}
+	for _, bad := range []string{"reason", "-", "--at", "AT", "at desc", "id; DROP TABLE quarantine"} {
+		if _, err := s.ListQuarantine(ctx, store.QuarantineFilter{Sort: bad}); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("sort %q: err = %v, want ErrInvalid", bad, err)
+		}
+	}
+	for _, c := range []struct {
+		f    store.QuarantineFilter
+		want int
+	}{
+		{store.QuarantineFilter{}, 6},
+		{store.QuarantineFilter{State: store.QuarantineOpen, Sort: "-at", Limit: 1, Offset: 3}, 4},
+		{store.QuarantineFilter{Sources: []string{"ba", "bZ"}, Limit: 1}, 3},
+		{store.QuarantineFilter{Sources: []string{}}, 0},
+		{store.QuarantineFilter{Source: "b-x", State: store.QuarantineOpen}, 1},
+		{store.QuarantineFilter{DossierID: "D-2", Field: "é"}, 1},
+		{store.QuarantineFilter{Since: t0.Add(time.Hour), Until: t0.Add(3 * time.Hour), Offset: 5}, 4},
+	} {
+		if n, err := s.CountQuarantineMatching(ctx, c.f); err != nil || n != c.want {
+			t.Errorf("count %+v = %d, %v; want %d", c.f, n, err, c.want)
 		}
 	}
 }
