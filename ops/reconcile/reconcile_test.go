@@ -227,3 +227,37 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestRun: the background job sweeps (with samples between) until its
+// context ends, finds what was planted, and returns nil when stopped.
+func TestRun(t *testing.T) {
+	e := newEnv(t)
+	for _, id := range []string{"A1", "A2", "A3", "LOST"} {
+		e.put(t, dossier(id, 4), store.NationalHeld)
+	}
+	e.sim.Forget("LOST")
+	expect := func(ctx context.Context, ds []*schemas.Dossier) (map[string]router.Expectation, error) {
+		return router.Expected(ctx, e.st, ds)
+	}
+	r := New(Config{Units: map[string]national.Unit{"sonla": unit}, Rate: 200, Sample: 2, Grace: time.Nanosecond, AutoResync: true},
+		e.st, e.portal, expect, e.pub)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if list, _, _ := e.st.ListDrift(context.Background(), store.DriftFilter{Kinds: []string{store.DriftMissing}, States: []string{store.DriftResyncing}}); len(list) == 1 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	e.pub.mu.Lock()
+	defer e.pub.mu.Unlock()
+	if !slices.Contains(e.pub.ids, "LOST") {
+		t.Fatalf("auto resync: published %v; want LOST", e.pub.ids)
+	}
+}

@@ -64,21 +64,24 @@ func (r *Reconciler) Pass(ctx context.Context, sources []string, limit int, each
 
 // Run sweeps the ledger over and over until ctx ends, at the configured
 // rate, every Sample-th lookup a random dossier; the sweep's position is
-// kept in the store. For one instance at a time (under a lease). A failed
-// lookup is logged and the sweep goes on: the portal being down is the
-// breaker's and the alerts' business, not a reason to stop.
+// kept in the store. For one instance at a time (under a lease). It never
+// fails: a failed lookup or store call is logged and the sweep goes on
+// (from the page it was at), since the portal or the database being down
+// is the breakers' and the alerts' business, and reconciliation can wait.
 func (r *Reconciler) Run(ctx context.Context) error {
 	pace := r.pacer()
 	defer pace.Stop()
-	b, err := r.st.GetCursor(ctx, sweepCursor)
-	if err != nil {
-		return err
+	after, last, lookups := "", "", 0
+	if b, err := r.st.GetCursor(ctx, sweepCursor); err == nil {
+		after = string(b)
+	} else if ctx.Err() == nil {
+		r.log.Warn("reconciliation: sweep position unreadable; starting from the first dossier", "error", err.Error())
 	}
-	after, last, lookups := string(b), "", 0
-	for {
+	for ctx.Err() == nil {
 		batch, err := r.st.ReconcileBatch(ctx, store.ReconcileFilter{After: after, Limit: page})
 		if err != nil {
-			return err
+			r.retryLater(ctx, pace, "read the ledger", err)
+			continue
 		}
 		if len(batch) == 0 {
 			if after != "" {
@@ -86,52 +89,55 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			}
 			after = ""
 			if err := r.st.PutCursor(ctx, sweepCursor, nil); err != nil {
-				return err
+				r.retryLater(ctx, pace, "store the sweep position", err)
 			}
-			if err := wait(ctx, pace); err != nil { // an empty ledger: no busy loop
-				return nil
-			}
+			_ = wait(ctx, pace) // an empty ledger: no busy loop
 			continue
 		}
 		for _, e := range batch {
 			if r.cfg.Sample > 0 && lookups%r.cfg.Sample == r.cfg.Sample-1 {
-				if err := r.sample(ctx, pace, max(last, e.DossierID)); err != nil {
-					return nilIfDone(ctx, err)
-				}
+				r.sample(ctx, pace, max(last, e.DossierID))
 				lookups++
 			}
-			if err := wait(ctx, pace); err != nil {
+			if wait(ctx, pace) != nil {
 				return nil
 			}
-			if _, err := r.Check(ctx, e); err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
+			if _, err := r.Check(ctx, e); err != nil && ctx.Err() == nil {
 				r.log.Warn("reconciliation check failed", "dossier", e.DossierID, "source", e.Source, "error", err.Error())
 			}
 			lookups++
 			after, last = e.DossierID, max(last, e.DossierID)
 		}
 		if err := r.st.PutCursor(ctx, sweepCursor, []byte(after)); err != nil {
-			return nilIfDone(ctx, err)
+			r.retryLater(ctx, pace, "store the sweep position", err)
+		}
+	}
+	return nil
+}
+
+// retryLater logs a failed store call and waits a while before the next.
+func (r *Reconciler) retryLater(ctx context.Context, pace *time.Ticker, what string, err error) {
+	if ctx.Err() != nil {
+		return
+	}
+	r.log.Warn("reconciliation: could not "+what+"; trying again", "error", err.Error())
+	for range 10 {
+		if wait(ctx, pace) != nil {
+			return
 		}
 	}
 }
 
 // sample checks one dossier at a random point of the ledger's ID range
 // seen so far (up to hi).
-func (r *Reconciler) sample(ctx context.Context, pace *time.Ticker, hi string) error {
+func (r *Reconciler) sample(ctx context.Context, pace *time.Ticker, hi string) {
 	batch, err := r.st.ReconcileBatch(ctx, store.ReconcileFilter{After: randomBelow(hi), Limit: 1})
-	if err != nil || len(batch) == 0 {
-		return err
-	}
-	if err := wait(ctx, pace); err != nil {
-		return err
+	if err != nil || len(batch) == 0 || wait(ctx, pace) != nil {
+		return
 	}
 	if _, err := r.Check(ctx, batch[0]); err != nil && ctx.Err() == nil {
 		r.log.Warn("reconciliation sample failed", "dossier", batch[0].DossierID, "source", batch[0].Source, "error", err.Error())
 	}
-	return nil
 }
 
 // randomBelow is a random string ordered before hi: a prefix of hi with
@@ -158,11 +164,4 @@ func wait(ctx context.Context, pace *time.Ticker) error {
 	case <-pace.C:
 		return nil
 	}
-}
-
-func nilIfDone(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return nil
-	}
-	return err
 }
