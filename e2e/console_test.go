@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 
 	"github.com/lienthong/lienthong/sim/devenv"
@@ -26,11 +28,14 @@ import (
 // TestConsole drives the operator console in headless Chromium against
 // `hub dev` (the binary, with its embedded broker, store and simulators):
 // the overview shows the three provinces syncing, a dossier found by MaHoSo
-// shows its timeline, the quarantine list is paged and sorted, and a record
-// the national portal refused is replayed from the quarantine page once the
-// cause is fixed, and reaches the portal. The console starts in Vietnamese
-// (no English label left on the overview and quarantine pages), then is
-// switched to English, which it remembers across a reload.
+// shows its timeline, the quarantine list is paged and sorted by the hub,
+// the on-time report shows this month, the CSV buttons of the quarantine,
+// the audit log and the on-time report save files as the API exports them,
+// and a record the national portal refused is replayed from the quarantine
+// page once the cause is fixed, and reaches the portal. The console starts
+// in Vietnamese (no English label left on the overview, quarantine and
+// on-time pages), then is switched to English, which it remembers across a
+// reload.
 // Screenshots of the three pages go to $LIENTHONG_SCREENSHOTS (default
 // e2e/screenshots). Everything `hub dev` logged is then scanned for
 // personal data.
@@ -105,6 +110,15 @@ func TestConsole(t *testing.T) {
 	if err := chromedp.Do(ctx); err != nil { // starts the browser, without a timeout (chromedp.Run)
 		t.Fatalf("start Chromium: %v", err)
 	}
+	// Downloads are saved under the names the console gives them.
+	downloads := t.TempDir()
+	if err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
+			Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllow, DownloadPath: downloads})
+		return err
+	})); err != nil {
+		t.Fatalf("allow downloads: %v", err)
+	}
 	ctx, cancelTimeout := context.WithTimeout(ctx, 8*time.Minute)
 	defer cancelTimeout()
 	run := func(what string, actions ...chromedp.Action[chromedp.Void]) {
@@ -154,6 +168,48 @@ func TestConsole(t *testing.T) {
 			}
 			time.Sleep(250 * time.Millisecond)
 		}
+	}
+
+	// download clicks the button sel and returns the CSV it saved as name
+	// (removed then, so that the next one takes the name again), after
+	// checking it starts with the UTF-8 BOM and the header row.
+	download := func(sel, name string, header string) [][]string {
+		t.Helper()
+		if err := eval(`(document.querySelector(`+jsString(sel)+`).click(), true)`, new(bool)); err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(downloads, name)
+		deadline := time.Now().Add(30 * time.Second)
+		var b []byte
+		for {
+			var err error
+			if b, err = os.ReadFile(path); err == nil && len(b) > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				entries, _ := os.ReadDir(downloads)
+				var names []string
+				for _, e := range entries {
+					names = append(names, e.Name())
+				}
+				var page string
+				_ = eval(`document.body.innerText`, &page)
+				t.Fatalf("%s saved no %s within 30 s (the download directory holds %q); the page says:\n%.1500s", sel, name, names, page)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		time.Sleep(200 * time.Millisecond) // written whole: the browser renames the file once it has all of it
+		b, _ = os.ReadFile(path)
+		_ = os.Remove(path)
+		rest, ok := bytes.CutPrefix(b, []byte("\xEF\xBB\xBF"))
+		if !ok || !bytes.HasPrefix(rest, []byte(header+"\r\n")) {
+			t.Fatalf("%s saved %s: %.200q; want the UTF-8 BOM, then %q", sel, name, b, header)
+		}
+		rows, err := csv.NewReader(bytes.NewReader(rest)).ReadAll()
+		if err != nil {
+			t.Fatalf("%s saved %s: %v", sel, name, err)
+		}
+		return rows
 	}
 
 	// labels waits until the visible text of the elements sel selects holds
@@ -315,7 +371,64 @@ func TestConsole(t *testing.T) {
 		const s = [...document.querySelectorAll('#quarantine tbody tr[data-id] td:nth-child(3)')].map(td => td.textContent);
 		return s.length > 0 && s.every((x, i) => i === 0 || s[i-1].localeCompare(x, 'vi') <= 0);
 	})()`, 10*time.Second)
-	shot("quarantine-vi.png", false)
+	shot("quarantine-vi.png", true)
+	// Its CSV: every page of the list as shown, every state, by source.
+	var pageLabel1 string
+	_ = eval(`document.querySelector('#q-page').textContent`, &pageLabel1)
+	var listed int // the total, its thousands grouped with dots in Vietnamese
+	_, _ = fmt.Sscanf(strings.ReplaceAll(pageLabel1[strings.LastIndex(pageLabel1, " ")+1:], ".", ""), "%d", &listed)
+	rows := download("#q-csv", "quarantine.csv", "id,source,province,dossier_id,version,field,reason,format,state,at")
+	for i := 2; i < len(rows); i++ {
+		if rows[i-1][1] > rows[i][1] {
+			t.Errorf("the quarantine's CSV is not sorted by source, as the list is: %q before %q", rows[i-1], rows[i])
+			break
+		}
+	}
+	if len(rows)-1 < listed || listed <= 25 {
+		t.Errorf("the quarantine's CSV has %d entries; the list (%q) %d", len(rows)-1, pageLabel1, listed)
+	}
+	// Replaying all that match asks first, counting the open entries the
+	// hub has for the filters (not the page's).
+	if err := eval(`(document.querySelector('#q-replay-all').click(), true)`, new(bool)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS("the bulk replay's question with the count", `!document.querySelector('#q-confirm').hidden &&
+		/Có \d+ mục đang cách ly khớp bộ lọc\.$/.test(document.querySelector('#q-confirm-text').textContent)`, 10*time.Second)
+	if err := eval(`(document.querySelector('#q-replay-all-cancel').click(), true)`, new(bool)); err != nil {
+		t.Fatal(err)
+	}
+	// The audit log's, for this national token.
+	labels("the audit log's export in Vietnamese", "#audit-export", []string{"Nhật ký thao tác", "Từ ngày", "Đến ngày", "Tải CSV"},
+		[]string{"Audit log", "From", "To", "Download CSV"})
+	download("#au-csv", "audit.csv", "id,at,token_id,role,province,action,target,detail,outcome")
+
+	// The on-time report: this month's, as the API answers it, in
+	// Vietnamese, and its CSV.
+	var report struct {
+		Period string `json:"period"`
+	}
+	dev.api(t, "GET", "/api/ontime", &report)
+	run("open the on-time report", chromedp.Navigate(dev.base+"/console/#/ontime"), chromedp.WaitVisible(chromedp.CSS(`#ot-period`)))
+	waitJS("the on-time report of this month", `document.querySelector('#ot-period').value === `+jsString(report.Period)+` &&
+		(document.querySelectorAll('#ontime tbody tr[data-source]').length > 0 || !!document.querySelector('#ontime tbody tr.empty')) &&
+		/^.+: \d+ hồ sơ đến hạn · \d+ đúng hạn · \d+ trễ hạn · \d+ quá hạn · \d+ chưa đến hạn$/.test(document.querySelector('#ot-totals').textContent)`, 30*time.Second)
+	labels("the on-time report in Vietnamese", "header, #view-ontime",
+		[]string{"Báo cáo giải quyết hồ sơ đúng hạn", "Kỳ báo cáo", "Nguồn", "Thủ tục (mã TTHC)", "Đến hạn trong kỳ", "Đúng hạn",
+			"Trễ hạn", "Quá hạn", "Chưa đến hạn", "Tải CSV"},
+		ontimeEnglish)
+	var onTimeRows int
+	_ = eval(`document.querySelectorAll('#ontime tbody tr[data-source]').length`, &onTimeRows)
+	rows = download("#ot-csv", "ontime-"+report.Period+".csv", "period,source,label,province,procedure,due,on_time,late,overdue_now,open")
+	if len(rows)-1 < onTimeRows {
+		t.Errorf("the on-time report's CSV has %d rows; the page shows %d", len(rows)-1, onTimeRows)
+	}
+	for _, r := range rows[1:] {
+		if r[0] != report.Period {
+			t.Errorf("the on-time report's CSV has a row of another period: %q", r)
+		}
+	}
+	t.Logf("on-time report %s: %d rows on the page, %d in the CSV", report.Period, onTimeRows, len(rows)-1)
+	shot("ontime.png", true)
 
 	// English, picked in the header and remembered across a reload.
 	if err := eval(`(() => { const s = document.querySelector('#lang'); s.value = 'en'; s.dispatchEvent(new Event('change')); return true; })()`, new(bool)); err != nil {
@@ -335,6 +448,12 @@ func TestConsole(t *testing.T) {
 	waitJS("the overview's rows in English", `!!document.querySelector('#sources tr[data-source="sonla"] td.per-minute') &&
 		/ago|never/.test(document.querySelector('#sources tr[data-source="sonla"] td.last-success').textContent)`, 30*time.Second)
 	shot("overview-en.png", false)
+	run("open the on-time report in English", chromedp.Navigate(dev.base+"/console/#/ontime"), chromedp.WaitVisible(chromedp.CSS(`#ot-period`)))
+	labels("the on-time report in English", "header, #view-ontime",
+		[]string{"On-time report (SLA)", "Period", "Source", "Procedure (MaTTHC)", "Due", "On time", "Late", "Overdue now",
+			"Open (not yet due)", "Download CSV", "overdue now"},
+		[]string{"Báo cáo giải quyết", "Kỳ báo cáo", "Nguồn", "Thủ tục", "Đến hạn trong kỳ", "Trễ hạn", "Quá hạn", "Chưa đến hạn", "Tải CSV", "Đăng xuất"})
+	shot("ontime-en.png", false)
 	target := refused[0]
 	run("open the quarantine", chromedp.Navigate(dev.base+"/console/#/quarantine"), chromedp.WaitVisible(chromedp.CSS(`#q-field`)),
 		chromedp.SendKeys(chromedp.CSS(`#q-field`), "national:21"), chromedp.Click(chromedp.CSS(`#q-apply`)))
@@ -411,7 +530,9 @@ var (
 		"Last success", "Dossiers/min", "Open quarantine", "Breaker", "Errors", "Log out", "Updated", "refreshes every",
 		"Throughput", "time (Vietnam)", "No data yet", "not called", "alive", "ago"}
 	quarantineEnglish = []string{"Quarantine", "Source", "Field", "Reason", "Dossier", "State", "Apply", "Replay all matching",
-		"Previous", "Next", "Page", "entries", "open", "replayed", "discarded", "all", "Log out", "Click to sort"}
+		"Previous", "Next", "Page", "entries", "open", "replayed", "discarded", "all", "Log out", "Click to sort", "Download CSV"}
+	ontimeEnglish = []string{"On-time report", "On time", "Period", "Source", "Procedure", "Due", "Late", "Overdue now",
+		"Not yet due", "Download CSV", "Months", "Quarters", "Log out", "No dossier is due"}
 )
 
 // browser is the Chromium to drive; without one the test is skipped, unless

@@ -121,6 +121,7 @@ func TestStableIDs(t *testing.T) {
 		"q-source", "q-field", "q-reason", "q-dossier", "q-state", "q-apply", "quarantine", "q-detail", "q-reason-text",
 		"q-payload", "q-replay", "q-discard-reason", "q-discard", "q-message", "q-replay-all",
 		"payments", "stale-payments", "deliveries", "problems", "lang", "q-prev", "q-next", "q-page",
+		"nav-ontime", "ontime", "ot-period", "ot-source", "ot-totals", "ot-csv", "q-csv", "audit-export", "au-csv",
 	} {
 		if n := strings.Count(string(page), ` id="`+id+`"`); n != 1 {
 			t.Errorf("index.html has id %q %d times, want once", id, n)

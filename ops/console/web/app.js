@@ -11,16 +11,12 @@
   // ---------------------------------------------------------------- constants
 
   const TOKEN_KEY = 'lienthong.token'; // sessionStorage: the token dies with the tab
-  const VIEWS = ['overview', 'dossier', 'quarantine', 'level4'];
+  const VIEWS = ['overview', 'dossier', 'quarantine', 'ontime', 'level4'];
   const OVERVIEW_EVERY_MS = 5000;
   const LEVEL4_EVERY_MS = 30000;
   const LANG_KEY = 'lienthong.lang'; // local storage: the operator's language, nothing else
   const LANGS = { vi: { index: 0, locale: 'vi-VN' }, en: { index: 1, locale: 'en-GB' } };
   const PAGE_SIZE = 25; // rows a page of a long list shows
-  // The quarantine list is fetched in one window of up to Q_WINDOW entries
-  // (the API's most, without payloads), then paged and sorted in the page:
-  // /api/dlq has limit and offset but neither a total nor a sort order.
-  const Q_WINDOW = 1000;
 
   // ---------------------------------------------------------- language
 
@@ -182,20 +178,24 @@
   }
 
   // PagedTable shows a long list PAGE_SIZE rows at a time, sorted by the
-  // column whose header the operator clicks (in the page, over every row it
-  // was given). opts: empty (i18n key), rowAttrs(row), sort ({col, dir}),
-  // pager ({nav, prev, next, label} elements; made after the table if not
-  // given).
+  // column whose header the operator clicks. It is given every row and
+  // sorts and pages them in the page, by each column's sort(row); or, with
+  // opts.remote(page, sortKey), the hub holds the rows: a column's sort is
+  // then the API's sort key, the table asks remote for the page whenever
+  // the page or the order changes, and the page comes back through
+  // set(rows, error, total), total counting every row. opts: empty (i18n
+  // key), rowAttrs(row), sort ({col, dir}), remote, pager ({nav, prev,
+  // next, label} elements; made after the table if not given).
   class PagedTable {
     constructor(table, cols, opts) {
       this.table = table;
       this.cols = cols;
       this.opts = opts || {};
       this.rows = [];
+      this.total = 0;
       this.page = 0;
       this.sort = this.opts.sort || null;
       this.error = null;
-      this.more = false; // the API had more rows than it gave
       let pager = this.opts.pager;
       if (!pager) {
         pager = { prev: h('button', { type: 'button', class: 'pager-prev', 'data-i18n': 'pager.prev' }, t('pager.prev')),
@@ -212,16 +212,17 @@
     }
 
     // set replaces the rows (or shows error), keeping the page and the order.
-    set(rows, error, more) {
+    set(rows, error, total) {
       this.rows = rows || [];
       this.error = error || null;
-      this.more = !!more;
+      this.total = this.opts.remote ? total || 0 : this.rows.length;
       this.loaded = true;
       this.render();
     }
 
     clear() {
       this.rows = [];
+      this.total = 0;
       this.page = 0;
       this.error = null;
       this.loaded = false;
@@ -230,40 +231,58 @@
     }
 
     go(page) {
-      this.page = page;
-      this.render();
+      this.page = Math.min(Math.max(0, page), this.pages() - 1);
+      this.fetchOrRender();
     }
 
     // sortBy sorts by column i: ascending, then descending on a second click.
     sortBy(i) {
       this.sort = { col: i, dir: this.sort && this.sort.col === i ? -this.sort.dir : 1 };
       this.page = 0;
-      this.render();
-      const b = this.table.querySelector(`th button[data-col="${i}"]`);
-      if (b) b.focus();
+      this.focusCol = i; // the header is drawn again: the focus goes back to it
+      this.fetchOrRender();
+    }
+
+    fetchOrRender() {
+      if (this.opts.remote) this.opts.remote(this.page, this.sortKey());
+      else this.render();
+    }
+
+    // sortKey is the order as the API takes it (remote): the column's key,
+    // after a - when descending; '' for the API's own order.
+    sortKey() {
+      const c = this.sort && this.cols[this.sort.col];
+      return c && typeof c.sort === 'string' ? (this.sort.dir < 0 ? '-' : '') + c.sort : '';
     }
 
     pages() {
-      return Math.max(1, Math.ceil(this.rows.length / PAGE_SIZE));
+      return Math.max(1, Math.ceil(this.total / PAGE_SIZE));
     }
 
-    // shown is the rows on screen, in order.
+    // shown is the rows on screen, in order: from the hub as they are.
     shown() {
+      if (this.opts.remote) return this.rows;
       const from = this.page * PAGE_SIZE;
       return sortRows(this.rows, this.cols, this.sort).slice(from, from + PAGE_SIZE);
     }
 
     render() {
-      this.page = Math.min(Math.max(0, this.page), this.pages() - 1);
+      // A remote page is the one asked for, which its owner keeps in range.
+      if (!this.opts.remote) this.page = Math.min(Math.max(0, this.page), this.pages() - 1);
       const shown = this.error ? [] : this.shown();
       fillTable(this.table, this.cols, shown, {
         error: this.error, empty: t(this.opts.empty || 'none'), rowAttrs: this.opts.rowAttrs,
         sort: this.sort, onSort: (i) => this.sortBy(i),
       });
-      const n = this.rows.length;
+      if (this.focusCol !== undefined) {
+        const b = this.table.querySelector(`th button[data-col="${this.focusCol}"]`);
+        if (b) b.focus();
+        this.focusCol = undefined;
+      }
+      const n = this.total;
       this.pager.nav.hidden = !!this.error || n === 0;
       const from = this.page * PAGE_SIZE;
-      this.pager.label.textContent = n ? t(this.more ? 'pager.countMore' : 'pager.count', {
+      this.pager.label.textContent = n ? t('pager.count', {
         page: fmtInt(this.page + 1), pages: fmtInt(this.pages()), from: fmtInt(from + 1),
         to: fmtInt(from + shown.length), total: fmtInt(n),
       }) : '';
@@ -413,11 +432,12 @@
     }
   }
 
-  // api calls the hub with the token. A 401 ends the session (the token was
-  // revoked or never valid) and goes back to the sign-in form.
-  async function api(path, options) {
-    options = options || {};
-    const headers = { Authorization: 'Bearer ' + session.token, Accept: 'application/json' };
+  // request calls the hub with the token, asking for accept. An answer
+  // other than 2xx is thrown as an ApiError with the hub's message; a 401
+  // ends the session (the token was revoked or never valid) and goes back
+  // to the sign-in form.
+  async function request(path, options, accept) {
+    const headers = { Authorization: 'Bearer ' + session.token, Accept: accept };
     const init = { method: options.method || 'GET', headers, cache: 'no-store', credentials: 'same-origin' };
     if (options.body !== undefined) {
       headers['Content-Type'] = 'application/json';
@@ -429,20 +449,49 @@
     } catch (e) {
       throw new ApiError(0, t('err.unreachable', { message: e.message }));
     }
-    const text = await res.text();
-    let data = null;
-    try {
-      data = text ? JSON.parse(text) : null;
-    } catch (e) {
-      data = null;
-    }
+    if (res.ok) return res;
+    const data = parseJSON(await res.text());
     const message = (data && typeof data.error === 'string' && data.error) || `HTTP ${res.status} ${res.statusText}`.trim();
-    if (res.status === 401) {
-      signOut(t('login.refused', { message }));
-      throw new ApiError(401, message, data);
+    if (res.status === 401) signOut(t('login.refused', { message }));
+    throw new ApiError(res.status, message, data);
+  }
+
+  function parseJSON(text) {
+    try {
+      return text ? JSON.parse(text) : null;
+    } catch (e) {
+      return null;
     }
-    if (!res.ok) throw new ApiError(res.status, message, data);
-    return data;
+  }
+
+  // api calls the hub for JSON.
+  async function api(path, options) {
+    const res = await request(path, options || {}, 'application/json');
+    return parseJSON(await res.text());
+  }
+
+  // saveCSV asks the hub for path's CSV with the token, which a plain link
+  // could not send, and saves the answer as a file, named as the hub names
+  // it (else name). button is disabled meanwhile; onError(err) says what
+  // went wrong.
+  async function saveCSV(button, path, name, onError) {
+    button.disabled = true;
+    try {
+      const res = await request(path, {}, 'text/csv');
+      const blob = await res.blob();
+      const m = /filename="?([^";]+)"?/.exec(res.headers.get('Content-Disposition') || '');
+      const url = URL.createObjectURL(blob);
+      const a = h('a', { href: url, download: m ? m[1] : name, hidden: true });
+      document.body.append(a);
+      a.click();
+      a.remove();
+      // The export may hold personal data: its URL lives until the browser has saved it.
+      setTimeout(() => URL.revokeObjectURL(url), 10000);
+    } catch (e) {
+      if (!(e instanceof ApiError && e.status === 401)) onError(e);
+    } finally {
+      button.disabled = false;
+    }
   }
 
   // describe turns an error into a sentence for the page.
@@ -509,7 +558,18 @@
     else if (me.province) who += ' · ' + provinceLabel(me.province);
     $('whoami').replaceChildren(h('strong', null, who), h('span', { class: 'muted' }, ' ' + t('who.token', { id: me.token_id || '' })));
     for (const v of VIEWS) $('nav-' + v).hidden = !canView(v);
-    quarantine.fillSources();
+    fillSources($('q-source'));
+    fillSources($('ot-source'));
+    $('audit-export').hidden = me.role !== 'national'; // GET /api/audit is theirs only
+  }
+
+  // fillSources lists the token's sources in a source filter, after "all",
+  // keeping the one chosen.
+  function fillSources(sel) {
+    const keep = sel.value;
+    sel.replaceChildren(h('option', { value: '', 'data-i18n': 'q.all' }, t('q.all')));
+    for (const s of (session.me && session.me.sources) || []) sel.append(h('option', { value: s }, sourceLabel(s)));
+    sel.value = keep;
   }
 
   function parseHash() {
@@ -558,16 +618,18 @@
       $(id).replaceChildren();
     }
     for (const id of ['overview-updated', 'overview-error', 'dossier-error', 'q-message', 'q-reason-text',
-      'q-payload-note', 'level4-updated', 'chart-throughput-note', 'chart-lag-note']) {
+      'q-payload-note', 'level4-updated', 'chart-throughput-note', 'chart-lag-note', 'au-message', 'ot-error', 'ot-totals',
+      'ontime-updated']) {
       setText(id, '');
     }
-    for (const id of ['search', 'q-field', 'q-reason', 'q-dossier', 'q-discard-reason']) $(id).value = '';
-    $('q-source').value = '';
+    for (const id of ['search', 'q-field', 'q-reason', 'q-dossier', 'q-discard-reason', 'au-since', 'au-until', 'au-actor']) $(id).value = '';
+    for (const id of ['q-source', 'ot-source', 'au-action']) $(id).value = '';
     $('q-state').value = 'open';
     $('dossier-body').hidden = true;
     $('q-detail').hidden = true;
     $('q-confirm').hidden = true;
     quarantine.reset();
+    ontime.reset();
     level4.reset();
   }
 
@@ -1038,38 +1100,30 @@
 
   // ------------------------------------------------------------- quarantine
 
+  // The hub sorts and pages the quarantine (GET /api/dlq's sort keys), so
+  // that every entry can be reached; the reason is not a key.
   const QUARANTINE_COLS = [
-    { label: 'col.id', cls: 'num', cell: (q) => String(q.id), sort: (q) => q.id },
-    { label: 'col.at', cls: 'time', cell: (q) => fmtTime(q.at), sort: (q) => Date.parse(q.at) },
-    { label: 'col.source', cell: (q) => sourceLabel(q.source), sort: (q) => sourceLabel(q.source) },
-    { label: 'col.dossier', cls: 'mono', cell: (q) => q.dossier_id + (q.version ? ` v${q.version}` : ''), sort: (q) => q.dossier_id },
-    { label: 'col.field', cls: 'mono', cell: (q) => q.field, sort: (q) => q.field },
+    { label: 'col.id', cls: 'num', cell: (q) => String(q.id), sort: 'id' },
+    { label: 'col.at', cls: 'time', cell: (q) => fmtTime(q.at), sort: 'at' },
+    { label: 'col.source', cell: (q) => sourceLabel(q.source), sort: 'source' },
+    { label: 'col.dossier', cls: 'mono', cell: (q) => q.dossier_id + (q.version ? ` v${q.version}` : ''), sort: 'dossier' },
+    { label: 'col.field', cls: 'mono', cell: (q) => q.field, sort: 'field' },
     // The reason wraps in its cell; the title holds it whole as well.
-    { label: 'col.reason', cls: 'reason-cell', cell: (q) => q.reason, attrs: (q) => ({ title: q.reason }), sort: (q) => q.reason },
-    { label: 'col.state', cell: (q) => stateBadge(q.state), sort: (q) => stateLabel(q.state) },
+    { label: 'col.reason', cls: 'reason-cell', cell: (q) => q.reason, attrs: (q) => ({ title: q.reason }) },
+    { label: 'col.state', cell: (q) => stateBadge(q.state), sort: 'state' },
   ];
 
   const quarantine = {
     seq: 0,
     detailSeq: 0,
     applied: { state: 'open' }, // the filters the list shows
-    items: [],
     selected: null, // the entry in #q-detail
     list: null, // the PagedTable of #quarantine, made by wire
 
     reset() {
       this.applied = { state: 'open' };
-      this.items = [];
       this.selected = null;
       if (this.list) this.list.clear();
-    },
-
-    fillSources() {
-      const sel = $('q-source');
-      const keep = sel.value;
-      sel.replaceChildren(h('option', { value: '', 'data-i18n': 'q.all' }, t('q.all')));
-      for (const s of (session.me && session.me.sources) || []) sel.append(h('option', { value: s }, sourceLabel(s)));
-      sel.value = keep;
     },
 
     enter() {
@@ -1107,23 +1161,46 @@
       return this.load();
     },
 
-    // load fetches the window of entries the filters select (oldest first,
-    // as the API lists them); the PagedTable pages and sorts it.
+    // listParams is the query of the list as shown: the filters applied and
+    // the order.
+    listParams() {
+      const p = this.params(this.applied, true);
+      const sort = this.list.sortKey();
+      if (sort) p.set('sort', sort);
+      return p;
+    },
+
+    // load fetches the page of the list on screen, sorted by the hub.
     async load() {
       const seq = ++this.seq;
-      const p = this.params(this.applied, true);
-      p.set('limit', String(Q_WINDOW));
+      const list = this.list;
+      const p = this.listParams();
+      p.set('limit', String(PAGE_SIZE));
+      p.set('offset', String(list.page * PAGE_SIZE));
       let data;
       try {
         data = await api('/api/dlq?' + p.toString());
       } catch (e) {
         if (seq !== this.seq) return;
-        if (!(e instanceof ApiError && e.status === 401)) this.list.set([], describe(e));
+        if (!(e instanceof ApiError && e.status === 401)) list.set([], describe(e), 0);
         return;
       }
       if (seq !== this.seq) return;
-      this.items = data.items || [];
-      this.list.set(this.items, null, this.items.length >= Q_WINDOW);
+      const items = data.items || [], total = data.total || 0;
+      if (items.length === 0 && list.page > 0 && list.page * PAGE_SIZE >= total) {
+        // The list got shorter (entries replayed): its last page instead.
+        list.page = Math.max(0, Math.ceil(total / PAGE_SIZE) - 1);
+        return this.load();
+      }
+      list.set(items, null, total);
+    },
+
+    // csv saves the list as shown, every page of it, as a CSV file.
+    csv() {
+      const p = this.listParams();
+      p.set('format', 'csv');
+      return saveCSV($('q-csv'), '/api/dlq?' + p.toString(), 'quarantine.csv',
+        (e) => this.message(t('csv.failed', { error: describe(e) }), true));
     },
 
     async show(id) {
@@ -1229,10 +1306,17 @@
       const f = this.applied;
       const parts = ['source', 'field', 'reason', 'dossier'].filter((k) => f[k]).map((k) =>
         t('q.cond.' + k, { value: k === 'source' ? sourceLabel(f[k]) : f[k] }));
-      const open = this.items.filter((q) => q.state === 'open').length;
-      const count = f.state === 'open' || f.state === 'all'
-        ? t(this.items.length >= Q_WINDOW ? 'q.askCountMore' : 'q.askCount', { n: fmtInt(open) })
-        : '';
+      // How many the replay would take: the open entries the filters select.
+      let count = '';
+      try {
+        const p = this.params(f, false);
+        p.set('state', 'open');
+        p.set('limit', '1');
+        count = t('q.askCount', { n: fmtInt((await api('/api/dlq?' + p.toString())).total || 0) });
+      } catch (e) {
+        if (e instanceof ApiError && e.status === 401) return;
+        // asked without the count
+      }
       setText('q-confirm-text', (parts.length
         ? t('q.askSome', { conditions: parts.join(t('q.and')) })
         : t('q.askAll')) + count);
@@ -1253,6 +1337,151 @@
       }
       await this.load();
       if (this.selected) await this.show(this.selected.id);
+    },
+  };
+
+  // -------------------------------------------------------------- audit log
+
+  // The audit log's CSV by the dates (days in Vietnam, both included), the
+  // token and the action given; national operators only, as the API.
+  const audit = {
+    query() {
+      const p = new URLSearchParams();
+      const since = $('au-since').value, until = $('au-until').value;
+      if (since) p.set('since', since + 'T00:00:00+07:00');
+      if (until) p.set('until', nextDay(until) + 'T00:00:00+07:00'); // the API's until is exclusive
+      const actor = $('au-actor').value.trim();
+      if (actor) p.set('actor', actor);
+      if ($('au-action').value) p.set('action', $('au-action').value);
+      p.set('format', 'csv');
+      return p;
+    },
+
+    csv() {
+      setText('au-message', '');
+      return saveCSV($('au-csv'), '/api/audit?' + this.query().toString(), 'audit.csv',
+        (e) => setText('au-message', t('csv.failed', { error: describe(e) }), 'message error'));
+    },
+  };
+
+  // nextDay is the day after day (YYYY-MM-DD).
+  function nextDay(day) {
+    const [y, m, d] = day.split('-').map(Number);
+    return new Date(Date.UTC(y, m - 1, d + 1)).toISOString().slice(0, 10);
+  }
+
+  // ---------------------------------------------------------------- on time
+
+  const ONTIME_COLS = [
+    { label: 'col.source', cell: (r) => sourceLabel(r.source), sort: (r) => sourceLabel(r.source) },
+    { label: 'col.procedure', cls: 'mono', cell: (r) => r.procedure, sort: (r) => r.procedure },
+    { label: 'col.due', cls: 'num', cell: (r) => fmtInt(r.due), sort: (r) => r.due },
+    { label: 'col.onTime', cls: 'num', cell: (r) => fmtInt(r.on_time), sort: (r) => r.on_time },
+    { label: 'col.late', cls: 'num', cell: (r) => fmtInt(r.late), sort: (r) => r.late,
+      attrs: (r) => ({ class: 'num' + (r.late > 0 ? ' warn-text' : '') }) },
+    { label: 'col.overdueNow', cls: 'num', cell: (r) => fmtInt(r.overdue_now), sort: (r) => r.overdue_now,
+      attrs: (r) => ({ class: 'num' + (r.overdue_now > 0 ? ' error-text' : '') }) },
+    { label: 'col.notYetDue', cls: 'num', cell: (r) => fmtInt(r.open), sort: (r) => r.open },
+  ];
+
+  // The on-time report of a month or a quarter (the API's period), every
+  // row at once: the PagedTable pages and sorts them.
+  const ontime = {
+    seq: 0,
+    data: null, // the report on screen
+    list: null, // the PagedTable of #ontime, made by wire
+
+    reset() {
+      this.seq++;
+      this.data = null;
+      if (this.list) this.list.clear();
+      $('ot-period').replaceChildren();
+    },
+
+    enter() {
+      if (!$('ot-period').value) this.fillPeriods();
+      this.load();
+    },
+    leave() {
+      this.seq++;
+    },
+
+    // fillPeriods offers this month and the 23 before it, this quarter and
+    // the 7 before it, in Vietnam's calendar; the choice is kept, this
+    // month by default.
+    fillPeriods() {
+      const sel = $('ot-period');
+      const parts = {};
+      for (const x of new Intl.DateTimeFormat('en-GB', { timeZone: TZ, year: 'numeric', month: 'numeric' }).formatToParts(new Date())) parts[x.type] = +x.value;
+      const now = parts.year * 12 + parts.month - 1; // months since year 0
+      const monthName = new Intl.DateTimeFormat(LANGS[lang].locale, { timeZone: 'UTC', year: 'numeric', month: 'long' });
+      const two = (n) => String(n).padStart(2, '0');
+      const months = h('optgroup', { label: t('ot.months') });
+      for (let k = now; k > now - 24; k--) {
+        const y = Math.floor(k / 12), m = (k % 12) + 1, name = monthName.format(Date.UTC(y, m - 1, 15));
+        months.append(h('option', { value: `${y}-${two(m)}` }, name.charAt(0).toUpperCase() + name.slice(1)));
+      }
+      const quarters = h('optgroup', { label: t('ot.quarters') });
+      for (let k = Math.floor(now / 3); k > Math.floor(now / 3) - 8; k--) {
+        const y = Math.floor(k / 4), q = (k % 4) + 1;
+        quarters.append(h('option', { value: `${y}-Q${q}` }, t('ot.quarter', { q, y })));
+      }
+      const keep = sel.value;
+      sel.replaceChildren(months, quarters);
+      if (keep) sel.value = keep;
+    },
+
+    query() {
+      const p = new URLSearchParams({ period: $('ot-period').value });
+      if ($('ot-source').value) p.set('source', $('ot-source').value);
+      return p;
+    },
+
+    apply() {
+      this.list.page = 0;
+      return this.load();
+    },
+
+    async load() {
+      const seq = ++this.seq;
+      setText('ot-error', '');
+      let data;
+      try {
+        data = await api('/api/ontime?' + this.query().toString());
+      } catch (e) {
+        if (seq !== this.seq) return;
+        this.data = null;
+        setText('ot-totals', '');
+        if (!(e instanceof ApiError && e.status === 401)) this.list.set([], describe(e));
+        return;
+      }
+      if (seq !== this.seq) return;
+      this.data = data;
+      this.updated = new Date();
+      this.list.set(data.rows || []);
+      this.totals();
+    },
+
+    // totals writes the report's sums (again when the language changes).
+    totals() {
+      const d = this.data;
+      if (!d) return;
+      const n = d.totals || {};
+      const opt = [...$('ot-period').options].find((o) => o.value === d.period);
+      setText('ot-totals', t('ot.totals', {
+        period: opt ? opt.textContent : d.period, due: fmtInt(n.due || 0), onTime: fmtInt(n.on_time || 0),
+        late: fmtInt(n.late || 0), overdue: fmtInt(n.overdue_now || 0), open: fmtInt(n.open || 0),
+      }));
+      setText('ontime-updated', t('updated', { time: fmtClock(this.updated) }));
+    },
+
+    // csv saves the report as chosen (period and source) as a CSV file.
+    csv() {
+      setText('ot-error', '');
+      const p = this.query();
+      p.set('format', 'csv');
+      return saveCSV($('ot-csv'), '/api/ontime?' + p.toString(), 'ontime.csv',
+        (e) => setText('ot-error', t('csv.failed', { error: describe(e) })));
     },
   };
 
@@ -1336,7 +1565,7 @@
     },
   };
 
-  Object.assign(pages, { overview, dossier, quarantine, level4 });
+  Object.assign(pages, { overview, dossier, quarantine, ontime, level4 });
 
   // ------------------------------------------------------------------ wiring
 
@@ -1391,6 +1620,7 @@
     quarantine.list = new PagedTable($('quarantine'), QUARANTINE_COLS, {
       empty: 'q.empty',
       sort: { col: 0, dir: 1 }, // by ID: oldest first, as the API lists them
+      remote: () => quarantine.load(),
       rowAttrs: (q) => ({
         'data-id': q.id, tabindex: 0,
         class: quarantine.selected && quarantine.selected.id === q.id ? 'selected' : null,
@@ -1407,6 +1637,23 @@
     $('q-replay-all-cancel').addEventListener('click', () => {
       $('q-confirm').hidden = true;
     });
+    $('q-csv').addEventListener('click', () => quarantine.csv());
+    $('au-filters').addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      audit.csv();
+    });
+
+    ontime.list = new PagedTable($('ontime'), ONTIME_COLS, {
+      empty: 'ot.empty',
+      sort: { col: 0, dir: 1 },
+      rowAttrs: (r) => ({ 'data-source': r.source, 'data-procedure': r.procedure }),
+    });
+    $('ot-filters').addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      ontime.apply();
+    });
+    for (const id of ['ot-period', 'ot-source']) $(id).addEventListener('change', () => ontime.apply());
+    $('ot-csv').addEventListener('click', () => ontime.csv());
 
     $('level4-refresh').addEventListener('click', () => level4.load());
     const byKey = (key) => (r) => ({ [key[0]]: r[key[1]] });
@@ -1439,6 +1686,9 @@
     if (quarantine.list.loaded) quarantine.list.render();
     if (quarantine.selected && !$('q-detail').hidden) quarantine.detail(quarantine.selected);
     if (!$('q-confirm').hidden) $('q-confirm').hidden = true; // asked in the other language: ask again
+    if ($('ot-period').value) ontime.fillPeriods();
+    if (ontime.list.loaded) ontime.list.render();
+    ontime.totals();
     for (const l of Object.values(level4.lists)) if (l.loaded) l.render();
     if (level4.updated) setText('level4-updated', t('updated', { time: fmtClock(level4.updated) }));
   }
