@@ -42,6 +42,8 @@ func runDev(ctx context.Context, args []string) error {
 	trickle := fs.Int("trickle", 20, "new dossiers at each portal every -every")
 	every := fs.Duration("every", 10*time.Second, "how often new dossiers arrive")
 	malformed := fs.Float64("malformed", 0.01, "share of records each portal serves broken (they go to quarantine)")
+	reconcileRate := fs.Float64("reconcile-rate", 5, "national portal lookups a second of the background reconciliation (0: off)")
+	reconcileGrace := fs.Duration("reconcile-grace", time.Minute, "how long after its last write a dossier is in flight and not reconciled")
 	_ = fs.Parse(args)
 
 	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
@@ -112,9 +114,10 @@ func runDev(ctx context.Context, args []string) error {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 42))
 
 	cfg := sims.HubConfig(b.Addrs(), sc)
-	// Reconciliation runs in the background, gently: the console's
-	// reconciliation page then shows what it finds.
-	cfg.Reconcile = hub.ReconcileConfig{Rate: 5, Grace: time.Minute}
+	// Reconciliation runs in the background, gently by default: the
+	// console's reconciliation page then shows what it finds. A test raises
+	// the rate so that drift it plants shows up within seconds.
+	cfg.Reconcile = hub.ReconcileConfig{Rate: *reconcileRate, Grace: *reconcileGrace}
 	counters := progress.New()
 	h := hub.New(cfg, st, counters, log)
 
