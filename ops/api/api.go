@@ -274,7 +274,7 @@ func (s *Server) canSeeSource(r *http.Request, source string) bool {
 
 func (s *Server) me(w http.ResponseWriter, r *http.Request) {
 	p, _ := auth.FromContext(r.Context())
-	views := []string{"overview", "dossier", "quarantine", "ontime", "level4"}
+	views := []string{"overview", "dossier", "quarantine", "ontime", "drift", "level4"}
 	if p.Role == store.RolePostal {
 		views = []string{"overview", "level4"}
 	}

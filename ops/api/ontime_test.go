@@ -78,12 +78,15 @@ func TestOnTime(t *testing.T) {
 	if len(r.Rows) != 0 || r.Totals["due"] != 0 || r.Period != "2020-Q1" {
 		t.Errorf("2020-Q1: %+v; want nothing due", r)
 	}
-	// The console shows the report's page to operators, not to postal.
+	// The console shows the report's page and the reconciliation's (whose
+	// API is operators' too) to operators, not to postal.
 	for name, want := range map[string]bool{"national": true, "sonla": true, "postal": false} {
 		var me struct{ Views []string }
 		_, body := f.call(t, "GET", "/api/me", f.tokens[name], "")
-		if err := json.Unmarshal([]byte(body), &me); err != nil || slices.Contains(me.Views, "ontime") != want {
-			t.Errorf("/api/me of the %s token: views %q, %v; want ontime: %v", name, me.Views, err, want)
+		for _, view := range []string{"ontime", "drift"} {
+			if err := json.Unmarshal([]byte(body), &me); err != nil || slices.Contains(me.Views, view) != want {
+				t.Errorf("/api/me of the %s token: views %q, %v; want %s: %v", name, me.Views, err, view, want)
+			}
 		}
 	}
 }
