@@ -122,6 +122,8 @@ func TestStableIDs(t *testing.T) {
 		"q-payload", "q-replay", "q-discard-reason", "q-discard", "q-message", "q-replay-all",
 		"payments", "stale-payments", "deliveries", "problems", "lang", "q-prev", "q-next", "q-page",
 		"nav-ontime", "ontime", "ot-period", "ot-source", "ot-totals", "ot-csv", "q-csv", "audit-export", "au-csv",
+		"nav-drift", "drift", "drift-summary", "dr-source", "dr-kind", "dr-state", "dr-csv", "dr-resync-all", "dr-confirm",
+		"dr-confirm-text", "dr-resync-all-confirm", "dr-resync-all-cancel", "dr-message",
 	} {
 		if n := strings.Count(string(page), ` id="`+id+`"`); n != 1 {
 			t.Errorf("index.html has id %q %d times, want once", id, n)

@@ -103,7 +103,7 @@ func TestI18nKeys(t *testing.T) {
 		}
 	}
 	// Keys made from API values must exist for every value the console knows.
-	for _, prefix := range []string{"state.", "breaker.", "pay.", "status.", "channel.", "role.", "delivery."} {
+	for _, prefix := range []string{"state.", "breaker.", "pay.", "status.", "channel.", "role.", "delivery.", "drift.kind.", "drift.state."} {
 		n := 0
 		for k := range dict {
 			if strings.HasPrefix(k, prefix) {
@@ -114,7 +114,9 @@ func TestI18nKeys(t *testing.T) {
 			t.Errorf("no dictionary key %s…", prefix)
 		}
 	}
-	for _, k := range []string{"pay.online", "pay.office", "pay.cod", "delivery.office", "delivery.post", "delivery.online", "q.cond.source", "q.cond.field", "q.cond.reason", "q.cond.dossier"} {
+	for _, k := range []string{"pay.online", "pay.office", "pay.cod", "delivery.office", "delivery.post", "delivery.online", "q.cond.source", "q.cond.field", "q.cond.reason", "q.cond.dossier",
+		"dr.cond.source", "dr.cond.kind", "drift.kind.missing_at_national", "drift.kind.older_status", "drift.kind.field_differs",
+		"drift.kind.unknown_to_hub", "drift.state.open", "drift.state.resyncing", "drift.state.resolved"} {
 		used[k] = "app.js (made)"
 	}
 	if len(used) < 100 {

@@ -11,7 +11,7 @@
   // ---------------------------------------------------------------- constants
 
   const TOKEN_KEY = 'lienthong.token'; // sessionStorage: the token dies with the tab
-  const VIEWS = ['overview', 'dossier', 'quarantine', 'ontime', 'level4'];
+  const VIEWS = ['overview', 'dossier', 'quarantine', 'ontime', 'drift', 'level4'];
   const OVERVIEW_EVERY_MS = 5000;
   const LEVEL4_EVERY_MS = 30000;
   const LANG_KEY = 'lienthong.lang'; // local storage: the operator's language, nothing else
@@ -494,6 +494,34 @@
     }
   }
 
+  // fetchPage asks the hub (path, with the query p) for the page of
+  // owner.list on screen, PAGE_SIZE rows of a list the hub pages, and shows
+  // it; onData(answer), if given, sees the answer first. owner.seq drops an
+  // answer that a later load overtook. When the list got shorter (entries
+  // replayed, drift resolved), its last page is asked for instead.
+  async function fetchPage(owner, path, p, onData) {
+    const seq = ++owner.seq;
+    const list = owner.list;
+    p.set('limit', String(PAGE_SIZE));
+    p.set('offset', String(list.page * PAGE_SIZE));
+    let data;
+    try {
+      data = await api(path + '?' + p.toString());
+    } catch (e) {
+      if (seq !== owner.seq) return;
+      if (!(e instanceof ApiError && e.status === 401)) list.set([], describe(e), 0);
+      return;
+    }
+    if (seq !== owner.seq) return;
+    const items = data.items || [], total = data.total || 0;
+    if (items.length === 0 && list.page > 0 && list.page * PAGE_SIZE >= total) {
+      list.page = Math.max(0, Math.ceil(total / PAGE_SIZE) - 1);
+      return owner.load();
+    }
+    if (onData) onData(data);
+    list.set(items, null, total);
+  }
+
   // describe turns an error into a sentence for the page.
   function describe(err) {
     if (!(err instanceof ApiError)) return t('err.generic', { message: err && err.message ? err.message : String(err) });
@@ -560,6 +588,7 @@
     for (const v of VIEWS) $('nav-' + v).hidden = !canView(v);
     fillSources($('q-source'));
     fillSources($('ot-source'));
+    fillSources($('dr-source'));
     $('audit-export').hidden = me.role !== 'national'; // GET /api/audit is theirs only
   }
 
@@ -619,17 +648,18 @@
     }
     for (const id of ['overview-updated', 'overview-error', 'dossier-error', 'q-message', 'q-reason-text',
       'q-payload-note', 'level4-updated', 'chart-throughput-note', 'chart-lag-note', 'au-message', 'ot-error', 'ot-totals',
-      'ontime-updated']) {
+      'ontime-updated', 'drift-updated', 'dr-message', 'dr-confirm-text']) {
       setText(id, '');
     }
     for (const id of ['search', 'q-field', 'q-reason', 'q-dossier', 'q-discard-reason', 'au-since', 'au-until', 'au-actor']) $(id).value = '';
-    for (const id of ['q-source', 'ot-source', 'au-action']) $(id).value = '';
+    for (const id of ['q-source', 'ot-source', 'au-action', 'dr-source', 'dr-kind', 'dr-state']) $(id).value = '';
     $('q-state').value = 'open';
     $('dossier-body').hidden = true;
     $('q-detail').hidden = true;
     $('q-confirm').hidden = true;
     quarantine.reset();
     ontime.reset();
+    drift.reset();
     level4.reset();
   }
 
@@ -782,8 +812,11 @@
 
   // --------------------------------------------------------------- overview
 
+  // sourceCell names a source for people, with its name and province code.
+  const sourceCell = (s) => [h('strong', null, s.label || sourceLabel(s.source)), h('span', { class: 'muted small' }, ` ${s.source} · ${s.province || ''}`)];
+
   const SOURCE_COLS = [
-    { label: 'col.province', cell: (s) => [h('strong', null, s.label || sourceLabel(s.source)), h('span', { class: 'muted small' }, ` ${s.source} · ${s.province || ''}`)] },
+    { label: 'col.province', cell: sourceCell },
     { label: 'col.lag', cls: 'lag num', cell: (s) => fmtSeconds(s.lag_seconds), attrs: (s) => ({ 'data-value': s.lag_seconds }) },
     { label: 'col.perMinute', cls: 'per-minute num', cell: (s) => fmtRate(s.per_minute), attrs: (s) => ({ 'data-value': s.per_minute }) },
     { label: 'col.pulled', cls: 'num', cell: (s) => fmtInt(s.pulled_total) },
@@ -1171,28 +1204,8 @@
     },
 
     // load fetches the page of the list on screen, sorted by the hub.
-    async load() {
-      const seq = ++this.seq;
-      const list = this.list;
-      const p = this.listParams();
-      p.set('limit', String(PAGE_SIZE));
-      p.set('offset', String(list.page * PAGE_SIZE));
-      let data;
-      try {
-        data = await api('/api/dlq?' + p.toString());
-      } catch (e) {
-        if (seq !== this.seq) return;
-        if (!(e instanceof ApiError && e.status === 401)) list.set([], describe(e), 0);
-        return;
-      }
-      if (seq !== this.seq) return;
-      const items = data.items || [], total = data.total || 0;
-      if (items.length === 0 && list.page > 0 && list.page * PAGE_SIZE >= total) {
-        // The list got shorter (entries replayed): its last page instead.
-        list.page = Math.max(0, Math.ceil(total / PAGE_SIZE) - 1);
-        return this.load();
-      }
-      list.set(items, null, total);
+    load() {
+      return fetchPage(this, '/api/dlq', this.listParams());
     },
 
     // csv saves the list as shown, every page of it, as a CSV file.
@@ -1485,6 +1498,166 @@
     },
   };
 
+  // --------------------------------------------------------- reconciliation
+
+  const DRIFT_KINDS = ['missing_at_national', 'older_status', 'field_differs', 'unknown_to_hub'];
+
+  function driftKind(kind) {
+    return kind ? tOr('drift.kind.' + kind, kind) : '';
+  }
+
+  function driftBadge(state) {
+    const kinds = { open: 'bad', resyncing: 'warn', resolved: 'ok' };
+    return badge(state ? tOr('drift.state.' + state, state) : '', kinds[state] || 'idle', state);
+  }
+
+  // Per source, the drift not resolved yet by kind (GET /api/drift's summary).
+  const DRIFT_SUMMARY_COLS = [{ label: 'col.province', cell: sourceCell }].concat(DRIFT_KINDS.map((k) => (
+    { label: 'drift.kind.' + k, cls: 'num', cell: (s) => fmtInt(s.open[k] || 0),
+      attrs: (s) => ({ class: 'num' + (s.open[k] > 0 ? ' warn-text' : ''), 'data-kind': k }) })), [
+    { label: 'dr.total', cls: 'num', cell: (s) => fmtInt(DRIFT_KINDS.reduce((n, k) => n + (s.open[k] || 0), 0)) },
+  ]);
+
+  // The hub orders the list (most recently found first): no column sorts.
+  const DRIFT_COLS = [
+    { label: 'col.dossier', cls: 'mono', cell: (d) => dossierLink(d.dossier_id) },
+    { label: 'col.source', cell: (d) => sourceLabel(d.source) },
+    { label: 'col.kind', cell: (d) => driftKind(d.kind) },
+    { label: 'dr.fields', cls: 'mono', cell: (d) => (d.fields || []).join(', ') },
+    { label: 'col.detail', cell: (d) => d.detail },
+    { label: 'dr.foundAt', cls: 'time', cell: (d) => fmtTime(d.found_at) },
+    { label: 'dr.checkedAt', cls: 'time', cell: (d) => fmtTime(d.checked_at) },
+    { label: 'col.state', cell: (d) => driftBadge(d.state), attrs: (d) => (d.resynced_at ? { title: t('dr.resyncedAt') + ' ' + fmtTime(d.resynced_at) } : null) },
+    { label: 'dr.action', cell: (d) => (drift.canResync && d.state === 'open'
+      ? h('button', { type: 'button', class: 'resync', 'data-resync': d.dossier_id }, t('dr.resync')) : '') },
+  ];
+
+  const drift = {
+    seq: 0,
+    data: null, // the last answer, redrawn when the language changes
+    canResync: false, // the answer's resync: this hub can send dossiers again
+    applied: {}, // the filters the list shows
+    list: null, // the PagedTable of #drift, made by wire
+
+    reset() {
+      this.seq++;
+      this.data = null;
+      this.canResync = false;
+      this.applied = {};
+      if (this.list) this.list.clear();
+      $('drift-summary').replaceChildren();
+      $('dr-resync-all').hidden = true;
+      $('dr-confirm').hidden = true;
+    },
+
+    enter() {
+      this.load();
+    },
+    leave() {
+      this.seq++;
+      $('dr-confirm').hidden = true;
+    },
+
+    // params is the query of the filters f; empty ones are left out (the
+    // hub refuses unknown or empty parameters rather than ignore them).
+    params(f, withState) {
+      const p = new URLSearchParams();
+      for (const k of ['source', 'kind']) if (f[k]) p.set(k, f[k]);
+      if (withState && f.state) p.set('state', f.state);
+      return p;
+    },
+
+    apply() {
+      this.applied = { source: $('dr-source').value, kind: $('dr-kind').value, state: $('dr-state').value };
+      this.list.page = 0;
+      $('dr-confirm').hidden = true;
+      return this.load();
+    },
+
+    // load fetches the page of the list on screen and the summary.
+    load() {
+      return fetchPage(this, '/api/drift', this.params(this.applied, true), (data) => {
+        this.data = data;
+        this.canResync = !!data.resync; // before the rows are drawn with their buttons
+        $('dr-resync-all').hidden = !this.canResync;
+        this.updated = new Date();
+        this.summary();
+      });
+    },
+
+    // summary writes the per-source counts (again when the language changes).
+    summary() {
+      if (!this.data) return;
+      fillTable($('drift-summary'), DRIFT_SUMMARY_COLS, this.data.summary || [], {
+        rowAttrs: (s) => ({ 'data-source': s.source }), empty: t('dr.noSource'),
+      });
+      setText('drift-updated', t('updated', { time: fmtClock(this.updated) }));
+    },
+
+    message(text, isError) {
+      setText('dr-message', text, isError ? 'message error' : 'message ok');
+    },
+
+    async resync(id, button) {
+      button.disabled = true;
+      try {
+        await api(`/api/drift/${encodeURIComponent(id)}/resync`, { method: 'POST' });
+        this.message(t('dr.resynced', { id }), false);
+      } catch (e) {
+        if (e instanceof ApiError && e.status === 401) return;
+        this.message(t('dr.resyncFailed', { id, error: describe(e) }), true);
+      }
+      await this.load();
+    },
+
+    // askResyncAll applies the filters as chosen, then asks in the page,
+    // saying how many open drifts the resync would take.
+    async askResyncAll() {
+      await this.apply();
+      const f = this.applied;
+      const parts = ['source', 'kind'].filter((k) => f[k]).map((k) =>
+        t('dr.cond.' + k, { value: k === 'source' ? sourceLabel(f[k]) : driftKind(f[k]) }));
+      const p = this.params(f, false);
+      p.set('state', 'open'); // what the hub resyncs, whatever the list shows
+      p.set('limit', '1');
+      let n;
+      try {
+        n = (await api('/api/drift?' + p.toString())).total || 0;
+      } catch (e) {
+        if (!(e instanceof ApiError && e.status === 401)) this.message(t('dr.resyncAllFailed', { error: describe(e) }), true);
+        return;
+      }
+      const max = 1000; // the hub's bound on one bulk resync
+      setText('dr-confirm-text', (parts.length
+        ? t('dr.askSome', { n: fmtInt(n), conditions: parts.join(t('q.and')) })
+        : t('dr.askAll', { n: fmtInt(n) })) + (n > max ? t('dr.askMax', { max: fmtInt(max) }) : ''));
+      $('dr-confirm').setAttribute('data-count', String(n));
+      $('dr-confirm').hidden = false;
+      $('dr-resync-all-confirm').focus();
+    },
+
+    async resyncAll() {
+      $('dr-confirm').hidden = true;
+      const p = this.params(this.applied, false);
+      try {
+        const res = await api('/api/drift/resync' + (p.toString() ? '?' + p.toString() : ''), { method: 'POST' });
+        this.message(t('dr.resyncedAll', { n: fmtInt(res.resynced) }), false);
+      } catch (e) {
+        if (e instanceof ApiError && e.status === 401) return;
+        this.message(t('dr.resyncAllFailed', { error: describe(e) }), true);
+      }
+      await this.load();
+    },
+
+    // csv saves the list as filtered, every page of it, as a CSV file.
+    csv() {
+      const p = this.params(this.applied, true);
+      p.set('format', 'csv');
+      return saveCSV($('dr-csv'), '/api/drift?' + p.toString(), 'drift.csv',
+        (e) => this.message(t('csv.failed', { error: describe(e) }), true));
+    },
+  };
+
   // ---------------------------------------------------------------- level 4
 
   const withDossier = (cols) => [
@@ -1565,7 +1738,7 @@
     },
   };
 
-  Object.assign(pages, { overview, dossier, quarantine, ontime, level4 });
+  Object.assign(pages, { overview, dossier, quarantine, ontime, drift, level4 });
 
   // ------------------------------------------------------------------ wiring
 
@@ -1655,6 +1828,28 @@
     for (const id of ['ot-period', 'ot-source']) $(id).addEventListener('change', () => ontime.apply());
     $('ot-csv').addEventListener('click', () => ontime.csv());
 
+    drift.list = new PagedTable($('drift'), DRIFT_COLS, {
+      empty: 'dr.empty',
+      remote: () => drift.load(),
+      rowAttrs: (d) => ({ 'data-id': d.dossier_id, 'data-kind': d.kind, 'data-state': d.state }),
+    });
+    for (const id of ['dr-source', 'dr-kind', 'dr-state']) $(id).addEventListener('change', () => drift.apply());
+    $('dr-filters').addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      drift.apply();
+    });
+    $('drift').addEventListener('click', (ev) => {
+      const b = ev.target.closest('button[data-resync]');
+      if (b) drift.resync(b.getAttribute('data-resync'), b);
+    });
+    $('dr-refresh').addEventListener('click', () => drift.load());
+    $('dr-resync-all').addEventListener('click', () => drift.askResyncAll());
+    $('dr-resync-all-confirm').addEventListener('click', () => drift.resyncAll());
+    $('dr-resync-all-cancel').addEventListener('click', () => {
+      $('dr-confirm').hidden = true;
+    });
+    $('dr-csv').addEventListener('click', () => drift.csv());
+
     $('level4-refresh').addEventListener('click', () => level4.load());
     const byKey = (key) => (r) => ({ [key[0]]: r[key[1]] });
     for (const [id, cols, empty, key] of [
@@ -1689,6 +1884,9 @@
     if ($('ot-period').value) ontime.fillPeriods();
     if (ontime.list.loaded) ontime.list.render();
     ontime.totals();
+    if (drift.list.loaded) drift.list.render();
+    drift.summary();
+    $('dr-confirm').hidden = true; // asked in the other language: ask again
     for (const l of Object.values(level4.lists)) if (l.loaded) l.render();
     if (level4.updated) setText('level4-updated', t('updated', { time: fmtClock(level4.updated) }));
   }
