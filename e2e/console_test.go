@@ -97,6 +97,10 @@ func TestConsole(t *testing.T) {
 	}
 	dev.putJSON(t, dev.urls["national"]+"/_sim/catalog", without)
 
+	// Drift at the national portal, for the reconciliation page: planted
+	// now, so that the background sweep has found it when the page opens.
+	planted := plantDrift(t, dev, missing)
+
 	// The machine's network is closed: Chromium is kept from calling home.
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU,
@@ -430,6 +434,63 @@ func TestConsole(t *testing.T) {
 	t.Logf("on-time report %s: %d rows on the page, %d in the CSV", report.Period, onTimeRows, len(rows)-1)
 	shot("ontime.png", true)
 
+	// The reconciliation page: the planted drift, by kind, in Vietnamese.
+	waitDrift(t, dev, planted, 3*time.Minute)
+	run("open the reconciliation page", chromedp.Navigate(dev.base+"/console/#/drift"), chromedp.WaitVisible(chromedp.CSS(`#dr-kind`)))
+	// pickDrift filters the list by kind (and state) as an operator would.
+	pickDrift := func(kind, state string) {
+		t.Helper()
+		if err := eval(`(() => { document.querySelector('#dr-state').value = `+jsString(state)+`;
+			const k = document.querySelector('#dr-kind'); k.value = `+jsString(kind)+`; k.dispatchEvent(new Event('change')); return true; })()`, new(bool)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	driftRow := func(id, kind, label string) string {
+		return `(() => { const tr = document.querySelector('#drift tr[data-id=' + ` + jsString(jsString(id)) + ` + ']');
+			return !!tr && tr.getAttribute('data-kind') === ` + jsString(kind) + ` && tr.children[2].textContent === ` + jsString(label) + ` &&
+				!!tr.querySelector('a[href="#/dossier/` + url.PathEscape(id) + `"]'); })()`
+	}
+	for id, kind := range planted {
+		pickDrift(kind, "")
+		waitJS("the planted "+kind+" drift of "+id+" in Vietnamese", driftRow(id, kind, driftVietnamese[kind]), 30*time.Second)
+	}
+	waitJS("the summary per source", `document.querySelectorAll('#drift-summary tbody tr[data-source]').length === 5 &&
+		[...document.querySelectorAll('#drift-summary tbody td[data-kind]')].some(td => td.textContent !== '0')`, 10*time.Second)
+	labels("the reconciliation page in Vietnamese", "header, #view-drift h2, #view-drift h3, #dr-filters, #drift thead, #drift-summary thead, #dr-csv",
+		[]string{"Đối soát", "Đối soát với Cổng Dịch vụ công quốc gia", "Hồ sơ lệch chưa khắc phục theo nguồn", "Thiếu ở Cổng quốc gia",
+			"Trạng thái cũ hơn", "Trường dữ liệu khác", "Cổng quốc gia có, hub không ghi nhận", "Đồng bộ lại tất cả hồ sơ theo bộ lọc…",
+			"Phát hiện lúc", "Tải CSV"},
+		driftEnglish)
+	shot("drift-vi.png", true)
+	// Resyncing all that the filter shows asks first, with the count of
+	// open drift the hub has for it.
+	var openOfKind struct {
+		Total int `json:"total"`
+	}
+	dev.api(t, "GET", "/api/drift?state=open&limit=1&kind=field_differs", &openOfKind)
+	pickDrift("field_differs", "")
+	if err := eval(`(document.querySelector('#dr-resync-all').click(), true)`, new(bool)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS("the bulk resync's question with the count", `!document.querySelector('#dr-confirm').hidden &&
+		document.querySelector('#dr-confirm').getAttribute('data-count') === `+jsString(fmt.Sprint(openOfKind.Total))+` &&
+		/^Đồng bộ lại \d+ hồ sơ lệch chưa xử lý có loại = “Trường dữ liệu khác”\?/.test(document.querySelector('#dr-confirm-text').textContent)`, 10*time.Second)
+	if err := eval(`(document.querySelector('#dr-resync-all-cancel').click(), true)`, new(bool)); err != nil {
+		t.Fatal(err)
+	}
+	// Its CSV: every state, every kind, with the planted rows.
+	pickDrift("", "all")
+	rows = download("#dr-csv", "drift.csv", "dossier_id,source,province,kind,fields,detail,found_at,checked_at,state,resynced_at")
+	inCSV := map[string]string{}
+	for _, r := range rows[1:] {
+		inCSV[r[0]] = r[3]
+	}
+	for id, kind := range planted {
+		if inCSV[id] != kind {
+			t.Errorf("the drift CSV has %s as %q; want %s", id, inCSV[id], kind)
+		}
+	}
+
 	// English, picked in the header and remembered across a reload.
 	if err := eval(`(() => { const s = document.querySelector('#lang'); s.value = 'en'; s.dispatchEvent(new Event('change')); return true; })()`, new(bool)); err != nil {
 		t.Fatal(err)
@@ -454,6 +515,47 @@ func TestConsole(t *testing.T) {
 			"Open (not yet due)", "Download CSV", "overdue now"},
 		[]string{"Báo cáo giải quyết", "Kỳ báo cáo", "Nguồn", "Thủ tục", "Đến hạn trong kỳ", "Trễ hạn", "Quá hạn", "Chưa đến hạn", "Tải CSV", "Đăng xuất"})
 	shot("ontime-en.png", false)
+
+	// The reconciliation page in English; one drifted dossier resynced
+	// from its row.
+	run("open the reconciliation page in English", chromedp.Navigate(dev.base+"/console/#/drift"), chromedp.WaitVisible(chromedp.CSS(`#dr-kind`)))
+	for id, kind := range planted {
+		pickDrift(kind, "")
+		waitJS("the planted "+kind+" drift of "+id+" in English", driftRow(id, kind, driftEnglishKinds[kind]), 30*time.Second)
+	}
+	labels("the reconciliation page in English", "header, #view-drift h2, #view-drift h3, #dr-filters, #drift thead, #drift-summary thead, #dr-csv",
+		[]string{"Reconciliation", "Reconciliation with the national portal", "Drift not resolved, per source", "Missing at the national portal",
+			"Older status", "Fields differ", "Held nationally, unknown to the hub", "Resync all shown by the filter…", "Found", "Download CSV"},
+		[]string{"Đối soát", "Thiếu ở Cổng quốc gia", "Trạng thái cũ hơn", "Trường dữ liệu khác", "Đồng bộ lại", "Phát hiện lúc", "Tải CSV"})
+	var resynced string
+	for id, kind := range planted {
+		if kind == "field_differs" {
+			resynced = id
+		}
+	}
+	pickDrift("field_differs", "")
+	sel := `#drift tr[data-id=` + jsString(resynced) + `] button[data-resync]`
+	waitJS("the Resync button of "+resynced, `(() => { const b = document.querySelector(`+jsString(sel)+`); return !!b && b.textContent === 'Resync'; })()`, 10*time.Second)
+	if err := eval(`(document.querySelector(`+jsString(sel)+`).click(), true)`, new(bool)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS("the resync of "+resynced+" on the page", `document.querySelector('#dr-message').textContent === `+jsString("Dossier "+resynced+" sent to be resynced.")+` && (() => {
+		const tr = document.querySelector('#drift tr[data-id=' + `+jsString(jsString(resynced))+` + ']');
+		return !tr || (tr.getAttribute('data-state') === 'resyncing' && !tr.querySelector('button[data-resync]'));
+	})()`, 30*time.Second)
+	var driftAfter struct {
+		Items []struct {
+			DossierID string `json:"dossier_id"`
+			State     string `json:"state"`
+		} `json:"items"`
+	}
+	dev.api(t, "GET", "/api/drift?state=all&kind=field_differs&limit=1000", &driftAfter)
+	for _, d := range driftAfter.Items {
+		if d.DossierID == resynced && d.State != "resyncing" && d.State != "resolved" {
+			t.Errorf("drift of %s after the console's resync: state %q; want resyncing or resolved", resynced, d.State)
+		}
+	}
+	shot("drift-en.png", false)
 	target := refused[0]
 	run("open the quarantine", chromedp.Navigate(dev.base+"/console/#/quarantine"), chromedp.WaitVisible(chromedp.CSS(`#q-field`)),
 		chromedp.SendKeys(chromedp.CSS(`#q-field`), "national:21"), chromedp.Click(chromedp.CSS(`#q-apply`)))
@@ -535,6 +637,123 @@ var (
 		"Not yet due", "Download CSV", "Months", "Quarters", "Log out", "No dossier is due"}
 )
 
+// The kinds of drift as the reconciliation page names them, and English
+// labels of the page, none of which may be left in Vietnamese.
+var (
+	driftVietnamese = map[string]string{"missing_at_national": "Thiếu ở Cổng quốc gia", "older_status": "Trạng thái cũ hơn",
+		"field_differs": "Trường dữ liệu khác", "unknown_to_hub": "Cổng quốc gia có, hub không ghi nhận"}
+	driftEnglishKinds = map[string]string{"missing_at_national": "Missing at the national portal", "older_status": "Older status",
+		"field_differs": "Fields differ", "unknown_to_hub": "Held nationally, unknown to the hub"}
+	driftEnglish = []string{"Reconciliation", "Missing at the national portal", "Older status", "Fields differ", "Resync", "Found",
+		"Last checked", "Action", "Source", "Kind", "Total", "Download CSV", "all", "not resolved", "Log out"}
+)
+
+// plantDrift makes the national simulator lose one dossier, hold another
+// at another status and a third with another summary: three it has held
+// unchanged for 20 s (their lifecycle at the portal is over and nothing
+// the hub does will send them again), of three sources, not drifted
+// already, nor of the procedure the catalogue lost (a newer version
+// refused would make them older_status). It returns the kind of drift
+// each should be found with.
+func plantDrift(t *testing.T, dev *devProcess, lostProcedure string) map[string]string {
+	t.Helper()
+	nat := dev.urls["national"]
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var page struct {
+			Items []struct {
+				MaHoSo  string    `json:"MaHoSo"`
+				DstCode string    `json:"dstcode"`
+				Updated time.Time `json:"updated"`
+				HoSo    struct {
+					Status    json.RawMessage `json:"TrangThaiHoSo"`
+					Procedure string          `json:"MaTTHC"`
+				} `json:"HOSO"`
+			} `json:"items"`
+		}
+		getJSON(t, nat+"/_sim/dossiers?limit=1000", &page)
+		var drifted struct {
+			Items []struct {
+				DossierID string `json:"dossier_id"`
+			} `json:"items"`
+		}
+		dev.api(t, "GET", "/api/drift?state=all&limit=1000", &drifted)
+		skip := map[string]bool{}
+		for _, d := range drifted.Items {
+			skip[d.DossierID] = true
+		}
+		var picked []string
+		status := map[string]string{}
+		units := map[string]bool{}
+		// The first is the dossier page's: left alone.
+		for i, d := range page.Items {
+			st := strings.Trim(string(d.HoSo.Status), `"`)
+			// 6 (fees due) and 9 (resolved, maybe by post) have payments or
+			// a delivery coming, which the hub would send on.
+			if i == 0 || units[d.DstCode] || skip[d.MaHoSo] || d.HoSo.Procedure == lostProcedure ||
+				time.Since(d.Updated) < 20*time.Second || st == "6" || st == "9" {
+				continue
+			}
+			units[d.DstCode] = true
+			status[d.MaHoSo] = st
+			if picked = append(picked, d.MaHoSo); len(picked) == 3 {
+				break
+			}
+		}
+		if len(picked) == 3 {
+			lost, older, changed := picked[0], picked[1], picked[2]
+			send(t, "DELETE", nat+"/_sim/dossiers/"+url.PathEscape(lost), nil)
+			other := 1
+			if status[older] == "1" {
+				other = 2
+			}
+			send(t, "PATCH", nat+"/_sim/dossiers/"+url.PathEscape(older), map[string]any{"TrangThaiHoSo": other})
+			send(t, "PATCH", nat+"/_sim/dossiers/"+url.PathEscape(changed), map[string]any{"TrichYeuHoSo": "Trích yếu đã bị sửa ở cổng quốc gia"})
+			t.Logf("drift planted: %s lost, %s at status %d (was %s), %s with another summary", lost, older, other, status[older], changed)
+			return map[string]string{lost: "missing_at_national", older: "older_status", changed: "field_differs"}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("within a minute, %d dossiers of different sources held unchanged for 20 s at the national portal; want 3", len(picked))
+		}
+		time.Sleep(2 * time.Second)
+	}
+}
+
+// waitDrift waits until the hub's reconciliation has found each planted
+// drift with its kind.
+func waitDrift(t *testing.T, dev *devProcess, planted map[string]string, limit time.Duration) {
+	t.Helper()
+	start := time.Now()
+	for {
+		var res struct {
+			Items []struct {
+				DossierID string `json:"dossier_id"`
+				Kind      string `json:"kind"`
+			} `json:"items"`
+			Total int `json:"total"`
+		}
+		dev.api(t, "GET", "/api/drift?state=all&limit=1000", &res)
+		found := map[string]string{}
+		for _, d := range res.Items {
+			found[d.DossierID] = d.Kind
+		}
+		missing := 0
+		for id, kind := range planted {
+			if found[id] != kind {
+				missing++
+			}
+		}
+		if missing == 0 {
+			t.Logf("reconciliation found the planted drift within %s of the check (%d drifted dossiers in all)", time.Since(start).Round(time.Second), res.Total)
+			return
+		}
+		if time.Since(start) > limit {
+			t.Fatalf("within %s, reconciliation found %d of the %d planted drifts: planted %v, found %d (%v…)", limit, len(planted)-missing, len(planted), planted, res.Total, res.Items[:min(len(res.Items), 10)])
+		}
+		time.Sleep(time.Second)
+	}
+}
+
 // browser is the Chromium to drive; without one the test is skipped, unless
 // LIENTHONG_REQUIRE_BROWSER is set (as CI sets it).
 func browser(t *testing.T) string {
@@ -568,7 +787,10 @@ func startDev(t *testing.T) *devProcess {
 	t.Helper()
 	bin := buildHub(t)
 	dir := t.TempDir()
-	flags := []string{"dev", "--data", dir, "--initial", "60", "--trickle", "8", "--every", "2s", "--malformed", "0.02"}
+	// Reconciliation fast enough for drift planted at the national
+	// simulator to be found within a sweep of a minute or so.
+	flags := []string{"dev", "--data", dir, "--initial", "60", "--trickle", "8", "--every", "2s", "--malformed", "0.02",
+		"--reconcile-rate", "100", "--reconcile-grace", "5s"}
 	urls := map[string]string{}
 	for _, name := range []string{"kafka", "sonla", "laichau", "thainguyen", "hatinh", "nghean", "national", "payment", "vnpost", "sms", "mail", "smtp", "http"} {
 		addr := freeAddr(t)
