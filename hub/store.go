@@ -38,6 +38,16 @@ func OpenStore(ctx context.Context, c StoreConfig, k StoreKeys) (Store, error) {
 	return st, nil
 }
 
+// OpenConfiguredStore opens the store c names with the keys it holds, as
+// hub serve does.
+func OpenConfiguredStore(ctx context.Context, c StoreConfig) (Store, error) {
+	keys, err := c.Keys()
+	if err != nil {
+		return nil, err
+	}
+	return OpenStore(ctx, c, keys)
+}
+
 // MigrateStore applies the migrations and closes the store. Migrating writes
 // no personal data, so it needs no keys.
 func MigrateStore(ctx context.Context, c StoreConfig) error {

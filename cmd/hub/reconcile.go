@@ -52,11 +52,7 @@ func reconcileCommand(ctx context.Context, args []string, out, errOut io.Writer)
 			o.Sources = append(o.Sources, strings.TrimSpace(s))
 		}
 	}
-	keys, err := cfg.Store.Keys()
-	if err != nil {
-		return err
-	}
-	st, err := hub.OpenStore(ctx, cfg.Store, keys)
+	st, err := hub.OpenConfiguredStore(ctx, cfg.Store)
 	if err != nil {
 		return err
 	}

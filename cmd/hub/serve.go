@@ -41,11 +41,7 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	log := slog.Default() // JSON on stderr (see main)
-	keys, err := cfg.Store.Keys()
-	if err != nil {
-		return err
-	}
-	st, err := hub.OpenStore(ctx, cfg.Store, keys)
+	st, err := hub.OpenConfiguredStore(ctx, cfg.Store)
 	if err != nil {
 		return err
 	}

@@ -75,11 +75,7 @@ var AuditCSVHeader = []string{"id", "at", "token_id", "role", "province", "actio
 // JSON, export.MaxRows in CSV, where every match up to that is the
 // default) and offset.
 func (s *Server) audit(w http.ResponseWriter, r *http.Request) {
-	if err := onlyParams(r, "since", "until", "actor", "action", "limit", "offset", "format"); err != nil {
-		writeErr(w, err)
-		return
-	}
-	asCSV, err := export.WantsCSV(r)
+	asCSV, err := exportable(r, "since", "until", "actor", "action", "limit", "offset", "format")
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -135,14 +131,7 @@ func auditFilter(r *http.Request, asCSV bool, now time.Time) (store.AuditFilter,
 			return f, fmt.Errorf("until: %w", err)
 		}
 	}
-	def, maxN := 100, 1000
-	if asCSV {
-		def, maxN = export.MaxRows, export.MaxRows
-	}
-	if f.Limit, err = intParam(r, "limit", def, maxN); err != nil {
-		return f, err
-	}
-	f.Offset, err = offsetParam(r)
+	f.Limit, f.Offset, err = page(r, asCSV)
 	return f, err
 }
 

@@ -29,29 +29,16 @@ const resyncMax = 1000
 // for every state), paged by limit and offset. A token sees its visible
 // sources' only.
 func (s *Server) drift(w http.ResponseWriter, r *http.Request) {
-	if err := onlyParams(r, "source", "kind", "state", "limit", "offset", "format"); err != nil {
-		writeErr(w, err)
-		return
-	}
-	asCSV, err := export.WantsCSV(r)
+	asCSV, err := exportable(r, "source", "kind", "state", "limit", "offset", "format")
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
 	f, err := s.driftFilter(r)
+	if err == nil {
+		f.Limit, f.Offset, err = page(r, asCSV)
+	}
 	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	def, maxN := 100, 1000
-	if asCSV {
-		def, maxN = export.MaxRows, export.MaxRows
-	}
-	if f.Limit, err = intParam(r, "limit", def, maxN); err != nil {
-		writeErr(w, err)
-		return
-	}
-	if f.Offset, err = offsetParam(r); err != nil {
 		writeErr(w, err)
 		return
 	}

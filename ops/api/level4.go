@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lienthong/lienthong/ops/auth"
+	"github.com/lienthong/lienthong/ops/export"
 	"github.com/lienthong/lienthong/store"
 )
 
@@ -116,6 +117,29 @@ func intParam(r *http.Request, name string, def, maxN int) (int, error) {
 		return 0, fmt.Errorf("%s %q: want 1 to %d: %w", name, v, maxN, store.ErrInvalid)
 	}
 	return n, nil
+}
+
+// exportable checks r's query against names and reads whether it asks for
+// CSV (format=csv, or Accept: text/csv), for the lists that export.
+func exportable(r *http.Request, names ...string) (asCSV bool, err error) {
+	if err := onlyParams(r, names...); err != nil {
+		return false, err
+	}
+	return export.WantsCSV(r)
+}
+
+// page reads a list's limit and offset: in JSON 100 by default and at most
+// 1,000; in CSV every match up to export.MaxRows.
+func page(r *http.Request, asCSV bool) (limit, offset int, err error) {
+	def, maxN := 100, 1000
+	if asCSV {
+		def, maxN = export.MaxRows, export.MaxRows
+	}
+	if limit, err = intParam(r, "limit", def, maxN); err != nil {
+		return 0, 0, err
+	}
+	offset, err = offsetParam(r)
+	return limit, offset, err
 }
 
 // offsetParam reads the offset of a page (default 0).

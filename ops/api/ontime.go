@@ -29,11 +29,7 @@ var OnTimeCSVHeader = []string{"period", "source", "label", "province", "procedu
 // (format=csv or Accept: text/csv) without the totals, which a spreadsheet
 // sums.
 func (s *Server) onTime(w http.ResponseWriter, r *http.Request) {
-	if err := onlyParams(r, "period", "source", "format"); err != nil {
-		writeErr(w, err)
-		return
-	}
-	asCSV, err := export.WantsCSV(r)
+	asCSV, err := exportable(r, "period", "source", "format")
 	if err != nil {
 		writeErr(w, err)
 		return
