@@ -266,14 +266,15 @@ func (b *bench) alive() error {
 }
 
 // waitSynced waits until the national portal holds every dossier's last
-// version, as the ledger says, but those whose last version is in
+// version and its steps, as the ledger says, but those whose last version is in
 // quarantine: they wait for an operator. The bench's own reads must not slow
 // the hub down: a poll reads at most syncCheck dossiers not yet seen
 // synced, and reads on only while all of those were.
 func (b *bench) waitSynced(ctx context.Context) error {
 	const syncCheck = 500
 	var left map[string]int64
-	start, told, quarantineRead := time.Now(), time.Now(), time.Time{}
+	start, told, quarantineRead, stepsRead := time.Now(), time.Now(), time.Time{}, time.Time{}
+	stepsBest, stepsSince := -1, time.Time{}
 	for {
 		if err := b.alive(); err != nil {
 			return err
@@ -317,7 +318,23 @@ func (b *bench) waitSynced(ctx context.Context) error {
 			}
 		}
 		if pending == 0 && len(left) == 0 {
-			return nil
+			// A version is marked held before its steps are sent: synced
+			// also means every step acknowledged. Steps that stop coming
+			// for a minute are left to the account, as in flight.
+			if time.Since(stepsRead) >= 500*time.Millisecond {
+				stepsRead = time.Now()
+				acct, err := b.account(ctx)
+				if err != nil {
+					return err
+				}
+				if n := acct.total.stepsDue; n == 0 {
+					return nil
+				} else if stepsBest < 0 || n < stepsBest {
+					stepsBest, stepsSince = n, time.Now()
+				} else if time.Since(stepsSince) > time.Minute {
+					return nil
+				}
+			}
 		}
 		if pending == 0 && time.Since(quarantineRead) >= time.Second {
 			quarantineRead = time.Now()
