@@ -4,14 +4,10 @@ import (
 	"context"
 	"crypto/ed25519"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"slices"
 	"time"
-
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/lienthong/lienthong/store"
 	"github.com/lienthong/lienthong/store/trail"
@@ -32,7 +28,7 @@ const (
 FROM unnest(CAST($1 AS text[])) AS d`
 )
 
-// eventHeadsQuery selects each listed dossier and the hash of its last
+// eventHeadsQuery (SQLite) selects each listed dossier and the hash of its last
 // event (NULL: none), one index probe each: a max(id) … GROUP BY form
 // made appends 3-10 times slower.
 const eventHeadsQuery = `WITH l(d) AS (%s)
@@ -49,12 +45,16 @@ func (s *Store) chainEvents(events []store.Event, heads map[string][]byte) [][]a
 		if prev == nil {
 			prev = []byte{}
 		}
-		h := trail.Event{DossierID: e.DossierID, Source: e.Source, Version: e.Version, Kind: e.Kind,
-			Detail: e.Detail, At: at.UnixMicro(), Instance: e.Instance}.Hash(prev)
+		h := eventLink(e, at).Hash(prev)
 		heads[e.DossierID] = h
 		rows[i] = []any{e.DossierID, e.Source, e.Version, e.Kind, e.Detail, s.d.time(at), e.Instance, prev, h}
 	}
 	return rows
+}
+
+func eventLink(e store.Event, at time.Time) trail.Event {
+	return trail.Event{DossierID: e.DossierID, Source: e.Source, Version: e.Version, Kind: e.Kind,
+		Detail: e.Detail, At: at.UnixMicro(), Instance: e.Instance}
 }
 
 // dossiersOf returns the distinct dossiers of events, sorted (the order
@@ -108,58 +108,67 @@ func sqliteRunEvents(ctx context.Context, s *Store, stmts []stmt, events []store
 	})
 }
 
-// pgRunEvents runs stmts and then appends events, in one transaction of two
-// round trips: BEGIN, the chains' locks and their heads; then the
-// statements, the events and COMMIT.
+// pgAppendEvents appends events chained in the statement itself, so that
+// locking the chains, reading their heads and appending take one round
+// trip. The client sends each event's prefix (trail.Event.Prefix, its
+// fields encoded), whether it is the first of its dossier in the batch
+// (its chain's stored head comes before it: h, one index probe each) and
+// the position of the next one (0: none). The recursive part walks each
+// chain of the batch along next, hashing every event after the one before
+// it, SHA-256(prefix ‖ enc(prev)) as trail.HashAfter: the arrays indexed
+// by position cost no join per step, which made a long chain in one batch
+// quadratic. A NULL stored hash (an event from before the trail) starts
+// the chain afresh. Rows go in in batch order, which their IDs follow (as
+// pgMany's).
+const pgAppendEvents = `WITH RECURSIVE u AS (
+	SELECT * FROM unnest(CAST($1 AS text[]), CAST($2 AS text[]), CAST($3 AS int8[]), CAST($4 AS text[]),
+		CAST($5 AS text[]), CAST($6 AS timestamptz[]), CAST($7 AS text[]), CAST($8 AS bytea[]), CAST($9 AS bool[]),
+		CAST($10 AS int8[]))
+		WITH ORDINALITY AS u(dossier_id, source, version, kind, detail, at, instance, prefix, first, next, ord)
+), h AS MATERIALIZED (
+	SELECT u.ord, u.prefix, u.next, coalesce((SELECT e.hash FROM events e WHERE e.dossier_id = u.dossier_id
+		ORDER BY e.id DESC LIMIT 1), '') AS prev
+	FROM u WHERE u.first
+), c(ord, next, prev, hash) AS (
+	SELECT ord, next, prev, sha256(prefix || int8send(CAST(octet_length(prev) AS int8)) || prev) FROM h
+	UNION ALL
+	SELECT c.next, (CAST($10 AS int8[]))[c.next], c.hash,
+		sha256((CAST($8 AS bytea[]))[c.next] || int8send(CAST(octet_length(c.hash) AS int8)) || c.hash)
+	FROM c WHERE c.next > 0
+)
+INSERT INTO events (dossier_id, source, version, kind, detail, at, instance, prev_hash, hash)
+SELECT u.dossier_id, u.source, u.version, u.kind, u.detail, u.at, u.instance, c.prev, c.hash
+FROM u JOIN c ON c.ord = u.ord ORDER BY u.ord`
+
+// pgEventArgs are pgAppendEvents' column types.
+var pgEventArgs = []string{"text", "text", "int8", "text", "text", "timestamptz", "text", "bytea", "bool", "int8"}
+
+// pgRunEvents runs stmts and appends events, in one pipelined batch (one
+// round trip, one implicit transaction): the chains' locks, the
+// statements, then the events, chained by pgAppendEvents after the heads
+// the locks keep still.
 func pgRunEvents(ctx context.Context, s *Store, stmts []stmt, events []store.Event) error {
-	conn, err := s.w.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	return conn.Raw(func(dc any) error {
-		c := dc.(*stdlib.Conn).Conn()
-		err := func() error {
-			ids := dossiersOf(events)
-			var b pgx.Batch
-			b.Queue("BEGIN")
-			b.Queue(pgEventsLock, ids)
-			b.Queue(fmt.Sprintf(eventHeadsQuery, fmt.Sprintf(s.d.inList, "$1")), ids)
-			br := c.SendBatch(ctx, &b)
-			heads := map[string][]byte{}
-			_, err := br.Exec()
-			if err == nil {
-				_, err = br.Exec()
-			}
-			if err == nil {
-				var rows pgx.Rows
-				if rows, err = br.Query(); err == nil {
-					err = scanHeads(rows, heads)
-					rows.Close()
-				}
-			}
-			if err = errors.Join(err, br.Close()); err != nil {
-				return err
-			}
-			var b2 pgx.Batch
-			for _, st := range append(stmts, s.d.many("events", eventCols, s.chainEvents(events, heads), "")) {
-				if st.rows == nil {
-					b2.Queue(st.q, st.args...)
-				}
-				for _, r := range st.rows {
-					b2.Queue(st.q, r...)
-				}
-			}
-			b2.Queue("COMMIT")
-			return c.SendBatch(ctx, &b2).Close()
-		}()
-		if err != nil && c.PgConn().TxStatus() != 'I' {
-			if _, rerr := c.Exec(context.WithoutCancel(ctx), "ROLLBACK"); rerr != nil {
-				return errors.Join(err, driver.ErrBadConn) // the pool drops the connection
-			}
+	now := store.Now()
+	rows := make([][]any, len(events))
+	last := map[string]int{} // dossier → index of its latest event so far
+	for i, e := range events {
+		at := cmpTime(e.At, now)
+		prev, seen := last[e.DossierID]
+		rows[i] = []any{e.DossierID, e.Source, e.Version, e.Kind, e.Detail, at, e.Instance,
+			eventLink(e, at).Prefix(), !seen, int64(0)}
+		if seen {
+			rows[prev][9] = int64(i + 1) // positions count from 1
 		}
-		return err
-	})
+		last[e.DossierID] = i
+	}
+	args := make([]any, len(pgEventArgs))
+	for j, typ := range pgEventArgs {
+		args[j] = pgArray(typ, rows, j)
+	}
+	all := make([]stmt, 0, len(stmts)+2)
+	all = append(all, stmt{q: pgEventsLock, args: []any{dossiersOf(events)}})
+	all = append(all, stmts...)
+	return pgRun(ctx, s, append(all, stmt{q: pgAppendEvents, args: args}))
 }
 
 // appendAuditChained inserts e after the audit chain's last entry.

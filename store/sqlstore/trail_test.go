@@ -185,3 +185,30 @@ VALUES ('D', 's', 1, 'k', '', $1, 'i')`, s.d.time(store.Now())); err != nil {
 		}
 	})
 }
+
+// TestAppendEventsChainedInBatch: one batch with a long chain of one
+// dossier among others, and a chain from before the trail, is chained as
+// the verifier recomputes it (on PostgreSQL the statement hashes).
+func TestAppendEventsChainedInBatch(t *testing.T) {
+	eachEngine(t, func(t *testing.T, db database) {
+		ctx := ctxT(t)
+		s := mustOpen(t, db, store.WithoutEncryption())
+		var es []store.Event
+		for i := range 1000 {
+			d := "LONG"
+			if i%10 == 0 {
+				d = fmt.Sprintf("S%d", i%30)
+			}
+			es = append(es, store.Event{DossierID: d, Source: "sonla", Version: int64(i), Kind: "k",
+				Detail: "Thẩm định hồ sơ", Instance: "i"})
+		}
+		for range 2 {
+			if err := s.AppendEvents(ctx, es); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if r := verifyTrail(t, s, nil); !r.OK() || r.Events.Checked != 2000 || r.Chains != 4 {
+			t.Fatalf("%s: %v", r.Summary(), r.Problems)
+		}
+	})
+}

@@ -44,14 +44,26 @@ func Encode(parts ...[]byte) []byte {
 }
 
 func hash(tag string, prev []byte, fields ...string) []byte {
-	parts := make([][]byte, 0, len(fields)+2)
+	return HashAfter(prefix(tag, fields...), prev)
+}
+
+// prefix is the encoding of a row's tag and fields, all but its prev_hash.
+func prefix(tag string, fields ...string) []byte {
+	parts := make([][]byte, 0, len(fields)+1)
 	parts = append(parts, []byte(tag))
 	for _, f := range fields {
 		parts = append(parts, []byte(f))
 	}
-	parts = append(parts, prev)
-	sum := sha256.Sum256(Encode(parts...))
-	return sum[:]
+	return Encode(parts...)
+}
+
+// HashAfter is the hash of a row whose tag and fields encode as prefix, after
+// prev: SHA-256(prefix ‖ enc(prev)).
+func HashAfter(prefix, prev []byte) []byte {
+	h := sha256.New()
+	h.Write(prefix)
+	h.Write(Encode(prev))
+	return h.Sum(nil)
 }
 
 func num(v int64) string { return strconv.FormatInt(v, 10) }
@@ -79,8 +91,13 @@ type Event struct {
 }
 
 // Hash is the event's hash after prev.
-func (e Event) Hash(prev []byte) []byte {
-	return hash(EventTag, prev, e.DossierID, e.Source, num(e.Version), e.Kind, e.Detail, num(e.At), e.Instance)
+func (e Event) Hash(prev []byte) []byte { return HashAfter(e.Prefix(), prev) }
+
+// Prefix is the encoding of the event's tag and fields: its hash is
+// HashAfter(Prefix, prev), which PostgreSQL finishes once it has read prev in
+// the statement that appends the event (store/sqlstore).
+func (e Event) Prefix() []byte {
+	return prefix(EventTag, e.DossierID, e.Source, num(e.Version), e.Kind, e.Detail, num(e.At), e.Instance)
 }
 
 // Head is the audit chain's head at one time, signed: its last entry
