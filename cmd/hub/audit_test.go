@@ -39,7 +39,7 @@ func TestAuditCommand(t *testing.T) {
 		{DossierID: "D2", Kind: "pulled"}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.SignTrailHead(ctx, keys.SigningKey()); err != nil {
+	if _, err := st.SignTrailHead(ctx, trail.Signer{Key: keys.SigningKey()}); err != nil {
 		t.Fatal(err)
 	}
 	_ = st.Close()

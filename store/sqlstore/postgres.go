@@ -76,6 +76,8 @@ var postgres = &dialect{
 	bind:   func(q string) string { return q },
 	list:   func(l []string) any { return l },
 	inList: "SELECT unnest(CAST(%s AS text[]))",
+	ints:   func(l []int64) any { return l },
+	inInts: "SELECT unnest(CAST(%s AS int8[]))",
 	time: func(t time.Time) any {
 		if t.IsZero() {
 			return nil
@@ -95,6 +97,7 @@ var postgres = &dialect{
 	migrateUnlock: `SELECT pg_advisory_unlock(hashtext('lienthong.migrate.' || current_schema()))`,
 	migrations:    migrationTypes{Postgres: true},
 	auditLock:     pgAuditLock,
+	cutLock:       pgCutLock,
 }
 
 // pgMany writes rows in one statement: each column travels as one array
