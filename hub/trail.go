@@ -48,7 +48,7 @@ func (h *Hub) trailLoop() func(ctx context.Context) error {
 	if err != nil || key == nil || !ok {
 		return nil
 	}
-	sg := trail.Signer{Key: key}
+	sg := trail.Signer{Key: key, Previous: keys.PreviousTrailKeys()}
 	if h.cfg.Retention.Events >= 0 {
 		sg.Retention = durationOr(h.cfg.Retention.Events, defaultEventRetention)
 	}

@@ -31,8 +31,8 @@ const auditUsage = `usage: hub audit <list|verify|export> [--config FILE | --dat
 
 --config FILE works on the hub that file configures; --data DIR (default
 ./data) on the data directory of hub dev. Signatures are checked with the
-public key of store.signing_key; a head signed with another key fails,
-naming its fingerprint.
+public key of store.signing_key and those of store.trail_previous_keys; a
+head signed with another key fails, naming its fingerprint.
 `
 
 // trailStore is what `hub audit` needs of the store.
@@ -83,10 +83,7 @@ func auditCommand(ctx context.Context, args []string, out, errOut io.Writer) err
 	if err != nil {
 		return err
 	}
-	var trusted []ed25519.PublicKey
-	if k := keys.SigningKey(); k != nil {
-		trusted = append(trusted, k.Public().(ed25519.PublicKey))
-	}
+	trusted := keys.TrustedTrailKeys()
 	hst, err := hub.OpenStore(ctx, cfg.Store, keys)
 	if err != nil {
 		return err
