@@ -118,37 +118,42 @@ func sqliteRunEvents(ctx context.Context, s *Store, stmts []stmt, events []store
 // pgAppendEvents appends events chained in the statement itself, so that
 // locking the chains, reading their heads and appending take one round
 // trip. The client sends each event's prefix (trail.Event.Prefix, its
-// fields encoded), whether it is the first of its dossier in the batch
-// (its chain's stored head comes before it: h, one index probe each) and
-// the position of the next one (0: none). The recursive part walks each
-// chain of the batch along next, hashing every event after the one before
-// it, SHA-256(prefix ‖ enc(prev)) as trail.HashAfter: the arrays indexed
-// by position cost no join per step, which made a long chain in one batch
-// quadratic. A NULL stored hash (an event from before the trail) starts
-// the chain afresh. Rows go in in batch order, which their IDs follow (as
-// pgMany's).
-const pgAppendEvents = `WITH RECURSIVE u AS (
+// fields encoded), all in one value with the offset of each ($10, $11: in
+// an array of byte strings, finding one walks those before it, which cost
+// a quarter of the statement), whether the event is the first of its
+// dossier in the batch (its chain's stored head comes before it: h, one
+// index probe each) and the position of the next one (0: none). The recursive part walks each chain of the batch along next,
+// hashing every event after the one before it, SHA-256(prefix ‖
+// enc(prev)) as trail.HashAfter. A NULL stored hash (an event from before
+// the trail) starts the chain afresh. Rows go in in batch order, which
+// their IDs follow (as pgMany's).
+var pgAppendEvents = `WITH RECURSIVE u AS (
 	SELECT * FROM unnest(CAST($1 AS text[]), CAST($2 AS text[]), CAST($3 AS int8[]), CAST($4 AS text[]),
-		CAST($5 AS text[]), CAST($6 AS timestamptz[]), CAST($7 AS text[]), CAST($8 AS bytea[]), CAST($9 AS bool[]),
-		CAST($10 AS int8[]))
-		WITH ORDINALITY AS u(dossier_id, source, version, kind, detail, at, instance, prefix, first, next, ord)
+		CAST($5 AS text[]), CAST($6 AS timestamptz[]), CAST($7 AS text[]), CAST($8 AS bool[]), CAST($9 AS int8[]))
+		WITH ORDINALITY AS u(dossier_id, source, version, kind, detail, at, instance, first, next, ord)
 ), h AS MATERIALIZED (
-	SELECT u.ord, u.prefix, u.next, coalesce((SELECT e.hash FROM events e WHERE e.dossier_id = u.dossier_id
+	SELECT u.ord, u.next, coalesce((SELECT e.hash FROM events e WHERE e.dossier_id = u.dossier_id
 		ORDER BY e.id DESC LIMIT 1), '') AS prev
 	FROM u WHERE u.first
 ), c(ord, next, prev, hash) AS (
-	SELECT ord, next, prev, sha256(prefix || int8send(CAST(octet_length(prev) AS int8)) || prev) FROM h
+	SELECT ord, next, prev, sha256(` + pgPrefix("ord") + ` || int8send(CAST(octet_length(prev) AS int8)) || prev) FROM h
 	UNION ALL
-	SELECT c.next, (CAST($10 AS int8[]))[c.next], c.hash,
-		sha256((CAST($8 AS bytea[]))[c.next] || int8send(CAST(octet_length(c.hash) AS int8)) || c.hash)
+	SELECT c.next, (CAST($9 AS int8[]))[c.next], c.hash,
+		sha256(` + pgPrefix("c.next") + ` || int8send(CAST(octet_length(c.hash) AS int8)) || c.hash)
 	FROM c WHERE c.next > 0
 )
 INSERT INTO events (dossier_id, source, version, kind, detail, at, instance, prev_hash, hash)
 SELECT u.dossier_id, u.source, u.version, u.kind, u.detail, u.at, u.instance, c.prev, c.hash
 FROM u JOIN c ON c.ord = u.ord ORDER BY u.ord`
 
-// pgEventArgs are pgAppendEvents' column types.
-var pgEventArgs = []string{"text", "text", "int8", "text", "text", "timestamptz", "text", "bytea", "bool", "int8"}
+// pgPrefix is the prefix of the event at position i (1-based).
+func pgPrefix(i string) string {
+	return fmt.Sprintf(`substring(CAST($10 AS bytea) FROM (CAST($11 AS int4[]))[%[1]s]
+		FOR (CAST($11 AS int4[]))[%[1]s + 1] - (CAST($11 AS int4[]))[%[1]s])`, i)
+}
+
+// pgEventArgs are the types of pgAppendEvents' arrays ($1-$9).
+var pgEventArgs = []string{"text", "text", "int8", "text", "text", "timestamptz", "text", "bool", "int8"}
 
 // pgRunEvents runs stmts and appends events, in one pipelined batch (one
 // round trip, one implicit transaction): the cut lock, the chains' locks,
@@ -158,20 +163,25 @@ func pgRunEvents(ctx context.Context, s *Store, stmts []stmt, events []store.Eve
 	now := store.Now()
 	rows := make([][]any, len(events))
 	last := map[string]int{} // dossier → index of its latest event so far
+	var prefixes []byte
+	offsets := make([]int32, 1, len(events)+1)
+	offsets[0] = 1
 	for i, e := range events {
 		at := cmpTime(e.At, now)
 		prev, seen := last[e.DossierID]
-		rows[i] = []any{e.DossierID, e.Source, e.Version, e.Kind, e.Detail, at, e.Instance,
-			eventLink(e, at).Prefix(), !seen, int64(0)}
+		rows[i] = []any{e.DossierID, e.Source, e.Version, e.Kind, e.Detail, at, e.Instance, !seen, int64(0)}
 		if seen {
-			rows[prev][9] = int64(i + 1) // positions count from 1
+			rows[prev][8] = int64(i + 1) // positions count from 1
 		}
 		last[e.DossierID] = i
+		prefixes = append(prefixes, eventLink(e, at).Prefix()...)
+		offsets = append(offsets, int32(len(prefixes)+1))
 	}
-	args := make([]any, len(pgEventArgs))
+	args := make([]any, 0, len(pgEventArgs)+2)
 	for j, typ := range pgEventArgs {
-		args[j] = pgArray(typ, rows, j)
+		args = append(args, pgArray(typ, rows, j))
 	}
+	args = append(args, prefixes, offsets)
 	all := make([]stmt, 0, len(stmts)+3)
 	all = append(all, stmt{q: pgCutShared}, stmt{q: pgEventsLock, args: []any{dossiersOf(events)}})
 	all = append(all, stmts...)
