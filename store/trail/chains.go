@@ -6,7 +6,9 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/binary"
+	gohash "hash"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -45,11 +47,31 @@ func Bucket(dossierID string) int {
 func BucketDigest(heads []ChainHead) []byte {
 	slices.SortFunc(heads, func(a, b ChainHead) int { return cmp.Compare(a.DossierID, b.DossierID) })
 	h := sha256.New()
-	h.Write(Encode([]byte(BucketTag)))
+	var e encoder
+	e.write(h, []byte(BucketTag))
 	for _, c := range heads {
-		h.Write(Encode([]byte(c.DossierID), []byte(num(c.EventID)), c.Hash, []byte(num(c.At))))
+		e.write(h, []byte(c.DossierID))
+		e.number(h, c.EventID)
+		e.write(h, c.Hash)
+		e.number(h, c.At)
 	}
 	return h.Sum(nil)
+}
+
+// encoder writes enc(x) into a hash without allocating: a root goes over
+// up to 65,536 buckets every minute.
+type encoder struct{ buf [32]byte }
+
+func (e *encoder) write(h gohash.Hash, p []byte) {
+	h.Write(binary.BigEndian.AppendUint64(e.buf[:0], uint64(len(p))))
+	h.Write(p)
+}
+
+// number writes enc of v in decimal.
+func (e *encoder) number(h gohash.Hash, v int64) {
+	d := strconv.AppendInt(e.buf[8:8], v, 10)
+	binary.BigEndian.PutUint64(e.buf[:8], uint64(len(d)))
+	h.Write(e.buf[:8+len(d)])
 }
 
 // BucketSum is a bucket holding at least one chain: how many, and their
@@ -65,9 +87,12 @@ type BucketSum struct {
 func Root(buckets []BucketSum) []byte {
 	slices.SortFunc(buckets, func(a, b BucketSum) int { return cmp.Compare(a.Bucket, b.Bucket) })
 	h := sha256.New()
-	h.Write(Encode([]byte(ChainsTag)))
+	var e encoder
+	e.write(h, []byte(ChainsTag))
 	for _, b := range buckets {
-		h.Write(Encode([]byte(num(int64(b.Bucket))), []byte(num(b.Chains)), b.Digest))
+		e.number(h, int64(b.Bucket))
+		e.number(h, b.Chains)
+		e.write(h, b.Digest)
 	}
 	return h.Sum(nil)
 }
