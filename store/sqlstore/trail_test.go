@@ -144,19 +144,26 @@ FROM events o WHERE (events.id = $1 AND o.id = $2) OR (events.id = $2 AND o.id =
 	})
 }
 
+// openAt opens a store of db migrated up to version.
+func openAt(t *testing.T, db database, version int) *Store {
+	t.Helper()
+	s, err := db.connect(ctxT(t), []store.Option{store.WithoutEncryption()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if err := s.MigrateTo(ctxT(t), version); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // TestTrailBefore: rows written before the migration have no hash; they
 // are counted apart, and the chains start after them.
 func TestTrailBefore(t *testing.T) {
 	eachEngine(t, func(t *testing.T, db database) {
 		ctx := ctxT(t)
-		s, err := db.connect(ctx, []store.Option{store.WithoutEncryption()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		if err := s.MigrateTo(ctx, 9); err != nil {
-			t.Fatal(err)
-		}
+		s := openAt(t, db, 9)
 		if _, err := s.exec(ctx, `INSERT INTO audit_log (at, token_id, role, province, action, target, detail, outcome)
 VALUES ($1, 't', 'r', '', 'a', '', '', 'ok')`, s.d.time(store.Now())); err != nil {
 			t.Fatal(err)
@@ -174,7 +181,7 @@ VALUES ('D', 's', 1, 'k', '', $1, 'i')`, s.d.time(store.Now())); err != nil {
 		if err := s.AppendEvents(ctx, []store.Event{{DossierID: "D", Kind: "k"}, {DossierID: "D", Kind: "k2"}}); err != nil {
 			t.Fatal(err)
 		}
-		r := verifyTrail(t, s, nil)
+		r := verifyTrail(t, s)
 		if !r.OK() || r.Audit.Before != 1 || r.Audit.Checked != 1 || r.Events.Before != 1 || r.Events.Checked != 2 {
 			t.Fatalf("%s: %v", r.Summary(), r.Problems)
 		}
@@ -185,7 +192,7 @@ VALUES ('D', 's', 1, 'k', '', $1, 'i')`, s.d.time(store.Now())); err != nil {
 		if _, err := s.exec(ctx, `DELETE FROM events WHERE id IN (SELECT min(id) FROM events)`); err != nil {
 			t.Fatal(err)
 		}
-		if r := verifyTrail(t, s, nil); !r.OK() || r.PrunedChains != 1 {
+		if r := verifyTrail(t, s); !r.OK() || r.PrunedChains != 1 {
 			t.Fatalf("pruned: %s: %v", r.Summary(), r.Problems)
 		}
 	})
@@ -398,6 +405,46 @@ func TestAppendEventsChainedInBatch(t *testing.T) {
 			}
 		}
 		if r := verifyTrail(t, s); !r.OK() || r.Events.Checked != 2000 || r.Chains != 4 {
+			t.Fatalf("%s: %v", r.Summary(), r.Problems)
+		}
+	})
+}
+
+// TestTrailVersion1Heads: a head signed before migration 0012 (the audit
+// chain's only) still verifies after it, beside the heads over the event
+// chains signed since, which start from every event so far.
+func TestTrailVersion1Heads(t *testing.T) {
+	eachEngine(t, func(t *testing.T, db database) {
+		ctx := ctxT(t)
+		s := openAt(t, db, 11)
+		id, err := s.AppendAudit(ctx, store.AuditEntry{Action: "token.create"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.AppendEvents(ctx, []store.Event{{DossierID: "D", Kind: "k"}, {DossierID: "E", Kind: "k"}}); err != nil {
+			t.Fatal(err)
+		}
+		pub, key, _ := ed25519.GenerateKey(nil)
+		var hash []byte
+		if err := s.row(ctx, s.r, `SELECT hash FROM audit_log WHERE id = $1`, id).Scan(&hash); err != nil {
+			t.Fatal(err)
+		}
+		v1 := trail.Head{Version: 1, At: 1, AuditID: id, AuditHash: hash}
+		if _, err := s.exec(ctx, `INSERT INTO trail_heads (at, audit_id, audit_hash, public_key, signature) VALUES ($1, $2, $3, $4, $5)`,
+			s.d.time(time.UnixMicro(v1.At)), id, hash, []byte(pub), ed25519.Sign(key, v1.Message())); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.AppendEvents(ctx, []store.Event{{DossierID: "D", Kind: "k2"}}); err != nil {
+			t.Fatal(err)
+		}
+		h, err := s.SignTrailHead(ctx, trail.Signer{Key: key})
+		if err != nil || h.ID != 2 || h.EventsThrough != 3 || h.Chains != 2 {
+			t.Fatalf("first head over the event chains: %+v, %v", h, err)
+		}
+		if r := verifyTrail(t, s, pub); !r.OK() || r.Heads != 2 || r.SignedEvents != 3 || r.SignedChains != 2 {
 			t.Fatalf("%s: %v", r.Summary(), r.Problems)
 		}
 	})
