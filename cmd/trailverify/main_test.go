@@ -145,6 +145,14 @@ func TestRun(t *testing.T) {
 		delete(ls, "event3")
 		delete(ls, "chainE")
 	}, 1, both...), "chain heads: entry ", "removed or altered")
+	// A forged later head (any key but a trusted one), with a short
+	// retention, excuses nothing.
+	_, rogue, _ := ed25519.GenerateKey(nil)
+	forged, _ := json.Marshal(trail.HeadRecord(trail.Head{ID: 3, At: 1, EventsThrough: 5, Retention: 1}.Sign(rogue)))
+	wantOut(check("whole chain removed, a forged head", func(ls map[string]string) {
+		delete(ls, "event3")
+		ls["head2"] += "\n" + string(forged)
+	}, 1, both...), "heads: entry 3: untrusted", "events of E: entry 3: removed: the whole chain, which head 2 signed")
 	wantOut(check("unsigned event removed", func(ls map[string]string) { delete(ls, "event5") }, 0, both...),
 		"0 events not yet under a signed head")
 	// Old enough for retention: pruned, not removed.

@@ -139,7 +139,7 @@ func (v *Verifier) Report() Report {
 	slices.SortFunc(v.heads, func(a, b Head) int { return cmp.Compare(a.ID, b.ID) })
 	r.Heads, r.HeadsUnsigned = len(v.heads), len(trusted) == 0 && len(v.heads) > 0
 	r.Problems = append(r.Problems, CheckHeads(v.heads, hashes, trusted)...)
-	v.checkChains(&r)
+	v.checkChains(&r, trusted)
 	r.Events.Problems, r.Audit.Problems = nil, nil
 	return r
 }
@@ -147,12 +147,14 @@ func (v *Verifier) Report() Report {
 // checkChains checks the event chains against the last head over them:
 // the chain heads the signer keeps must give the root it signed, and each
 // must be its chain's last event up to the head's cut, still stored with
-// the hash signed, unless retention may have pruned it.
-func (v *Verifier) checkChains(r *Report) {
+// the hash signed, unless retention may have pruned it. Heads whose key
+// does not check (a problem already) count for neither: a forged last
+// head, or a short retention, must not excuse a removed chain.
+func (v *Verifier) checkChains(r *Report, trusted []ed25519.PublicKey) {
 	var head *Head
 	minKeep := int64(0) // the shortest retention a head recorded
 	for i, h := range v.heads {
-		if h.Version >= 2 {
+		if h.Version >= 2 && CheckKey(h, trusted) == "" {
 			head = &v.heads[i]
 			if h.Retention > 0 && (minKeep == 0 || h.Retention < minKeep) {
 				minKeep = h.Retention
