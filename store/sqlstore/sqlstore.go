@@ -33,6 +33,8 @@ type Store struct {
 	d    *dialect
 	ids  *store.IdentityHasher
 	seal *store.Sealer
+	// heads guesses event chains' heads (PostgreSQL, trail.go).
+	heads *chainHeads
 }
 
 // Close closes the database.

@@ -7,8 +7,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"sync"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/lienthong/lienthong/store"
 	"github.com/lienthong/lienthong/store/trail"
@@ -115,51 +119,102 @@ func sqliteRunEvents(ctx context.Context, s *Store, stmts []stmt, events []store
 	})
 }
 
-// pgAppendEvents appends events chained in the statement itself, so that
-// locking the chains, reading their heads and appending take one round
-// trip. The client sends each event's prefix (trail.Event.Prefix, its
-// fields encoded), all in one value with the offset of each ($10, $11: in
-// an array of byte strings, finding one walks those before it, which cost
-// a quarter of the statement), whether the event is the first of its
-// dossier in the batch (its chain's stored head comes before it: h, one
-// index probe each) and the position of the next one (0: none). The recursive part walks each chain of the batch along next,
-// hashing every event after the one before it, SHA-256(prefix ‖
-// enc(prev)) as trail.HashAfter. A NULL stored hash (an event from before
-// the trail) starts the chain afresh. Rows go in in batch order, which
-// their IDs follow (as pgMany's).
+// pgAppendEvents appends events chained in the statement, so that locking
+// the chains, reading their heads and appending take one round trip. The
+// client chains the events itself after the heads it guesses (chainHeads:
+// those it appended last, or none for a dossier it does not know): prev
+// and hash ($10, $11). The statement reads each chain's stored head (h, one
+// index probe per dossier in the batch) and takes the client's hashes for
+// the chains whose head it guessed; it hashes the others itself (c),
+// walking each along next, the position of the dossier's next event in the
+// batch (0: none), each event's hash SHA-256(prefix ‖ enc(prev)) as
+// trail.HashAfter, with the prefixes (trail.Event.Prefix) all in one value
+// and their offsets ($12, $13: in an array of byte strings, finding one
+// walks those before it). A NULL stored hash (an event from before the
+// trail) starts the chain afresh. Rows go in in batch order, which their
+// IDs follow (as pgMany's); the statement answers each dossier's new head.
 var pgAppendEvents = `WITH RECURSIVE u AS (
 	SELECT * FROM unnest(CAST($1 AS text[]), CAST($2 AS text[]), CAST($3 AS int8[]), CAST($4 AS text[]),
-		CAST($5 AS text[]), CAST($6 AS timestamptz[]), CAST($7 AS text[]), CAST($8 AS bool[]), CAST($9 AS int8[]))
-		WITH ORDINALITY AS u(dossier_id, source, version, kind, detail, at, instance, first, next, ord)
+		CAST($5 AS text[]), CAST($6 AS timestamptz[]), CAST($7 AS text[]), CAST($8 AS bool[]), CAST($9 AS int8[]),
+		CAST($10 AS bytea[]), CAST($11 AS bytea[]))
+		WITH ORDINALITY AS u(dossier_id, source, version, kind, detail, at, instance, first, next, prev, hash, ord)
 ), h AS MATERIALIZED (
-	SELECT u.ord, u.next, coalesce((SELECT e.hash FROM events e WHERE e.dossier_id = u.dossier_id
+	SELECT u.ord, u.next, u.prev AS guess, coalesce((SELECT e.hash FROM events e WHERE e.dossier_id = u.dossier_id
 		ORDER BY e.id DESC LIMIT 1), '') AS prev
 	FROM u WHERE u.first
 ), c(ord, next, prev, hash) AS (
-	SELECT ord, next, prev, sha256(` + pgPrefix("ord") + ` || int8send(CAST(octet_length(prev) AS int8)) || prev) FROM h
+	SELECT ord, next, prev, sha256(` + pgPrefix("ord") + ` || int8send(CAST(octet_length(prev) AS int8)) || prev)
+	FROM h WHERE prev <> guess
 	UNION ALL
 	SELECT c.next, (CAST($9 AS int8[]))[c.next], c.hash,
 		sha256(` + pgPrefix("c.next") + ` || int8send(CAST(octet_length(c.hash) AS int8)) || c.hash)
 	FROM c WHERE c.next > 0
+), ins AS (
+	INSERT INTO events (dossier_id, source, version, kind, detail, at, instance, prev_hash, hash)
+	SELECT u.dossier_id, u.source, u.version, u.kind, u.detail, u.at, u.instance,
+		coalesce(c.prev, u.prev), coalesce(c.hash, u.hash)
+	FROM u LEFT JOIN c ON c.ord = u.ord ORDER BY u.ord
+	RETURNING id, dossier_id, hash
 )
-INSERT INTO events (dossier_id, source, version, kind, detail, at, instance, prev_hash, hash)
-SELECT u.dossier_id, u.source, u.version, u.kind, u.detail, u.at, u.instance, c.prev, c.hash
-FROM u JOIN c ON c.ord = u.ord ORDER BY u.ord`
+SELECT DISTINCT ON (dossier_id) dossier_id, hash FROM ins ORDER BY dossier_id, id DESC`
 
 // pgPrefix is the prefix of the event at position i (1-based).
 func pgPrefix(i string) string {
-	return fmt.Sprintf(`substring(CAST($10 AS bytea) FROM (CAST($11 AS int4[]))[%[1]s]
-		FOR (CAST($11 AS int4[]))[%[1]s + 1] - (CAST($11 AS int4[]))[%[1]s])`, i)
+	return fmt.Sprintf(`substring(CAST($12 AS bytea) FROM (CAST($13 AS int4[]))[%[1]s]
+		FOR (CAST($13 AS int4[]))[%[1]s + 1] - (CAST($13 AS int4[]))[%[1]s])`, i)
 }
 
-// pgEventArgs are the types of pgAppendEvents' arrays ($1-$9).
-var pgEventArgs = []string{"text", "text", "int8", "text", "text", "timestamptz", "text", "bool", "int8"}
+// pgEventArgs are the types of pgAppendEvents' arrays ($1-$11).
+var pgEventArgs = []string{"text", "text", "int8", "text", "text", "timestamptz", "text", "bool", "int8", "bytea", "bytea"}
+
+// chainHeadsKept bounds the heads a store remembers.
+const chainHeadsKept = 100_000
+
+// chainHeads remembers the last hash this store appended to each chain:
+// the guess at its head that spares PostgreSQL hashing the chain, when no
+// other instance appended to it since (pgAppendEvents checks it under the
+// chain's lock, so a wrong guess costs that hashing only).
+type chainHeads struct {
+	mu   sync.Mutex
+	m    map[string][]byte
+	kept int
+}
+
+func newChainHeads(kept int) *chainHeads { return &chainHeads{m: map[string][]byte{}, kept: kept} }
+
+// guess returns the heads remembered of dossiers.
+func (c *chainHeads) guess(dossiers []string) map[string][]byte {
+	out := make(map[string][]byte, len(dossiers))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, d := range dossiers {
+		if h, ok := c.m[d]; ok {
+			out[d] = h
+		}
+	}
+	return out
+}
+
+// keep remembers heads, forgetting arbitrary others past c.kept.
+func (c *chainHeads) keep(heads map[string][]byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for d := range c.m {
+		if len(c.m)+len(heads) <= c.kept {
+			break
+		}
+		delete(c.m, d)
+	}
+	maps.Copy(c.m, heads)
+}
 
 // pgRunEvents runs stmts and appends events, in one pipelined batch (one
 // round trip, one implicit transaction): the cut lock, the chains' locks,
-// the statements, then the events, chained by pgAppendEvents after the
-// heads the locks keep still.
+// the statements, then the events, chained after the heads the locks keep
+// still (pgAppendEvents).
 func pgRunEvents(ctx context.Context, s *Store, stmts []stmt, events []store.Event) error {
+	ids := dossiersOf(events)
+	heads := s.heads.guess(ids)
 	now := store.Now()
 	rows := make([][]any, len(events))
 	last := map[string]int{} // dossier → index of its latest event so far
@@ -168,13 +223,20 @@ func pgRunEvents(ctx context.Context, s *Store, stmts []stmt, events []store.Eve
 	offsets[0] = 1
 	for i, e := range events {
 		at := cmpTime(e.At, now)
-		prev, seen := last[e.DossierID]
-		rows[i] = []any{e.DossierID, e.Source, e.Version, e.Kind, e.Detail, at, e.Instance, !seen, int64(0)}
+		p, seen := last[e.DossierID]
+		prefix := eventLink(e, at).Prefix()
+		prev := heads[e.DossierID]
+		if prev == nil {
+			prev = []byte{} // none known: a new chain
+		}
+		h := trail.HashAfter(prefix, prev)
+		heads[e.DossierID] = h
+		rows[i] = []any{e.DossierID, e.Source, e.Version, e.Kind, e.Detail, at, e.Instance, !seen, int64(0), prev, h}
 		if seen {
-			rows[prev][8] = int64(i + 1) // positions count from 1
+			rows[p][8] = int64(i + 1) // positions count from 1
 		}
 		last[e.DossierID] = i
-		prefixes = append(prefixes, eventLink(e, at).Prefix()...)
+		prefixes = append(prefixes, prefix...)
 		offsets = append(offsets, int32(len(prefixes)+1))
 	}
 	args := make([]any, 0, len(pgEventArgs)+2)
@@ -183,9 +245,15 @@ func pgRunEvents(ctx context.Context, s *Store, stmts []stmt, events []store.Eve
 	}
 	args = append(args, prefixes, offsets)
 	all := make([]stmt, 0, len(stmts)+3)
-	all = append(all, stmt{q: pgCutShared}, stmt{q: pgEventsLock, args: []any{dossiersOf(events)}})
+	all = append(all, stmt{q: pgCutShared}, stmt{q: pgEventsLock, args: []any{ids}})
 	all = append(all, stmts...)
-	return pgRun(ctx, s, append(all, stmt{q: pgAppendEvents, args: args}))
+	stored := make(map[string][]byte, len(ids))
+	err := pgPipeline(ctx, s, append(all, stmt{q: pgAppendEvents, args: args}),
+		func(r pgx.Rows) error { return scanHeads(r, stored) })
+	if err == nil {
+		s.heads.keep(stored)
+	}
+	return err
 }
 
 // appendAuditChained inserts e after the audit chain's last entry.

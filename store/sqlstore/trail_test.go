@@ -449,3 +449,52 @@ func TestTrailVersion1Heads(t *testing.T) {
 		}
 	})
 }
+
+// TestAppendEventsTwoInstances: two stores on one database (two hub
+// instances) append to the same dossiers, in turn and at once: each
+// guesses heads the other has moved (on PostgreSQL the statement then
+// hashes those chains itself), and every chain still verifies.
+func TestAppendEventsTwoInstances(t *testing.T) {
+	eachEngine(t, func(t *testing.T, db database) {
+		ctx := ctxT(t)
+		a, b := mustOpen(t, db, store.WithoutEncryption()), mustOpen(t, db, store.WithoutEncryption())
+		batch := func(tag string, n int) []store.Event {
+			var es []store.Event
+			for i := range n {
+				es = append(es, store.Event{DossierID: fmt.Sprintf("D%d", i%4), Kind: tag, Detail: fmt.Sprint(i)})
+			}
+			return es
+		}
+		for round := range 3 {
+			for _, s := range []*Store{a, b} {
+				if err := s.AppendEvents(ctx, batch(fmt.Sprint("turn ", round), 10)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		var wg sync.WaitGroup
+		for _, s := range []*Store{a, b, a, b} {
+			wg.Go(func() {
+				for range 5 {
+					if err := s.AppendEvents(ctx, batch("at once", 12)); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		// Guesses plain wrong (PostgreSQL): the statement hashes them all.
+		if a.heads != nil {
+			a.heads.keep(map[string][]byte{"D0": []byte("wrong"), "D1": make([]byte, 32)})
+			if err := a.AppendEvents(ctx, batch("wrong guesses", 8)); err != nil {
+				t.Fatal(err)
+			}
+		} else if err := a.AppendEvents(ctx, batch("wrong guesses", 8)); err != nil {
+			t.Fatal(err)
+		}
+		if r := verifyTrail(t, a); !r.OK() || r.Events.Checked != 60+240+8 || r.Chains != 4 {
+			t.Fatalf("%s: %v", r.Summary(), r.Problems)
+		}
+	})
+}
