@@ -195,10 +195,14 @@ type StoreConfig struct {
 	// CCCD and tax numbers are indexed for lookup; the numbers themselves
 	// are never stored in clear.
 	IdentityKey string `yaml:"identity_key"`
-	// SigningKey (base64 of a 32-byte Ed25519 seed) signs the audit
-	// trail's head periodically (docs/audit-trail.md); none: heads are
-	// not signed, and `hub audit verify` checks the chains only.
+	// SigningKey (base64 of a 32-byte Ed25519 seed) signs the trail's head
+	// periodically (docs/audit-trail.md); none: heads are not signed, and
+	// `hub audit verify` checks the chains only.
 	SigningKey string `yaml:"signing_key"`
+	// TrailPreviousKeys (base64 of 32-byte Ed25519 public keys) are the
+	// public keys of earlier signing keys: the heads they signed still
+	// verify, and the signer goes on from them.
+	TrailPreviousKeys []string `yaml:"trail_previous_keys"`
 }
 
 // StoreKeys are the store's secrets, decoded.
@@ -206,8 +210,10 @@ type StoreKeys struct {
 	Encryption    []byte
 	OldEncryption [][]byte
 	Identity      []byte
-	// Signing is the Ed25519 seed the trail's heads are signed with.
-	Signing []byte
+	// Signing is the Ed25519 seed the trail's heads are signed with;
+	// TrailPrevious the public keys of earlier ones.
+	Signing       []byte
+	TrailPrevious [][]byte
 }
 
 // SigningKey is the Ed25519 key the trail's heads are signed with, or nil.
@@ -216,6 +222,27 @@ func (k StoreKeys) SigningKey() ed25519.PrivateKey {
 		return nil
 	}
 	return ed25519.NewKeyFromSeed(k.Signing)
+}
+
+// PreviousTrailKeys are the earlier signing keys' public keys.
+func (k StoreKeys) PreviousTrailKeys() []ed25519.PublicKey {
+	var out []ed25519.PublicKey
+	for _, p := range k.TrailPrevious {
+		if len(p) == ed25519.PublicKeySize {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// TrustedTrailKeys are the public keys a head may be signed with: the
+// signing key's and the earlier ones.
+func (k StoreKeys) TrustedTrailKeys() []ed25519.PublicKey {
+	out := k.PreviousTrailKeys()
+	if key := k.SigningKey(); key != nil {
+		out = append([]ed25519.PublicKey{key.Public().(ed25519.PublicKey)}, out...)
+	}
+	return out
 }
 
 // Keys decodes the configured keys.
@@ -235,6 +262,9 @@ func (c StoreConfig) Keys() (StoreKeys, error) {
 	}
 	k.Identity = decode("identity_key", c.IdentityKey)
 	k.Signing = decode("signing_key", c.SigningKey)
+	for _, p := range c.TrailPreviousKeys {
+		k.TrailPrevious = append(k.TrailPrevious, decode("trail_previous_keys", p))
+	}
 	return k, errors.Join(errs...)
 }
 
@@ -395,6 +425,14 @@ func (c StoreConfig) check(p *checks) {
 	p.need("store.identity_key", c.IdentityKey, "(base64 of at least 32 random bytes)")
 	key("identity_key", c.IdentityKey, func(n int) bool { return n >= store.MinIdentityKeyLen }, fmt.Sprintf("at least %d", store.MinIdentityKeyLen))
 	key("signing_key", c.SigningKey, func(n int) bool { return n == ed25519.SeedSize }, fmt.Sprintf("%d (base64 of an Ed25519 seed, e.g. from `openssl rand -base64 32`)", ed25519.SeedSize))
+	for i, o := range c.TrailPreviousKeys {
+		name := fmt.Sprintf("trail_previous_keys[%d]", i)
+		if o == "" {
+			p.add("store."+name, "empty (base64 of an earlier signing key's Ed25519 public key)")
+		}
+		key(name, o, func(n int) bool { return n == ed25519.PublicKeySize },
+			fmt.Sprintf("%d (base64 of an earlier signing key's Ed25519 public key, as the key line of `hub audit export` has it)", ed25519.PublicKeySize))
+	}
 }
 
 func (c *Config) checkLevel4(p *checks) {

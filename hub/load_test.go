@@ -1,6 +1,8 @@
 package hub
 
 import (
+	"crypto/ed25519"
+	"encoding/base64"
 	"errors"
 	"os"
 	"path/filepath"
@@ -254,4 +256,37 @@ sources:
 	if strings.Contains(msg, "national status") {
 		t.Errorf("the unset variable's value reported too:\n%s", msg)
 	}
+}
+
+// TestTrailPreviousKeys: store.trail_previous_keys, from the file or the
+// environment, is a list of Ed25519 public keys; a bad one is reported at
+// its line or under its variable.
+func TestTrailPreviousKeys(t *testing.T) {
+	setEnvConfig(t)
+	pub, key, _ := ed25519.GenerateKey(nil)
+	b64 := base64.StdEncoding.EncodeToString
+	p := writeConfig(t, "store:\n  signing_key: "+b64(key.Seed())+"\n  trail_previous_keys:\n    - "+b64(pub)+
+		"\n    - c2hvcnQ=\n    - \"\"\n")
+	_, err := LoadConfig(p)
+	wantProblems(t, problemsOf(t, err),
+		p+":5: store.trail_previous_keys[1]: 5 bytes, need 32 (base64 of an earlier signing key's Ed25519 public key",
+		p+":6: store.trail_previous_keys[2]: empty",
+	)
+	other, _, _ := ed25519.GenerateKey(nil)
+	t.Setenv("LIENTHONG_STORE_TRAIL_PREVIOUS_KEYS", b64(pub)+","+b64(other))
+	cfg, err := LoadConfig(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := cfg.Store.Keys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	trusted := keys.TrustedTrailKeys()
+	if len(trusted) != 3 || !trusted[0].Equal(key.Public()) || !trusted[1].Equal(pub) || !trusted[2].Equal(other) {
+		t.Errorf("trusted keys %v", trusted)
+	}
+	t.Setenv("LIENTHONG_STORE_TRAIL_PREVIOUS_KEYS", "!")
+	_, err = LoadConfig(p)
+	wantProblems(t, problemsOf(t, err), "LIENTHONG_STORE_TRAIL_PREVIOUS_KEYS: store.trail_previous_keys[0]: not base64")
 }

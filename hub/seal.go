@@ -39,9 +39,12 @@ func (c StoreConfig) WithKeys(k StoreKeys) StoreConfig {
 		return base64.StdEncoding.EncodeToString(b)
 	}
 	c.EncryptionKey, c.IdentityKey, c.OldEncryptionKeys = enc(k.Encryption), enc(k.Identity), nil
-	c.SigningKey = enc(k.Signing)
+	c.SigningKey, c.TrailPreviousKeys = enc(k.Signing), nil
 	for _, o := range k.OldEncryption {
 		c.OldEncryptionKeys = append(c.OldEncryptionKeys, enc(o))
+	}
+	for _, p := range k.TrailPrevious {
+		c.TrailPreviousKeys = append(c.TrailPreviousKeys, enc(p))
 	}
 	return c
 }

@@ -2,30 +2,33 @@ package hub
 
 import (
 	"context"
-	"crypto/ed25519"
 	"log/slog"
 	"time"
 
 	"github.com/lienthong/lienthong/store/trail"
 )
 
-// trailSignInterval is how often the leader signs the audit trail's head.
+// trailSignInterval is how often the leader signs the trail's head.
 const trailSignInterval = time.Minute
 
-// trailSigner is a store whose audit trail's head can be signed.
+// trailSigner is a store whose trail's head can be signed.
 type trailSigner interface {
-	SignTrailHead(ctx context.Context, key ed25519.PrivateKey) (trail.Head, error)
+	SignTrailHead(ctx context.Context, sg trail.Signer) (trail.Head, error)
 }
 
-// signTrail signs the audit chain's head now and then every interval, when
-// it has moved (docs/audit-trail.md).
-func signTrail(ctx context.Context, st trailSigner, key ed25519.PrivateKey, every time.Duration, log *slog.Logger) error {
+// signTrail signs the trail's head (the audit chain's and every event
+// chain's) now and then every interval, when it has moved
+// (docs/audit-trail.md).
+func signTrail(ctx context.Context, st trailSigner, sg trail.Signer, every time.Duration, log *slog.Logger) error {
 	for {
-		if h, err := st.SignTrailHead(ctx, key); err != nil && ctx.Err() == nil {
-			// Retried next time: a head signed a minute later covers the same.
-			log.Warn("signing the audit trail's head failed", "error", err.Error())
+		if h, err := st.SignTrailHead(ctx, sg); err != nil && ctx.Err() == nil {
+			// Retried next time: a head signed a minute later covers the
+			// same. A kept state that does not verify fails every time,
+			// until an operator has looked (hub audit verify).
+			log.Warn("signing the trail's head failed", "error", err.Error())
 		} else if h.ID != 0 {
-			log.Debug("audit trail head signed", "head", h.ID, "audit_id", h.AuditID)
+			log.Debug("trail head signed", "head", h.ID, "audit_id", h.AuditID, "events_through", h.EventsThrough,
+				"chains", h.Chains)
 		}
 		select {
 		case <-ctx.Done():
@@ -36,7 +39,8 @@ func signTrail(ctx context.Context, st trailSigner, key ed25519.PrivateKey, ever
 }
 
 // trailLoop is the signing loop, when a signing key is configured and the
-// store keeps a trail.
+// store keeps a trail. Heads record the event retention, which may prune
+// a chain's signed event once it is older.
 func (h *Hub) trailLoop() func(ctx context.Context) error {
 	keys, err := h.cfg.Store.Keys()
 	st, ok := h.store.(trailSigner)
@@ -44,5 +48,9 @@ func (h *Hub) trailLoop() func(ctx context.Context) error {
 	if err != nil || key == nil || !ok {
 		return nil
 	}
-	return func(ctx context.Context) error { return signTrail(ctx, st, key, trailSignInterval, h.log) }
+	sg := trail.Signer{Key: key, Previous: keys.PreviousTrailKeys()}
+	if h.cfg.Retention.Events >= 0 {
+		sg.Retention = durationOr(h.cfg.Retention.Events, defaultEventRetention)
+	}
+	return func(ctx context.Context) error { return signTrail(ctx, st, sg, trailSignInterval, h.log) }
 }

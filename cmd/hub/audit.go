@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/lienthong/lienthong/hub"
 	"github.com/lienthong/lienthong/store/trail"
@@ -23,18 +24,20 @@ const auditUsage = `usage: hub audit <list|verify|export> [--config FILE | --dat
                    every signed head; print what was checked and every entry
                    altered, removed or reordered; exit 1 on any
   export --out FILE
-                   write the trail (audit entries, events, signed heads and
-                   the public key) as JSON Lines, which cmd/trailverify checks
-                   without the hub (docs/audit-trail.md)
+                   write the trail (audit entries, events, signed heads, the
+                   chain heads they cover and the trusted public keys) as
+                   JSON Lines, which cmd/trailverify checks without the hub
+                   (docs/audit-trail.md)
 
 --config FILE works on the hub that file configures; --data DIR (default
 ./data) on the data directory of hub dev. Signatures are checked with the
-public key of store.signing_key.
+public key of store.signing_key and those of store.trail_previous_keys; a
+head signed with another key fails, naming its fingerprint.
 `
 
 // trailStore is what `hub audit` needs of the store.
 type trailStore interface {
-	VerifyTrail(ctx context.Context, pub ed25519.PublicKey) (trail.Report, error)
+	VerifyTrail(ctx context.Context, trusted []ed25519.PublicKey) (trail.Report, error)
 	ReadTrail(ctx context.Context, fn func(trail.Record) error) error
 }
 
@@ -80,10 +83,7 @@ func auditCommand(ctx context.Context, args []string, out, errOut io.Writer) err
 	if err != nil {
 		return err
 	}
-	var pub ed25519.PublicKey
-	if k := keys.SigningKey(); k != nil {
-		pub = k.Public().(ed25519.PublicKey)
-	}
+	trusted := keys.TrustedTrailKeys()
 	hst, err := hub.OpenStore(ctx, cfg.Store, keys)
 	if err != nil {
 		return err
@@ -94,13 +94,13 @@ func auditCommand(ctx context.Context, args []string, out, errOut io.Writer) err
 		return fmt.Errorf("audit: store %T keeps no trail", hst)
 	}
 	if sub == "export" {
-		return auditExport(ctx, st, pub, outPath, out)
+		return auditExport(ctx, st, trusted, outPath, out)
 	}
-	return auditVerify(ctx, st, pub, out)
+	return auditVerify(ctx, st, trusted, out)
 }
 
-func auditVerify(ctx context.Context, st trailStore, pub ed25519.PublicKey, out io.Writer) error {
-	r, err := st.VerifyTrail(ctx, pub)
+func auditVerify(ctx context.Context, st trailStore, trusted []ed25519.PublicKey, out io.Writer) error {
+	r, err := st.VerifyTrail(ctx, trusted)
 	if err != nil {
 		return fmt.Errorf("audit verify: %w", err)
 	}
@@ -121,7 +121,7 @@ func printReport(r trail.Report, out io.Writer) error {
 	return nil
 }
 
-func auditExport(ctx context.Context, st trailStore, pub ed25519.PublicKey, path string, out io.Writer) (err error) {
+func auditExport(ctx context.Context, st trailStore, trusted []ed25519.PublicKey, path string, out io.Writer) (err error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("audit export: %w", err)
@@ -134,8 +134,12 @@ func auditExport(ctx context.Context, st trailStore, pub ed25519.PublicKey, path
 	w := bufio.NewWriter(f)
 	enc := json.NewEncoder(w)
 	n := 0
-	if pub != nil {
-		if err := enc.Encode(trail.Record{Type: "key", PublicKey: pub}); err != nil {
+	// When: verification judges pruned chains against it.
+	if err := enc.Encode(trail.Record{Type: "export", At: time.Now().UnixMicro()}); err != nil {
+		return fmt.Errorf("audit export: %w", err)
+	}
+	for _, k := range trusted {
+		if err := enc.Encode(trail.Record{Type: "key", PublicKey: k}); err != nil {
 			return fmt.Errorf("audit export: %w", err)
 		}
 	}

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"database/sql"
+	"encoding/base64"
 	"errors"
 	"os"
 	"path/filepath"
@@ -12,7 +14,9 @@ import (
 
 	"github.com/lienthong/lienthong/hub"
 	"github.com/lienthong/lienthong/store"
+	"github.com/lienthong/lienthong/store/pgtest"
 	"github.com/lienthong/lienthong/store/sqlstore"
+	"github.com/lienthong/lienthong/store/storetest"
 	"github.com/lienthong/lienthong/store/trail"
 )
 
@@ -39,7 +43,7 @@ func TestAuditCommand(t *testing.T) {
 		{DossierID: "D2", Kind: "pulled"}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.SignTrailHead(ctx, keys.SigningKey()); err != nil {
+	if _, err := st.SignTrailHead(ctx, trail.Signer{Key: keys.SigningKey()}); err != nil {
 		t.Fatal(err)
 	}
 	_ = st.Close()
@@ -99,5 +103,73 @@ func TestAuditCommand(t *testing.T) {
 	}
 	if _, err := run("verify"); err == nil {
 		t.Error("verify without --data or --config on a missing ./data: no error")
+	}
+}
+
+// TestAuditKeyRotation runs `hub audit verify` and `hub audit export` on
+// PostgreSQL after the signing key changed: a head signed with the earlier
+// key verifies while store.trail_previous_keys (here from its environment
+// variable) lists its public key, and fails, naming it, when not.
+func TestAuditKeyRotation(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.Schema(t)
+	cfgPath := storeOnlyConfig(t, "audit-rotation", dsn)
+	st, err := sqlstore.OpenPostgres(ctx, dsn, storetest.Options()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	oldPub, oldKey, _ := ed25519.GenerateKey(nil)
+	_, newKey, _ := ed25519.GenerateKey(nil)
+	appendSign := func(key ed25519.PrivateKey, previous ...ed25519.PublicKey) {
+		t.Helper()
+		if _, err := st.AppendAudit(ctx, store.AuditEntry{Action: "token.create", Outcome: "ok"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.AppendEvents(ctx, []store.Event{{DossierID: "D1", Kind: "pulled"}, {DossierID: "D2", Kind: "pulled"}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.SignTrailHead(ctx, trail.Signer{Key: key, Previous: previous}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	appendSign(oldKey)
+	appendSign(newKey, oldPub)
+
+	b64 := base64.StdEncoding.EncodeToString
+	t.Setenv("LIENTHONG_STORE_SIGNING_KEY", b64(newKey.Seed()))
+	t.Setenv("LIENTHONG_STORE_TRAIL_PREVIOUS_KEYS", b64(oldPub))
+	run := func(args ...string) (string, error) {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		err := auditCommand(ctx, append(args, "--config", cfgPath), &out, &errOut)
+		return out.String(), err
+	}
+	out, err := run("verify")
+	if err != nil || !strings.Contains(out, "2 signed heads") || !strings.Contains(out, trail.Fingerprint(oldPub)) ||
+		!strings.Contains(out, "head 2 covers events up to 4: 4 events in 2 chains") {
+		t.Fatalf("verify with the earlier key trusted: %v\n%s", err, out)
+	}
+	export := filepath.Join(t.TempDir(), "trail.jsonl")
+	if out, err := run("export", "--out", export); err != nil {
+		t.Fatalf("export: %v\n%s", err, out)
+	}
+	f, err := os.Open(export)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var v trail.Verifier // the export's own key lines: both keys
+	if err := v.ReadExport(f); err != nil {
+		t.Fatal(err)
+	}
+	if r := v.Report(); !r.OK() || len(r.Keys) != 2 || r.SignedChains != 2 {
+		t.Fatalf("export: %s: %v", r.Summary(), r.Problems)
+	}
+
+	t.Setenv("LIENTHONG_STORE_TRAIL_PREVIOUS_KEYS", "")
+	out, err = run("verify")
+	if !errors.Is(err, errTampered) || !strings.Contains(out, "heads: entry 1: untrusted: signed by key "+trail.Fingerprint(oldPub)) {
+		t.Fatalf("verify without the earlier key: %v\n%s", err, out)
 	}
 }

@@ -4,11 +4,13 @@
 // uses the standard library only (through store/trail); the algorithm is
 // described in docs/audit-trail.md.
 //
-//	go run github.com/lienthong/lienthong/cmd/trailverify [--key BASE64] FILE
+//	go run github.com/lienthong/lienthong/cmd/trailverify [--key BASE64]... FILE
 //
-// --key is the public key the heads must be signed with, as the auditor
-// got it from the operator; without it the export's own key line is used,
-// which proves only that the heads were not changed after signing.
+// --key is a public key the heads may be signed with, as the auditor got
+// it from the operator: repeated (or comma-separated) for the keys of
+// earlier signing keys, after a rotation. Without it the export's own key
+// lines are used, which proves only that the heads were not changed after
+// signing. A head signed with another key fails, naming its fingerprint.
 package main
 
 import (
@@ -18,6 +20,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
+	"time"
 
 	"github.com/lienthong/lienthong/store/trail"
 )
@@ -29,22 +33,27 @@ func main() {
 func run(args []string, out, errOut io.Writer) int {
 	fs := flag.NewFlagSet("trailverify", flag.ContinueOnError)
 	fs.SetOutput(errOut)
-	key := fs.String("key", "", "public key (base64) the heads must be signed with")
+	var v trail.Verifier
+	fs.Func("key", "a public key (base64) the heads may be signed with; repeated or comma-separated", func(s string) error {
+		for _, k := range strings.Split(s, ",") {
+			b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(k))
+			if err != nil || len(b) != ed25519.PublicKeySize {
+				return fmt.Errorf("want base64 of a 32-byte Ed25519 public key")
+			}
+			v.Keys = append(v.Keys, b)
+		}
+		return nil
+	})
+	fs.Func("now", "the time (RFC 3339) pruned chains are judged at (default: the export's)", func(s string) (err error) {
+		v.Now, err = time.Parse(time.RFC3339, s)
+		return err
+	})
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if fs.NArg() != 1 {
-		fmt.Fprintln(errOut, "usage: trailverify [--key BASE64] FILE")
+		fmt.Fprintln(errOut, "usage: trailverify [--key BASE64]... [--now TIME] FILE")
 		return 2
-	}
-	var v trail.Verifier
-	if *key != "" {
-		k, err := base64.StdEncoding.DecodeString(*key)
-		if err != nil || len(k) != ed25519.PublicKeySize {
-			fmt.Fprintln(errOut, "trailverify: --key: want base64 of a 32-byte Ed25519 public key")
-			return 2
-		}
-		v.Key = k
 	}
 	f, err := os.Open(fs.Arg(0))
 	if err != nil {

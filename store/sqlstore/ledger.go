@@ -321,17 +321,28 @@ FROM events WHERE dossier_id = $1 ORDER BY at, id`, dossierID)
 	return out, nil
 }
 
-// PruneEvents deletes up to limit events older than before, oldest first,
+// PruneEvents deletes about limit events older than before, oldest first,
 // and returns how many went. Events of a dossier with an open quarantine
 // entry are kept: an operator is yet to look at it. The ledger, the
 // quarantine and the audit log are never pruned.
+//
+// Each dossier loses a prefix of its chain only, never an event with an
+// earlier one left (docs/audit-trail.md: verification takes a missing
+// event with earlier ones stored as removed): an event goes only if none
+// before it in its chain is recent, and with it every one before it, even
+// past limit.
 func (s *Store) PruneEvents(ctx context.Context, before time.Time, limit int) (int64, error) {
 	n, err := s.exec(ctx, `
 DELETE FROM events WHERE id IN (
-	SELECT e.id FROM events e
-	WHERE e.at < $1 AND NOT EXISTS (
-		SELECT 1 FROM quarantine q WHERE q.dossier_id = e.dossier_id AND q.state = 'open')
-	ORDER BY e.at LIMIT $2)`, s.d.time(store.Normalise(before)), limit)
+	SELECT e.id FROM events e JOIN (
+		SELECT o.dossier_id, max(o.id) AS upto FROM (
+			SELECT c.dossier_id, c.id FROM events c
+			WHERE c.at < $1
+				AND NOT EXISTS (SELECT 1 FROM events y WHERE y.dossier_id = c.dossier_id AND y.id < c.id AND y.at >= $1)
+				AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.dossier_id = c.dossier_id AND q.state = 'open')
+			ORDER BY c.at LIMIT $2) o
+		GROUP BY o.dossier_id) p ON e.dossier_id = p.dossier_id AND e.id <= p.upto)`,
+		s.d.time(store.Normalise(before)), limit)
 	if err != nil {
 		return 0, fmt.Errorf("prune events: %w", err)
 	}

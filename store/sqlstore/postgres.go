@@ -68,7 +68,7 @@ func connectPostgres(ctx context.Context, dsn string, opts []store.Option) (*Sto
 		_ = db.Close()
 		return nil, fmt.Errorf("ping: %w", err)
 	}
-	return &Store{w: db, r: db, d: postgres, ids: o.Identity, seal: o.Sealer}, nil
+	return &Store{w: db, r: db, d: postgres, ids: o.Identity, seal: o.Sealer, heads: newChainHeads(chainHeadsKept)}, nil
 }
 
 var postgres = &dialect{
@@ -76,6 +76,8 @@ var postgres = &dialect{
 	bind:   func(q string) string { return q },
 	list:   func(l []string) any { return l },
 	inList: "SELECT unnest(CAST(%s AS text[]))",
+	ints:   func(l []int64) any { return l },
+	inInts: "SELECT unnest(CAST(%s AS int8[]))",
 	time: func(t time.Time) any {
 		if t.IsZero() {
 			return nil
@@ -96,6 +98,7 @@ var postgres = &dialect{
 	migrations:    migrationTypes{Postgres: true},
 	auditLock:     pgAuditLock,
 	bytewise:      ` COLLATE "C"`,
+	cutLock:       pgCutLock,
 }
 
 // pgMany writes rows in one statement: each column travels as one array
@@ -155,6 +158,13 @@ func column[T any](rows [][]any, j int) []T {
 // pgRun sends stmts as one pipelined batch: one round trip, which
 // PostgreSQL runs as an implicit transaction.
 func pgRun(ctx context.Context, s *Store, stmts []stmt) error {
+	return pgPipeline(ctx, s, stmts, nil)
+}
+
+// pgPipeline is pgRun, with the rows of the last statement passed to scan
+// (nil: none read). They come before the commit: the error of the whole
+// says whether it happened.
+func pgPipeline(ctx context.Context, s *Store, stmts []stmt, scan func(pgx.Rows) error) error {
 	conn, err := s.w.Conn(ctx)
 	if err != nil {
 		return err
@@ -170,6 +180,29 @@ func pgRun(ctx context.Context, s *Store, stmts []stmt) error {
 				b.Queue(st.q, r...)
 			}
 		}
-		return dc.(*stdlib.Conn).Conn().SendBatch(ctx, &b).Close()
+		br := dc.(*stdlib.Conn).Conn().SendBatch(ctx, &b)
+		if scan == nil {
+			return br.Close()
+		}
+		err := func() error {
+			for range b.Len() - 1 {
+				if _, err := br.Exec(); err != nil {
+					return err
+				}
+			}
+			rows, err := br.Query()
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			if err := scan(rows); err != nil {
+				return err
+			}
+			return rows.Err()
+		}()
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+		return err
 	})
 }

@@ -113,18 +113,23 @@ func pingWriter(ctx context.Context, w *sql.DB) error {
 // process on one file shares this host's clock.
 const sqliteMicros = "CAST(unixepoch('subsec') * 1000000 AS INTEGER)"
 
+// jsonList is a list parameter as one JSON array.
+func jsonList[T string | int64](l []T) any {
+	if len(l) == 0 {
+		return "[]" // not null
+	}
+	b, _ := json.Marshal(l) // strings and numbers always marshal
+	return string(b)
+}
+
 var sqlite = &dialect{
 	name: "sqlite",
 	bind: numbered,
 	// SQLite has no array parameters: lists travel as one JSON array.
-	list: func(l []string) any {
-		if len(l) == 0 {
-			return "[]"
-		}
-		b, _ := json.Marshal(l) // a []string always marshals
-		return string(b)
-	},
+	list:   jsonList[string],
 	inList: "SELECT value FROM json_each(%s)",
+	ints:   jsonList[int64],
+	inInts: "SELECT value FROM json_each(%s)",
 	time: func(t time.Time) any {
 		if t.IsZero() {
 			return nil

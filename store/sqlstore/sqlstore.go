@@ -33,6 +33,8 @@ type Store struct {
 	d    *dialect
 	ids  *store.IdentityHasher
 	seal *store.Sealer
+	// heads guesses event chains' heads (PostgreSQL, trail.go).
+	heads *chainHeads
 }
 
 // Close closes the database.
@@ -52,6 +54,9 @@ type dialect struct {
 	// %s the placeholder.
 	list   func([]string) any
 	inList string
+	// ints and inInts are the same for a []int64.
+	ints   func([]int64) any
+	inInts string
 	// time is a time parameter: NULL for the zero time.
 	time func(time.Time) any
 	// later is the database clock plus %s microseconds, for leases.
@@ -80,8 +85,9 @@ type dialect struct {
 	// migrations is the data the migration templates are rendered with.
 	migrations migrationTypes
 	// auditLock serialises appends to the audit chain within a write
-	// transaction ("" where the transaction holds the whole database).
-	auditLock string
+	// transaction, and cutLock waits for the event appends in flight
+	// (trail.go; "" where the transaction holds the whole database).
+	auditLock, cutLock string
 	// secureDelete turns overwriting freed values on and off around
 	// Reseal's rewrites, and compact then drops the former values from the
 	// files ("" where the engine has neither).

@@ -8,7 +8,8 @@
 // (empty for the first), and hash = SHA-256 over a domain tag, the row's
 // fields and prev_hash, each length-prefixed (Encode). The audit log is one
 // chain in ID order; a dossier's provenance events are one chain each, in
-// ID order.
+// ID order. A signed head commits to the audit chain's last entry and to
+// the last event of every event chain (chains.go).
 package trail
 
 import (
@@ -18,6 +19,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strconv"
 )
 
@@ -26,6 +28,9 @@ const (
 	AuditTag = "lienthong.trail.v1.audit"
 	EventTag = "lienthong.trail.v1.event"
 	HeadTag  = "lienthong.trail.v1.head"
+	// HeadV2Tag tags heads that also commit to the event chains and name
+	// their key.
+	HeadV2Tag = "lienthong.trail.v2.head"
 )
 
 // Encode is the canonical encoding hashed: each part as its length (8
@@ -44,14 +49,26 @@ func Encode(parts ...[]byte) []byte {
 }
 
 func hash(tag string, prev []byte, fields ...string) []byte {
-	parts := make([][]byte, 0, len(fields)+2)
+	return HashAfter(prefix(tag, fields...), prev)
+}
+
+// prefix is the encoding of a row's tag and fields, all but its prev_hash.
+func prefix(tag string, fields ...string) []byte {
+	parts := make([][]byte, 0, len(fields)+1)
 	parts = append(parts, []byte(tag))
 	for _, f := range fields {
 		parts = append(parts, []byte(f))
 	}
-	parts = append(parts, prev)
-	sum := sha256.Sum256(Encode(parts...))
-	return sum[:]
+	return Encode(parts...)
+}
+
+// HashAfter is the hash of a row whose tag and fields encode as prefix, after
+// prev: SHA-256(prefix ‖ enc(prev)).
+func HashAfter(prefix, prev []byte) []byte {
+	h := sha256.New()
+	h.Write(prefix)
+	h.Write(Encode(prev))
+	return h.Sum(nil)
 }
 
 func num(v int64) string { return strconv.FormatInt(v, 10) }
@@ -79,27 +96,51 @@ type Event struct {
 }
 
 // Hash is the event's hash after prev.
-func (e Event) Hash(prev []byte) []byte {
-	return hash(EventTag, prev, e.DossierID, e.Source, num(e.Version), e.Kind, e.Detail, num(e.At), e.Instance)
+func (e Event) Hash(prev []byte) []byte { return HashAfter(e.Prefix(), prev) }
+
+// Prefix is the encoding of the event's tag and fields: its hash is
+// HashAfter(Prefix, prev), which PostgreSQL finishes once it has read prev in
+// the statement that appends the event (store/sqlstore).
+func (e Event) Prefix() []byte {
+	return prefix(EventTag, e.DossierID, e.Source, num(e.Version), e.Kind, e.Detail, num(e.At), e.Instance)
 }
 
-// Head is the audit chain's head at one time, signed: its last entry
-// (AuditID 0: none yet).
+// Head is the trail's head at one time, signed. Version 1 heads (written
+// before migration 0012) name the audit chain's last entry; version 2 heads
+// also commit to every event chain's last event (chains.go) and name the
+// key that signed them.
 type Head struct {
 	ID        int64
+	Version   int
 	At        int64 // microseconds since the epoch
-	AuditID   int64
+	AuditID   int64 // 0: no audit entry yet
 	AuditHash []byte
+	// EventsThrough is the last event ID the head covers; EventsRoot is
+	// Root over the chains' last events up to it (Chains of them).
+	EventsThrough int64
+	Chains        int64
+	EventsRoot    []byte
+	// Retention is how long the signer's configuration kept events, in
+	// microseconds (0: for ever): a chain's signed event older than that
+	// may have been pruned.
+	Retention int64
+	PublicKey []byte
 	Signature []byte
 }
 
 // Message is what a head's signature signs.
 func (h Head) Message() []byte {
-	return Encode([]byte(HeadTag), []byte(num(h.At)), []byte(num(h.AuditID)), h.AuditHash)
+	if h.Version < 2 {
+		return Encode([]byte(HeadTag), []byte(num(h.At)), []byte(num(h.AuditID)), h.AuditHash)
+	}
+	return Encode([]byte(HeadV2Tag), []byte(num(h.At)), []byte(num(h.AuditID)), h.AuditHash,
+		[]byte(num(h.EventsThrough)), []byte(num(h.Chains)), h.EventsRoot, []byte(num(h.Retention)), h.PublicKey)
 }
 
-// Sign signs h with key.
+// Sign signs h with key, as a version 2 head.
 func (h Head) Sign(key ed25519.PrivateKey) Head {
+	h.Version = 2
+	h.PublicKey = key.Public().(ed25519.PublicKey)
 	h.Signature = ed25519.Sign(key, h.Message())
 	return h
 }
@@ -109,18 +150,50 @@ func (h Head) Verify(pub ed25519.PublicKey) bool {
 	return len(pub) == ed25519.PublicKeySize && ed25519.Verify(pub, h.Message(), h.Signature)
 }
 
+// Fingerprint names a public key: the first 8 bytes of its SHA-256, in hex.
+func Fingerprint(pub []byte) string {
+	sum := sha256.Sum256(pub)
+	return hex.EncodeToString(sum[:8])
+}
+
+// CheckKey checks h's signature against the trusted keys (none: not
+// checked) and says what is wrong, or "". A head names its key (version 1
+// heads exported before migration 0012 may not: any trusted key may then
+// have signed it).
+func CheckKey(h Head, trusted []ed25519.PublicKey) string {
+	if len(trusted) == 0 {
+		return ""
+	}
+	if len(h.PublicKey) == 0 {
+		for _, k := range trusted {
+			if h.Verify(k) {
+				return ""
+			}
+		}
+		return "altered: its signature verifies with no trusted key"
+	}
+	if !slices.ContainsFunc(trusted, func(k ed25519.PublicKey) bool { return bytes.Equal(k, h.PublicKey) }) {
+		return fmt.Sprintf("untrusted: signed by key %s, which is not a trusted key", Fingerprint(h.PublicKey))
+	}
+	if !h.Verify(h.PublicKey) {
+		return fmt.Sprintf("altered: its signature does not verify with its key %s", Fingerprint(h.PublicKey))
+	}
+	return ""
+}
+
 // CheckHeads checks signed heads against the audit chain, whose stored
-// hashes by ID are hashes: each head's signature must be pub's, and the
-// entry it names must be stored with the hash it names (an entry removed
-// from the end of the chain shows here). pub nil: signatures unchecked.
-func CheckHeads(heads []Head, hashes map[int64][]byte, pub ed25519.PublicKey) []Problem {
+// hashes by ID are hashes: each head's signature must be a trusted key's
+// (none: signatures unchecked), and the entry it names must be stored with
+// the hash it names (an entry removed from the end of the chain shows
+// here).
+func CheckHeads(heads []Head, hashes map[int64][]byte, trusted []ed25519.PublicKey) []Problem {
 	var out []Problem
 	for _, h := range heads {
 		bad := func(format string, args ...any) {
 			out = append(out, Problem{"heads", h.ID, fmt.Sprintf(format, args...)})
 		}
-		if pub != nil && !h.Verify(pub) {
-			bad("altered: its signature does not verify")
+		if what := CheckKey(h, trusted); what != "" {
+			bad("%s", what)
 		}
 		if h.AuditID == 0 {
 			continue
@@ -203,12 +276,14 @@ func Verify(chain string, links []Link, mayBePruned bool) Result {
 		default:
 			j, found := at[string(l.Prev)]
 			switch {
+			case len(l.Prev) == 0:
+				bad("reordered: it starts the chain, but comes after entry %d", links[i-1].ID)
 			case found && j > i:
 				bad("reordered: it follows entry %d, which comes after it", links[j].ID)
 			case found:
 				bad("reordered: it follows entry %d, not the entry before it", links[j].ID)
 			default:
-				bad("removed: the entry before it (hash %s…) is missing", hex.EncodeToString(l.Prev)[:12])
+				bad("removed: the entry before it (hash %s…) is missing", hex.EncodeToString(l.Prev[:min(len(l.Prev), 6)]))
 			}
 		}
 		started = true
