@@ -33,6 +33,20 @@ func TestReconcile(t *testing.T) {
 	for _, src := range devenv.Sources {
 		postJSON(t, e.sims.URLs[src]+"/_sim/generate", map[string]any{"count": 12, "seed": 20261206, "steps": 3, "interval_ms": 50})
 	}
+	// The national catalogue lacks a procedure every province uses: the
+	// portal refuses (21) the dossiers created with it, which the ledger
+	// then records as not held.
+	nat := e.sims.URLs[devenv.NameNational]
+	var catalog []map[string]any
+	getJSON(t, nat+"/_sim/catalog", &catalog)
+	const refused = "1.000894"
+	var without []map[string]any
+	for _, p := range catalog {
+		if p["MaTTHC"] != refused {
+			without = append(without, p)
+		}
+	}
+	send(t, "PUT", nat+"/_sim/catalog", without)
 	stop := e.runHub()
 	defer stop()
 	e.waitSynced(t, 5*time.Minute)
@@ -46,17 +60,20 @@ func TestReconcile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var unknown *store.LedgerEntry
 	for _, r := range rows {
-		if r.NationalState == store.NationalHeld && r.NationalVersion == r.Version && !seen[r.Source] && len(picked) < 4 {
+		if r.NationalState == store.NationalHeld && r.NationalVersion == r.Version && !seen[r.Source] && len(picked) < 3 {
 			seen[r.Source] = true
 			picked = append(picked, r)
 		}
+		if r.NationalState == store.NationalNone && unknown == nil {
+			unknown = &r
+		}
 	}
-	if len(picked) < 4 {
-		t.Fatalf("only %d sources with a held dossier", len(picked))
+	if len(picked) < 3 || unknown == nil {
+		t.Fatalf("%d sources with a held dossier, a refused one: %v", len(picked), unknown != nil)
 	}
-	lost, older, changed, unknown := picked[0], picked[1], picked[2], picked[3]
-	nat := e.sims.URLs[devenv.NameNational]
+	lost, older, changed := picked[0], picked[1], picked[2]
 	send(t, "DELETE", nat+"/_sim/dossiers/"+lost.DossierID, nil)
 	status := 1
 	if older.Status == 1 {
@@ -64,14 +81,15 @@ func TestReconcile(t *testing.T) {
 	}
 	send(t, "PATCH", nat+"/_sim/dossiers/"+older.DossierID, map[string]any{"TrangThaiHoSo": status})
 	send(t, "PATCH", nat+"/_sim/dossiers/"+changed.DossierID, map[string]any{"TrichYeuHoSo": "Trích yếu đã bị sửa ở cổng quốc gia"})
-	// The portal holds it, the ledger says it was never acknowledged.
-	unknown.NationalState, unknown.KeepCanonical = store.NationalNone, true
-	if err := e.store.PutLedger(ctx, []store.LedgerEntry{unknown}); err != nil {
-		t.Fatal(err)
-	}
+	// One the portal refused turns up at the portal after all (entered by
+	// hand there, say): the ledger records it as never acknowledged.
+	src, _ := e.cfg.Source(unknown.Source)
+	send(t, "PATCH", nat+"/_sim/dossiers/"+unknown.DossierID, map[string]any{"dstcode": src.DstCode, "madonvi": src.MaDonVi,
+		"MaTTHC": refused, "TrangThaiHoSo": unknown.Status})
+	// The operators put the procedure back, so that a resync can repair.
+	send(t, "PUT", nat+"/_sim/catalog", catalog)
 	want := map[string]string{lost.DossierID: store.DriftMissing, older.DossierID: store.DriftOlderStatus,
 		changed.DossierID: store.DriftFieldDiffers, unknown.DossierID: store.DriftUnknown}
-	time.Sleep(1500 * time.Millisecond) // past the grace of the ledger row just written
 
 	// `hub reconcile` finds all four, and exits 1.
 	out, err := exec.Command(bin, "reconcile", "--config", cfgPath, "--rate", "200").CombinedOutput()
