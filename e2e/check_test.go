@@ -106,15 +106,28 @@ func getRaw(t testing.TB, u string) []byte {
 
 func postJSON(t testing.TB, u string, in any) {
 	t.Helper()
-	body, _ := json.Marshal(in)
-	resp, err := http.Post(u, "application/json", bytes.NewReader(body))
+	send(t, "POST", u, in)
+}
+
+// send makes a control call with a JSON body (none when body is nil),
+// failing on a status of 300 or more.
+func send(t testing.TB, method, u string, body any) {
+	t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		r = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, u, r)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("POST %s: %v", u, err)
+		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
+	if resp.StatusCode >= 300 {
 		b, _ := io.ReadAll(resp.Body)
-		t.Fatalf("POST %s: %s: %s", u, resp.Status, b)
+		t.Fatalf("%s %s: HTTP %d %s", method, u, resp.StatusCode, b)
 	}
 }
 

@@ -867,18 +867,7 @@ func (p *devProcess) api(t *testing.T, method, path string, out any) {
 
 func (p *devProcess) putJSON(t *testing.T, u string, v any) {
 	t.Helper()
-	b, _ := json.Marshal(v)
-	req, _ := http.NewRequest(http.MethodPut, u, bytes.NewReader(b))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		body, _ := io.ReadAll(resp.Body)
-		t.Fatalf("PUT %s: HTTP %d %s", u, resp.StatusCode, body)
-	}
+	send(t, "PUT", u, v)
 }
 
 // lockedWriter lets the process's stdout and stderr share one buffer.

@@ -46,6 +46,9 @@ type parts struct {
 	closers []func() error
 	subs    []*kafka.Subscriber
 	tracer  *tracing.Provider // nil: tracing off
+	// national is the national portal's client, shared by the sink and
+	// the reconciler (one session per unit).
+	national *national.Client
 	// reconciler compares the ledger with the national portal.
 	reconciler *reconcile.Reconciler
 }
@@ -199,6 +202,7 @@ func (h *Hub) addNationalSink(p *parts) error {
 	if err != nil {
 		return err
 	}
+	p.national = portal
 	units := unitsOf(p.sources)
 	m := p.metrics
 	p.sink = router.NewNationalSink(router.NationalSinkConfig{

@@ -15,12 +15,8 @@ import (
 // portal: the background job when reconcile.rate is set, and the
 // operators' resync in any case.
 func (h *Hub) addReconciler(p *parts) error {
-	portal, err := h.nationalClient()
-	if err != nil {
-		return err
-	}
 	pub := &router.Resyncer{Ledger: h.store, Publisher: p.pub, Topic: p.topics.Canonical(), Reason: "reconcile"}
-	p.reconciler = h.newReconciler(portal, pub, p.metrics.ReconcileChecked, unitsOf(p.sources))
+	p.reconciler = h.newReconciler(p.national, pub, p.metrics.ReconcileChecked, unitsOf(p.sources))
 	return nil
 }
 

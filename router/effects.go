@@ -121,10 +121,16 @@ func Expected(ctx context.Context, eff Effects, ds []*schemas.Dossier) (map[stri
 	}
 	out := make(map[string]Expectation, len(ds))
 	for _, d := range ds {
-		e := effects[d.ID].apply(d)
-		out[d.ID] = Expectation{HoSo: natmap.HoSo(e), Hash: natmap.ContentHash(e)}
+		out[d.ID] = effects[d.ID].expect(d)
 	}
 	return out, nil
+}
+
+// expect is what the portal should hold of d with f laid over it: what
+// the sink sends, and what reconciliation compares with.
+func (f *facts) expect(d *schemas.Dossier) Expectation {
+	e := f.apply(d)
+	return Expectation{HoSo: natmap.HoSo(e), Hash: natmap.ContentHash(e)}
 }
 
 // Resyncer puts a dossier's latest canonical version back on the canonical

@@ -353,8 +353,8 @@ func (s *NationalSink) process(ctx context.Context, batch []*pending, waiting fu
 		}
 		// The portal gets the dossier with the hub's own effects laid over
 		// it; steps are the source's history as it is.
-		eff := effects[d.ID].apply(d)
-		w := &work{p: p, idx: i, d: d, raw: p.raw, seen: now, unit: unit, entry: e, hoso: natmap.HoSo(eff), steps: natmap.Steps(d), hash: natmap.ContentHash(eff)}
+		exp := effects[d.ID].expect(d)
+		w := &work{p: p, idx: i, d: d, raw: p.raw, seen: now, unit: unit, entry: e, hoso: exp.HoSo, steps: natmap.Steps(d), hash: exp.Hash}
 		w.planSteps()
 		if e.NationalState == store.NationalPending {
 			// A create went out and its answer was lost (crash, timeout):
