@@ -11,7 +11,7 @@
 # (65532) and no shell. The hub also embeds Go's time zone database (it
 # imports time/tzdata in schemas; -tags timetzdata says the same at build),
 # so Asia/Ho_Chi_Minh resolves whatever the image holds.
-# deploy/deploy_test.go checks this file's shape (stages, user, entrypoint).
+# deploy/dockerfile_test.go checks this file's shape (stages, user, entrypoint).
 
 ARG GO_VERSION=1.26
 
