@@ -12,6 +12,9 @@
 //	hub check --config FILE [--source NAME]          try a portal before it goes live
 //	hub validate [--config FILE] [--connect]         check a configuration, reporting every problem
 //	hub version                                      version, commit and date of this binary
+//
+// migrate, dlq, token and audit also take --data DIR instead of --config:
+// the data directory of hub dev (./data when neither is given).
 package main
 
 import (
@@ -106,6 +109,9 @@ commands:
             (--connect also logs in to each source, the national portal, each payment
             partner account and VNPost, changing nothing)
   version   print the version, commit and date of this binary (also --version)
+
+migrate, dlq, token and audit also take --data DIR instead of --config FILE: the
+data directory of hub dev (./data when neither is given), e.g. hub dlq list --data ./data.
 
 Run "hub <command> -h" for a command's flags.
 `)
