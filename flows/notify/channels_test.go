@@ -104,11 +104,11 @@ func TestNoticeOncePerEventAndChannel(t *testing.T) {
 }
 
 // What a failed send does, by channel and kind of failure: a transient
-// one (the gateway's 5xx, the relay's 451) is returned, so the notice is
-// delivered again, and the retry sends only what did not go; a permanent
-// one (a number or address no retry will make valid) is recorded on the
-// dossier's timeline, without the number or address, and skipped. Either
-// way the other channel goes.
+// one (the gateway's 5xx, the relay's 451, either rejecting the hub's
+// credentials) is returned, so the notice is delivered again, and the
+// retry sends only what did not go; a permanent one (a number or address
+// no retry will make valid) is recorded on the dossier's timeline, without
+// the number or address, and skipped. Either way the other channel goes.
 func TestNoticeSendFailures(t *testing.T) {
 	const phone, address = "0212 385 2000", "minh(at)example.vn" // a landline; no @
 	tests := []struct {
@@ -150,6 +150,22 @@ func TestNoticeSendFailures(t *testing.T) {
 		heal:      func(*testing.T, *world) {},
 		transient: true,
 		first:     map[string]int{"sent sms": 1, "sent mail": 1, "notify.email": 1},
+		retry:     map[string]int{"sent sms": 1, "sent mail": 1, "notify.sms": 1, "notify.email": 1},
+	}, {
+		// Rejected credentials are the hub's configuration: every SMS would
+		// be refused alike, so none is dropped; the notice waits for the fix.
+		name:      "the SMS gateway rejecting the hub's credentials (401) is retried, not recorded as refused",
+		fault:     func(t *testing.T, w *world) { w.smsPassword(t, "wrong") },
+		heal:      func(t *testing.T, w *world) { w.smsPassword(t, "hub-secret") },
+		transient: true,
+		first:     map[string]int{"sent sms": 0, "sent mail": 1, "notify.email": 1},
+		retry:     map[string]int{"sent sms": 1, "sent mail": 1, "notify.sms": 1, "notify.email": 1},
+	}, {
+		name:      "the relay rejecting the hub's credentials (535) is retried, not recorded as refused",
+		fault:     func(t *testing.T, w *world) { w.mailPassword(t, "wrong") },
+		heal:      func(t *testing.T, w *world) { w.mailPassword(t, "relay-secret") },
+		transient: true,
+		first:     map[string]int{"sent sms": 1, "sent mail": 0, "notify.sms": 1},
 		retry:     map[string]int{"sent sms": 1, "sent mail": 1, "notify.sms": 1, "notify.email": 1},
 	}, {
 		name:      "a number that is no mobile is permanent: recorded, skipped; the email goes",

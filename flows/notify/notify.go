@@ -229,7 +229,14 @@ func refused(err error) bool {
 }
 
 // transient reports whether retrying err later can help.
+//
+// Rejected credentials are the hub's configuration, not the message's:
+// every notice would be refused alike until an operator fixes them, so
+// they are retried (the notices wait in Kafka) rather than dropped.
 func transient(err error) bool {
+	if errors.Is(err, httpx.ErrAuth) {
+		return true
+	}
 	var he *httpx.Error
 	if errors.As(err, &he) {
 		return he.Transient

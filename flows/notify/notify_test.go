@@ -32,6 +32,38 @@ type world struct {
 	log   *bytes.Buffer
 	cfg   notify.Config
 	nf    *notify.Notifier
+	// where the relay and the gateway listen, to connect again with
+	// other credentials
+	smtpAddr, smsURL string
+}
+
+// The credentials the simulated relay and gateway take.
+const (
+	relayUser, relayPassword = "hub", "relay-secret"
+	gatewayUser              = "hub"
+)
+
+// smsPassword makes the notifier log in to the gateway with password.
+func (w *world) smsPassword(t *testing.T, password string) {
+	t.Helper()
+	sc, err := sms.New(sms.Config{BaseURL: w.smsURL, Username: gatewayUser, Password: password, Brandname: "DICHVUCONG", Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.cfg.SMS = sc
+	w.nf = notify.New(w.cfg)
+}
+
+// mailPassword makes the notifier log in to the relay with password.
+func (w *world) mailPassword(t *testing.T, password string) {
+	t.Helper()
+	mc, err := email.New(email.Config{Addr: w.smtpAddr, From: "khongtraloi@dichvucong.example", Timeout: time.Second,
+		Username: relayUser, Password: password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.cfg.Mail = mc
+	w.nf = notify.New(w.cfg)
 }
 
 func newWorld(t *testing.T) *world {
@@ -41,7 +73,7 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	relay := simmail.New(simmail.Config{})
+	relay := simmail.New(simmail.Config{Username: relayUser, Password: relayPassword})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -49,22 +81,15 @@ func newWorld(t *testing.T) *world {
 	done := make(chan error, 1)
 	go func() { done <- relay.ServeSMTP(ln) }()
 	t.Cleanup(func() { _ = relay.Close(); <-done })
-	mc, err := email.New(email.Config{Addr: ln.Addr().String(), From: "khongtraloi@dichvucong.example", Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
 	gateway := simsms.New(simsms.Config{})
 	t.Cleanup(gateway.Close)
 	srv := httptest.NewServer(gateway)
 	t.Cleanup(srv.Close)
-	sc, err := sms.New(sms.Config{BaseURL: srv.URL, Username: "hub", Password: "hub-secret", Brandname: "DICHVUCONG", Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
 	log := &bytes.Buffer{}
-	w := &world{store: st, relay: relay, sms: gateway, log: log,
-		cfg: notify.Config{SMS: sc, Mail: mc, Store: st, Instance: "test", Log: slog.New(slog.NewTextHandler(log, nil))}}
-	w.nf = notify.New(w.cfg)
+	w := &world{store: st, relay: relay, sms: gateway, log: log, smtpAddr: ln.Addr().String(), smsURL: srv.URL,
+		cfg: notify.Config{Store: st, Instance: "test", Log: slog.New(slog.NewTextHandler(log, nil))}}
+	w.mailPassword(t, relayPassword)
+	w.smsPassword(t, "hub-secret") // the simulated gateway's default
 	return w
 }
 
