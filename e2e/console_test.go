@@ -649,12 +649,14 @@ var (
 )
 
 // plantDrift makes the national simulator lose one dossier, hold another
-// at another status and a third with another summary: three it has held
-// unchanged for 20 s (their lifecycle at the portal is over and nothing
-// the hub does will send them again), of three sources, not drifted
-// already, nor of the procedure the catalogue lost (a newer version
-// refused would make them older_status). It returns the kind of drift
-// each should be found with.
+// at another status and a third with another summary: three at a final
+// status with nothing to follow (3 refused or 7 withdrawn: no fees, no
+// delivery, so nothing the hub does will send them again; a dossier merely
+// unchanged for a while may still move on, and its next version would
+// repair the drift before the sweep finds it), held unchanged for 20 s, of
+// three sources, not drifted already, nor of the procedure the catalogue
+// lost (a newer version refused would make them older_status). It returns
+// the kind of drift each should be found with.
 func plantDrift(t *testing.T, dev *devProcess, lostProcedure string) map[string]string {
 	t.Helper()
 	nat := dev.urls["national"]
@@ -688,10 +690,8 @@ func plantDrift(t *testing.T, dev *devProcess, lostProcedure string) map[string]
 		// The first is the dossier page's: left alone.
 		for i, d := range page.Items {
 			st := strings.Trim(string(d.HoSo.Status), `"`)
-			// 6 (fees due) and 9 (resolved, maybe by post) have payments or
-			// a delivery coming, which the hub would send on.
 			if i == 0 || units[d.DstCode] || skip[d.MaHoSo] || d.HoSo.Procedure == lostProcedure ||
-				time.Since(d.Updated) < 20*time.Second || st == "6" || st == "9" {
+				time.Since(d.Updated) < 20*time.Second || (st != "3" && st != "7") {
 				continue
 			}
 			units[d.DstCode] = true
@@ -713,7 +713,7 @@ func plantDrift(t *testing.T, dev *devProcess, lostProcedure string) map[string]
 			return map[string]string{lost: "missing_at_national", older: "older_status", changed: "field_differs"}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("within a minute, %d dossiers of different sources held unchanged for 20 s at the national portal; want 3", len(picked))
+			t.Fatalf("within a minute, %d dossiers of different sources at a final status (3 or 7) held unchanged for 20 s at the national portal; want 3", len(picked))
 		}
 		time.Sleep(2 * time.Second)
 	}
