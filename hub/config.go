@@ -68,7 +68,8 @@ type ReconcileConfig struct {
 	// and is not judged (default 10m).
 	Grace time.Duration `yaml:"grace"`
 	// AutoResync sends each drifted dossier through the pipeline again as
-	// soon as it is found; otherwise an operator does (API or console).
+	// soon as it is found, once per drift; otherwise an operator does (API
+	// or console).
 	AutoResync bool `yaml:"auto_resync"`
 }
 

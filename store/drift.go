@@ -48,6 +48,7 @@ type Drift struct {
 // DriftFilter selects drift rows. Nil lists do not filter; a non-nil empty
 // Sources matches nothing (as QuarantineFilter.Sources).
 type DriftFilter struct {
+	IDs     []string // dossier IDs; nil or empty: all
 	Sources []string
 	Kinds   []string
 	States  []string

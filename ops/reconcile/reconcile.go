@@ -35,6 +35,7 @@ type Store interface {
 	PutDrift(ctx context.Context, found []store.Drift) error
 	ResolveDrift(ctx context.Context, ids []string) error
 	MarkResyncing(ctx context.Context, ids []string) error
+	ListDrift(ctx context.Context, f store.DriftFilter) ([]store.Drift, int, error)
 	GetCursor(ctx context.Context, name string) ([]byte, error)
 	PutCursor(ctx context.Context, name string, value []byte) error
 }
@@ -69,7 +70,9 @@ type Config struct {
 	// in flight and is not judged (default 10m).
 	Grace time.Duration
 	// AutoResync sends each drifted dossier through the pipeline again as
-	// soon as it is found.
+	// soon as it is found, once per drift: one still found after its
+	// resync (the portal refuses the version, say) is left open for the
+	// operator rather than sent again on every pass.
 	AutoResync bool
 	// Checked, when set, is told the result of each check: "ok",
 	// "in_flight", "error" or a drift kind.
@@ -125,12 +128,23 @@ func (r *Reconciler) Check(ctx context.Context, e store.LedgerEntry) (Result, er
 	r.count(e.Source, res.Outcome)
 	switch {
 	case res.Drift != nil:
+		tried := false
+		if r.cfg.AutoResync {
+			var err error
+			if tried, err = r.resyncedBefore(ctx, *res.Drift); err != nil {
+				return res, err
+			}
+		}
 		if err := r.st.PutDrift(ctx, []store.Drift{*res.Drift}); err != nil {
 			return res, err
 		}
 		r.log.Warn("national portal drifted from the ledger", "dossier", e.DossierID, "source", e.Source,
 			"kind", res.Drift.Kind, "fields", res.Drift.Fields)
-		if r.cfg.AutoResync {
+		switch {
+		case tried:
+			r.log.Warn("drift still found after its resync; left open for the operator", "dossier", e.DossierID,
+				"source", e.Source, "kind", res.Drift.Kind)
+		case r.cfg.AutoResync:
 			if _, err := r.Resync(ctx, []string{e.DossierID}); err != nil {
 				return res, err
 			}
@@ -141,6 +155,19 @@ func (r *Reconciler) Check(ctx context.Context, e store.LedgerEntry) (Result, er
 		}
 	}
 	return res, nil
+}
+
+// resyncedBefore reports whether d was already found, of the same kind
+// and not resolved since, and resynced after it was found: a resync that
+// did not repair it will not the next time either.
+func (r *Reconciler) resyncedBefore(ctx context.Context, d store.Drift) (bool, error) {
+	list, _, err := r.st.ListDrift(ctx, store.DriftFilter{IDs: []string{d.DossierID}, Limit: 1})
+	if err != nil || len(list) == 0 {
+		return false, err
+	}
+	was := list[0]
+	return was.State != store.DriftResolved && was.Kind == d.Kind && !was.ResyncedAt.IsZero() &&
+		!was.ResyncedAt.Before(was.FoundAt), nil
 }
 
 func (r *Reconciler) count(source, outcome string) {

@@ -124,6 +124,7 @@ const driftColumns = `dossier_id, source, province, kind, fields, detail, found_
 // many it selects in all (without Limit and Offset).
 func (s *Store) ListDrift(ctx context.Context, f store.DriftFilter) ([]store.Drift, int, error) {
 	w := s.where()
+	w.in("dossier_id", f.IDs)
 	w.within("source", f.Sources)
 	w.in("kind", f.Kinds)
 	w.in("state", f.States)

@@ -104,6 +104,10 @@ func testDrift(t *testing.T, s Store) {
 	if list[0].DossierID != "B" { // newest found first
 		t.Errorf("ListDrift order: first %s, want B", list[0].DossierID)
 	}
+	if some, total, err := s.ListDrift(ctx, store.DriftFilter{IDs: []string{"C", "A", "NONE"}}); err != nil || total != 2 ||
+		len(some) != 2 || some[0].DossierID != "C" || some[1].DossierID != "A" {
+		t.Errorf("ListDrift of C, A and NONE: %+v, total %d, %v; want C and A", some, total, err)
+	}
 
 	must(t, s.MarkResyncing(ctx, []string{"A"}))
 	must(t, s.ResolveDrift(ctx, []string{"C"}))
