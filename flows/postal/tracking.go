@@ -108,12 +108,21 @@ func (f *Flow) apply(ctx context.Context, ev vnpost.TrackingEvent) (*store.Settl
 		return nil, fmt.Errorf("read delivery %s: %w", ev.OrderNumber, err)
 	}
 	text := fmt.Sprintf("%d %s", ev.StatusCode, vnpost.StatusText(ev.StatusCode))
-	u := store.DeliveryUpdate{TrackingID: ev.ID, Status: ev.StatusCode, StatusAt: ev.Time}
+	when := ev.Time
+	if when.IsZero() {
+		// VNPost left the time out or wrote it unreadably: when the hub read
+		// the event is the best date there is, and an undated delivery would
+		// never reach the national portal, which learns it by its date.
+		when = time.Now()
+		f.cfg.Log.WarnContext(ctx, "tracking event without a readable time; dated when read", "source", del.Source,
+			"dossier", del.DossierID, "order", ev.OrderNumber, "event", ev.ID, "status", ev.StatusCode)
+	}
+	u := store.DeliveryUpdate{TrackingID: ev.ID, Status: ev.StatusCode, StatusAt: when}
 	switch {
 	case ev.StatusCode == vnpost.StatusDelivered:
-		u.DeliveredAt = ev.Time
+		u.DeliveredAt = when
 	case ev.StatusCode == vnpost.StatusCODPaid:
-		u.CODPaidAt = ev.Time
+		u.CODPaidAt = when
 	case vnpost.Problem(ev.StatusCode):
 		u.Problem = text
 	}

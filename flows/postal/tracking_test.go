@@ -454,6 +454,38 @@ func TestTrackingStatusCodes(t *testing.T) {
 	}
 }
 
+// An event whose time VNPost left out, or wrote unreadably, is dated
+// when the hub read it: a delivery or a COD collection without a date
+// would otherwise never reach the national portal (which learns a
+// delivery by its date) and go to the province undated.
+func TestTrackingEventWithoutTime(t *testing.T) {
+	for _, code := range []int{vnpost.StatusDelivered, vnpost.StatusCODPaid} {
+		t.Run(vnpost.StatusText(code), func(t *testing.T) {
+			inBubble(t, 0, true, func(t *testing.T, tr *tracker, num string) {
+				ev := event(1, num, code)
+				ev.Time = time.Time{}
+				tr.feed.add(ev)
+				read := time.Now() // the bubble's clock stands still until every goroutine waits
+				tr.poll(t)
+				d := tr.delivery(t, num)
+				at := d.DeliveredAt
+				if code == vnpost.StatusCODPaid {
+					at = d.CODPaidAt
+				}
+				if !at.Equal(read) || !d.StatusAt.Equal(read) {
+					t.Errorf("delivery after an undated event %d: status at %v, delivered at %v, COD paid at %v; want %v",
+						code, d.StatusAt, d.DeliveredAt, d.CODPaidAt, read)
+				}
+				tr.out.mu.Lock()
+				defer tr.out.mu.Unlock()
+				if len(tr.out.writebacks) != 1 || !tr.out.writebacks[0].At.Equal(read) {
+					t.Errorf("writebacks after an undated event %d: %+v; want one dated %v", code, tr.out.writebacks, read)
+				}
+			})
+		})
+	}
+}
+
 func checkTracked(t *testing.T, tr *tracker, id, num string, want tracked) {
 	t.Helper()
 	d := tr.delivery(t, num)
