@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -436,6 +438,7 @@ func TestConsole(t *testing.T) {
 
 	// The reconciliation page: the planted drift, by kind, in Vietnamese.
 	waitDrift(t, dev, planted, 3*time.Minute)
+	checkDevCommands(t, dev, planted)
 	run("open the reconciliation page", chromedp.Navigate(dev.base+"/console/#/drift"), chromedp.WaitVisible(chromedp.CSS(`#dr-kind`)))
 	// pickDrift filters the list by kind (and state) as an operator would.
 	pickDrift := func(kind, state string) {
@@ -754,6 +757,29 @@ func waitDrift(t *testing.T, dev *devProcess, planted map[string]string, limit t
 	}
 }
 
+// checkDevCommands runs the operator commands that call the portals on
+// the data directory of the running hub dev: hub reconcile --data finds
+// the planted drift (and exits 1 for it), hub check --data logs in to a
+// simulated portal and maps its first page.
+func checkDevCommands(t *testing.T, dev *devProcess, planted map[string]string) {
+	t.Helper()
+	cmd := exec.Command(dev.bin, "reconcile", "--data", dev.dir, "--rate", "500")
+	out, err := cmd.Output()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("hub reconcile --data on the running hub dev: %v; want exit 1 for the drift\n%s", err, out)
+	}
+	for id, kind := range planted {
+		if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(id) + `\t[a-z]+\t` + kind + `\t`).Match(out) {
+			t.Errorf("hub reconcile --data does not list %s as %s:\n%s", id, kind, out)
+		}
+	}
+	out, err = exec.Command(dev.bin, "check", "--data", dev.dir, "--source", "sonla").Output()
+	if !errors.As(err, &ee) && err != nil || !bytes.HasPrefix(out, []byte("sonla (rest-json, province 14, ")) || !bytes.Contains(out, []byte("logged in, read ")) {
+		t.Errorf("hub check --data --source sonla on the running hub dev: %v\n%s", err, out)
+	}
+}
+
 // browser is the Chromium to drive; without one the test is skipped, unless
 // LIENTHONG_REQUIRE_BROWSER is set (as CI sets it).
 func browser(t *testing.T) string {
@@ -774,6 +800,7 @@ func jsString(s string) string { b, _ := json.Marshal(s); return string(b) }
 // devProcess is `hub dev` running as its own process on free ports.
 type devProcess struct {
 	cmd    *exec.Cmd
+	bin    string // the hub binary, for the operator commands
 	dir    string
 	base   string // the hub's HTTP
 	urls   map[string]string
@@ -797,7 +824,7 @@ func startDev(t *testing.T) *devProcess {
 		flags = append(flags, "--"+name, addr)
 		urls[name] = "http://" + addr
 	}
-	p := &devProcess{dir: dir, base: urls["http"], urls: urls, out: &bytes.Buffer{}, exited: make(chan error, 1)}
+	p := &devProcess{bin: bin, dir: dir, base: urls["http"], urls: urls, out: &bytes.Buffer{}, exited: make(chan error, 1)}
 	p.cmd = exec.Command(bin, flags...)
 	p.cmd.Dir = dir
 	p.cmd.Stdout, p.cmd.Stderr = &lockedWriter{w: p.out}, &lockedWriter{w: p.out}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -16,13 +15,10 @@ import (
 // record that cannot be mapped is listed with its field.
 func runCheck(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("check", flag.ExitOnError)
-	cfgPath := fs.String("config", "", "configuration file (required)")
+	t := addTarget(fs)
 	source := fs.String("source", "", "check only this source (default: every configured source)")
 	_ = fs.Parse(args)
-	if *cfgPath == "" {
-		return errors.New("check: --config is required")
-	}
-	cfg, err := hub.LoadConfig(*cfgPath)
+	cfg, err := t.running("check")
 	if err != nil {
 		return err
 	}

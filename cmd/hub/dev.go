@@ -20,6 +20,7 @@ import (
 	"github.com/lienthong/lienthong/sim/devenv"
 	"github.com/lienthong/lienthong/sim/simctl"
 	"github.com/lienthong/lienthong/store"
+	"gopkg.in/yaml.v3"
 )
 
 func runDev(ctx context.Context, args []string) error {
@@ -48,6 +49,11 @@ func runDev(ctx context.Context, args []string) error {
 
 	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
 		return err
+	}
+	// Absolute, so that the configuration it writes for the operator
+	// commands (hub-dev.yaml) names the same files from any directory.
+	if abs, err := filepath.Abs(*dataDir); err == nil {
+		*dataDir = abs
 	}
 	logPath := filepath.Join(*dataDir, "hub.log")
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
@@ -118,6 +124,17 @@ func runDev(ctx context.Context, args []string) error {
 	// console's reconciliation page then shows what it finds. A test raises
 	// the rate so that drift it plants shows up within seconds.
 	cfg.Reconcile = hub.ReconcileConfig{Rate: *reconcileRate, Grace: *reconcileGrace}
+	// While hub dev runs, hub check and hub reconcile --data call its
+	// simulated portals with the configuration it runs with.
+	devConfig := filepath.Join(*dataDir, devConfigFile)
+	raw, err := yaml.Marshal(cfg)
+	if err != nil {
+		return fmt.Errorf("hub dev configuration: %w", err)
+	}
+	if err := os.WriteFile(devConfig, raw, 0o600); err != nil {
+		return err
+	}
+	defer os.Remove(devConfig)
 	counters := progress.New()
 	h := hub.New(cfg, st, counters, log)
 

@@ -14,7 +14,8 @@
 //	hub version                                      version, commit and date of this binary
 //
 // migrate, dlq, token and audit also take --data DIR instead of --config:
-// the data directory of hub dev (./data when neither is given).
+// the data directory of hub dev (./data when neither is given); so do check
+// and reconcile while hub dev runs there.
 package main
 
 import (
@@ -97,11 +98,11 @@ commands:
             the tamper-evident trail: hub audit verify|export --config FILE
             (recompute its hash chains and check its signed heads; export it
             for an auditor, who checks it with cmd/trailverify)
-  check     try provincial portals before they go live: hub check --config FILE [--source NAME]
+  check     try provincial portals before they go live: hub check --config FILE|--data DIR [--source NAME]
             (log in, read the first page of changes and map it, publishing nothing;
             every record that cannot be mapped is listed with its field)
   reconcile compare the ledger with the national portal (TraCuuHoSo), dossier by dossier:
-            hub reconcile --config FILE [--source A,B --limit N --rate R --resync]
+            hub reconcile --config FILE|--data DIR [--source A,B --limit N --rate R --resync]
             (each drifted dossier is printed and recorded for the console; --resync sends
             it through the pipeline again; exits 1 when it found drift)
   validate  check a configuration as hub serve would before it starts, listing every problem
@@ -112,6 +113,7 @@ commands:
 
 migrate, dlq, token and audit also take --data DIR instead of --config FILE: the
 data directory of hub dev (./data when neither is given), e.g. hub dlq list --data ./data.
+So do check and reconcile, while hub dev runs on DIR (they call the portals it simulates).
 
 Run "hub <command> -h" for a command's flags.
 `)

@@ -26,7 +26,7 @@ func runReconcile(ctx context.Context, args []string) error {
 func reconcileCommand(ctx context.Context, args []string, out, errOut io.Writer) error {
 	fs := flag.NewFlagSet("reconcile", flag.ContinueOnError)
 	fs.SetOutput(errOut)
-	cfgPath := fs.String("config", "", "configuration file, as for hub serve (required)")
+	t := addTarget(fs)
 	sources := fs.String("source", "", "only these sources (comma-separated; default every configured source)")
 	limit := fs.Int("limit", 0, "check at most N dossiers (default all)")
 	rate := fs.Float64("rate", 0, "lookups a second at the national portal (default reconcile.rate, else 2)")
@@ -36,10 +36,7 @@ func reconcileCommand(ctx context.Context, args []string, out, errOut io.Writer)
 	} else if err != nil {
 		return fmt.Errorf("reconcile: %w", err)
 	}
-	if *cfgPath == "" {
-		return errors.New("reconcile: --config is required")
-	}
-	cfg, err := hub.LoadConfig(*cfgPath)
+	cfg, err := t.running("reconcile")
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,12 @@ const devDataDir = "data"
 // there.
 const devKafkaFile = "kafka.addr"
 
+// devConfigFile, in the data directory of `hub dev`, is the configuration
+// it runs with (simulated portals, embedded broker, store), as hub serve
+// would read it, while it runs: the commands that call the portals (hub
+// check, hub reconcile) read it for --data.
+const devConfigFile = "hub-dev.yaml"
+
 // target is the hub an operator command works on: the one a configuration
 // file describes (--config FILE), or the one `hub dev` runs on its data
 // directory (--data DIR, by default hub dev's ./data).
@@ -78,20 +84,51 @@ func (t *target) load(cmd string) (hub.Config, hub.StoreKeys, error) {
 		keys, err := cfg.Store.Keys()
 		return cfg, keys, err
 	}
-	if fi, err := os.Stat(t.data); errors.Is(err, fs.ErrNotExist) || (err == nil && !fi.IsDir()) {
-		what := "--data " + t.data + ": no such directory"
-		if !t.dataGiven() {
-			what = "no directory " + t.data + ", where hub dev keeps its data by default"
-		}
-		return hub.Config{}, hub.StoreKeys{}, fmt.Errorf("%s: %s: run hub dev first, give --data DIR where it keeps its data, or --config FILE for a hub run with hub serve", cmd, what)
-	} else if err != nil {
-		return hub.Config{}, hub.StoreKeys{}, fmt.Errorf("%s: %w", cmd, err)
+	if err := t.dataDir(cmd); err != nil {
+		return hub.Config{}, hub.StoreKeys{}, err
 	}
 	sc, keys, err := hub.ExistingDevStore(t.data)
 	if err != nil {
 		return hub.Config{}, hub.StoreKeys{}, fmt.Errorf("%s: %w", cmd, err)
 	}
 	return hub.Config{Instance: devenv.Instance, Store: sc}, keys, nil
+}
+
+// dataDir checks that the data directory of `hub dev` exists.
+func (t *target) dataDir(cmd string) error {
+	fi, err := os.Stat(t.data)
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && !fi.IsDir()) {
+		what := "--data " + t.data + ": no such directory"
+		if !t.dataGiven() {
+			what = "no directory " + t.data + ", where hub dev keeps its data by default"
+		}
+		return fmt.Errorf("%s: %s: run hub dev first, give --data DIR where it keeps its data, or --config FILE for a hub run with hub serve", cmd, what)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", cmd, err)
+	}
+	return nil
+}
+
+// running returns the whole configuration of the hub t names, for a
+// command that calls its portals: the configuration file, or the one
+// `hub dev` runs with on its data directory, which exists only while it
+// runs (its portals are simulated inside it).
+func (t *target) running(cmd string) (hub.Config, error) {
+	if err := t.check(cmd); err != nil {
+		return hub.Config{}, err
+	}
+	if !t.dev() {
+		return hub.LoadConfig(t.config)
+	}
+	if err := t.dataDir(cmd); err != nil {
+		return hub.Config{}, err
+	}
+	path := filepath.Join(t.data, devConfigFile)
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return hub.Config{}, fmt.Errorf("%s: hub dev is not running on %s, and this needs the portals it simulates: start hub dev --data %s, then run this again", cmd, t.data, t.data)
+	}
+	return hub.LoadConfig(path)
 }
 
 // devKafka is the address of the Kafka broker `hub dev` runs on dir, once
