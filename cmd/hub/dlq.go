@@ -21,11 +21,15 @@ import (
 	"github.com/lienthong/lienthong/hub"
 	"github.com/lienthong/lienthong/ops/dlq"
 	"github.com/lienthong/lienthong/router"
+	"github.com/lienthong/lienthong/store"
 )
 
 const dlqUsage = `usage: hub dlq <list|show|replay|discard> [--config FILE | --data DIR] [flags] [ID…]
 
-  list [filters] [--json]        open entries (or --state …), oldest first; never payloads
+  list [filters] [--sort K] [--json]
+                                 open entries (or --state …), oldest first unless
+                                 --sort id|at|source|dossier|field|state (-K:
+                                 descending); never payloads
   show ID… [--json]              every field of the entries, payload included
   replay ID…                     put the entries back through the normal path
   replay --all [filters]         replay every open entry the filters select
@@ -71,6 +75,8 @@ func dlqCommand(ctx context.Context, args []string, out, errOut io.Writer) error
 	switch sub {
 	case "list":
 		fs.StringVar(&f.State, "state", "", "open (default), replayed, discarded or all")
+		fs.StringVar(&f.Sort, "sort", "", "order by "+strings.Join(store.QuarantineSortKeys, ", ")+
+			" (default id, oldest first); a - before the key for descending, e.g. -at")
 		fs.BoolVar(&asJSON, "json", false, "JSON lines instead of a table")
 	case "show":
 		fs.BoolVar(&asJSON, "json", false, "JSON instead of text")

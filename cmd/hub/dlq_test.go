@@ -119,6 +119,18 @@ sources:
 	if !strings.Contains(out, "H25") || !strings.Contains(out, "there may be more: --offset 2") {
 		t.Errorf("list --limit 1 --offset 1:\n%s", out)
 	}
+	// --sort: the newest first, then by dossier ID descending.
+	out = mustRun("list", "--config", cfgPath, "--sort", "-at")
+	if lines := strings.Split(out, "\n"); len(lines) < 4 || !strings.HasPrefix(lines[1], id(2)+" ") || !strings.HasPrefix(lines[3], id(0)+" ") {
+		t.Errorf("list --sort -at: want %s first and %s last:\n%s", id(2), id(0), out)
+	}
+	out = mustRun("list", "--config", cfgPath, "--sort", "-dossier")
+	if lines := strings.Split(out, "\n"); len(lines) < 4 || !strings.HasPrefix(lines[1], id(2)+" ") || !strings.HasPrefix(lines[2], id(1)+" ") {
+		t.Errorf("list --sort -dossier: want sonla#0, then the H25 dossier:\n%s", out)
+	}
+	if _, err := run("list", "--config", cfgPath, "--sort", "reason"); err == nil || !strings.Contains(err.Error(), "want one of id, at") {
+		t.Errorf("list --sort reason: %v; want the keys named", err)
+	}
 	out = mustRun("list", "--config", cfgPath, "--json", "--until", "2026-11-21T02:00:00Z")
 	var item map[string]any
 	if err := json.Unmarshal([]byte(out), &item); err != nil || item["id"] != float64(entries[0].ID) || item["payload"] != nil {
