@@ -32,9 +32,10 @@ func main() {
 		usage()
 		os.Exit(2)
 	}
-	// Every log line goes to stderr as JSON, the final error below too, and
-	// so does anything a library prints through the standard log package:
-	// whoever collects hub serve's log then reads one format.
+	// Every log line goes to stderr as JSON, the final error below too
+	// (except an operator command's), and so does anything a library prints
+	// through the standard log package: whoever collects hub serve's log
+	// then reads one format.
 	slog.SetDefault(slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()})))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -71,10 +72,21 @@ func main() {
 		os.Exit(2)
 	}
 	if err != nil {
-		slog.Error("hub failed", "error", err.Error())
+		if operatorCommands[os.Args[1]] {
+			// Someone at a terminal (or a script) reads this, not a log
+			// collector: a sentence, not a JSON record.
+			fmt.Fprintln(os.Stderr, "hub: "+err.Error())
+		} else {
+			slog.Error("hub failed", "error", err.Error())
+		}
 		os.Exit(1)
 	}
 }
+
+// operatorCommands are run by hand or from scripts and end with a plain
+// error line; the long-running ones (dev, serve, bench, migrate) log it as
+// JSON like the rest of their log.
+var operatorCommands = map[string]bool{"dlq": true, "token": true, "audit": true, "check": true, "validate": true, "reconcile": true}
 
 func usage() {
 	fmt.Fprint(os.Stderr, `usage: hub <command> [flags]

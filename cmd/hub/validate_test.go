@@ -268,4 +268,12 @@ func TestVersionAndValidateProcess(t *testing.T) {
 	if code, out, errOut := run("validate", "--config", examplePath); code != 0 || !strings.Contains(out, ": ok: ") {
 		t.Errorf("hub validate of the example: exit %d, want 0\n%s%s", code, out, errOut)
 	}
+	// An operator command ends with a sentence, not a JSON log record.
+	missing := filepath.Join(t.TempDir(), "nothing-here")
+	for _, cmd := range []string{"reconcile", "dlq list", "check"} {
+		args := append(strings.Fields(cmd), "--data", missing)
+		if code, _, errOut := run(args...); code != 1 || errOut != "hub: "+cmd+": --data "+missing+": no such directory: run hub dev first, give --data DIR where it keeps its data, or --config FILE for a hub run with hub serve\n" {
+			t.Errorf("hub %s --data (missing): exit %d, want 1 and one plain line:\n%s", cmd, code, errOut)
+		}
+	}
 }
