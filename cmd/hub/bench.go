@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"gopkg.in/yaml.v3"
 
 	"github.com/lienthong/lienthong/hub"
@@ -56,7 +57,7 @@ func runBench(ctx context.Context, args []string) error {
 	fs.IntVar(&o.count, "count", 2000, "steady: dossiers generated at each portal")
 	fs.IntVar(&o.steps, "steps", 6, "lifecycle changes per dossier")
 	fs.IntVar(&o.changes, "changes", 200000, "backlog: changes made at the portals while the national portal is down")
-	fs.StringVar(&o.pg, "postgres", "", "PostgreSQL DSN for the store (default: SQLite in a temporary directory)")
+	fs.StringVar(&o.pg, "postgres", "", "PostgreSQL DSN for the store, in a schema of its own for the run, dropped after it (default: SQLite in a temporary directory)")
 	fs.IntVar(&o.partitions, "partitions", 0, "partitions per topic (default: as hub dev)")
 	fs.DurationVar(&o.linger, "linger", 0, "how long a national batch waits for more dossiers (default: as hub dev)")
 	fs.IntVar(&o.concurrent, "concurrency", 0, "national batches in flight at once (default: as hub dev)")
@@ -104,6 +105,10 @@ type bench struct {
 	exited  chan error
 	waited  bool // the child's exit has been seen by stop
 	profile *os.File
+	// pgSchema is the run's own schema in the -postgres database: a run
+	// over the tables of an earlier one would start from its cursors and
+	// never see the new portals' first changes.
+	pgSchema string
 }
 
 func newBench(ctx context.Context, o benchOptions) (_ *bench, err error) {
@@ -133,7 +138,13 @@ func newBench(ctx context.Context, o benchOptions) (_ *bench, err error) {
 	if err != nil {
 		return nil, err
 	}
-	sc := hub.StoreConfig{SQLitePath: filepath.Join(b.dir, "hub.db"), PostgresDSN: o.pg}.WithKeys(keys)
+	dsn := o.pg
+	if dsn != "" {
+		if dsn, err = b.freshSchema(ctx, dsn); err != nil {
+			return nil, err
+		}
+	}
+	sc := hub.StoreConfig{SQLitePath: filepath.Join(b.dir, "hub.db"), PostgresDSN: dsn}.WithKeys(keys)
 	// Opened here too (and migrated before the hub starts), to see what
 	// the ledger holds.
 	if b.store, err = hub.OpenStore(ctx, sc, keys); err != nil {
@@ -159,6 +170,22 @@ func newBench(ctx context.Context, o benchOptions) (_ *bench, err error) {
 	return b, nil
 }
 
+// freshSchema creates an empty schema for this run in the database of
+// dsn and returns dsn with its search_path.
+func (b *bench) freshSchema(ctx context.Context, dsn string) (string, error) {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return "", fmt.Errorf("bench: PostgreSQL: %w", err)
+	}
+	defer conn.Close(context.Background())
+	name := fmt.Sprintf("lienthong_bench_%d", time.Now().UnixNano())
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+name); err != nil {
+		return "", fmt.Errorf("bench: create schema %s: %w", name, err)
+	}
+	b.pgSchema = name
+	return store.WithSearchPath(dsn, name), nil
+}
+
 func (b *bench) close() {
 	if b.child != nil && !b.waited {
 		_ = b.child.Process.Kill()
@@ -175,6 +202,16 @@ func (b *bench) close() {
 	}
 	if b.dir != "" {
 		os.RemoveAll(b.dir)
+	}
+	if b.pgSchema != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		if conn, err := pgx.Connect(ctx, b.o.pg); err == nil {
+			if _, err := conn.Exec(ctx, "DROP SCHEMA "+b.pgSchema+" CASCADE"); err != nil {
+				fmt.Fprintf(os.Stderr, "bench: drop schema %s: %v\n", b.pgSchema, err)
+			}
+			conn.Close(ctx)
+		}
+		cancel()
 	}
 	if b.profile != nil {
 		pprof.StopCPUProfile()

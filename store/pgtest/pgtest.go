@@ -11,11 +11,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/lienthong/lienthong/store"
 )
 
 // DefaultDSN is used when LIENTHONG_TEST_PG is not set.
@@ -70,18 +71,7 @@ func Schema(tb testing.TB) string {
 }
 
 // WithSearchPath returns dsn (URL or key=value form) with search_path set.
-func WithSearchPath(dsn, schema string) string {
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		u, err := url.Parse(dsn)
-		if err == nil {
-			q := u.Query()
-			q.Set("search_path", schema)
-			u.RawQuery = q.Encode()
-			return u.String()
-		}
-	}
-	return dsn + " search_path=" + schema
-}
+func WithSearchPath(dsn, schema string) string { return store.WithSearchPath(dsn, schema) }
 
 func redact(dsn string) string {
 	if u, err := url.Parse(dsn); err == nil && u.User != nil {
