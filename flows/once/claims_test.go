@@ -239,6 +239,43 @@ func TestDoOverlappingCallRunsTheEffectAgain(t *testing.T) {
 	}
 }
 
+// An overlapping call that fails releases the claim while the first is
+// still inside the effect; the first then succeeds. Its effect happened, so
+// it is recorded all the same (claimed again, then confirmed), not reported
+// as a failure, which would have the effect run once more on the retry.
+func TestDoOverlappingFailureReleasesMidEffect(t *testing.T) {
+	st := openStore(t)
+	ctx := context.Background()
+	const key, effect = "notify/email/D-1/received/s1", "notify email"
+	inside, leave := make(chan struct{}), make(chan struct{})
+	first := make(chan error, 1)
+	go func() {
+		_, _, err := once.Do(ctx, st, key, effect, func(context.Context) ([]byte, error) {
+			close(inside)
+			<-leave
+			return []byte("sent"), nil
+		})
+		first <- err
+	}()
+	<-inside
+	if _, _, err := once.Do(ctx, st, key, effect, func(context.Context) ([]byte, error) {
+		return nil, errors.New("relay down")
+	}); err == nil {
+		t.Fatal("the failing overlapping call returned no error")
+	}
+	close(leave)
+	if err := <-first; err != nil {
+		t.Fatalf("first Do, whose effect happened, after the overlapping call released the claim: %v", err)
+	}
+	res, done, err := once.Do(ctx, st, key, effect, func(context.Context) ([]byte, error) {
+		t.Error("ran again after the first call's effect happened")
+		return nil, nil
+	})
+	if err != nil || !done || string(res) != "sent" {
+		t.Errorf("Do after both = %q, done %v, err %v; want the first call's result, done", res, done, err)
+	}
+}
+
 // Do's bookkeeping is done whatever became of the caller's context while
 // the effect ran: an effect that happened is confirmed, one that failed
 // because the caller gave up is released.

@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/lienthong/lienthong/store"
 )
 
 // Keys is the store's idempotency table.
@@ -78,7 +80,24 @@ func (p *Progress) Done(ctx context.Context, result []byte) error {
 	if result == nil {
 		result = []byte{}
 	}
-	if err := p.keys.ConfirmIdempotency(context.WithoutCancel(ctx), p.key, result); err != nil {
+	ctx = context.WithoutCancel(ctx)
+	err := p.keys.ConfirmIdempotency(ctx, p.key, result)
+	if errors.Is(err, store.ErrNotFound) {
+		// An overlapping attempt failed and released the claim while this
+		// one was inside the effect, which happened: claim it again to
+		// record that, unless another attempt has confirmed it meanwhile.
+		already, earlier, cerr := p.keys.ClaimIdempotency(ctx, p.key, p.effect)
+		switch {
+		case cerr != nil:
+			err = cerr
+		case already && earlier != nil:
+			p.confirmed, p.result = true, earlier
+			return nil
+		default:
+			err = p.keys.ConfirmIdempotency(ctx, p.key, result)
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("confirm %s: %w", p.key, err)
 	}
 	p.confirmed, p.result = true, result
