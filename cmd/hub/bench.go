@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"gopkg.in/yaml.v3"
 
 	"github.com/lienthong/lienthong/hub"
 	"github.com/lienthong/lienthong/router/kafka/broker"
@@ -238,12 +237,8 @@ func (b *bench) timed() (time.Time, error) {
 
 // start runs the hub as `hub serve` on the bench's configuration.
 func (b *bench) start() error {
-	raw, err := yaml.Marshal(b.cfg)
-	if err != nil {
-		return err
-	}
 	path := filepath.Join(b.dir, "hub.yaml")
-	if err := os.WriteFile(path, raw, 0o600); err != nil {
+	if err := writeConfig(path, b.cfg); err != nil {
 		return err
 	}
 	logf, err := os.Create(filepath.Join(b.dir, "hub.log"))

@@ -20,7 +20,6 @@ import (
 	"github.com/lienthong/lienthong/sim/devenv"
 	"github.com/lienthong/lienthong/sim/simctl"
 	"github.com/lienthong/lienthong/store"
-	"gopkg.in/yaml.v3"
 )
 
 func runDev(ctx context.Context, args []string) error {
@@ -127,11 +126,7 @@ func runDev(ctx context.Context, args []string) error {
 	// While hub dev runs, hub check and hub reconcile --data call its
 	// simulated portals with the configuration it runs with.
 	devConfig := filepath.Join(*dataDir, devConfigFile)
-	raw, err := yaml.Marshal(cfg)
-	if err != nil {
-		return fmt.Errorf("hub dev configuration: %w", err)
-	}
-	if err := os.WriteFile(devConfig, raw, 0o600); err != nil {
+	if err := writeConfig(devConfig, cfg); err != nil {
 		return err
 	}
 	defer os.Remove(devConfig)

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/lienthong/lienthong/hub"
 	"github.com/lienthong/lienthong/sim/devenv"
 )
@@ -92,6 +94,16 @@ func (t *target) load(cmd string) (hub.Config, hub.StoreKeys, error) {
 		return hub.Config{}, hub.StoreKeys{}, fmt.Errorf("%s: %w", cmd, err)
 	}
 	return hub.Config{Instance: devenv.Instance, Store: sc}, keys, nil
+}
+
+// writeConfig writes cfg as hub serve reads it, readable by its owner only
+// (it holds the credentials).
+func writeConfig(path string, cfg hub.Config) error {
+	raw, err := yaml.Marshal(cfg)
+	if err != nil {
+		return fmt.Errorf("write configuration %s: %w", path, err)
+	}
+	return os.WriteFile(path, raw, 0o600)
 }
 
 // dataDir checks that the data directory of `hub dev` exists.

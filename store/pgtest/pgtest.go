@@ -67,11 +67,8 @@ func Schema(tb testing.TB) string {
 			tb.Errorf("drop schema %s: %v", name, err)
 		}
 	})
-	return WithSearchPath(base, name)
+	return store.WithSearchPath(base, name)
 }
-
-// WithSearchPath returns dsn (URL or key=value form) with search_path set.
-func WithSearchPath(dsn, schema string) string { return store.WithSearchPath(dsn, schema) }
 
 func redact(dsn string) string {
 	if u, err := url.Parse(dsn); err == nil && u.User != nil {
